@@ -1,0 +1,559 @@
+/*
+ * mproc: a portable multiprocessing runtime for C.
+ *
+ * The ideas of Python's multiprocessing module (Process, Pipe, Queue, Lock and
+ * friends, introspection) as one C API over a POSIX backend (fork,
+ * posix_spawn, socketpair, shared memory) and a Win32 backend
+ * (CreateProcessW, named pipes, mutex handles).
+ *
+ * Conventions that hold for every function here:
+ *
+ * - A function returns 0 (or a non-negative count) on success and a negative
+ *   MPROC_E* code on failure. The code for a condition is the same on every
+ *   platform. No function prints, exits or aborts on a caller's mistake.
+ * - Objects are opaque and allocated by the library: mproc_X_create() makes
+ *   one, mproc_X_destroy() releases it and returns NULL, so that
+ *   `x = mproc_X_destroy(x);` clears the caller's pointer. Destroying NULL is
+ *   a no-op.
+ * - Timeouts are in milliseconds: MPROC_FOREVER (-1) waits without limit, 0
+ *   does not wait at all, a positive value waits at most that long. Any other
+ *   negative value is MPROC_EINVAL.
+ * - Strings are UTF-8 on every platform.
+ * - Every object may be used from several threads of one process unless its
+ *   section says otherwise.
+ */
+#ifndef MPROC_H
+#define MPROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Export macro and version
+ */
+
+#if defined(MPROC_STATIC)
+#define MPROC_API
+#elif defined(_WIN32)
+#if defined(MPROC_BUILDING)
+#define MPROC_API __declspec(dllexport)
+#else
+#define MPROC_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__)
+#define MPROC_API __attribute__((visibility("default")))
+#else
+#define MPROC_API
+#endif
+
+#define MPROC_VERSION_MAJOR 0
+#define MPROC_VERSION_MINOR 1
+#define MPROC_VERSION_PATCH 0
+#define MPROC_VERSION_HEX                                                      \
+    ((MPROC_VERSION_MAJOR << 16) | (MPROC_VERSION_MINOR << 8) |                \
+     MPROC_VERSION_PATCH)
+
+/* The version of the library actually linked, as MPROC_VERSION_HEX and as
+ * "MAJOR.MINOR.PATCH". */
+MPROC_API unsigned mproc_version(void);
+MPROC_API const char *mproc_version_string(void);
+
+/* ---------------------------------------------------------------------------
+ * Errors
+ *
+ * One table: X(NAME, value, message). The values are stable across releases
+ * and platforms.
+ */
+
+#define MPROC_ERRNO_MAP(X)                                                     \
+    X(EINVAL, -1, "invalid argument")                                          \
+    X(ENOMEM, -2, "out of memory")                                             \
+    X(ESTATE, -3, "operation not valid in the object's current state")        \
+    X(ECLOSED, -4, "object is closed")                                         \
+    X(ETIMEDOUT, -5, "timed out")                                              \
+    X(EBUSY, -6, "resource is busy (non-blocking attempt failed)")            \
+    X(EFULL, -7, "queue is full")                                              \
+    X(EEMPTY, -8, "queue is empty")                                            \
+    X(EEOF, -9, "end of file: the peer closed and no data is left")           \
+    X(EPIPE, -10, "the peer has closed its end")                               \
+    X(EMSGSIZE, -11, "message larger than the documented maximum")            \
+    X(ETOOSMALL, -12, "buffer too small for the message (message kept)")      \
+    X(EBADMSG, -13, "malformed message")                                       \
+    X(EDIRECTION, -14, "pipe end not open in that direction")                 \
+    X(ENOTOWNER, -15, "lock is not held by the caller")                        \
+    X(EOWNERDEAD, -16, "acquired; the previous owner died holding it")        \
+    X(ERANGE, -17, "value out of range (released too many times?)")           \
+    X(EBROKEN, -18, "barrier is broken")                                       \
+    X(ENOTEXITED, -19, "process has not exited (or not started) yet")         \
+    X(EDAEMON, -20, "a daemon process cannot start children")                 \
+    X(ERESOLVE, -21, "target function cannot be found in the child")          \
+    X(EEXEC, -22, "child executable could not be started")                    \
+    X(ENOSYS, -23, "not supported on this platform")                           \
+    X(EMFILE, -24, "too many open files or handles")                           \
+    X(EAGAIN, -25, "resource temporarily unavailable (process limit?)")       \
+    X(EPERM, -26, "operation not permitted")                                   \
+    X(ENOENT, -27, "no such process or object")                                \
+    X(EIO, -28, "input/output error")                                          \
+    X(ECHILD, -29, "the child process failed during start-up")                \
+    X(EUNKNOWN, -30, "unknown system error")
+
+enum mproc_error {
+#define MPROC_ERRNO_ENUM_(name, value, msg) MPROC_##name = (value),
+    MPROC_ERRNO_MAP(MPROC_ERRNO_ENUM_)
+#undef MPROC_ERRNO_ENUM_
+};
+
+/* A sentence for an error code; "unknown error" for anything else. Never
+ * NULL; the string is static. */
+MPROC_API const char *mproc_strerror(int err);
+/* The code's name without prefix ("EINVAL"); "UNKNOWN" for anything else. */
+MPROC_API const char *mproc_err_name(int err);
+
+/* A lock acquire that returned either of these holds the lock. */
+#define MPROC_ACQUIRED(rc) ((rc) == 0 || (rc) == MPROC_EOWNERDEAD)
+
+#define MPROC_FOREVER (-1)
+
+/* ---------------------------------------------------------------------------
+ * Opaque types
+ */
+
+typedef struct mproc_value mproc_value;
+typedef struct mproc_process mproc_process;
+typedef struct mproc_conn mproc_conn;
+typedef struct mproc_queue mproc_queue;
+typedef struct mproc_lock mproc_lock;
+typedef struct mproc_rlock mproc_rlock;
+typedef struct mproc_sem mproc_sem;
+typedef struct mproc_event mproc_event;
+typedef struct mproc_cond mproc_cond;
+typedef struct mproc_barrier mproc_barrier;
+typedef struct mproc_shm mproc_shm;
+
+/* ---------------------------------------------------------------------------
+ * Initialisation
+ *
+ * mproc_init(argc, argv) must be the first statement of main() in every
+ * program that may start processes with the spawn method (the default on
+ * Windows). In the parent it records the program and returns 0. In a child
+ * started by spawn it recognises the bootstrap argument, receives the target
+ * and its arguments from the parent, runs the target and exits with its code:
+ * it never returns there. It is Python's `if __name__ == '__main__':`.
+ */
+MPROC_API int mproc_init(int argc, char **argv);
+
+/* End the calling process with exit code `code` (0..255) after flushing
+ * stdio, like Python's sys.exit(n) inside a target. */
+MPROC_API void mproc_exit(int code);
+
+typedef enum mproc_start_method {
+    MPROC_START_DEFAULT = 0, /* the program-wide default */
+    MPROC_START_FORK = 1,    /* POSIX only: the child is a copy of the parent */
+    MPROC_START_SPAWN = 2    /* a fresh copy of the executable; mproc_init */
+} mproc_start_method;
+
+/* The program-wide default: fork on POSIX, spawn on Windows, unless set
+ * here or by the environment variable MPROC_START_METHOD=fork|spawn.
+ * MPROC_ENOSYS for fork on Windows. */
+MPROC_API int mproc_set_start_method(mproc_start_method method);
+MPROC_API mproc_start_method mproc_get_start_method(void);
+
+/* ---------------------------------------------------------------------------
+ * Values
+ *
+ * One typed value serves as process arguments, Pipe messages and Queue
+ * items: none, bool, int (int64), float (double), string (UTF-8, may hold
+ * NUL bytes), bytes and lists (nested). In process arguments a value can also
+ * be a handle of an mproc object (queue, pipe end, lock, ...), which the child
+ * receives as a working object of its own.
+ *
+ * Constructors return a new value owned by the caller, or NULL when out of
+ * memory (or, for the handle constructors, when the object is NULL). Free a
+ * value with mproc_value_free(); a list frees its items.
+ */
+
+typedef enum mproc_type {
+    MPROC_TYPE_NONE = 0,
+    MPROC_TYPE_BOOL = 1,
+    MPROC_TYPE_INT = 2,
+    MPROC_TYPE_FLOAT = 3,
+    MPROC_TYPE_STRING = 4,
+    MPROC_TYPE_BYTES = 5,
+    MPROC_TYPE_LIST = 6,
+    /* handles, only in process arguments */
+    MPROC_TYPE_CONN = 16,
+    MPROC_TYPE_QUEUE = 17,
+    MPROC_TYPE_LOCK = 18,
+    MPROC_TYPE_RLOCK = 19,
+    MPROC_TYPE_SEM = 20,
+    MPROC_TYPE_EVENT = 21,
+    MPROC_TYPE_COND = 22,
+    MPROC_TYPE_BARRIER = 23,
+    MPROC_TYPE_SHM = 24
+} mproc_type;
+
+/* Limits of the encoding (docs/wire-format.md). */
+#define MPROC_VALUE_MAX_DEPTH 64
+#define MPROC_MESSAGE_MAX ((size_t)1 << 30) /* 1 GiB, encoded or raw */
+
+MPROC_API mproc_value *mproc_none(void);
+MPROC_API mproc_value *mproc_bool(bool b);
+MPROC_API mproc_value *mproc_int(int64_t i);
+MPROC_API mproc_value *mproc_float(double d);
+MPROC_API mproc_value *mproc_str(const char *s); /* NUL-terminated, copied */
+MPROC_API mproc_value *mproc_strn(const char *s, size_t n); /* copied */
+MPROC_API mproc_value *mproc_bytes(const void *p, size_t n); /* copied */
+/* An empty list; items are added with mproc_list_append(). */
+MPROC_API mproc_value *mproc_list_new(void);
+/* A list that takes ownership of `n` items. If any item is NULL (a
+ * constructor ran out of memory) or memory runs out, every item is freed and
+ * NULL returned. */
+MPROC_API mproc_value *mproc_list_from(mproc_value *const *items, size_t n);
+/* MPROC_LIST(a, b, c): mproc_list_from() over its arguments (at least one). */
+#define MPROC_LIST(...)                                                        \
+    mproc_list_from((mproc_value *const[]){__VA_ARGS__},                       \
+                    sizeof((mproc_value *const[]){__VA_ARGS__}) /              \
+                        sizeof(mproc_value *))
+/* Appends `item` and takes ownership of it, also on failure (it is freed). */
+MPROC_API int mproc_list_append(mproc_value *list, mproc_value *item);
+
+/* Handle values: they borrow the object, which must stay alive until the
+ * process that receives it has been started. */
+MPROC_API mproc_value *mproc_value_conn(mproc_conn *c);
+MPROC_API mproc_value *mproc_value_queue(mproc_queue *q);
+MPROC_API mproc_value *mproc_value_lock(mproc_lock *l);
+MPROC_API mproc_value *mproc_value_rlock(mproc_rlock *l);
+MPROC_API mproc_value *mproc_value_sem(mproc_sem *s);
+MPROC_API mproc_value *mproc_value_event(mproc_event *e);
+MPROC_API mproc_value *mproc_value_cond(mproc_cond *c);
+MPROC_API mproc_value *mproc_value_barrier(mproc_barrier *b);
+MPROC_API mproc_value *mproc_value_shm(mproc_shm *m);
+
+MPROC_API void mproc_value_free(mproc_value *v);
+/* A deep copy (handles are copied as borrowed references), or NULL. */
+MPROC_API mproc_value *mproc_value_copy(const mproc_value *v);
+/* Deep equality; handles compare by object. NULL equals only NULL. */
+MPROC_API bool mproc_value_equal(const mproc_value *a, const mproc_value *b);
+
+/* MPROC_EINVAL for NULL. */
+MPROC_API int mproc_value_type(const mproc_value *v);
+
+/* Accessors: 0 and the content, or MPROC_EINVAL for NULL arguments or a value
+ * of another type. Strings and bytes are borrowed from the value; a string
+ * is always NUL-terminated after its `len` bytes. */
+MPROC_API int mproc_value_get_bool(const mproc_value *v, bool *out);
+MPROC_API int mproc_value_get_int(const mproc_value *v, int64_t *out);
+MPROC_API int mproc_value_get_float(const mproc_value *v, double *out);
+MPROC_API int mproc_value_get_str(const mproc_value *v, const char **s,
+                                  size_t *len);
+MPROC_API int mproc_value_get_bytes(const mproc_value *v, const void **p,
+                                    size_t *len);
+/* Number of items of a list, or a negative code. */
+MPROC_API int64_t mproc_list_size(const mproc_value *list);
+/* Item `i` of a list, borrowed; NULL when out of range or not a list. */
+MPROC_API mproc_value *mproc_list_get(const mproc_value *list, size_t i);
+/* Objects of handle values, borrowed from the value: in a child they are
+ * open and usable while the value lives (the target's arguments live until
+ * the target returns). */
+MPROC_API int mproc_value_get_conn(const mproc_value *v, mproc_conn **out);
+MPROC_API int mproc_value_get_queue(const mproc_value *v, mproc_queue **out);
+MPROC_API int mproc_value_get_lock(const mproc_value *v, mproc_lock **out);
+MPROC_API int mproc_value_get_rlock(const mproc_value *v, mproc_rlock **out);
+MPROC_API int mproc_value_get_sem(const mproc_value *v, mproc_sem **out);
+MPROC_API int mproc_value_get_event(const mproc_value *v, mproc_event **out);
+MPROC_API int mproc_value_get_cond(const mproc_value *v, mproc_cond **out);
+MPROC_API int mproc_value_get_barrier(const mproc_value *v,
+                                      mproc_barrier **out);
+MPROC_API int mproc_value_get_shm(const mproc_value *v, mproc_shm **out);
+
+/* Python-like text ("[42, None, 'hello', True]") into buf, NUL-terminated
+ * and truncated to cap. Returns the length the full text needs (without the
+ * NUL) or a negative code. */
+MPROC_API int64_t mproc_value_repr(const mproc_value *v, char *buf,
+                                   size_t cap);
+
+/* The wire encoding (docs/wire-format.md), for values without handles.
+ * mproc_value_encode: a malloc'ed buffer the caller frees with
+ * mproc_free(). mproc_value_decode treats its input as hostile:
+ * MPROC_EBADMSG for anything malformed, never an over-read. */
+MPROC_API int mproc_value_encode(const mproc_value *v, void **buf,
+                                 size_t *len);
+MPROC_API int mproc_value_decode(const void *buf, size_t len,
+                                 mproc_value **out);
+MPROC_API void mproc_free(void *p);
+
+/* ---------------------------------------------------------------------------
+ * Process
+ *
+ * A process object runs a target in a child process:
+ *
+ *   static int worker(const mproc_value *args) { ... return 0; }
+ *   mproc_process *p;
+ *   mproc_process_create(&p, worker, MPROC_LIST(mproc_int(i)));
+ *   mproc_process_start(p);
+ *   mproc_process_join(p, MPROC_FOREVER);
+ *   p = mproc_process_destroy(p);
+ *
+ * The target's return value (0..255) is the child's exit code. A child
+ * killed by signal N reads as exit code -N; terminate() reads as -15 and
+ * kill() as -9 on every platform, Windows included. The child's arguments
+ * are the list given at create (an empty list when NULL was given).
+ *
+ * The run-function form is the seed's `class Worker(Process): def run()`:
+ * mproc_process_create_run() takes a function of the process object itself,
+ * and a state value that the child reads with mproc_process_state(self).
+ *
+ * Lifecycle: created -> started -> exited (join or is_alive saw it) ->
+ * closed. Misuse is an error: start twice (MPROC_ESTATE), join before start
+ * (MPROC_ESTATE), close while running (MPROC_ESTATE), anything but destroy
+ * after close (MPROC_ECLOSED).
+ *
+ * Destroying a process that is still running does not stop it: the library
+ * keeps what it needs to reap it (active_children() lists it and reaps it).
+ */
+
+typedef int (*mproc_target)(const mproc_value *args);
+typedef int (*mproc_run)(mproc_process *self);
+
+/* Takes ownership of `args` (a list, or NULL for no arguments), also on
+ * failure. MPROC_EINVAL for a NULL target or out, or args not a list. */
+MPROC_API int mproc_process_create(mproc_process **out, mproc_target target,
+                                   mproc_value *args);
+/* Takes ownership of `state` (any value or NULL), also on failure. */
+MPROC_API int mproc_process_create_run(mproc_process **out, mproc_run run,
+                                       mproc_value *state);
+
+/* Settings, before start only (MPROC_ESTATE after). The name is copied. */
+MPROC_API int mproc_process_set_name(mproc_process *p, const char *name);
+MPROC_API int mproc_process_set_daemon(mproc_process *p, bool daemon);
+MPROC_API int mproc_process_set_start_method(mproc_process *p,
+                                             mproc_start_method method);
+
+/* Starts the child. Returns once the child exists and (under spawn) has
+ * found its target: MPROC_ERESOLVE when it cannot, MPROC_EEXEC when the
+ * executable cannot start, MPROC_EDAEMON when called in a daemon child. */
+MPROC_API int mproc_process_start(mproc_process *p);
+/* 0 once the child has exited, MPROC_ETIMEDOUT if it is still running after
+ * timeout_ms. */
+MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms);
+/* 1 running, 0 not started or exited, or a negative code. */
+MPROC_API int mproc_process_is_alive(mproc_process *p);
+/* SIGTERM / SIGKILL (TerminateProcess on Windows). A child that has already
+ * exited is not an error. */
+MPROC_API int mproc_process_terminate(mproc_process *p);
+MPROC_API int mproc_process_kill(mproc_process *p);
+/* Releases the OS resources of an exited process. */
+MPROC_API int mproc_process_close(mproc_process *p);
+MPROC_API mproc_process *mproc_process_destroy(mproc_process *p);
+
+/* The child's pid (> 0) once started, else a negative code. */
+MPROC_API int64_t mproc_process_pid(const mproc_process *p);
+/* 0 and the exit code once the child has exited (reaping it if needed);
+ * MPROC_ENOTEXITED before that, as Python's None. */
+MPROC_API int mproc_process_exitcode(mproc_process *p, int *code);
+/* Borrowed; valid until the name is changed or the object destroyed. NULL
+ * only for a NULL process. */
+MPROC_API const char *mproc_process_name(const mproc_process *p);
+/* 1 daemon, 0 not, or a negative code. */
+MPROC_API int mproc_process_daemon(const mproc_process *p);
+/* The state of the run-function form (borrowed), NULL otherwise. */
+MPROC_API mproc_value *mproc_process_state(const mproc_process *p);
+
+/* ---------------------------------------------------------------------------
+ * Introspection
+ */
+
+/* The calling process: "MainProcess" in the main program, or the child's
+ * own object (name, pid, daemon flag, state). Borrowed, never NULL. */
+MPROC_API mproc_process *mproc_current_process(void);
+/* The parent of a child (pid, name, is_alive tells whether the parent still
+ * runs; join waits for it to end); NULL in the main process. Borrowed. */
+MPROC_API mproc_process *mproc_parent_process(void);
+/* Reaps the children that have ended and stores up to `cap` of the live
+ * ones in `out` as new references (release each with
+ * mproc_process_destroy). Returns the number of live children, which may be
+ * larger than cap. out may be NULL when cap is 0. */
+MPROC_API int mproc_active_children(mproc_process **out, size_t cap);
+/* The number of CPUs of the system, like Python's os.cpu_count(). */
+MPROC_API int mproc_cpu_count(void);
+/* The number of CPUs this process may really use: the affinity mask and,
+ * on Linux, a cgroup CPU quota (rounded up). */
+MPROC_API int mproc_cpu_count_usable(void);
+
+/* ---------------------------------------------------------------------------
+ * Pipe
+ *
+ * mproc_pipe() makes a connected pair of ends. Duplex: both ends send and
+ * receive. One-way (duplex false): `a` only receives and `b` only sends, as
+ * Python's Pipe(False) returns (reader, writer). Each message is a typed
+ * value (send/recv) or raw bytes (send_bytes/recv_bytes); boundaries are
+ * kept. An end is used by one process at a time (pass it to a child and
+ * close it in the parent).
+ */
+
+MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
+/* MPROC_EPIPE when the peer has closed (never a SIGPIPE death),
+ * MPROC_EMSGSIZE over MPROC_MESSAGE_MAX (nothing sent), MPROC_EINVAL for a
+ * value holding handles. */
+MPROC_API int mproc_conn_send(mproc_conn *c, const mproc_value *v);
+MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf,
+                                    size_t len);
+/* A new value owned by the caller. MPROC_EEOF once the peer closed and every
+ * message was read; MPROC_ETIMEDOUT; MPROC_EBADMSG for malformed bytes (the
+ * message is consumed, the pipe stays usable). */
+MPROC_API int mproc_conn_recv(mproc_conn *c, mproc_value **out,
+                              int timeout_ms);
+/* Into the caller's buffer: MPROC_ETOOSMALL with *len set to the size needed
+ * when it does not fit; the message stays for the next receive. */
+MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap,
+                                    size_t *len, int timeout_ms);
+/* Into a buffer the caller frees with mproc_free(). */
+MPROC_API int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf,
+                                          size_t *len, int timeout_ms);
+/* 1 when a message (or end-of-file) is ready, 0 after the timeout. */
+MPROC_API int mproc_conn_poll(mproc_conn *c, int timeout_ms);
+MPROC_API int mproc_conn_close(mproc_conn *c);
+MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
+
+/* ---------------------------------------------------------------------------
+ * Queue
+ *
+ * Any number of producer and consumer processes. When put returns, the item
+ * is in the shared channel: it survives the producer exiting or being killed.
+ * maxsize 0 is unbounded in items. A blocking call with timeout 0 fails at
+ * once with MPROC_EFULL / MPROC_EEMPTY; a positive timeout that expires is
+ * MPROC_ETIMEDOUT.
+ */
+
+MPROC_API int mproc_queue_create(mproc_queue **q, size_t maxsize);
+/* A joinable queue (Python's JoinableQueue): task_done and join. */
+MPROC_API int mproc_queue_create_joinable(mproc_queue **q, size_t maxsize);
+MPROC_API int mproc_queue_put(mproc_queue *q, const mproc_value *v,
+                              int timeout_ms);
+MPROC_API int mproc_queue_get(mproc_queue *q, mproc_value **out,
+                              int timeout_ms);
+MPROC_API int mproc_queue_put_bytes(mproc_queue *q, const void *buf,
+                                    size_t len, int timeout_ms);
+MPROC_API int mproc_queue_get_bytes(mproc_queue *q, void **buf, size_t *len,
+                                    int timeout_ms);
+/* Number of items, or a negative code. */
+MPROC_API int64_t mproc_queue_qsize(mproc_queue *q);
+/* 1 or 0, or a negative code. */
+MPROC_API int mproc_queue_empty(mproc_queue *q);
+MPROC_API int mproc_queue_full(mproc_queue *q);
+/* No more puts from this process (MPROC_ECLOSED); items already in the queue
+ * can still be got. */
+MPROC_API int mproc_queue_close(mproc_queue *q);
+/* Joinable queues only (MPROC_ESTATE otherwise). One task_done too many is
+ * MPROC_ERANGE. */
+MPROC_API int mproc_queue_task_done(mproc_queue *q);
+MPROC_API int mproc_queue_join(mproc_queue *q, int timeout_ms);
+MPROC_API mproc_queue *mproc_queue_destroy(mproc_queue *q);
+
+/* ---------------------------------------------------------------------------
+ * Synchronisation
+ *
+ * Every object here is shared with the children it is passed to. An acquire
+ * returns 0, or MPROC_EOWNERDEAD when the previous owner died holding the
+ * lock (the caller holds it then too: see MPROC_ACQUIRED). With timeout 0 a
+ * held lock is MPROC_EBUSY at once; a positive timeout that expires is
+ * MPROC_ETIMEDOUT.
+ */
+
+MPROC_API int mproc_lock_create(mproc_lock **l);
+MPROC_API int mproc_lock_acquire(mproc_lock *l, int timeout_ms);
+/* MPROC_ENOTOWNER when not held, or held by another process or thread. */
+MPROC_API int mproc_lock_release(mproc_lock *l);
+MPROC_API mproc_lock *mproc_lock_destroy(mproc_lock *l);
+
+MPROC_API int mproc_rlock_create(mproc_rlock **l);
+MPROC_API int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms);
+MPROC_API int mproc_rlock_release(mproc_rlock *l);
+MPROC_API mproc_rlock *mproc_rlock_destroy(mproc_rlock *l);
+
+/* max 0: unbounded (Semaphore); max > 0: BoundedSemaphore, a release past
+ * max is MPROC_ERANGE. */
+MPROC_API int mproc_sem_create(mproc_sem **s, unsigned initial, unsigned max);
+MPROC_API int mproc_sem_acquire(mproc_sem *s, int timeout_ms);
+MPROC_API int mproc_sem_release(mproc_sem *s);
+/* The current value, or a negative code. */
+MPROC_API int64_t mproc_sem_value(mproc_sem *s);
+MPROC_API mproc_sem *mproc_sem_destroy(mproc_sem *s);
+
+MPROC_API int mproc_event_create(mproc_event **e);
+MPROC_API int mproc_event_set(mproc_event *e);
+MPROC_API int mproc_event_clear(mproc_event *e);
+/* 1 or 0, or a negative code. */
+MPROC_API int mproc_event_is_set(mproc_event *e);
+/* 0 once set, MPROC_ETIMEDOUT. */
+MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms);
+MPROC_API mproc_event *mproc_event_destroy(mproc_event *e);
+
+/* A condition over its own recursive lock. */
+MPROC_API int mproc_cond_create(mproc_cond **c);
+MPROC_API int mproc_cond_acquire(mproc_cond *c, int timeout_ms);
+MPROC_API int mproc_cond_release(mproc_cond *c);
+/* Called with the lock held (MPROC_ENOTOWNER otherwise); returns with it
+ * held. 0 when notified, MPROC_ETIMEDOUT. */
+MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms);
+MPROC_API int mproc_cond_notify(mproc_cond *c, unsigned n);
+MPROC_API int mproc_cond_notify_all(mproc_cond *c);
+MPROC_API mproc_cond *mproc_cond_destroy(mproc_cond *c);
+
+/* parties >= 1. wait returns this waiter's index (0..parties-1), or
+ * MPROC_EBROKEN for every waiter once a wait times out or abort is called,
+ * until reset. */
+MPROC_API int mproc_barrier_create(mproc_barrier **b, unsigned parties);
+MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms);
+MPROC_API int mproc_barrier_abort(mproc_barrier *b);
+MPROC_API int mproc_barrier_reset(mproc_barrier *b);
+MPROC_API int mproc_barrier_parties(mproc_barrier *b);
+MPROC_API int mproc_barrier_n_waiting(mproc_barrier *b);
+/* 1 broken, 0 not, or a negative code. */
+MPROC_API int mproc_barrier_broken(mproc_barrier *b);
+MPROC_API mproc_barrier *mproc_barrier_destroy(mproc_barrier *b);
+
+/* ---------------------------------------------------------------------------
+ * Shared memory: `size` bytes, zero-filled, mapped in every process it is
+ * passed to.
+ */
+
+MPROC_API int mproc_shm_create(mproc_shm **m, size_t size);
+MPROC_API void *mproc_shm_ptr(const mproc_shm *m);
+MPROC_API size_t mproc_shm_size(const mproc_shm *m);
+MPROC_API mproc_shm *mproc_shm_destroy(mproc_shm *m);
+
+/* ---------------------------------------------------------------------------
+ * Waiting on many (Python's multiprocessing.connection.wait)
+ *
+ * Fill `kind` and the matching pointer; on return `ready` tells which are
+ * ready: a pipe end with a message or end-of-file, a queue with an item, a
+ * process that has exited. Returns the number ready (0 on timeout).
+ */
+
+enum mproc_wait_kind {
+    MPROC_WAIT_CONN = 1,
+    MPROC_WAIT_QUEUE = 2,
+    MPROC_WAIT_PROCESS = 3
+};
+
+typedef struct mproc_wait_item {
+    int kind; /* enum mproc_wait_kind */
+    mproc_conn *conn;
+    mproc_queue *queue;
+    mproc_process *process;
+    bool ready;
+} mproc_wait_item;
+
+MPROC_API int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPROC_H */

@@ -1,0 +1,189 @@
+/*
+ * The backend contract: every function an OS backend (src/posix, src/win32)
+ * must provide. Both backends implement every declaration here, so that the
+ * compiler checks the contract on both; a function a platform cannot honour
+ * returns MPROC_ENOSYS (fork on Windows is the only planned one).
+ *
+ * Rules for backends:
+ * - They only talk to the OS. Argument and lifecycle checks, Python
+ *   semantics and the value encoding live in src/common.
+ * - Every OS error goes through the backend's one translation function,
+ *   mproc__os_error(), so that a condition has one MPROC_E* code everywhere.
+ * - Every handle they create is close-on-exec / non-inheritable; a child
+ *   receives exactly the handles listed in its spawn request.
+ * - Timeouts follow the public convention: MPROC_FOREVER (-1), 0, or
+ *   positive milliseconds; callers have validated them.
+ *
+ * Map of this file: handles and errors; processes; byte channels; shared
+ * memory; mutexes and semaphores; time.
+ */
+#ifndef MPROC_BACKEND_H
+#define MPROC_BACKEND_H
+
+#include "mproc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------------
+ * Handles and errors
+ */
+
+/* A file descriptor on POSIX, a HANDLE on Windows. Inherited handles keep
+ * their value in the child on both, so a handle travels as its value. */
+typedef intptr_t mproc__handle;
+#define MPROC__BADHANDLE ((mproc__handle)-1)
+
+/* Translates a native error (errno on POSIX, GetLastError() on Windows) to
+ * an MPROC_E* code. The one place each backend does so. */
+int mproc__os_error(long native);
+
+/* Closes a handle; closing MPROC__BADHANDLE is a no-op. */
+void mproc__os_handle_close(mproc__handle h);
+
+/* ---------------------------------------------------------------------------
+ * Processes
+ */
+
+typedef struct mproc__child {
+    int64_t pid;
+    /* Windows: the process handle; POSIX: a pidfd where the kernel has
+     * them, else MPROC__BADHANDLE. */
+    mproc__handle handle;
+    bool reaped;
+    int exitcode; /* Python-style once reaped: code, or -signal */
+} mproc__child;
+
+/* What a spawned child gets. */
+typedef struct mproc__spawn_req {
+    const char *exe;           /* UTF-8 path; NULL: this program's executable */
+    const char *const *argv;   /* argv[0..], NULL-terminated */
+    const mproc__handle *inherit; /* exactly these reach the child (plus the
+                                     three standard handles) */
+    size_t n_inherit;
+    bool daemon; /* the child dies with this process, however it ends */
+} mproc__spawn_req;
+
+/* Starts a child; an executable that cannot start is MPROC_EEXEC (the
+ * backend learns it before returning: a close-on-exec pipe on POSIX,
+ * CreateProcessW's result on Windows). */
+int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out);
+
+/* POSIX: fork. In the parent returns 0 with out->pid > 0; in the child
+ * returns 0 with out->pid == 0, after closing every descriptor other than
+ * the standard three and `keep`, and arranging to die with the parent if
+ * `daemon`. Windows: MPROC_ENOSYS. */
+int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
+                   bool daemon);
+
+/* Waits for the child to exit and reaps it: 0 with c->reaped and
+ * c->exitcode set, or MPROC_ETIMEDOUT. Exit codes read as on POSIX: a
+ * child terminated by mproc__os_signal(MPROC__SIGTERM) reads -15 on every
+ * platform, SIGKILL -9. */
+int mproc__os_wait(mproc__child *c, int timeout_ms);
+
+#define MPROC__SIGTERM 15
+#define MPROC__SIGKILL 9
+/* Sends SIGTERM or SIGKILL (Windows: TerminateProcess with a code that
+ * mproc__os_wait reads back as -15 / -9). A reaped or exited child is 0. */
+int mproc__os_signal(mproc__child *c, int sig);
+
+/* Releases the child's handle (not the process). */
+void mproc__os_child_release(mproc__child *c);
+
+int64_t mproc__os_getpid(void);
+/* The pid of the parent of this process (0 when unknown). */
+int64_t mproc__os_getppid(void);
+/* 1 if the process `pid` (this process's parent) still runs, else 0. */
+int mproc__os_parent_alive(int64_t pid);
+
+/* This program's executable, malloc'ed UTF-8 path. */
+int mproc__os_self_exe(char **path);
+
+int mproc__os_cpu_count(void);
+int mproc__os_cpu_count_usable(void);
+
+/* A function as (module path, offset from the module's base): the path is
+ * malloc'ed. MPROC_ERESOLVE when the address is in no module. */
+int mproc__os_locate(const void *fn, char **module, uint64_t *offset);
+/* The inverse in another process: loads the module if needed, checks that
+ * it is the same file, and returns the address. MPROC_ERESOLVE on failure. */
+int mproc__os_resolve(const char *module, uint64_t offset, void **fn);
+
+/* Ends the process now with `code`, without atexit handlers (stdio is
+ * flushed by the caller). */
+void mproc__os_exit(int code);
+
+/* ---------------------------------------------------------------------------
+ * Byte channels: reliable byte streams between processes (socketpair on
+ * POSIX, named pipes on Windows). Framing lives in src/common.
+ */
+
+/* duplex: both ends read and write. Else h[0] only reads, h[1] only
+ * writes. */
+int mproc__os_chan_pair(mproc__handle h[2], bool duplex);
+/* Reads up to n > 0 bytes, blocking: the count, 0 at end-of-file, or a
+ * negative code. */
+int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n);
+/* Writes all n bytes, blocking: 0, MPROC_EPIPE when the reader has gone
+ * (never a SIGPIPE death), or a negative code. */
+int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n);
+/* 1 when a read would not block (data or end-of-file), 0 after the timeout,
+ * or a negative code. */
+int mproc__os_chan_poll(mproc__handle h, int timeout_ms);
+
+/* Waits until one of `n` handles is ready: channels are ready when
+ * readable, process handles (mproc__child.handle) when the process has
+ * exited. Sets ready[i]; returns how many are ready (0 on timeout). */
+int mproc__os_wait_many(const mproc__handle *h, const bool *is_process,
+                        size_t n, int timeout_ms, bool *ready);
+
+/* ---------------------------------------------------------------------------
+ * Shared memory: anonymous, passed to children by handle, gone when the last
+ * process that maps it has ended (no name left behind).
+ */
+
+int mproc__os_shm_create(size_t size, mproc__handle *h, void **addr);
+int mproc__os_shm_map(mproc__handle h, size_t size, void **addr);
+void mproc__os_shm_unmap(void *addr, size_t size);
+
+/* ---------------------------------------------------------------------------
+ * Mutexes and semaphores between processes.
+ *
+ * Each object is a block of shared memory the backend may use
+ * (MPROC__OS_MUTEX_SIZE / MPROC__OS_SEM_SIZE bytes, 8-byte aligned, in a
+ * segment the caller shares) plus one handle (POSIX: unused,
+ * MPROC__BADHANDLE; Windows: a mutex or semaphore handle). `open` makes the
+ * object usable in a child that received the memory and the handle.
+ */
+
+#define MPROC__OS_MUTEX_SIZE 64
+#define MPROC__OS_SEM_SIZE 64
+
+int mproc__os_mutex_init(void *mem, mproc__handle *h);
+int mproc__os_mutex_open(void *mem, mproc__handle h);
+/* 0, MPROC_EOWNERDEAD (acquired), MPROC_EBUSY (timeout 0), ETIMEDOUT. */
+int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms);
+int mproc__os_mutex_unlock(void *mem, mproc__handle h);
+void mproc__os_mutex_destroy(void *mem, mproc__handle h);
+
+int mproc__os_sem_init(void *mem, mproc__handle *h, unsigned initial);
+int mproc__os_sem_open(void *mem, mproc__handle h);
+/* 0, MPROC_EBUSY (timeout 0), ETIMEDOUT. */
+int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms);
+int mproc__os_sem_post(void *mem, mproc__handle h, unsigned n);
+/* The current count, or a negative code. */
+int64_t mproc__os_sem_value(void *mem, mproc__handle h);
+void mproc__os_sem_destroy(void *mem, mproc__handle h);
+
+/* ---------------------------------------------------------------------------
+ * Time
+ */
+
+/* A monotonic clock in milliseconds. */
+int64_t mproc__os_now_ms(void);
+/* Sleeps at least ms milliseconds. */
+void mproc__os_sleep_ms(int ms);
+
+#endif /* MPROC_BACKEND_H */

@@ -1,0 +1,152 @@
+/*
+ * Internal declarations shared by the modules of src/common. Nothing here is
+ * seen by a backend except through backend.h.
+ *
+ * Map: checks and helpers; the value tree; byte buffers and the codec;
+ * objects that travel to children (export/import); per-module hooks.
+ */
+#ifndef MPROC_INTERNAL_H
+#define MPROC_INTERNAL_H
+
+#include "backend.h"
+#include "mproc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Timeouts: MPROC_FOREVER, 0 or positive; anything else is MPROC_EINVAL. */
+#define MPROC__CHECK_TIMEOUT(t)                                                \
+    do {                                                                       \
+        if ((t) < MPROC_FOREVER)                                               \
+            return MPROC_EINVAL;                                               \
+    } while (0)
+
+/* Milliseconds left until `deadline` (from mproc__deadline), as a timeout:
+ * MPROC_FOREVER stays so, an expired deadline gives 0. */
+int64_t mproc__deadline(int timeout_ms);
+int mproc__remaining(int64_t deadline);
+
+/* ---------------------------------------------------------------------------
+ * The value tree
+ */
+
+struct mproc_value {
+    int type; /* mproc_type */
+    union {
+        bool b;
+        int64_t i;
+        double f;
+        struct {
+            char *p; /* NUL-terminated after n bytes (strings and bytes) */
+            size_t n;
+        } s;
+        struct {
+            mproc_value **items;
+            size_t n;
+            size_t cap;
+        } list;
+        struct {
+            void *obj;  /* the mproc object */
+            bool owned; /* imported in a child: destroyed with the value */
+        } h;
+    } u;
+};
+
+static inline bool mproc__type_is_handle(int type)
+{
+    return type >= MPROC_TYPE_CONN && type <= MPROC_TYPE_SHM;
+}
+
+/* ---------------------------------------------------------------------------
+ * Byte buffers and the codec (codec.c, docs/wire-format.md)
+ */
+
+typedef struct mproc__buf {
+    uint8_t *p;
+    size_t n;
+    size_t cap;
+} mproc__buf;
+
+int mproc__buf_reserve(mproc__buf *b, size_t extra);
+int mproc__buf_append(mproc__buf *b, const void *p, size_t n);
+void mproc__buf_free(mproc__buf *b);
+
+typedef struct mproc__handle_list {
+    mproc__handle *h;
+    size_t n;
+    size_t cap;
+} mproc__handle_list;
+
+int mproc__handle_list_add(mproc__handle_list *l, mproc__handle h);
+void mproc__handle_list_free(mproc__handle_list *l);
+
+/* Appends the encoding of v to out. Handle values are exported (their OS
+ * handles are added to `handles`, for the child's inherit list); with
+ * handles == NULL a handle value is MPROC_EINVAL. MPROC_EMSGSIZE past
+ * MPROC_MESSAGE_MAX, MPROC_EINVAL past MPROC_VALUE_MAX_DEPTH. */
+int mproc__encode(const mproc_value *v, mproc__buf *out,
+                  mproc__handle_list *handles);
+/* Decodes exactly n bytes. Handle values are imported (allow_handles) or
+ * MPROC_EBADMSG. Hostile input gives MPROC_EBADMSG, never an over-read. */
+int mproc__decode(const uint8_t *p, size_t n, bool allow_handles,
+                  mproc_value **out);
+
+/* ---------------------------------------------------------------------------
+ * Objects that travel to children as process arguments.
+ *
+ * An object exports its OS handles plus a few bytes of state; in the child
+ * the same kind imports them into a working object of its own. Handles keep
+ * their values in the child (inherited fds and HANDLEs do on both
+ * platforms), so the export is valid there as it is.
+ */
+
+#define MPROC__EXPORT_MAX_HANDLES 8
+#define MPROC__EXPORT_MAX_BLOB 256
+
+typedef struct mproc__export {
+    mproc__handle h[MPROC__EXPORT_MAX_HANDLES];
+    uint32_t nh;
+    uint8_t blob[MPROC__EXPORT_MAX_BLOB];
+    uint32_t nblob;
+} mproc__export;
+
+/* Dispatch on `type` (an MPROC_TYPE_* handle type) to the module's own
+ * functions below. */
+int mproc__object_export(int type, void *obj, mproc__export *ex);
+int mproc__object_import(int type, const mproc__export *ex, void **obj);
+void mproc__object_destroy(int type, void *obj);
+
+/* Each module provides these for its kinds (conn.c, queue.c, sync.c,
+ * shm.c). */
+int mproc__conn_export(mproc_conn *c, mproc__export *ex);
+int mproc__conn_import(const mproc__export *ex, mproc_conn **out);
+int mproc__queue_export(mproc_queue *q, mproc__export *ex);
+int mproc__queue_import(const mproc__export *ex, mproc_queue **out);
+int mproc__lock_export(mproc_lock *l, mproc__export *ex);
+int mproc__lock_import(const mproc__export *ex, mproc_lock **out);
+int mproc__rlock_export(mproc_rlock *l, mproc__export *ex);
+int mproc__rlock_import(const mproc__export *ex, mproc_rlock **out);
+int mproc__sem_export(mproc_sem *s, mproc__export *ex);
+int mproc__sem_import(const mproc__export *ex, mproc_sem **out);
+int mproc__event_export(mproc_event *e, mproc__export *ex);
+int mproc__event_import(const mproc__export *ex, mproc_event **out);
+int mproc__cond_export(mproc_cond *c, mproc__export *ex);
+int mproc__cond_import(const mproc__export *ex, mproc_cond **out);
+int mproc__barrier_export(mproc_barrier *b, mproc__export *ex);
+int mproc__barrier_import(const mproc__export *ex, mproc_barrier **out);
+int mproc__shm_export(mproc_shm *m, mproc__export *ex);
+int mproc__shm_import(const mproc__export *ex, mproc_shm **out);
+
+/* ---------------------------------------------------------------------------
+ * Hooks between modules
+ */
+
+/* wait.c asks each kind for the handle that becomes ready. */
+int mproc__conn_wait_handle(mproc_conn *c, mproc__handle *h, bool *ready_now);
+int mproc__queue_wait_handle(mproc_queue *q, mproc__handle *h,
+                             bool *ready_now);
+int mproc__process_wait_handle(mproc_process *p, mproc__handle *h,
+                               bool *ready_now);
+
+#endif /* MPROC_INTERNAL_H */

@@ -1,0 +1,153 @@
+/*
+ * The test harness: test definitions, assertions and helpers shared by every
+ * test file. One runner binary holds every test (tests/list.h); the runner
+ * runs each test in a fresh child process with its own timeout
+ * (tests/runner.c), and doubles as the child that mproc's spawn method
+ * starts (it calls mproc_init first).
+ *
+ * A test is `TEST(ID_name) { ...; return 0; }`. A failed assertion prints
+ * both operands (and mproc_strerror for codes) and ends the test's process
+ * with status 1; the runner reports it. Tests name no platform: skips live in
+ * the one table, tests/skip.h.
+ */
+#ifndef MPROC_TEST_HARNESS_H
+#define MPROC_TEST_HARNESS_H
+
+#include "mproc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TEST(name)                                                             \
+    int th_test_##name(void);                                                  \
+    int th_test_##name(void)
+#define TH_DECLARE(name) int th_test_##name(void);
+
+/* Results a test process reports through its exit status. */
+#define TH_PASS 0
+#define TH_FAIL 1
+#define TH_SKIP 77
+
+/* Prints "file:line: message" to stderr and ends the test process with
+ * TH_FAIL at once (no atexit handlers: a failed test must not hang). */
+#if defined(__GNUC__)
+__attribute__((noreturn, format(printf, 3, 4)))
+#endif
+void th_fail(const char *file, int line, const char *fmt, ...);
+
+#define ASSERT(cond)                                                           \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            th_fail(__FILE__, __LINE__, "assertion failed: %s", #cond);        \
+    } while (0)
+
+#define TH_CMP_(a, op, b)                                                      \
+    do {                                                                       \
+        int64_t th_a_ = (int64_t)(a);                                          \
+        int64_t th_b_ = (int64_t)(b);                                          \
+        if (!(th_a_ op th_b_))                                                 \
+            th_fail(__FILE__, __LINE__,                                        \
+                    "expected %s %s %s: %lld vs %lld", #a, #op, #b,            \
+                    (long long)th_a_, (long long)th_b_);                       \
+    } while (0)
+
+#define ASSERT_EQ(a, b) TH_CMP_(a, ==, b)
+#define ASSERT_NE(a, b) TH_CMP_(a, !=, b)
+#define ASSERT_LT(a, b) TH_CMP_(a, <, b)
+#define ASSERT_LE(a, b) TH_CMP_(a, <=, b)
+#define ASSERT_GT(a, b) TH_CMP_(a, >, b)
+#define ASSERT_GE(a, b) TH_CMP_(a, >=, b)
+
+/* `expr` returns a non-negative count or 0. */
+#define ASSERT_OK(expr)                                                        \
+    do {                                                                       \
+        int64_t th_rc_ = (int64_t)(expr);                                      \
+        if (th_rc_ < 0)                                                        \
+            th_fail(__FILE__, __LINE__, "%s failed: %lld %s (%s)", #expr,      \
+                    (long long)th_rc_, mproc_err_name((int)th_rc_),            \
+                    mproc_strerror((int)th_rc_));                              \
+    } while (0)
+
+/* `expr` returns exactly the code `err`. */
+#define ASSERT_ERR(expr, err)                                                  \
+    do {                                                                       \
+        int64_t th_rc_ = (int64_t)(expr);                                      \
+        int th_want_ = (err);                                                  \
+        if (th_rc_ != th_want_)                                                \
+            th_fail(__FILE__, __LINE__,                                        \
+                    "%s: expected %d %s (%s), got %lld %s (%s)", #expr,        \
+                    th_want_, mproc_err_name(th_want_),                        \
+                    mproc_strerror(th_want_), (long long)th_rc_,               \
+                    mproc_err_name((int)th_rc_),                               \
+                    mproc_strerror((int)th_rc_));                              \
+    } while (0)
+
+#define ASSERT_NULL(p) ASSERT((p) == NULL)
+#define ASSERT_NOT_NULL(p) ASSERT((p) != NULL)
+
+#define ASSERT_STR_EQ(a, b)                                                    \
+    do {                                                                       \
+        const char *th_sa_ = (a);                                              \
+        const char *th_sb_ = (b);                                              \
+        if (th_sa_ == NULL || th_sb_ == NULL || strcmp(th_sa_, th_sb_) != 0)   \
+            th_fail(__FILE__, __LINE__, "expected %s == %s: \"%s\" vs \"%s\"", \
+                    #a, #b, th_sa_ ? th_sa_ : "(null)",                        \
+                    th_sb_ ? th_sb_ : "(null)");                               \
+    } while (0)
+
+#define ASSERT_MEM_EQ(a, b, n)                                                 \
+    do {                                                                       \
+        if (memcmp((a), (b), (n)) != 0)                                        \
+            th_fail(__FILE__, __LINE__, "memory differs: %s vs %s (%zu bytes)", \
+                    #a, #b, (size_t)(n));                                      \
+    } while (0)
+
+/* --- helpers ------------------------------------------------------------ */
+
+/* `ms` scaled by the suite's timeout multiplier (MPROC_TEST_TIMEOUT_MULTIPLIER
+ * in the environment, set by CTest): use it for every timing bound. */
+int th_ms(int ms);
+/* A monotonic clock in milliseconds. */
+int64_t th_now_ms(void);
+void th_sleep_ms(int ms);
+/* The start method this run of the test uses (fork or spawn for tests
+ * registered per start method, else the default). */
+mproc_start_method th_method(void);
+/* Number of descriptors or handles this process has open (for leak checks),
+ * or -1 where the platform cannot tell. */
+int th_open_handles(void);
+
+/* Runs test `name` of the list in a supervised child with the given start
+ * method and timeout, as the runner does; returns the outcome. The
+ * harness's meta-tests use it on the hidden `_meta_*` tests. */
+enum th_outcome {
+    TH_OUT_PASS = 0,
+    TH_OUT_FAIL = 1,
+    TH_OUT_SKIP = 2,
+    TH_OUT_TIMEOUT = 3,
+    TH_OUT_CRASH = 4,
+    TH_OUT_ERROR = 5 /* could not run it */
+};
+enum th_outcome th_supervise(const char *name, const char *method,
+                             int timeout_ms, int *status);
+
+/* --- platform part of the runner (runner-posix.c, runner-win32.c) ------ */
+
+/* Starts this executable with `args` (NULL-terminated, after argv[0]) in a
+ * child, waits at most timeout_ms, kills it (and whatever it started) on
+ * timeout. Sets *timed_out, *crashed (killed by a signal or an exception)
+ * and *status (exit status, or the signal / exception code). 0 or -1 when
+ * the child could not be started. */
+int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
+                    bool *crashed, int *status);
+int64_t th_platform_now_ms(void);
+void th_platform_sleep_ms(int ms);
+int th_platform_open_handles(void);
+const char *th_platform_name(void); /* "posix" or "win32" */
+bool th_platform_is_wine(void);
+
+#endif /* MPROC_TEST_HARNESS_H */

@@ -1,0 +1,11 @@
+/* The harness proving itself (tests/test-harness.c). */
+TEST_ENTRY(H01_meta_assert_fails, ONCE, 30)
+TEST_ENTRY(H02_meta_hang_times_out, ONCE, 30)
+TEST_ENTRY(H03_meta_crash_fails, ONCE, 30)
+TEST_ENTRY(H04_meta_pass_and_skip, ONCE, 30)
+TEST_ENTRY(H05_error_table, ONCE, 10)
+TEST_ENTRY(_meta_fail_assert, ONCE, 10)
+TEST_ENTRY(_meta_hang, ONCE, 10)
+TEST_ENTRY(_meta_crash, ONCE, 10)
+TEST_ENTRY(_meta_pass, ONCE, 10)
+TEST_ENTRY(_meta_skip, ONCE, 10)

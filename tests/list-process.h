@@ -1,0 +1,1 @@
+/* Tests of the process area: TEST_ENTRY lines, see tests/list.h. */

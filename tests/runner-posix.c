@@ -1,0 +1,136 @@
+/* The POSIX part of the runner: run a test in a child process group with a
+ * timeout. Independent of mproc, so that the harness does not rely on the
+ * code under test. */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__APPLE__)
+#include <mach-o/dyld.h>
+#endif
+
+extern char **environ;
+
+static int self_exe(char *buf, size_t cap)
+{
+#if defined(__APPLE__)
+    uint32_t n = (uint32_t)cap;
+    return _NSGetExecutablePath(buf, &n) == 0 ? 0 : -1;
+#else
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    return 0;
+#endif
+}
+
+int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
+                    bool *crashed, int *status)
+{
+    char exe[4096];
+    char *argv[16];
+    size_t i, n = 0;
+    posix_spawnattr_t attr;
+    pid_t pid;
+    int st = 0, rc;
+    int64_t deadline, now;
+    int nap = 1;
+
+    if (self_exe(exe, sizeof exe) != 0)
+        return -1;
+    argv[n++] = exe;
+    for (i = 0; args[i] != NULL && n < 15; i++)
+        argv[n++] = (char *)(uintptr_t)args[i];
+    argv[n] = NULL;
+
+    /* A process group of its own, so that whatever the test starts can be
+     * killed with it and cannot keep CTest's output pipe open. */
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    rc = posix_spawn(&pid, exe, NULL, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0)
+        return -1;
+
+    deadline = th_platform_now_ms() + timeout_ms;
+    *timed_out = false;
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            return -1;
+        now = th_platform_now_ms();
+        if (now >= deadline) {
+            *timed_out = true;
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+            break;
+        }
+        th_platform_sleep_ms(nap);
+        if (nap < 20)
+            nap *= 2;
+    }
+    /* Whatever the test left behind in its group goes too. */
+    kill(-pid, SIGKILL);
+    if (WIFSIGNALED(st)) {
+        *crashed = !*timed_out;
+        *status = WTERMSIG(st);
+    } else {
+        *crashed = false;
+        *status = WEXITSTATUS(st);
+    }
+    return 0;
+}
+
+int64_t th_platform_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void th_platform_sleep_ms(int ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int th_platform_open_handles(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+    if (d == NULL)
+        d = opendir("/dev/fd");
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+const char *th_platform_name(void)
+{
+    return "posix";
+}
+
+bool th_platform_is_wine(void)
+{
+    return false;
+}

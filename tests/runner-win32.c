@@ -1,0 +1,107 @@
+/* The Win32 part of the runner: run a test in a child process, inside a job
+ * object that kills whatever the test started, with a timeout. Independent
+ * of mproc, so that the harness does not rely on the code under test. */
+#include "harness.h"
+
+#include <windows.h>
+
+static void append_arg(wchar_t *cmd, size_t cap, const wchar_t *arg)
+{
+    /* Test names and methods hold no quotes or spaces; quote anyway for the
+     * executable's path. */
+    wcsncat(cmd, L" \"", cap - wcslen(cmd) - 1);
+    wcsncat(cmd, arg, cap - wcslen(cmd) - 1);
+    wcsncat(cmd, L"\"", cap - wcslen(cmd) - 1);
+}
+
+int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
+                    bool *crashed, int *status)
+{
+    wchar_t exe[MAX_PATH * 2];
+    wchar_t cmd[4096];
+    wchar_t warg[512];
+    STARTUPINFOW si;
+    PROCESS_INFORMATION pi;
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION lim;
+    HANDLE job;
+    DWORD code = 0, w;
+    size_t i;
+
+    if (GetModuleFileNameW(NULL, exe, MAX_PATH * 2) == 0)
+        return -1;
+    cmd[0] = L'\0';
+    wcsncat(cmd, L"\"", 4095);
+    wcsncat(cmd, exe, 4095 - wcslen(cmd));
+    wcsncat(cmd, L"\"", 4095 - wcslen(cmd));
+    for (i = 0; args[i] != NULL; i++) {
+        if (MultiByteToWideChar(CP_UTF8, 0, args[i], -1, warg, 512) == 0)
+            return -1;
+        append_arg(cmd, 4096, warg);
+    }
+
+    job = CreateJobObjectW(NULL, NULL);
+    if (job == NULL)
+        return -1;
+    memset(&lim, 0, sizeof lim);
+    lim.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    SetInformationJobObject(job, JobObjectExtendedLimitInformation, &lim,
+                            sizeof lim);
+
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    if (!CreateProcessW(exe, cmd, NULL, NULL, FALSE, CREATE_SUSPENDED, NULL,
+                        NULL, &si, &pi)) {
+        CloseHandle(job);
+        return -1;
+    }
+    AssignProcessToJobObject(job, pi.hProcess);
+    ResumeThread(pi.hThread);
+    CloseHandle(pi.hThread);
+
+    *timed_out = false;
+    w = WaitForSingleObject(pi.hProcess,
+                            timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
+    if (w == WAIT_TIMEOUT) {
+        *timed_out = true;
+        TerminateProcess(pi.hProcess, 1);
+        WaitForSingleObject(pi.hProcess, INFINITE);
+    }
+    GetExitCodeProcess(pi.hProcess, &code);
+    CloseHandle(pi.hProcess);
+    /* Closing the job kills whatever the test left behind. */
+    CloseHandle(job);
+    /* An NTSTATUS error (0xC...) is a crash; abort() exits with 3. */
+    *crashed = !*timed_out && ((code & 0xC0000000u) == 0xC0000000u ||
+                               code == 3);
+    *status = (int)code;
+    return 0;
+}
+
+int64_t th_platform_now_ms(void)
+{
+    return (int64_t)GetTickCount64();
+}
+
+void th_platform_sleep_ms(int ms)
+{
+    Sleep((DWORD)ms);
+}
+
+int th_platform_open_handles(void)
+{
+    DWORD n = 0;
+    if (!GetProcessHandleCount(GetCurrentProcess(), &n))
+        return -1;
+    return (int)n;
+}
+
+const char *th_platform_name(void)
+{
+    return "win32";
+}
+
+bool th_platform_is_wine(void)
+{
+    HMODULE nt = GetModuleHandleW(L"ntdll.dll");
+    return nt != NULL && GetProcAddress(nt, "wine_get_version") != NULL;
+}

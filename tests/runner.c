@@ -1,0 +1,259 @@
+/*
+ * The test runner.
+ *
+ *   mproc-tests --list                 every test, with mode and timeout
+ *   mproc-tests NAME [fork|spawn]      run NAME supervised: in a child
+ *                                      process with its own timeout
+ *   mproc-tests --run NAME [METHOD]    run NAME in this process (what the
+ *                                      supervised child does)
+ *
+ * The runner is also the program mproc's spawn method re-executes: main
+ * calls mproc_init first, which never returns in such a child.
+ */
+#include "harness.h"
+
+#include <stdarg.h>
+
+#define TEST_ENTRY(name, mode, timeout) TH_DECLARE(name)
+#include "list.h"
+#undef TEST_ENTRY
+
+typedef struct th_entry {
+    const char *name;
+    int (*fn)(void);
+    bool each; /* per start method */
+    int timeout_s;
+} th_entry;
+
+#define ONCE false
+#define EACH true
+static const th_entry tests[] = {
+#define TEST_ENTRY(name, mode, timeout) {#name, th_test_##name, mode, timeout},
+#include "list.h"
+#undef TEST_ENTRY
+};
+#undef ONCE
+#undef EACH
+
+typedef struct th_skip {
+    const char *name;
+    const char *platform;
+    const char *reason;
+} th_skip;
+
+static const th_skip skips[] = {
+#define TH_SKIP_ENTRY(name, platform, reason) {name, platform, reason},
+#include "skip.h"
+#undef TH_SKIP_ENTRY
+};
+
+static mproc_start_method current_method = MPROC_START_DEFAULT;
+
+void th_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    _Exit(TH_FAIL);
+}
+
+static double multiplier(void)
+{
+    const char *s = getenv("MPROC_TEST_TIMEOUT_MULTIPLIER");
+    double m = s ? atof(s) : 1.0;
+    return m >= 1.0 ? m : 1.0;
+}
+
+int th_ms(int ms)
+{
+    return (int)((double)ms * multiplier());
+}
+
+int64_t th_now_ms(void)
+{
+    return th_platform_now_ms();
+}
+
+void th_sleep_ms(int ms)
+{
+    th_platform_sleep_ms(ms);
+}
+
+mproc_start_method th_method(void)
+{
+    return current_method;
+}
+
+int th_open_handles(void)
+{
+    return th_platform_open_handles();
+}
+
+static const th_entry *find_test(const char *name)
+{
+    size_t i;
+    for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+        if (strcmp(tests[i].name, name) == 0)
+            return &tests[i];
+    return NULL;
+}
+
+static const th_skip *find_skip(const char *name)
+{
+    size_t i;
+    const char *plat = th_platform_name();
+    for (i = 0; i < sizeof(skips) / sizeof(skips[0]); i++) {
+        if (strcmp(skips[i].name, name) != 0)
+            continue;
+        if (strcmp(skips[i].platform, plat) == 0 ||
+            (strcmp(skips[i].platform, "wine") == 0 && th_platform_is_wine()))
+            return &skips[i];
+    }
+    return NULL;
+}
+
+static int parse_method(const char *s, mproc_start_method *m)
+{
+    if (s == NULL || strcmp(s, "default") == 0)
+        *m = MPROC_START_DEFAULT;
+    else if (strcmp(s, "fork") == 0)
+        *m = MPROC_START_FORK;
+    else if (strcmp(s, "spawn") == 0)
+        *m = MPROC_START_SPAWN;
+    else
+        return -1;
+    return 0;
+}
+
+/* In the supervised child: run the test here. */
+static int run_here(const char *name, const char *method)
+{
+    const th_entry *t = find_test(name);
+    const th_skip *skip;
+    int rc;
+
+    if (t == NULL) {
+        fprintf(stderr, "no test named %s\n", name);
+        return 2;
+    }
+    if (parse_method(method, &current_method) != 0) {
+        fprintf(stderr, "unknown start method %s\n", method);
+        return 2;
+    }
+    skip = find_skip(name);
+    if (skip != NULL) {
+        printf("SKIP %s on %s: %s\n", name, th_platform_name(), skip->reason);
+        return TH_SKIP;
+    }
+    if (current_method != MPROC_START_DEFAULT) {
+        rc = mproc_set_start_method(current_method);
+        if (rc < 0) {
+            fprintf(stderr, "mproc_set_start_method: %s\n",
+                    mproc_strerror(rc));
+            return TH_FAIL;
+        }
+    }
+    rc = t->fn();
+    fflush(stdout);
+    fflush(stderr);
+    return rc;
+}
+
+enum th_outcome th_supervise(const char *name, const char *method,
+                             int timeout_ms, int *status)
+{
+    const char *args[5];
+    bool timed_out = false, crashed = false;
+    int st = 0;
+
+    args[0] = "--run";
+    args[1] = name;
+    args[2] = method ? method : "default";
+    args[3] = NULL;
+    if (th_platform_run(args, timeout_ms, &timed_out, &crashed, &st) != 0)
+        return TH_OUT_ERROR;
+    if (status)
+        *status = st;
+    if (timed_out)
+        return TH_OUT_TIMEOUT;
+    if (crashed)
+        return TH_OUT_CRASH;
+    if (st == TH_PASS)
+        return TH_OUT_PASS;
+    if (st == TH_SKIP)
+        return TH_OUT_SKIP;
+    return TH_OUT_FAIL;
+}
+
+static int run_supervised(const char *name, const char *method)
+{
+    const th_entry *t = find_test(name);
+    enum th_outcome out;
+    int status = 0;
+    int timeout_ms;
+    int64_t t0;
+
+    if (t == NULL) {
+        fprintf(stderr, "no test named %s\n", name);
+        return 2;
+    }
+    timeout_ms = th_ms(t->timeout_s * 1000);
+    t0 = th_now_ms();
+    out = th_supervise(name, method, timeout_ms, &status);
+    fflush(stdout);
+    switch (out) {
+    case TH_OUT_PASS:
+        printf("ok - %s %s (%lld ms)\n", name, method ? method : "",
+               (long long)(th_now_ms() - t0));
+        return 0;
+    case TH_OUT_SKIP:
+        printf("ok - %s %s # SKIP\n", name, method ? method : "");
+        return TH_SKIP;
+    case TH_OUT_TIMEOUT:
+        printf("not ok - %s %s # timed out after %d ms\n", name,
+               method ? method : "", timeout_ms);
+        return 1;
+    case TH_OUT_CRASH:
+        printf("not ok - %s %s # crashed (signal or exception %d)\n", name,
+               method ? method : "", status);
+        return 1;
+    case TH_OUT_FAIL:
+        printf("not ok - %s %s # failed with status %d\n", name,
+               method ? method : "", status);
+        return 1;
+    default:
+        printf("not ok - %s %s # could not start the test process\n", name,
+               method ? method : "");
+        return 1;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int rc = mproc_init(argc, argv);
+    size_t i;
+
+    if (rc < 0) {
+        fprintf(stderr, "mproc_init: %s\n", mproc_strerror(rc));
+        return 2;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--list") == 0) {
+        for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+            printf("%s %s %d\n", tests[i].name,
+                   tests[i].each ? "EACH" : "ONCE", tests[i].timeout_s);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "--run") == 0)
+        return run_here(argv[2], argc >= 4 ? argv[3] : NULL);
+    if (argc >= 2 && argv[1][0] != '-')
+        return run_supervised(argv[1], argc >= 3 ? argv[2] : NULL);
+    fprintf(stderr,
+            "usage: %s --list | NAME [fork|spawn] | --run NAME [METHOD]\n",
+            argv[0]);
+    return 2;
+}

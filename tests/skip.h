@@ -1,0 +1,13 @@
+/*
+ * The one skip table. A row that cannot hold on a platform is listed here,
+ * with the reason; the runner reports it as skipped there (CTest: skipped,
+ * with the reason printed). Nothing else is skipped. docs/platforms.md
+ * repeats the table for users.
+ *
+ *   TH_SKIP_ENTRY(test name, platform ("posix", "win32", "wine"), reason)
+ *
+ * "wine" rows hold on Windows and are skipped only when the runner detects
+ * Wine.
+ */
+TH_SKIP_ENTRY("_meta_skip", "posix", "the harness's own skip check")
+TH_SKIP_ENTRY("_meta_skip", "win32", "the harness's own skip check")
