@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) ||      \
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) ||       \
     defined(__OpenBSD__) || defined(__DragonFly__)
 #include <stdlib.h> /* arc4random_buf */
 #define MPROC_HAVE_ARC4RANDOM 1
@@ -85,8 +85,8 @@ static int shm_anon(void)
         len = snprintf(name, sizeof name, SHM_NAME_PREFIX "%lld-",
                        (long long)getpid());
         for (size_t i = 0; i < sizeof rnd && len + 3 < (int)sizeof name; i++)
-            len += snprintf(name + len, sizeof name - (size_t)len, "%02x",
-                            rnd[i]);
+            len +=
+                snprintf(name + len, sizeof name - (size_t)len, "%02x", rnd[i]);
         fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) {
             if (errno == EEXIST || errno == EINTR)
