@@ -1,44 +1,218 @@
-/* STUB: generated placeholder, every function returns MPROC_ENOSYS. */
+/*
+ * Byte channels on POSIX: AF_UNIX stream socketpairs.
+ *
+ * Why sockets and not pipe(2): a write to a pipe whose reader has gone
+ * raises SIGPIPE, and the only ways around that are to change the program's
+ * signal disposition (not ours to change) or to block the signal and eat it
+ * with sigtimedwait around every write. send() takes MSG_NOSIGNAL (Linux,
+ * the BSDs) or the socket takes SO_NOSIGPIPE (macOS), so a vanished reader
+ * is a plain EPIPE. A one-way pair is the same socketpair with the unused
+ * directions shut down, so that a stray write on the reading end fails
+ * instead of queueing bytes nobody reads.
+ *
+ * Every descriptor is close-on-exec: a spawned child receives only those its
+ * spawn request lists (the backend's process code clears the flag on them).
+ *
+ * Map: helpers (clock, poll with a deadline); chan_pair; read; write; poll;
+ * wait_many.
+ */
 #include "../common/backend.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef MSG_NOSIGNAL
+#define SEND_FLAGS MSG_NOSIGNAL
+#else
+#define SEND_FLAGS 0
+#endif
+
+/* Own monotonic clock: polling loops that restart after EINTR must not
+ * depend on another module being initialised. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* poll(2) that honours the whole timeout across EINTR. */
+static int poll_deadline(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    for (;;) {
+        int wait = timeout_ms;
+        int rc;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            wait = left <= 0 ? 0 : (left > INT_MAX ? INT_MAX : (int)left);
+        }
+        rc = poll(fds, n, wait);
+        if (rc >= 0)
+            return rc;
+        if (errno != EINTR)
+            return mproc__os_error(errno);
+    }
+}
+
+#ifndef SOCK_CLOEXEC
+static int set_cloexec(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+        return mproc__os_error(errno);
+    return 0;
+}
+#endif
 
 int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
 {
-    (void)h;
-    (void)duplex;
-    return MPROC_ENOSYS;
+    int sv[2];
+    int rc;
+    if (h == NULL)
+        return MPROC_EINVAL;
+#ifdef SOCK_CLOEXEC
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return mproc__os_error(errno);
+#else
+    /* No atomic close-on-exec (macOS): a spawn racing on another thread
+     * could inherit these; the spawn path closes unlisted descriptors. */
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return mproc__os_error(errno);
+    if ((rc = set_cloexec(sv[0])) < 0 || (rc = set_cloexec(sv[1])) < 0)
+        goto fail;
+#endif
+#if defined(SO_NOSIGPIPE) && !defined(MSG_NOSIGNAL)
+    {
+        int one = 1;
+        if (setsockopt(sv[0], SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one) ||
+            setsockopt(sv[1], SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one)) {
+            rc = mproc__os_error(errno);
+            goto fail;
+        }
+    }
+#endif
+    if (!duplex) {
+        /* sv[0] reads, sv[1] writes. */
+        if (shutdown(sv[0], SHUT_WR) != 0 || shutdown(sv[1], SHUT_RD) != 0) {
+            rc = mproc__os_error(errno);
+            goto fail;
+        }
+    }
+    h[0] = sv[0];
+    h[1] = sv[1];
+    return 0;
+fail:
+    close(sv[0]);
+    close(sv[1]);
+    return rc;
 }
 
 int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
 {
-    (void)h;
-    (void)buf;
-    (void)n;
-    return MPROC_ENOSYS;
+    if (h < 0 || buf == NULL || n == 0)
+        return MPROC_EINVAL;
+    if (n > (size_t)SSIZE_MAX)
+        n = (size_t)SSIZE_MAX;
+    for (;;) {
+        ssize_t r = read((int)h, buf, n);
+        if (r >= 0)
+            return (int64_t)r;
+        if (errno == EINTR)
+            continue;
+        /* A peer that closed with unread data in its own receive queue
+         * resets the connection: for the reader that is end-of-file. */
+        if (errno == ECONNRESET)
+            return 0;
+        return mproc__os_error(errno);
+    }
 }
 
 int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n)
 {
-    (void)h;
-    (void)buf;
-    (void)n;
-    return MPROC_ENOSYS;
+    const char *p = buf;
+    if (h < 0 || (buf == NULL && n > 0))
+        return MPROC_EINVAL;
+    while (n > 0) {
+        size_t chunk = n > (size_t)SSIZE_MAX ? (size_t)SSIZE_MAX : n;
+        ssize_t w = send((int)h, p, chunk, SEND_FLAGS);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            /* Context override (as libuv does): on a write, a reset
+             * connection is the peer having gone, not an I/O error. */
+            if (errno == EPIPE || errno == ECONNRESET)
+                return MPROC_EPIPE;
+            return mproc__os_error(errno);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
 {
-    (void)h;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
+    struct pollfd pfd;
+    int rc;
+    if (h < 0)
+        return MPROC_EINVAL;
+    pfd.fd = (int)h;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    rc = poll_deadline(&pfd, 1, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return 0;
+    if (pfd.revents & POLLNVAL)
+        return MPROC_EINVAL;
+    /* POLLHUP / POLLERR: a read would not block (it sees end-of-file). */
+    return 1;
 }
 
-int mproc__os_wait_many(const mproc__handle *h, const bool *is_process, size_t n, int timeout_ms, bool *ready)
+int mproc__os_wait_many(const mproc__handle *h, const bool *is_process,
+                        size_t n, int timeout_ms, bool *ready)
 {
-    (void)h;
-    (void)is_process;
-    (void)n;
-    (void)timeout_ms;
-    (void)ready;
-    return MPROC_ENOSYS;
+    struct pollfd small[16];
+    struct pollfd *pfd = small;
+    int rc;
+    size_t i;
+    int count = 0;
+    (void)is_process; /* pidfds become readable when the process exits */
+    if ((h == NULL || ready == NULL) && n > 0)
+        return MPROC_EINVAL;
+    if (n > (size_t)INT_MAX)
+        return MPROC_EINVAL;
+    if (n > sizeof small / sizeof small[0]) {
+        pfd = malloc(n * sizeof *pfd);
+        if (pfd == NULL)
+            return MPROC_ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        /* A negative fd is ignored by poll(): a handle the caller cannot
+         * wait on (a process without a pidfd) is checked by the caller. */
+        pfd[i].fd = h[i] < 0 ? -1 : (int)h[i];
+        pfd[i].events = POLLIN;
+        pfd[i].revents = 0;
+    }
+    rc = poll_deadline(pfd, (nfds_t)n, timeout_ms);
+    if (rc >= 0) {
+        for (i = 0; i < n; i++) {
+            ready[i] = pfd[i].fd >= 0 && pfd[i].revents != 0;
+            count += ready[i];
+        }
+        rc = count;
+    }
+    if (pfd != small)
+        free(pfd);
+    return rc;
 }
