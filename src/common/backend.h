@@ -15,7 +15,7 @@
  *   positive milliseconds; callers have validated them.
  *
  * Map of this file: handles and errors; processes; byte channels; shared
- * memory; mutexes and semaphores; time.
+ * memory; mutexes and semaphores; wait words; time.
  */
 #ifndef MPROC_BACKEND_H
 #define MPROC_BACKEND_H
@@ -152,30 +152,124 @@ void mproc__os_shm_unmap(void *addr, size_t size);
  * Mutexes and semaphores between processes.
  *
  * Each object is a block of shared memory the backend may use
- * (MPROC__OS_MUTEX_SIZE / MPROC__OS_SEM_SIZE bytes, 8-byte aligned, in a
- * segment the caller shares) plus one handle (POSIX: unused,
- * MPROC__BADHANDLE; Windows: a mutex or semaphore handle). `open` makes the
- * object usable in a child that received the memory and the handle.
+ * (MPROC__OS_MUTEX_SIZE / MPROC__OS_SEM_SIZE bytes, 8-byte aligned, zeroed,
+ * in a segment the caller shares with every process that uses the object)
+ * plus one handle (POSIX: unused, MPROC__BADHANDLE; Windows: a mutex or
+ * semaphore handle, inheritable only through a spawn request). `open` makes
+ * the object usable in a child that received the memory and the handle.
+ * `destroy` releases this process's part (Windows: closes the handle; POSIX:
+ * nothing, the memory goes with the segment); other processes may still use
+ * the object.
+ *
+ * Everything else (recursion, Condition, Event, Barrier) is built in
+ * src/common from the mutex, the semaphore and the condition variable
+ * below, so a backend provides exactly these three.
  */
 
 #define MPROC__OS_MUTEX_SIZE 64
-#define MPROC__OS_SEM_SIZE 64
+#define MPROC__OS_SEM_SIZE 128
 
+/* An id of the calling thread, unique among the live threads of every
+ * process of the machine, never 0 (Linux: the kernel thread id; Windows:
+ * GetCurrentThreadId()). Cheap: the common code calls it on every RLock and
+ * Condition operation to track the owner. */
+int64_t mproc__os_thread_id(void);
+
+/* A mutex owned by one thread. It is not recursive: the owner thread that
+ * locks it again waits like anyone else (MPROC_EBUSY at timeout 0,
+ * MPROC_ETIMEDOUT, or forever), as Python's Lock does; a Windows mutex
+ * handle is recursive by nature, so that backend keeps the owner in `mem`
+ * to refuse it. When the owner dies (process or thread) holding it, the next
+ * lock returns MPROC_EOWNERDEAD with the mutex held and usable (POSIX: robust
+ * mutex made consistent; Windows: WAIT_ABANDONED). */
 int mproc__os_mutex_init(void *mem, mproc__handle *h);
 int mproc__os_mutex_open(void *mem, mproc__handle h);
 /* 0, MPROC_EOWNERDEAD (acquired), MPROC_EBUSY (timeout 0), ETIMEDOUT. */
 int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms);
+/* 0, or MPROC_ENOTOWNER when the calling thread does not hold it. */
 int mproc__os_mutex_unlock(void *mem, mproc__handle h);
 void mproc__os_mutex_destroy(void *mem, mproc__handle h);
 
-int mproc__os_sem_init(void *mem, mproc__handle *h, unsigned initial);
+/* A counting semaphore. max 0: unbounded (up to the platform's limit,
+ * at least INT32_MAX); max > 0: a post that would take the count past max
+ * posts nothing and returns MPROC_ERANGE, decided atomically (Windows:
+ * ReleaseSemaphore's maximum; POSIX: posts serialised by a guard). MPROC_EINVAL
+ * when initial > max > 0. */
+int mproc__os_sem_init(void *mem, mproc__handle *h, unsigned initial,
+                       unsigned max);
 int mproc__os_sem_open(void *mem, mproc__handle h);
 /* 0, MPROC_EBUSY (timeout 0), ETIMEDOUT. */
 int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms);
+/* Adds n >= 1 at once (all or nothing). */
 int mproc__os_sem_post(void *mem, mproc__handle h, unsigned n);
-/* The current count, or a negative code. */
+/* The current count, or a negative code (Windows: NtQuerySemaphore). */
 int64_t mproc__os_sem_value(void *mem, mproc__handle h);
 void mproc__os_sem_destroy(void *mem, mproc__handle h);
+
+/* A condition variable used with one mutex of this section. A backend may
+ * need several handles for it (Windows: semaphores), so it takes an array
+ * of MPROC__OS_COND_HANDLES; unused ones are MPROC__BADHANDLE (POSIX uses
+ * none: a process-shared pthread_cond_t lives in `mem`).
+ *
+ * wait: called with the mutex held by the calling thread; releases it while
+ * waiting and returns with it held again: 0 when woken (spurious wake-ups
+ * are allowed: callers re-check their predicate), MPROC_ETIMEDOUT, or
+ * MPROC_EOWNERDEAD (woken; the mutex was re-acquired after its owner died).
+ * Timeout 0 returns MPROC_ETIMEDOUT at once without releasing the mutex.
+ * signal (wake up to n waiters) and broadcast are called with the same
+ * mutex held, so a backend may keep its waiter counts in `mem` under it. A
+ * waiter that dies while waiting may swallow one wake-up; it must not block
+ * the signaller forever. */
+#define MPROC__OS_COND_SIZE 64
+#define MPROC__OS_COND_HANDLES 3
+
+int mproc__os_cond_init(void *mem, mproc__handle *h);
+int mproc__os_cond_open(void *mem, const mproc__handle *h);
+int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
+                        mproc__handle mutex_h, int timeout_ms);
+int mproc__os_cond_signal(void *mem, const mproc__handle *h, unsigned n);
+int mproc__os_cond_broadcast(void *mem, const mproc__handle *h);
+void mproc__os_cond_destroy(void *mem, const mproc__handle *h);
+
+/* ---------------------------------------------------------------------------
+ * Wait words (queue.c): futex-like waiting on a 32-bit word in shared memory.
+ *
+ * A word is MPROC__OS_WORD_SIZE bytes of shared memory, 8-byte aligned,
+ * whose first 4 bytes are a uint32_t that common code changes with C11
+ * atomics (the backend may use the rest), plus one handle (POSIX: unused,
+ * MPROC__BADHANDLE; Windows: a semaphore handle the processes share,
+ * exported with the object that holds the word). Callers always loop and
+ * re-check their condition: a wait may return early.
+ *
+ * Windows mapping (WaitOnAddress does not work across processes): the rest
+ * of the word holds a waiter count; word_wait increments it, re-reads the
+ * value (returns 0 at once if it differs from `expected`), waits on the
+ * semaphore, and decrements it; word_wake releases the semaphore
+ * min(n, waiters) times. A stale release only makes a later wait return
+ * early, which callers tolerate.
+ */
+
+#define MPROC__OS_WORD_SIZE 16
+
+int mproc__os_word_init(void *word, mproc__handle *h);
+/* Makes the word usable in a process that received its memory and handle
+ * (POSIX: nothing to do). */
+int mproc__os_word_open(void *word, mproc__handle h);
+/* Sleeps while the word holds `expected`, at most timeout_ms: 0 when woken,
+ * when the value differs, or early; MPROC_ETIMEDOUT after the timeout. */
+int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
+                        int timeout_ms);
+/* Wakes up to n waiters of the word (UINT32_MAX: all of them). */
+int mproc__os_word_wake(void *word, mproc__handle h, uint32_t n);
+void mproc__os_word_destroy(void *word, mproc__handle h);
+
+/* This process's id as a non-zero 32-bit owner tag: cheap (no system call
+ * on the hot path; POSIX caches getpid() and refreshes it in a fork child).
+ */
+uint32_t mproc__os_self_tag(void);
+/* 1 while the process with that tag (pid) runs; 0 once it has ended (a
+ * zombie has ended); never a false 0 for a running process. */
+int mproc__os_tag_alive(uint32_t tag);
 
 /* ---------------------------------------------------------------------------
  * Time

@@ -1,303 +1,904 @@
-/* STUB: generated placeholder, every function returns MPROC_ENOSYS. */
+/*
+ * Lock, RLock, Semaphore, Event, Condition and Barrier.
+ *
+ * Every object is one shared memory segment (struct shared below) holding
+ * the backend's mutex, semaphore and condition variable blocks and the
+ * object's own counters, plus the backend handles (none on POSIX; mutex and
+ * semaphore handles on Windows). The segment and the handles are what an
+ * object exports to a child; the child maps the same segment, so every
+ * process works on the same state.
+ *
+ * What is built here, once for both backends:
+ * - RLock and the Condition's lock: a backend mutex plus an owner thread id
+ *   and a recursion count in the segment. Only the owner writes them; others
+ *   read the owner id to learn that they are not it.
+ * - Condition, Event and Barrier: the backend condition variable under the
+ *   object's mutex, with predicates re-checked in a loop (spurious wake-ups
+ *   are allowed by the contract). Event and Barrier follow Python's
+ *   threading.Event / threading.Barrier state machines.
+ *
+ * A Lock is the backend mutex alone: acquire and release add one NULL check
+ * and one call to the primitive, nothing more (see docs for figures).
+ *
+ * Map: the shared block and segments; export/import; Lock; RLock;
+ * Semaphore; Condition; Event; Barrier.
+ */
 #include "internal.h"
 
-#include <stddef.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
-int mproc_lock_create(mproc_lock **l)
+/* ---------------------------------------------------------------------------
+ * The shared block
+ */
+
+#define SYNC_MAGIC 0x6d707379u /* "mpsy" */
+#define SYNC_VERSION 1u
+
+enum sync_kind {
+    KIND_LOCK = MPROC_TYPE_LOCK,
+    KIND_RLOCK = MPROC_TYPE_RLOCK,
+    KIND_SEM = MPROC_TYPE_SEM,
+    KIND_EVENT = MPROC_TYPE_EVENT,
+    KIND_COND = MPROC_TYPE_COND,
+    KIND_BARRIER = MPROC_TYPE_BARRIER
+};
+
+/* Which backend objects a kind uses. */
+#define USE_MUTEX 1u
+#define USE_SEM 2u
+#define USE_COND 4u
+
+/* Barrier states, as in Python's threading.Barrier. */
+#define BARRIER_FILLING 0
+#define BARRIER_DRAINING 1
+#define BARRIER_RESETTING (-1)
+#define BARRIER_BROKEN (-2)
+
+typedef struct shared {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t kind;
+    uint32_t pad0;
+    /* RLock and Condition: the owning thread (mproc__os_thread_id) and its
+     * recursion count. Written by the owner only, read by anyone. */
+    _Atomic int64_t owner;
+    uint32_t count;
+    /* Condition: threads inside mproc__os_cond_wait (caps notify(n)). */
+    uint32_t nwait;
+    /* Event: the flag and the number of sets; Barrier: the state machine. */
+    _Atomic int32_t flag;
+    int32_t state;
+    uint64_t gen;
+    uint32_t parties;
+    uint32_t inside; /* barrier: parties that have entered this cycle */
+    alignas(64) unsigned char mutex[MPROC__OS_MUTEX_SIZE];
+    alignas(64) unsigned char sem[MPROC__OS_SEM_SIZE];
+    alignas(64) unsigned char cond[MPROC__OS_COND_SIZE];
+} shared;
+
+/* What every object holds in its own process. */
+typedef struct sobj {
+    shared *sh;
+    mproc__handle seg;
+    mproc__handle mh;
+    mproc__handle sh_sem;
+    mproc__handle ch[MPROC__OS_COND_HANDLES];
+    uint32_t kind;
+    unsigned made; /* USE_* bits of the backend objects set up here */
+} sobj;
+
+static unsigned kind_uses(uint32_t kind)
 {
-    (void)l;
-    return MPROC_ENOSYS;
+    switch (kind) {
+    case KIND_LOCK:
+    case KIND_RLOCK:
+        return USE_MUTEX;
+    case KIND_SEM:
+        return USE_SEM;
+    case KIND_EVENT:
+    case KIND_COND:
+    case KIND_BARRIER:
+        return USE_MUTEX | USE_COND;
+    default:
+        return 0;
+    }
+}
+
+static void sobj_init_handles(sobj *o)
+{
+    o->sh = NULL;
+    o->made = 0;
+    o->seg = MPROC__BADHANDLE;
+    o->mh = MPROC__BADHANDLE;
+    o->sh_sem = MPROC__BADHANDLE;
+    for (int i = 0; i < MPROC__OS_COND_HANDLES; i++)
+        o->ch[i] = MPROC__BADHANDLE;
+}
+
+static void sobj_fini(sobj *o)
+{
+    if (o->sh != NULL) {
+        if (o->made & USE_COND)
+            mproc__os_cond_destroy(o->sh->cond, o->ch);
+        if (o->made & USE_SEM)
+            mproc__os_sem_destroy(o->sh->sem, o->sh_sem);
+        if (o->made & USE_MUTEX)
+            mproc__os_mutex_destroy(o->sh->mutex, o->mh);
+        mproc__os_shm_unmap(o->sh, sizeof(shared));
+    }
+    mproc__os_handle_close(o->seg);
+    sobj_init_handles(o);
+}
+
+/* A fresh segment with the backend objects of `kind` initialised. */
+static int sobj_create(sobj *o, uint32_t kind, unsigned initial, unsigned max)
+{
+    unsigned uses = kind_uses(kind);
+    void *p = NULL;
+    int rc;
+    sobj_init_handles(o);
+    o->kind = kind;
+    rc = mproc__os_shm_create(sizeof(shared), &o->seg, &p);
+    if (rc < 0)
+        return rc;
+    o->sh = (shared *)p;
+    o->sh->magic = SYNC_MAGIC;
+    o->sh->version = SYNC_VERSION;
+    o->sh->kind = kind;
+    if (uses & USE_MUTEX) {
+        rc = mproc__os_mutex_init(o->sh->mutex, &o->mh);
+        if (rc < 0)
+            goto fail;
+        o->made |= USE_MUTEX;
+    }
+    if (uses & USE_SEM) {
+        rc = mproc__os_sem_init(o->sh->sem, &o->sh_sem, initial, max);
+        if (rc < 0)
+            goto fail;
+        o->made |= USE_SEM;
+    }
+    if (uses & USE_COND) {
+        rc = mproc__os_cond_init(o->sh->cond, o->ch);
+        if (rc < 0)
+            goto fail;
+        o->made |= USE_COND;
+    }
+    return 0;
+fail:
+    sobj_fini(o);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Export and import
+ *
+ * The export lists the segment handle first, then the valid backend
+ * handles; the blob says where each backend handle is (or 0xff for none),
+ * so that no MPROC__BADHANDLE ever reaches an inherit list.
+ */
+
+#define SLOT_NONE 0xffu
+#define BLOB_SIZE (4 + 4 + 2 + MPROC__OS_COND_HANDLES)
+
+static int sobj_export(const sobj *o, mproc__export *ex)
+{
+    mproc__handle hs[2 + MPROC__OS_COND_HANDLES];
+    uint8_t *b = ex->blob;
+    uint32_t v;
+    if (o->sh == NULL)
+        return MPROC_ECLOSED;
+    hs[0] = o->mh;
+    hs[1] = o->sh_sem;
+    for (int i = 0; i < MPROC__OS_COND_HANDLES; i++)
+        hs[2 + i] = o->ch[i];
+    ex->nh = 0;
+    ex->h[ex->nh++] = o->seg;
+    v = SYNC_MAGIC;
+    memcpy(b, &v, 4);
+    memcpy(b + 4, &o->kind, 4);
+    for (int i = 0; i < 2 + MPROC__OS_COND_HANDLES; i++) {
+        if (hs[i] == MPROC__BADHANDLE) {
+            b[8 + i] = SLOT_NONE;
+        } else {
+            if (ex->nh >= MPROC__EXPORT_MAX_HANDLES)
+                return MPROC_EINVAL;
+            b[8 + i] = (uint8_t)ex->nh;
+            ex->h[ex->nh++] = hs[i];
+        }
+    }
+    ex->nblob = BLOB_SIZE;
+    return 0;
+}
+
+static int sobj_import(sobj *o, uint32_t kind, const mproc__export *ex)
+{
+    mproc__handle hs[2 + MPROC__OS_COND_HANDLES];
+    const uint8_t *b = ex->blob;
+    unsigned uses = kind_uses(kind);
+    uint32_t magic, k;
+    void *p = NULL;
+    int rc;
+    sobj_init_handles(o);
+    o->kind = kind;
+    if (ex->nblob != BLOB_SIZE || ex->nh < 1 ||
+        ex->nh > MPROC__EXPORT_MAX_HANDLES)
+        return MPROC_EBADMSG;
+    memcpy(&magic, b, 4);
+    memcpy(&k, b + 4, 4);
+    if (magic != SYNC_MAGIC || k != kind)
+        return MPROC_EBADMSG;
+    for (int i = 0; i < 2 + MPROC__OS_COND_HANDLES; i++) {
+        uint8_t slot = b[8 + i];
+        if (slot == SLOT_NONE)
+            hs[i] = MPROC__BADHANDLE;
+        else if (slot == 0 || slot >= ex->nh)
+            return MPROC_EBADMSG;
+        else
+            hs[i] = ex->h[slot];
+    }
+    rc = mproc__os_shm_map(ex->h[0], sizeof(shared), &p);
+    if (rc < 0)
+        return rc == MPROC_EINVAL ? MPROC_EBADMSG : rc;
+    o->sh = (shared *)p;
+    if (o->sh->magic != SYNC_MAGIC || o->sh->kind != kind) {
+        mproc__os_shm_unmap(p, sizeof(shared));
+        o->sh = NULL;
+        return MPROC_EBADMSG;
+    }
+    o->seg = ex->h[0];
+    o->mh = hs[0];
+    o->sh_sem = hs[1];
+    for (int i = 0; i < MPROC__OS_COND_HANDLES; i++)
+        o->ch[i] = hs[2 + i];
+    /* From here on the handles are ours: a failure closes them. */
+    o->made = uses;
+    rc = 0;
+    if ((uses & USE_MUTEX) && rc == 0)
+        rc = mproc__os_mutex_open(o->sh->mutex, o->mh);
+    if ((uses & USE_SEM) && rc == 0)
+        rc = mproc__os_sem_open(o->sh->sem, o->sh_sem);
+    if ((uses & USE_COND) && rc == 0)
+        rc = mproc__os_cond_open(o->sh->cond, o->ch);
+    if (rc < 0) {
+        sobj_fini(o);
+        return rc;
+    }
+    return 0;
+}
+
+/* The object's internal mutex for Event, Barrier and Condition state. An
+ * owner that died inside one of our own short critical sections left at
+ * worst a counter off by one; the state stays usable, so EOWNERDEAD counts
+ * as acquired here. */
+static int guard_lock(sobj *o)
+{
+    int rc = mproc__os_mutex_lock(o->sh->mutex, o->mh, MPROC_FOREVER);
+    return MPROC_ACQUIRED(rc) ? 0 : rc;
+}
+
+static void guard_unlock(sobj *o)
+{
+    (void)mproc__os_mutex_unlock(o->sh->mutex, o->mh);
+}
+
+/* Waits on the object's condition variable until the deadline: 0 (woken,
+ * maybe spuriously) or MPROC_ETIMEDOUT. */
+static int guard_wait(sobj *o, int64_t deadline)
+{
+    int t = mproc__remaining(deadline);
+    int rc;
+    if (t == 0)
+        return MPROC_ETIMEDOUT;
+    rc = mproc__os_cond_wait(o->sh->cond, o->ch, o->sh->mutex, o->mh, t);
+    return rc == MPROC_EOWNERDEAD ? 0 : rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Lock
+ */
+
+struct mproc_lock {
+    /* The two things the hot path needs, first. */
+    void *mutex;
+    mproc__handle mh;
+    sobj o;
+};
+
+static int lock_wrap(mproc_lock *l)
+{
+    l->mutex = l->o.sh->mutex;
+    l->mh = l->o.mh;
+    return 0;
+}
+
+int mproc_lock_create(mproc_lock **out)
+{
+    mproc_lock *l;
+    int rc;
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    l = (mproc_lock *)calloc(1, sizeof *l);
+    if (l == NULL)
+        return MPROC_ENOMEM;
+    rc = sobj_create(&l->o, KIND_LOCK, 0, 0);
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    lock_wrap(l);
+    *out = l;
+    return 0;
 }
 
 int mproc_lock_acquire(mproc_lock *l, int timeout_ms)
 {
-    (void)l;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
+    if (l == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    return mproc__os_mutex_lock(l->mutex, l->mh, timeout_ms);
 }
 
 int mproc_lock_release(mproc_lock *l)
 {
-    (void)l;
-    return MPROC_ENOSYS;
+    if (l == NULL)
+        return MPROC_EINVAL;
+    return mproc__os_mutex_unlock(l->mutex, l->mh);
 }
 
-mproc_lock * mproc_lock_destroy(mproc_lock *l)
+mproc_lock *mproc_lock_destroy(mproc_lock *l)
 {
-    (void)l;
-    return NULL;
-}
-
-int mproc_rlock_create(mproc_rlock **l)
-{
-    (void)l;
-    return MPROC_ENOSYS;
-}
-
-int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms)
-{
-    (void)l;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
-}
-
-int mproc_rlock_release(mproc_rlock *l)
-{
-    (void)l;
-    return MPROC_ENOSYS;
-}
-
-mproc_rlock * mproc_rlock_destroy(mproc_rlock *l)
-{
-    (void)l;
-    return NULL;
-}
-
-int mproc_sem_create(mproc_sem **s, unsigned initial, unsigned max)
-{
-    (void)s;
-    (void)initial;
-    (void)max;
-    return MPROC_ENOSYS;
-}
-
-int mproc_sem_acquire(mproc_sem *s, int timeout_ms)
-{
-    (void)s;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
-}
-
-int mproc_sem_release(mproc_sem *s)
-{
-    (void)s;
-    return MPROC_ENOSYS;
-}
-
-int64_t mproc_sem_value(mproc_sem *s)
-{
-    (void)s;
-    return MPROC_ENOSYS;
-}
-
-mproc_sem * mproc_sem_destroy(mproc_sem *s)
-{
-    (void)s;
-    return NULL;
-}
-
-int mproc_event_create(mproc_event **e)
-{
-    (void)e;
-    return MPROC_ENOSYS;
-}
-
-int mproc_event_set(mproc_event *e)
-{
-    (void)e;
-    return MPROC_ENOSYS;
-}
-
-int mproc_event_clear(mproc_event *e)
-{
-    (void)e;
-    return MPROC_ENOSYS;
-}
-
-int mproc_event_is_set(mproc_event *e)
-{
-    (void)e;
-    return MPROC_ENOSYS;
-}
-
-int mproc_event_wait(mproc_event *e, int timeout_ms)
-{
-    (void)e;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
-}
-
-mproc_event * mproc_event_destroy(mproc_event *e)
-{
-    (void)e;
-    return NULL;
-}
-
-int mproc_cond_create(mproc_cond **c)
-{
-    (void)c;
-    return MPROC_ENOSYS;
-}
-
-int mproc_cond_acquire(mproc_cond *c, int timeout_ms)
-{
-    (void)c;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
-}
-
-int mproc_cond_release(mproc_cond *c)
-{
-    (void)c;
-    return MPROC_ENOSYS;
-}
-
-int mproc_cond_wait(mproc_cond *c, int timeout_ms)
-{
-    (void)c;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
-}
-
-int mproc_cond_notify(mproc_cond *c, unsigned n)
-{
-    (void)c;
-    (void)n;
-    return MPROC_ENOSYS;
-}
-
-int mproc_cond_notify_all(mproc_cond *c)
-{
-    (void)c;
-    return MPROC_ENOSYS;
-}
-
-mproc_cond * mproc_cond_destroy(mproc_cond *c)
-{
-    (void)c;
-    return NULL;
-}
-
-int mproc_barrier_create(mproc_barrier **b, unsigned parties)
-{
-    (void)b;
-    (void)parties;
-    return MPROC_ENOSYS;
-}
-
-int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
-{
-    (void)b;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
-}
-
-int mproc_barrier_abort(mproc_barrier *b)
-{
-    (void)b;
-    return MPROC_ENOSYS;
-}
-
-int mproc_barrier_reset(mproc_barrier *b)
-{
-    (void)b;
-    return MPROC_ENOSYS;
-}
-
-int mproc_barrier_parties(mproc_barrier *b)
-{
-    (void)b;
-    return MPROC_ENOSYS;
-}
-
-int mproc_barrier_n_waiting(mproc_barrier *b)
-{
-    (void)b;
-    return MPROC_ENOSYS;
-}
-
-int mproc_barrier_broken(mproc_barrier *b)
-{
-    (void)b;
-    return MPROC_ENOSYS;
-}
-
-mproc_barrier * mproc_barrier_destroy(mproc_barrier *b)
-{
-    (void)b;
+    if (l != NULL) {
+        sobj_fini(&l->o);
+        free(l);
+    }
     return NULL;
 }
 
 int mproc__lock_export(mproc_lock *l, mproc__export *ex)
 {
-    (void)l;
-    (void)ex;
-    return MPROC_ENOSYS;
+    if (l == NULL || ex == NULL)
+        return MPROC_EINVAL;
+    return sobj_export(&l->o, ex);
 }
 
 int mproc__lock_import(const mproc__export *ex, mproc_lock **out)
 {
-    (void)ex;
-    (void)out;
-    return MPROC_ENOSYS;
+    mproc_lock *l;
+    int rc;
+    if (ex == NULL || out == NULL)
+        return MPROC_EINVAL;
+    l = (mproc_lock *)calloc(1, sizeof *l);
+    if (l == NULL)
+        return MPROC_ENOMEM;
+    rc = sobj_import(&l->o, KIND_LOCK, ex);
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    lock_wrap(l);
+    *out = l;
+    return 0;
 }
 
-int mproc__rlock_export(mproc_rlock *l, mproc__export *ex)
+/* ---------------------------------------------------------------------------
+ * Recursive ownership (RLock and the Condition's lock)
+ */
+
+static int rec_acquire(sobj *o, int timeout_ms)
 {
-    (void)l;
-    (void)ex;
-    return MPROC_ENOSYS;
+    shared *sh = o->sh;
+    int64_t self = mproc__os_thread_id();
+    int rc;
+    if (atomic_load_explicit(&sh->owner, memory_order_relaxed) == self) {
+        if (sh->count == UINT32_MAX)
+            return MPROC_ERANGE;
+        sh->count++;
+        return 0;
+    }
+    rc = mproc__os_mutex_lock(sh->mutex, o->mh, timeout_ms);
+    if (!MPROC_ACQUIRED(rc))
+        return rc;
+    atomic_store_explicit(&sh->owner, self, memory_order_relaxed);
+    sh->count = 1;
+    return rc;
 }
 
-int mproc__rlock_import(const mproc__export *ex, mproc_rlock **out)
+static bool rec_owned(const sobj *o)
 {
-    (void)ex;
-    (void)out;
-    return MPROC_ENOSYS;
+    return atomic_load_explicit(&o->sh->owner, memory_order_relaxed) ==
+           mproc__os_thread_id();
 }
 
-int mproc__sem_export(mproc_sem *s, mproc__export *ex)
+static int rec_release(sobj *o)
 {
-    (void)s;
-    (void)ex;
-    return MPROC_ENOSYS;
+    shared *sh = o->sh;
+    if (!rec_owned(o) || sh->count == 0)
+        return MPROC_ENOTOWNER;
+    if (--sh->count > 0)
+        return 0;
+    atomic_store_explicit(&sh->owner, 0, memory_order_relaxed);
+    return mproc__os_mutex_unlock(sh->mutex, o->mh);
 }
 
-int mproc__sem_import(const mproc__export *ex, mproc_sem **out)
+/* ---------------------------------------------------------------------------
+ * RLock
+ */
+
+struct mproc_rlock {
+    sobj o;
+};
+
+#define DEFINE_EXPORT(name, type, kind)                                        \
+    int mproc__##name##_export(type *x, mproc__export *ex)                     \
+    {                                                                          \
+        if (x == NULL || ex == NULL)                                           \
+            return MPROC_EINVAL;                                               \
+        return sobj_export(&x->o, ex);                                         \
+    }                                                                          \
+    int mproc__##name##_import(const mproc__export *ex, type **out)            \
+    {                                                                          \
+        type *x;                                                               \
+        int rc;                                                                \
+        if (ex == NULL || out == NULL)                                         \
+            return MPROC_EINVAL;                                               \
+        x = (type *)calloc(1, sizeof *x);                                      \
+        if (x == NULL)                                                         \
+            return MPROC_ENOMEM;                                               \
+        rc = sobj_import(&x->o, kind, ex);                                     \
+        if (rc < 0) {                                                          \
+            free(x);                                                           \
+            return rc;                                                         \
+        }                                                                      \
+        *out = x;                                                              \
+        return 0;                                                              \
+    }
+
+#define DEFINE_CREATE_DESTROY(name, type, kind)                                \
+    static int name##_new(type **out, unsigned initial, unsigned max)          \
+    {                                                                          \
+        type *x;                                                               \
+        int rc;                                                                \
+        *out = NULL;                                                           \
+        x = (type *)calloc(1, sizeof *x);                                      \
+        if (x == NULL)                                                         \
+            return MPROC_ENOMEM;                                               \
+        rc = sobj_create(&x->o, kind, initial, max);                           \
+        if (rc < 0) {                                                          \
+            free(x);                                                           \
+            return rc;                                                         \
+        }                                                                      \
+        *out = x;                                                              \
+        return 0;                                                              \
+    }                                                                          \
+    type *mproc_##name##_destroy(type *x)                                      \
+    {                                                                          \
+        if (x != NULL) {                                                       \
+            sobj_fini(&x->o);                                                  \
+            free(x);                                                           \
+        }                                                                      \
+        return NULL;                                                           \
+    }
+
+DEFINE_EXPORT(rlock, mproc_rlock, KIND_RLOCK)
+DEFINE_CREATE_DESTROY(rlock, mproc_rlock, KIND_RLOCK)
+
+int mproc_rlock_create(mproc_rlock **l)
 {
-    (void)ex;
-    (void)out;
-    return MPROC_ENOSYS;
+    if (l == NULL)
+        return MPROC_EINVAL;
+    return rlock_new(l, 0, 0);
 }
 
-int mproc__event_export(mproc_event *e, mproc__export *ex)
+int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms)
 {
-    (void)e;
-    (void)ex;
-    return MPROC_ENOSYS;
+    if (l == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    return rec_acquire(&l->o, timeout_ms);
 }
 
-int mproc__event_import(const mproc__export *ex, mproc_event **out)
+int mproc_rlock_release(mproc_rlock *l)
 {
-    (void)ex;
-    (void)out;
-    return MPROC_ENOSYS;
+    if (l == NULL)
+        return MPROC_EINVAL;
+    return rec_release(&l->o);
 }
 
-int mproc__cond_export(mproc_cond *c, mproc__export *ex)
+/* ---------------------------------------------------------------------------
+ * Semaphore
+ */
+
+struct mproc_sem {
+    sobj o;
+};
+
+DEFINE_EXPORT(sem, mproc_sem, KIND_SEM)
+DEFINE_CREATE_DESTROY(sem, mproc_sem, KIND_SEM)
+
+int mproc_sem_create(mproc_sem **s, unsigned initial, unsigned max)
 {
-    (void)c;
-    (void)ex;
-    return MPROC_ENOSYS;
+    if (s == NULL)
+        return MPROC_EINVAL;
+    *s = NULL;
+    /* A BoundedSemaphore starting above its bound could never be
+     * released; the count must also fit every platform's semaphore. */
+    if ((max > 0 && initial > max) || initial > INT32_MAX || max > INT32_MAX)
+        return MPROC_EINVAL;
+    return sem_new(s, initial, max);
 }
 
-int mproc__cond_import(const mproc__export *ex, mproc_cond **out)
+int mproc_sem_acquire(mproc_sem *s, int timeout_ms)
 {
-    (void)ex;
-    (void)out;
-    return MPROC_ENOSYS;
+    if (s == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    return mproc__os_sem_wait(s->o.sh->sem, s->o.sh_sem, timeout_ms);
 }
 
-int mproc__barrier_export(mproc_barrier *b, mproc__export *ex)
+int mproc_sem_release(mproc_sem *s)
 {
-    (void)b;
-    (void)ex;
-    return MPROC_ENOSYS;
+    if (s == NULL)
+        return MPROC_EINVAL;
+    return mproc__os_sem_post(s->o.sh->sem, s->o.sh_sem, 1);
 }
 
-int mproc__barrier_import(const mproc__export *ex, mproc_barrier **out)
+int64_t mproc_sem_value(mproc_sem *s)
 {
-    (void)ex;
-    (void)out;
-    return MPROC_ENOSYS;
+    if (s == NULL)
+        return MPROC_EINVAL;
+    return mproc__os_sem_value(s->o.sh->sem, s->o.sh_sem);
+}
+
+/* ---------------------------------------------------------------------------
+ * Condition
+ */
+
+struct mproc_cond {
+    sobj o;
+};
+
+DEFINE_EXPORT(cond, mproc_cond, KIND_COND)
+DEFINE_CREATE_DESTROY(cond, mproc_cond, KIND_COND)
+
+int mproc_cond_create(mproc_cond **c)
+{
+    if (c == NULL)
+        return MPROC_EINVAL;
+    return cond_new(c, 0, 0);
+}
+
+int mproc_cond_acquire(mproc_cond *c, int timeout_ms)
+{
+    if (c == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    return rec_acquire(&c->o, timeout_ms);
+}
+
+int mproc_cond_release(mproc_cond *c)
+{
+    if (c == NULL)
+        return MPROC_EINVAL;
+    return rec_release(&c->o);
+}
+
+int mproc_cond_wait(mproc_cond *c, int timeout_ms)
+{
+    shared *sh;
+    uint32_t saved;
+    int64_t self;
+    int rc;
+    if (c == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    sh = c->o.sh;
+    self = mproc__os_thread_id();
+    if (atomic_load_explicit(&sh->owner, memory_order_relaxed) != self ||
+        sh->count == 0)
+        return MPROC_ENOTOWNER;
+    if (timeout_ms == 0)
+        return MPROC_ETIMEDOUT;
+    /* However deep the caller's recursion, the wait releases the lock
+     * completely (Python's Condition does the same) and restores it. */
+    saved = sh->count;
+    sh->count = 0;
+    atomic_store_explicit(&sh->owner, 0, memory_order_relaxed);
+    sh->nwait++;
+    rc = mproc__os_cond_wait(sh->cond, c->o.ch, sh->mutex, c->o.mh, timeout_ms);
+    sh->nwait--;
+    atomic_store_explicit(&sh->owner, self, memory_order_relaxed);
+    sh->count = saved;
+    return rc;
+}
+
+int mproc_cond_notify(mproc_cond *c, unsigned n)
+{
+    shared *sh;
+    if (c == NULL)
+        return MPROC_EINVAL;
+    sh = c->o.sh;
+    if (!rec_owned(&c->o) || sh->count == 0)
+        return MPROC_ENOTOWNER;
+    if (n == 0 || sh->nwait == 0)
+        return 0;
+    /* Signalling more often than there are waiters would only loop. */
+    if (n >= sh->nwait)
+        return mproc__os_cond_broadcast(sh->cond, c->o.ch);
+    return mproc__os_cond_signal(sh->cond, c->o.ch, n);
+}
+
+int mproc_cond_notify_all(mproc_cond *c)
+{
+    shared *sh;
+    if (c == NULL)
+        return MPROC_EINVAL;
+    sh = c->o.sh;
+    if (!rec_owned(&c->o) || sh->count == 0)
+        return MPROC_ENOTOWNER;
+    if (sh->nwait == 0)
+        return 0;
+    return mproc__os_cond_broadcast(sh->cond, c->o.ch);
+}
+
+/* ---------------------------------------------------------------------------
+ * Event
+ */
+
+struct mproc_event {
+    sobj o;
+};
+
+DEFINE_EXPORT(event, mproc_event, KIND_EVENT)
+DEFINE_CREATE_DESTROY(event, mproc_event, KIND_EVENT)
+
+int mproc_event_create(mproc_event **e)
+{
+    if (e == NULL)
+        return MPROC_EINVAL;
+    return event_new(e, 0, 0);
+}
+
+int mproc_event_set(mproc_event *e)
+{
+    shared *sh;
+    int rc;
+    if (e == NULL)
+        return MPROC_EINVAL;
+    sh = e->o.sh;
+    rc = guard_lock(&e->o);
+    if (rc < 0)
+        return rc;
+    if (atomic_load_explicit(&sh->flag, memory_order_relaxed) == 0) {
+        atomic_store_explicit(&sh->flag, 1, memory_order_release);
+        /* The generation tells a waiter that a set happened while it
+         * slept, even if a clear came before it woke up. */
+        sh->gen++;
+        rc = mproc__os_cond_broadcast(sh->cond, e->o.ch);
+    }
+    guard_unlock(&e->o);
+    return rc;
+}
+
+int mproc_event_clear(mproc_event *e)
+{
+    int rc;
+    if (e == NULL)
+        return MPROC_EINVAL;
+    rc = guard_lock(&e->o);
+    if (rc < 0)
+        return rc;
+    atomic_store_explicit(&e->o.sh->flag, 0, memory_order_release);
+    guard_unlock(&e->o);
+    return 0;
+}
+
+int mproc_event_is_set(mproc_event *e)
+{
+    if (e == NULL)
+        return MPROC_EINVAL;
+    return atomic_load_explicit(&e->o.sh->flag, memory_order_acquire) != 0;
+}
+
+int mproc_event_wait(mproc_event *e, int timeout_ms)
+{
+    shared *sh;
+    int64_t deadline;
+    uint64_t gen;
+    int rc;
+    if (e == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    sh = e->o.sh;
+    if (atomic_load_explicit(&sh->flag, memory_order_acquire) != 0)
+        return 0;
+    deadline = mproc__deadline(timeout_ms);
+    rc = guard_lock(&e->o);
+    if (rc < 0)
+        return rc;
+    gen = sh->gen;
+    for (;;) {
+        if (atomic_load_explicit(&sh->flag, memory_order_relaxed) != 0 ||
+            sh->gen != gen) {
+            rc = 0;
+            break;
+        }
+        rc = guard_wait(&e->o, deadline);
+        if (rc < 0 && rc != MPROC_ETIMEDOUT)
+            break;
+        if (rc == MPROC_ETIMEDOUT) {
+            rc = atomic_load_explicit(&sh->flag, memory_order_relaxed) != 0 ||
+                         sh->gen != gen
+                     ? 0
+                     : MPROC_ETIMEDOUT;
+            break;
+        }
+    }
+    guard_unlock(&e->o);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Barrier (the state machine of Python's threading.Barrier)
+ */
+
+struct mproc_barrier {
+    sobj o;
+};
+
+DEFINE_EXPORT(barrier, mproc_barrier, KIND_BARRIER)
+DEFINE_CREATE_DESTROY(barrier, mproc_barrier, KIND_BARRIER)
+
+int mproc_barrier_create(mproc_barrier **b, unsigned parties)
+{
+    int rc;
+    if (b == NULL)
+        return MPROC_EINVAL;
+    *b = NULL;
+    if (parties == 0 || parties > INT32_MAX)
+        return MPROC_EINVAL;
+    rc = barrier_new(b, 0, 0);
+    if (rc < 0)
+        return rc;
+    (*b)->o.sh->parties = parties;
+    (*b)->o.sh->state = BARRIER_FILLING;
+    return 0;
+}
+
+/* The last one out of a draining or resetting barrier refills it. */
+static void barrier_exit(sobj *o)
+{
+    shared *sh = o->sh;
+    if (sh->inside == 0 &&
+        (sh->state == BARRIER_RESETTING || sh->state == BARRIER_DRAINING)) {
+        sh->state = BARRIER_FILLING;
+        (void)mproc__os_cond_broadcast(sh->cond, o->ch);
+    }
+}
+
+static void barrier_break(sobj *o)
+{
+    o->sh->state = BARRIER_BROKEN;
+    (void)mproc__os_cond_broadcast(o->sh->cond, o->ch);
+}
+
+int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
+{
+    shared *sh;
+    int64_t deadline;
+    uint32_t index;
+    int rc;
+    if (b == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    sh = b->o.sh;
+    deadline = mproc__deadline(timeout_ms);
+    rc = guard_lock(&b->o);
+    if (rc < 0)
+        return rc;
+    /* Wait for the previous cycle to drain (or a reset to finish). The
+     * timeout counts from the call, so it bounds this wait too; running
+     * out here breaks nothing, since we never joined. */
+    while (sh->state == BARRIER_DRAINING || sh->state == BARRIER_RESETTING) {
+        rc = guard_wait(&b->o, deadline);
+        if (rc < 0) {
+            guard_unlock(&b->o);
+            return rc;
+        }
+    }
+    if (sh->state == BARRIER_BROKEN) {
+        guard_unlock(&b->o);
+        return MPROC_EBROKEN;
+    }
+    index = sh->inside++;
+    if (index + 1 == sh->parties) {
+        sh->state = BARRIER_DRAINING;
+        (void)mproc__os_cond_broadcast(sh->cond, b->o.ch);
+        rc = (int)index;
+    } else {
+        rc = 0;
+        while (sh->state == BARRIER_FILLING) {
+            rc = guard_wait(&b->o, deadline);
+            if (rc < 0)
+                break;
+        }
+        if (rc < 0 && sh->state == BARRIER_FILLING) {
+            /* Our timeout (or an error) breaks the barrier for all. */
+            barrier_break(&b->o);
+            rc = MPROC_EBROKEN;
+        } else if (sh->state < 0) {
+            rc = MPROC_EBROKEN;
+        } else {
+            rc = (int)index;
+        }
+    }
+    sh->inside--;
+    barrier_exit(&b->o);
+    guard_unlock(&b->o);
+    return rc;
+}
+
+int mproc_barrier_abort(mproc_barrier *b)
+{
+    int rc;
+    if (b == NULL)
+        return MPROC_EINVAL;
+    rc = guard_lock(&b->o);
+    if (rc < 0)
+        return rc;
+    barrier_break(&b->o);
+    guard_unlock(&b->o);
+    return 0;
+}
+
+int mproc_barrier_reset(mproc_barrier *b)
+{
+    shared *sh;
+    int rc;
+    if (b == NULL)
+        return MPROC_EINVAL;
+    sh = b->o.sh;
+    rc = guard_lock(&b->o);
+    if (rc < 0)
+        return rc;
+    if (sh->inside > 0) {
+        /* Waiters still inside leave with MPROC_EBROKEN; the last one out
+         * refills the barrier. */
+        if (sh->state == BARRIER_FILLING || sh->state == BARRIER_BROKEN)
+            sh->state = BARRIER_RESETTING;
+    } else {
+        sh->state = BARRIER_FILLING;
+    }
+    (void)mproc__os_cond_broadcast(sh->cond, b->o.ch);
+    guard_unlock(&b->o);
+    return 0;
+}
+
+int mproc_barrier_parties(mproc_barrier *b)
+{
+    if (b == NULL)
+        return MPROC_EINVAL;
+    return (int)b->o.sh->parties;
+}
+
+int mproc_barrier_n_waiting(mproc_barrier *b)
+{
+    int rc;
+    if (b == NULL)
+        return MPROC_EINVAL;
+    rc = guard_lock(&b->o);
+    if (rc < 0)
+        return rc;
+    rc = b->o.sh->state == BARRIER_FILLING ? (int)b->o.sh->inside : 0;
+    guard_unlock(&b->o);
+    return rc;
+}
+
+int mproc_barrier_broken(mproc_barrier *b)
+{
+    int rc;
+    if (b == NULL)
+        return MPROC_EINVAL;
+    rc = guard_lock(&b->o);
+    if (rc < 0)
+        return rc;
+    rc = b->o.sh->state == BARRIER_BROKEN;
+    guard_unlock(&b->o);
+    return rc;
 }
