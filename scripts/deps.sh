@@ -7,7 +7,7 @@
 #   demo   cmake ninja-build gcc libc6-dev          (build + run the examples)
 #   test   demo + clang libclang-rt-dev gcc-mingw-w64-x86-64 wine64
 #          (sanitizers, clang + fuzz build, Windows cross build under Wine)
-#   bench  demo + libapr1-dev python3
+#   bench  demo + libapr1-dev python3 pkg-config (bench/run.sh)
 #
 # As root, missing packages are installed with apt-get (one `apt-get update`,
 # only if something is missing). As any other user the script prints the
@@ -38,6 +38,7 @@ test             gcc-mingw-w64-x86-64  cmd:x86_64-w64-mingw32-gcc
 test             wine64                wine64
 bench            libapr1-dev           file:/usr/include/apr-1.0/apr.h
 bench            python3               cmd:python3
+bench            pkg-config            cmd:pkg-config
 '
 
 # The wine64 loader of Debian's wine64 package (no 32-bit architecture is
