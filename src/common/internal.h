@@ -58,6 +58,20 @@ static inline bool mproc__type_is_handle(int type)
     return type >= MPROC_TYPE_CONN && type <= MPROC_TYPE_SHM;
 }
 
+/* Building blocks of value.c for the decoder (and anyone who builds values
+ * in bulk). A string or bytes value holds its n bytes (+ NUL) in the same
+ * block as the struct; a list made by mproc__value_new_list(cap) holds room
+ * for cap item pointers there too (it moves them out when it grows). Both
+ * return NULL when out of memory. mproc__list_push appends without the
+ * checks of mproc_list_append and does not free the item on failure
+ * (MPROC_ENOMEM). */
+mproc_value *mproc__value_new_blob(int type, const void *p, size_t n);
+mproc_value *mproc__value_new_list(size_t cap);
+/* A handle value; `owned`: mproc_value_free destroys the object (imported in
+ * a child). NULL for a NULL object or a type that is not a handle. */
+mproc_value *mproc__value_new_handle(int type, void *obj, bool owned);
+int mproc__list_push(mproc_value *list, mproc_value *item);
+
 /* ---------------------------------------------------------------------------
  * Byte buffers and the codec (codec.c, docs/wire-format.md)
  */
@@ -91,6 +105,13 @@ int mproc__encode(const mproc_value *v, mproc__buf *out,
  * MPROC_EBADMSG. Hostile input gives MPROC_EBADMSG, never an over-read. */
 int mproc__decode(const uint8_t *p, size_t n, bool allow_handles,
                   mproc_value **out);
+/* The size mproc__encode would append for v, with the same checks
+ * (MPROC_EINVAL for a handle when !allow_handles or for depth, MPROC_EMSGSIZE
+ * past MPROC_MESSAGE_MAX): exact for values without handles, an upper bound
+ * with them (an export's size is known only once exported). mproc__encode
+ * uses it to reserve the buffer once; a caller may use it to size a frame. */
+int mproc__encoded_size(const mproc_value *v, bool allow_handles,
+                        size_t *size);
 
 /* ---------------------------------------------------------------------------
  * Objects that travel to children as process arguments.
@@ -148,5 +169,9 @@ int mproc__queue_wait_handle(mproc_queue *q, mproc__handle *h,
                              bool *ready_now);
 int mproc__process_wait_handle(mproc_process *p, mproc__handle *h,
                                bool *ready_now);
+/* queue.c: every successful mproc__queue_wait_handle is paired with one
+ * call of this once the wait is over (it unregisters the waiter and drains
+ * the queue's doorbell); returns 1 when the queue has an item, else 0. */
+int mproc__queue_wait_end(mproc_queue *q);
 
 #endif /* MPROC_INTERNAL_H */
