@@ -163,6 +163,13 @@ typedef enum mproc_start_method {
 MPROC_API int mproc_set_start_method(mproc_start_method method);
 MPROC_API mproc_start_method mproc_get_start_method(void);
 
+/* The executable that spawn starts (UTF-8 path, copied), like Python's
+ * set_executable(); NULL restores the default, this program's own file. It
+ * must be a program that calls mproc_init() and holds the same targets (in
+ * practice: this program). One that cannot start makes start fail with
+ * MPROC_EEXEC; fork ignores it. */
+MPROC_API int mproc_set_executable(const char *path);
+
 /* ---------------------------------------------------------------------------
  * Values
  *

@@ -1,173 +1,1212 @@
-/* STUB: generated placeholder, every function returns MPROC_ENOSYS. */
+/*
+ * Processes: the object and its lifecycle, the registry of children, names,
+ * introspection, program exit, and the spawn bootstrap protocol. Everything
+ * here is shared by both backends; the OS work is behind backend.h.
+ *
+ * Map of this file: globals and the lock; objects; settings; start (fork
+ * path, spawn path with the parent side of the bootstrap); the child side
+ * (after fork, and mproc_init in a spawned child); join, is_alive, signals,
+ * close; the exit hook; introspection.
+ *
+ * References. A process object is counted: the caller's reference from
+ * create, one per reference handed out by active_children, and the
+ * registry's while the child has been started and not yet reaped. So
+ * destroying the object of a running child detaches it: the registry keeps
+ * what is needed to list it and reap it (active_children, program exit).
+ *
+ * The bootstrap (spawn). The parent starts this program's executable with
+ * the arguments "--mproc-spawn <handle>", where the handle is one end of a
+ * duplex byte channel; it writes one frame (u32 length, then the payload
+ * below) and waits for a 4-byte reply: 0, or the negative MPROC_E* code the
+ * child met (MPROC_ERESOLVE when the target cannot be found). Only after a
+ * 0 reply does the child run the target, so an unresolvable target is an
+ * error of start in the parent, and the parent reaps the child. Payload,
+ * little-endian:
+ *
+ *   u32 magic "MPB1"; u32 flags (1 daemon, 2 run form); u32 start method;
+ *   i64 parent pid; u64 target offset; str module; str name; str identity;
+ *   str parent name; u32 args length + encoded args (0: an empty list; the
+ *   state of the run form, where 0 means NULL)
+ *
+ * where str is u32 length + bytes. Handles inside the arguments are
+ * inherited by the child under the same values (backend.h).
+ */
 #include "internal.h"
 
-#include <stddef.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { PS_CREATED, PS_STARTING, PS_STARTED, PS_EXITED, PS_CLOSED };
+/* A child of this process; this process itself; its parent. */
+enum { PK_CHILD, PK_SELF, PK_PARENT };
+
+struct mproc_process {
+    atomic_int refs;
+    int kind;
+    int state; /* PS_*, under g_lock */
+    mproc_target target;
+    mproc_run run;
+    mproc_value *args; /* the target's list, or the run form's state */
+    char *name;
+    char *ident;      /* "1", "1:2": the counters from the main process */
+    bool static_strs; /* name and ident are not ours to free */
+    bool daemon;
+    mproc_start_method method;
+    mproc__child child;
+    mproc_process *next, *prev; /* registry links, under g_lock */
+    bool in_registry;
+};
+
+#define BOOT_MAGIC 0x3142504du /* "MPB1" */
+#define BOOT_FLAG_DAEMON 1u
+#define BOOT_FLAG_RUN 2u
+#define BOOT_ARG "--mproc-spawn"
+/* A sanity bound for the bootstrap frame: arguments plus a little. */
+#define BOOT_MAX (MPROC_MESSAGE_MAX + 65536)
+
+/* ---------------------------------------------------------------------------
+ * Globals and the lock
+ *
+ * One spin lock guards the registry and every object's state: the critical
+ * sections are a few loads and stores, and C11 atomics are all the common
+ * code can rely on on every platform. Nothing blocks while holding it.
+ */
+
+static atomic_flag g_lock = ATOMIC_FLAG_INIT;
+static mproc_process *g_children;
+static unsigned long g_counter;
+static atomic_int g_method = MPROC_START_DEFAULT;
+static bool g_exit_hook;
+static const char *g_argv0;
+static char *g_executable;
+
+static mproc_process g_main = {
+    .kind = PK_SELF,
+    .state = PS_STARTED,
+    .name = (char *)"MainProcess",
+    .ident = (char *)"",
+    .static_strs = true,
+    .child = {.handle = MPROC__BADHANDLE},
+};
+static mproc_process g_parent_obj = {
+    .kind = PK_PARENT,
+    .state = PS_STARTED,
+    .static_strs = true,
+    .child = {.handle = MPROC__BADHANDLE},
+};
+static mproc_process *g_current = &g_main;
+static mproc_process *g_parent;
+
+/* An empty list for targets given no arguments. */
+static const mproc_value g_empty_list = {.type = MPROC_TYPE_LIST};
+
+static void lock(void)
+{
+    while (atomic_flag_test_and_set_explicit(&g_lock, memory_order_acquire))
+        mproc__os_sleep_ms(0);
+}
+
+static void unlock(void)
+{
+    atomic_flag_clear_explicit(&g_lock, memory_order_release);
+}
+
+static void exit_hook(void);
+
+/* ---------------------------------------------------------------------------
+ * Objects
+ */
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static void proc_free(mproc_process *p)
+{
+    mproc__os_child_release(&p->child);
+    if (p->args != NULL)
+        mproc_value_free(p->args);
+    if (!p->static_strs) {
+        free(p->name);
+        free(p->ident);
+    }
+    free(p);
+}
+
+static void proc_unref(mproc_process *p)
+{
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+        proc_free(p);
+}
+
+static void registry_unlink_locked(mproc_process *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        g_children = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->next = p->prev = NULL;
+    p->in_registry = false;
+}
+
+/* The child has been reaped: the object reads as exited and leaves the
+ * registry (dropping the registry's reference). */
+static void mark_exited(mproc_process *p)
+{
+    bool drop = false;
+    lock();
+    if (p->state == PS_STARTED)
+        p->state = PS_EXITED;
+    if (p->in_registry) {
+        registry_unlink_locked(p);
+        drop = true;
+    }
+    unlock();
+    if (drop)
+        proc_unref(p);
+}
+
+static int proc_new(mproc_process **out, mproc_target target, mproc_run run,
+                    mproc_value *args)
+{
+    mproc_process *p;
+    unsigned long n;
+    const char *parent_ident;
+    size_t cap;
+
+    p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        mproc_value_free(args);
+        return MPROC_ENOMEM;
+    }
+    atomic_init(&p->refs, 1);
+    p->kind = PK_CHILD;
+    p->state = PS_CREATED;
+    p->target = target;
+    p->run = run;
+    p->args = args;
+    p->method = MPROC_START_DEFAULT;
+    p->child.handle = MPROC__BADHANDLE;
+
+    lock();
+    n = ++g_counter;
+    parent_ident = g_current->ident;
+    unlock();
+    /* Python's naming: the identity is the parent's identity plus this
+     * process's number among its siblings. */
+    cap = strlen(parent_ident) + 24;
+    p->ident = malloc(cap);
+    p->name = malloc(cap + 8);
+    if (p->ident == NULL || p->name == NULL) {
+        proc_free(p);
+        return MPROC_ENOMEM;
+    }
+    if (parent_ident[0] != '\0')
+        snprintf(p->ident, cap, "%s:%lu", parent_ident, n);
+    else
+        snprintf(p->ident, cap, "%lu", n);
+    snprintf(p->name, cap + 8, "Process-%s", p->ident);
+    *out = p;
+    return 0;
+}
+
+int mproc_process_create(mproc_process **out, mproc_target target,
+                         mproc_value *args)
+{
+    if (out == NULL || target == NULL ||
+        (args != NULL && args->type != MPROC_TYPE_LIST)) {
+        mproc_value_free(args);
+        if (out != NULL)
+            *out = NULL;
+        return MPROC_EINVAL;
+    }
+    return proc_new(out, target, NULL, args);
+}
+
+int mproc_process_create_run(mproc_process **out, mproc_run run,
+                             mproc_value *state)
+{
+    if (out == NULL || run == NULL) {
+        mproc_value_free(state);
+        if (out != NULL)
+            *out = NULL;
+        return MPROC_EINVAL;
+    }
+    return proc_new(out, NULL, run, state);
+}
+
+mproc_process *mproc_process_destroy(mproc_process *p)
+{
+    int state;
+    if (p == NULL || p->kind != PK_CHILD)
+        return NULL; /* the current and parent objects are borrowed */
+    lock();
+    state = p->state;
+    unlock();
+    /* A child that has already ended is reaped now rather than left a
+     * zombie until active_children() or exit. */
+    if (state == PS_STARTED && mproc__os_wait(&p->child, 0) == 0)
+        mark_exited(p);
+    proc_unref(p);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Settings
+ */
+
+/* The object's state, or MPROC_ECLOSED. */
+static int state_of(mproc_process *p)
+{
+    int s;
+    lock();
+    s = p->state;
+    unlock();
+    return s;
+}
+
+static int check_settable(mproc_process *p)
+{
+    int s;
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->kind != PK_CHILD)
+        return MPROC_ESTATE;
+    s = state_of(p);
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    return s == PS_CREATED ? 0 : MPROC_ESTATE;
+}
+
+int mproc_process_set_name(mproc_process *p, const char *name)
+{
+    char *copy;
+    int rc = check_settable(p);
+    if (rc != 0)
+        return rc;
+    if (name == NULL)
+        return MPROC_EINVAL;
+    copy = dup_str(name);
+    if (copy == NULL)
+        return MPROC_ENOMEM;
+    free(p->name);
+    p->name = copy;
+    return 0;
+}
+
+int mproc_process_set_daemon(mproc_process *p, bool daemon)
+{
+    int rc = check_settable(p);
+    if (rc != 0)
+        return rc;
+    p->daemon = daemon;
+    return 0;
+}
+
+static bool method_valid(mproc_start_method m)
+{
+    return m == MPROC_START_DEFAULT || m == MPROC_START_FORK ||
+           m == MPROC_START_SPAWN;
+}
+
+int mproc_process_set_start_method(mproc_process *p, mproc_start_method method)
+{
+    int rc = check_settable(p);
+    if (rc != 0)
+        return rc;
+    if (!method_valid(method))
+        return MPROC_EINVAL;
+#if defined(_WIN32)
+    if (method == MPROC_START_FORK)
+        return MPROC_ENOSYS;
+#endif
+    p->method = method;
+    return 0;
+}
+
+int mproc_set_start_method(mproc_start_method method)
+{
+    if (!method_valid(method))
+        return MPROC_EINVAL;
+#if defined(_WIN32)
+    if (method == MPROC_START_FORK)
+        return MPROC_ENOSYS;
+#endif
+    atomic_store(&g_method, (int)method);
+    return 0;
+}
+
+static mproc_start_method method_from_env(void)
+{
+    const char *s = getenv("MPROC_START_METHOD");
+    if (s != NULL && strcmp(s, "spawn") == 0)
+        return MPROC_START_SPAWN;
+#if !defined(_WIN32)
+    if (s != NULL && strcmp(s, "fork") == 0)
+        return MPROC_START_FORK;
+    return MPROC_START_FORK;
+#else
+    return MPROC_START_SPAWN;
+#endif
+}
+
+mproc_start_method mproc_get_start_method(void)
+{
+    int m = atomic_load(&g_method);
+    if (m == MPROC_START_DEFAULT) {
+        m = (int)method_from_env();
+        atomic_store(&g_method, m);
+    }
+    return (mproc_start_method)m;
+}
+
+int mproc_set_executable(const char *path)
+{
+    char *copy = NULL, *old;
+    if (path != NULL) {
+        copy = dup_str(path);
+        if (copy == NULL)
+            return MPROC_ENOMEM;
+    }
+    lock();
+    old = g_executable;
+    g_executable = copy;
+    unlock();
+    free(old);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Start
+ */
+
+/* Collects the OS handles of every handle value in v. */
+static int collect_handles(const mproc_value *v, mproc__handle_list *out)
+{
+    size_t i;
+    int rc;
+    if (v == NULL)
+        return 0;
+    if (v->type == MPROC_TYPE_LIST) {
+        for (i = 0; i < v->u.list.n; i++) {
+            rc = collect_handles(v->u.list.items[i], out);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    if (mproc__type_is_handle(v->type)) {
+        mproc__export ex;
+        uint32_t k;
+        rc = mproc__object_export(v->type, v->u.h.obj, &ex);
+        if (rc < 0)
+            return rc;
+        for (k = 0; k < ex.nh; k++) {
+            rc = mproc__handle_list_add(out, ex.h[k]);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int run_target(mproc_process *self)
+{
+    int code;
+    if (self->run != NULL)
+        code = self->run(self);
+    else
+        code = self->target(self->args ? self->args : &g_empty_list);
+    return code;
+}
+
+/* The end of every child: like Python's, it terminates its own daemon
+ * children and joins the others, flushes stdio, and ends without running
+ * atexit handlers (a fork child inherited its parent's). */
+static void child_finish(int code)
+{
+    exit_hook();
+    fflush(NULL);
+    mproc__os_exit(code & 0xff);
+}
+
+/* The child's world after fork: no children of its own yet, the counter
+ * restarts, and it is its own current process. */
+static void child_after_fork(mproc_process *p, int64_t parent_pid)
+{
+    mproc_process *prev = g_current;
+    /* Another thread may have held the lock at fork; it does not exist
+     * here. */
+    atomic_flag_clear(&g_lock);
+    g_children = NULL;
+    g_counter = 0;
+    g_exit_hook = false;
+    g_parent_obj.name = prev->name;
+    g_parent_obj.ident = prev->ident;
+    g_parent_obj.child.pid = parent_pid;
+    g_parent_obj.daemon = prev->daemon;
+    g_parent = &g_parent_obj;
+    p->kind = PK_SELF;
+    p->state = PS_STARTED;
+    p->in_registry = false;
+    p->next = p->prev = NULL;
+    p->child.pid = mproc__os_getpid();
+    p->child.handle = MPROC__BADHANDLE;
+    g_current = p;
+    child_finish(run_target(p));
+}
+
+static int start_fork(mproc_process *p)
+{
+    mproc__handle_list keep = {0};
+    int64_t parent_pid = mproc__os_getpid();
+    int rc;
+
+    rc = collect_handles(p->args, &keep);
+    if (rc < 0) {
+        mproc__handle_list_free(&keep);
+        return rc;
+    }
+    /* Output buffered before the fork must not be written twice. */
+    fflush(NULL);
+    rc = mproc__os_fork(&p->child, keep.h, keep.n, p->daemon);
+    mproc__handle_list_free(&keep);
+    if (rc < 0)
+        return rc;
+    if (p->child.pid == 0)
+        child_after_fork(p, parent_pid); /* never returns */
+    return 0;
+}
+
+static int put_u32(mproc__buf *b, uint32_t v)
+{
+    uint8_t x[4];
+    x[0] = (uint8_t)v;
+    x[1] = (uint8_t)(v >> 8);
+    x[2] = (uint8_t)(v >> 16);
+    x[3] = (uint8_t)(v >> 24);
+    return mproc__buf_append(b, x, 4);
+}
+
+static int put_u64(mproc__buf *b, uint64_t v)
+{
+    int rc = put_u32(b, (uint32_t)v);
+    return rc < 0 ? rc : put_u32(b, (uint32_t)(v >> 32));
+}
+
+static int put_str(mproc__buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    int rc = put_u32(b, (uint32_t)n);
+    return rc < 0 ? rc : mproc__buf_append(b, s, n);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static int write_all(mproc__handle h, const void *p, size_t n)
+{
+    return mproc__os_chan_write(h, p, n);
+}
+
+static int read_all(mproc__handle h, void *p, size_t n)
+{
+    uint8_t *q = p;
+    while (n > 0) {
+        int64_t r = mproc__os_chan_read(h, q, n);
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return MPROC_EEOF;
+        q += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The bootstrap frame for p (see the top of this file). */
+static int build_boot(mproc_process *p, mproc__buf *b,
+                      mproc__handle_list *handles)
+{
+    const void *fnaddr;
+    char *module = NULL;
+    uint64_t offset = 0;
+    uint32_t flags = 0;
+    size_t at_len, start;
+    int rc;
+
+    /* Function pointers become addresses through memcpy: ISO C has no
+     * conversion between them and object pointers. */
+    if (p->run != NULL) {
+        memcpy(&fnaddr, &p->run, sizeof fnaddr);
+        flags |= BOOT_FLAG_RUN;
+    } else {
+        memcpy(&fnaddr, &p->target, sizeof fnaddr);
+    }
+    if (p->daemon)
+        flags |= BOOT_FLAG_DAEMON;
+    rc = mproc__os_locate(fnaddr, &module, &offset);
+    if (rc < 0)
+        return rc;
+    rc = put_u32(b, 0); /* frame length, filled in below */
+    if (rc == 0)
+        rc = put_u32(b, BOOT_MAGIC);
+    if (rc == 0)
+        rc = put_u32(b, flags);
+    if (rc == 0)
+        rc = put_u32(b, (uint32_t)mproc_get_start_method());
+    if (rc == 0)
+        rc = put_u64(b, (uint64_t)mproc__os_getpid());
+    if (rc == 0)
+        rc = put_u64(b, offset);
+    if (rc == 0)
+        rc = put_str(b, module);
+    if (rc == 0)
+        rc = put_str(b, p->name);
+    if (rc == 0)
+        rc = put_str(b, p->ident);
+    if (rc == 0)
+        rc = put_str(b, g_current->name);
+    free(module);
+    if (rc < 0)
+        return rc;
+    at_len = b->n;
+    rc = put_u32(b, 0);
+    if (rc < 0)
+        return rc;
+    start = b->n;
+    /* No arguments (the common case) need no codec at all. */
+    if (p->args != NULL &&
+        !(p->args->type == MPROC_TYPE_LIST && p->args->u.list.n == 0)) {
+        rc = mproc__encode(p->args, b, handles);
+        if (rc < 0)
+            return rc;
+    }
+    if (b->n - start > UINT32_MAX || b->n - 4 > UINT32_MAX)
+        return MPROC_EMSGSIZE;
+    {
+        uint32_t alen = (uint32_t)(b->n - start);
+        uint32_t flen = (uint32_t)(b->n - 4);
+        uint8_t x[4];
+        x[0] = (uint8_t)alen;
+        x[1] = (uint8_t)(alen >> 8);
+        x[2] = (uint8_t)(alen >> 16);
+        x[3] = (uint8_t)(alen >> 24);
+        memcpy(b->p + at_len, x, 4);
+        x[0] = (uint8_t)flen;
+        x[1] = (uint8_t)(flen >> 8);
+        x[2] = (uint8_t)(flen >> 16);
+        x[3] = (uint8_t)(flen >> 24);
+        memcpy(b->p, x, 4);
+    }
+    return 0;
+}
+
+/* After a failed bootstrap: the child must not outlive it as a zombie. */
+static void discard_child(mproc__child *c)
+{
+    if (mproc__os_wait(c, 0) != 0) {
+        (void)mproc__os_signal(c, MPROC__SIGKILL);
+        (void)mproc__os_wait(c, MPROC_FOREVER);
+    }
+    mproc__os_child_release(c);
+    c->handle = MPROC__BADHANDLE;
+}
+
+static int start_spawn(mproc_process *p)
+{
+    mproc__buf b = {0};
+    mproc__handle_list handles = {0};
+    mproc__handle ch[2] = {MPROC__BADHANDLE, MPROC__BADHANDLE};
+    mproc__spawn_req req;
+    const char *argv[4];
+    char hbuf[32];
+    char *exe = NULL;
+    uint8_t reply[4];
+    int rc, status;
+
+    rc = build_boot(p, &b, &handles);
+    if (rc == 0)
+        rc = mproc__os_chan_pair(ch, true);
+    if (rc == 0)
+        rc = mproc__handle_list_add(&handles, ch[1]);
+    if (rc < 0)
+        goto out;
+    lock();
+    if (g_executable != NULL)
+        exe = dup_str(g_executable);
+    unlock();
+    snprintf(hbuf, sizeof hbuf, "%lld", (long long)ch[1]);
+    argv[0] = exe ? exe : (g_argv0 ? g_argv0 : "mproc-child");
+    argv[1] = BOOT_ARG;
+    argv[2] = hbuf;
+    argv[3] = NULL;
+    memset(&req, 0, sizeof req);
+    req.exe = exe;
+    req.argv = argv;
+    req.inherit = handles.h;
+    req.n_inherit = handles.n;
+    req.daemon = p->daemon;
+    fflush(stdout);
+    fflush(stderr);
+    rc = mproc__os_spawn(&req, &p->child);
+    mproc__os_handle_close(ch[1]);
+    ch[1] = MPROC__BADHANDLE;
+    if (rc < 0)
+        goto out;
+    /* A child that dies before it replies (not an mproc program, a crash
+     * in start-up) reads as EOF or a broken pipe here. */
+    rc = write_all(ch[0], b.p, b.n);
+    if (rc == 0)
+        rc = read_all(ch[0], reply, 4);
+    if (rc == 0) {
+        status = (int)(int32_t)get_u32(reply);
+        rc = status <= 0 ? status : MPROC_ECHILD;
+    } else {
+        rc = MPROC_ECHILD;
+    }
+    if (rc < 0)
+        discard_child(&p->child);
+out:
+    mproc__os_handle_close(ch[0]);
+    mproc__os_handle_close(ch[1]);
+    mproc__buf_free(&b);
+    mproc__handle_list_free(&handles);
+    free(exe);
+    return rc;
+}
+
+int mproc_process_start(mproc_process *p)
+{
+    mproc_start_method m;
+    int rc;
+
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->kind != PK_CHILD)
+        return MPROC_ESTATE;
+    lock();
+    if (p->state != PS_CREATED) {
+        rc = p->state == PS_CLOSED ? MPROC_ECLOSED : MPROC_ESTATE;
+        unlock();
+        return rc;
+    }
+    if (g_current->daemon) {
+        unlock();
+        return MPROC_EDAEMON;
+    }
+    p->state = PS_STARTING;
+    if (!g_exit_hook && g_current == &g_main) {
+        g_exit_hook = true;
+        atexit(exit_hook);
+    }
+    unlock();
+
+    m = p->method != MPROC_START_DEFAULT ? p->method : mproc_get_start_method();
+    rc = m == MPROC_START_FORK ? start_fork(p) : start_spawn(p);
+
+    lock();
+    if (rc < 0) {
+        p->state = PS_CREATED;
+    } else {
+        p->state = PS_STARTED;
+        atomic_fetch_add(&p->refs, 1);
+        p->in_registry = true;
+        p->prev = NULL;
+        p->next = g_children;
+        if (g_children)
+            g_children->prev = p;
+        g_children = p;
+    }
+    unlock();
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * The child's side of spawn
+ */
+
+typedef struct boot_reader {
+    const uint8_t *p;
+    size_t n;
+    bool bad;
+} boot_reader;
+
+static uint32_t rd_u32(boot_reader *r)
+{
+    uint32_t v;
+    if (r->bad || r->n < 4) {
+        r->bad = true;
+        return 0;
+    }
+    v = get_u32(r->p);
+    r->p += 4;
+    r->n -= 4;
+    return v;
+}
+
+static uint64_t rd_u64(boot_reader *r)
+{
+    uint64_t lo = rd_u32(r);
+    uint64_t hi = rd_u32(r);
+    return lo | hi << 32;
+}
+
+static char *rd_str(boot_reader *r)
+{
+    uint32_t n = rd_u32(r);
+    char *s;
+    if (r->bad || r->n < n) {
+        r->bad = true;
+        return NULL;
+    }
+    s = malloc((size_t)n + 1);
+    if (s == NULL) {
+        r->bad = true;
+        return NULL;
+    }
+    memcpy(s, r->p, n);
+    s[n] = '\0';
+    r->p += n;
+    r->n -= n;
+    return s;
+}
+
+static void reply(mproc__handle h, int status)
+{
+    uint8_t x[4];
+    uint32_t v = (uint32_t)status;
+    x[0] = (uint8_t)v;
+    x[1] = (uint8_t)(v >> 8);
+    x[2] = (uint8_t)(v >> 16);
+    x[3] = (uint8_t)(v >> 24);
+    (void)write_all(h, x, 4);
+}
+
+/* Reads the bootstrap, resolves the target, replies, runs it, exits. */
+static void child_main_spawn(const char *harg)
+{
+    static mproc_process self;
+    mproc__handle h;
+    uint8_t lenb[4];
+    uint8_t *frame = NULL;
+    boot_reader r;
+    uint32_t len, flags, method, alen;
+    uint64_t offset;
+    int64_t ppid;
+    char *module = NULL, *name = NULL, *ident = NULL, *pname = NULL;
+    void *fn = NULL;
+    mproc_value *args = NULL;
+    char *end = NULL;
+    int rc;
+
+    h = (mproc__handle)strtoll(harg, &end, 10);
+    if (end == harg || *end != '\0')
+        mproc__os_exit(70);
+    if (read_all(h, lenb, 4) != 0)
+        mproc__os_exit(70);
+    len = get_u32(lenb);
+    if ((uint64_t)len > (uint64_t)BOOT_MAX)
+        mproc__os_exit(70);
+    frame = malloc(len ? len : 1);
+    if (frame == NULL || read_all(h, frame, len) != 0)
+        mproc__os_exit(70);
+    r.p = frame;
+    r.n = len;
+    r.bad = false;
+    rc = rd_u32(&r) == BOOT_MAGIC ? 0 : MPROC_EBADMSG;
+    flags = rd_u32(&r);
+    method = rd_u32(&r);
+    ppid = (int64_t)rd_u64(&r);
+    offset = rd_u64(&r);
+    module = rd_str(&r);
+    name = rd_str(&r);
+    ident = rd_str(&r);
+    pname = rd_str(&r);
+    alen = rd_u32(&r);
+    if (r.bad || r.n != alen)
+        rc = MPROC_EBADMSG;
+    if (rc == 0)
+        rc = mproc__os_resolve(module, offset, &fn);
+    if (rc == 0 && alen > 0)
+        rc = mproc__decode(r.p, alen, true, &args);
+    if (rc != 0) {
+        reply(h, rc < 0 ? rc : MPROC_EBADMSG);
+        mproc__os_exit(70);
+    }
+    free(module);
+    free(frame);
+
+    if (method == MPROC_START_FORK || method == MPROC_START_SPAWN)
+        atomic_store(&g_method, (int)method);
+    g_parent_obj.name = pname;
+    g_parent_obj.ident = (char *)"";
+    g_parent_obj.child.pid = ppid;
+    g_parent = &g_parent_obj;
+
+    atomic_init(&self.refs, 1);
+    self.kind = PK_SELF;
+    self.state = PS_STARTED;
+    self.name = name;
+    self.ident = ident;
+    self.static_strs = true;
+    self.daemon = (flags & BOOT_FLAG_DAEMON) != 0;
+    self.args = args;
+    if (flags & BOOT_FLAG_RUN)
+        memcpy(&self.run, &fn, sizeof fn);
+    else
+        memcpy(&self.target, &fn, sizeof fn);
+    self.child.pid = mproc__os_getpid();
+    self.child.handle = MPROC__BADHANDLE;
+    lock();
+    g_current = &self;
+    unlock();
+
+    reply(h, 0);
+    mproc__os_handle_close(h);
+    child_finish(run_target(&self));
+}
 
 int mproc_init(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc >= 1 && argv != NULL)
+        g_argv0 = argv[0];
+    if (argc >= 3 && argv != NULL && argv[1] != NULL &&
+        strcmp(argv[1], BOOT_ARG) == 0 && argv[2] != NULL)
+        child_main_spawn(argv[2]); /* never returns */
+    (void)mproc_get_start_method();
     return 0;
 }
 
 void mproc_exit(int code)
 {
-    (void)code;
+    if (g_current == &g_main) {
+        /* The main program exits as exit() does: atexit handlers (the exit
+         * hook among them) run. */
+        fflush(NULL);
+        exit(code & 0xff);
+    }
+    child_finish(code);
 }
 
-int mproc_set_start_method(mproc_start_method method)
-{
-    (void)method;
-    return MPROC_ENOSYS;
-}
+/* ---------------------------------------------------------------------------
+ * Join, is_alive, signals, close
+ */
 
-mproc_start_method mproc_get_start_method(void)
+static int parent_join(int timeout_ms)
 {
-    return MPROC_START_DEFAULT;
-}
-
-int mproc_process_create(mproc_process **out, mproc_target target, mproc_value *args)
-{
-    (void)out;
-    (void)target;
-    (void)args;
-    return MPROC_ENOSYS;
-}
-
-int mproc_process_create_run(mproc_process **out, mproc_run run, mproc_value *state)
-{
-    (void)out;
-    (void)run;
-    (void)state;
-    return MPROC_ENOSYS;
-}
-
-int mproc_process_set_name(mproc_process *p, const char *name)
-{
-    (void)p;
-    (void)name;
-    return MPROC_ENOSYS;
-}
-
-int mproc_process_set_daemon(mproc_process *p, bool daemon)
-{
-    (void)p;
-    (void)daemon;
-    return MPROC_ENOSYS;
-}
-
-int mproc_process_set_start_method(mproc_process *p, mproc_start_method method)
-{
-    (void)p;
-    (void)method;
-    return MPROC_ENOSYS;
-}
-
-int mproc_process_start(mproc_process *p)
-{
-    (void)p;
-    return MPROC_ENOSYS;
+    int64_t deadline = mproc__deadline(timeout_ms);
+    for (;;) {
+        int left;
+        if (!mproc__os_parent_alive(g_parent_obj.child.pid))
+            return 0;
+        left = mproc__remaining(deadline);
+        if (left == 0)
+            return MPROC_ETIMEDOUT;
+        mproc__os_sleep_ms(left < 0 || left > 10 ? 10 : left);
+    }
 }
 
 int mproc_process_join(mproc_process *p, int timeout_ms)
 {
-    (void)p;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
+    int s, rc;
+    if (p == NULL)
+        return MPROC_EINVAL;
+    MPROC__CHECK_TIMEOUT(timeout_ms);
+    if (p->kind == PK_PARENT)
+        return parent_join(timeout_ms);
+    if (p->kind == PK_SELF)
+        return MPROC_ESTATE; /* a process cannot join itself */
+    s = state_of(p);
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    if (s == PS_EXITED)
+        return 0;
+    if (s != PS_STARTED)
+        return MPROC_ESTATE;
+    rc = mproc__os_wait(&p->child, timeout_ms);
+    if (rc < 0)
+        return rc;
+    mark_exited(p);
+    return 0;
 }
 
 int mproc_process_is_alive(mproc_process *p)
 {
-    (void)p;
-    return MPROC_ENOSYS;
+    int s, rc;
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->kind == PK_PARENT)
+        return mproc__os_parent_alive(p->child.pid);
+    if (p->kind == PK_SELF)
+        return 1;
+    s = state_of(p);
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    if (s != PS_STARTED)
+        return 0;
+    rc = mproc__os_wait(&p->child, 0);
+    if (rc == MPROC_ETIMEDOUT)
+        return 1;
+    if (rc < 0)
+        return rc;
+    mark_exited(p);
+    return 0;
+}
+
+static int send_signal(mproc_process *p, int sig)
+{
+    int s;
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->kind != PK_CHILD)
+        return MPROC_ESTATE;
+    s = state_of(p);
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    if (s == PS_EXITED)
+        return 0;
+    if (s != PS_STARTED)
+        return MPROC_ESTATE;
+    return mproc__os_signal(&p->child, sig);
 }
 
 int mproc_process_terminate(mproc_process *p)
 {
-    (void)p;
-    return MPROC_ENOSYS;
+    return send_signal(p, MPROC__SIGTERM);
 }
 
 int mproc_process_kill(mproc_process *p)
 {
-    (void)p;
-    return MPROC_ENOSYS;
+    return send_signal(p, MPROC__SIGKILL);
 }
 
 int mproc_process_close(mproc_process *p)
 {
-    (void)p;
-    return MPROC_ENOSYS;
-}
-
-mproc_process * mproc_process_destroy(mproc_process *p)
-{
-    (void)p;
-    return NULL;
+    int s, rc;
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->kind != PK_CHILD)
+        return MPROC_ESTATE;
+    s = state_of(p);
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    if (s == PS_STARTING)
+        return MPROC_ESTATE;
+    if (s == PS_STARTED) {
+        rc = mproc__os_wait(&p->child, 0);
+        if (rc == MPROC_ETIMEDOUT)
+            return MPROC_ESTATE; /* still running */
+        if (rc < 0)
+            return rc;
+        mark_exited(p);
+    }
+    lock();
+    p->state = PS_CLOSED;
+    unlock();
+    mproc__os_child_release(&p->child);
+    return 0;
 }
 
 int64_t mproc_process_pid(const mproc_process *p)
 {
-    (void)p;
-    return MPROC_ENOSYS;
+    int s;
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->kind == PK_SELF)
+        return mproc__os_getpid();
+    if (p->kind == PK_PARENT)
+        return p->child.pid;
+    s = state_of((mproc_process *)(uintptr_t)p);
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    if (s == PS_CREATED || s == PS_STARTING)
+        return MPROC_ESTATE;
+    return p->child.pid;
 }
 
 int mproc_process_exitcode(mproc_process *p, int *code)
 {
-    (void)p;
-    (void)code;
-    return MPROC_ENOSYS;
+    int s, rc;
+    if (p == NULL || code == NULL)
+        return MPROC_EINVAL;
+    if (p->kind != PK_CHILD)
+        return MPROC_ENOTEXITED;
+    s = state_of(p);
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    if (s == PS_CREATED || s == PS_STARTING)
+        return MPROC_ENOTEXITED;
+    if (s == PS_STARTED) {
+        rc = mproc__os_wait(&p->child, 0);
+        if (rc == MPROC_ETIMEDOUT)
+            return MPROC_ENOTEXITED;
+        if (rc < 0)
+            return rc;
+        mark_exited(p);
+    }
+    *code = p->child.exitcode;
+    return 0;
 }
 
-const char * mproc_process_name(const mproc_process *p)
+const char *mproc_process_name(const mproc_process *p)
 {
-    (void)p;
-    return NULL;
+    return p == NULL ? NULL : p->name;
 }
 
 int mproc_process_daemon(const mproc_process *p)
 {
-    (void)p;
-    return MPROC_ENOSYS;
+    if (p == NULL)
+        return MPROC_EINVAL;
+    return p->daemon ? 1 : 0;
 }
 
-mproc_value * mproc_process_state(const mproc_process *p)
+mproc_value *mproc_process_state(const mproc_process *p)
 {
-    (void)p;
-    return NULL;
+    if (p == NULL || p->run == NULL)
+        return NULL;
+    return p->args;
 }
 
-mproc_process * mproc_current_process(void)
+int mproc__process_wait_handle(mproc_process *p, mproc__handle *h,
+                               bool *ready_now)
 {
-    return NULL;
+    int s;
+    if (p == NULL || h == NULL || ready_now == NULL)
+        return MPROC_EINVAL;
+    *h = MPROC__BADHANDLE;
+    *ready_now = false;
+    if (p->kind != PK_CHILD)
+        return MPROC_ESTATE;
+    s = state_of(p);
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    if (s == PS_EXITED) {
+        *ready_now = true;
+        return 0;
+    }
+    if (s != PS_STARTED)
+        return MPROC_ESTATE;
+    if (mproc__os_wait(&p->child, 0) == 0) {
+        mark_exited(p);
+        *ready_now = true;
+        return 0;
+    }
+    *h = p->child.handle;
+    return 0;
 }
 
-mproc_process * mproc_parent_process(void)
+/* ---------------------------------------------------------------------------
+ * The exit hook (Python's _exit_function): daemon children are terminated,
+ * the others joined.
+ */
+
+/* New references to the registered children; *n of them. */
+static mproc_process **snapshot(size_t *n)
 {
-    return NULL;
+    mproc_process **v, *p;
+    size_t cnt = 0, i = 0;
+    lock();
+    for (p = g_children; p; p = p->next)
+        cnt++;
+    v = cnt ? malloc(cnt * sizeof *v) : NULL;
+    if (v != NULL)
+        for (p = g_children; p; p = p->next) {
+            atomic_fetch_add(&p->refs, 1);
+            v[i++] = p;
+        }
+    unlock();
+    *n = v ? i : 0;
+    return v;
+}
+
+static void exit_hook(void)
+{
+    size_t n, i;
+    mproc_process **v = snapshot(&n);
+    for (i = 0; i < n; i++)
+        if (v[i]->daemon)
+            (void)mproc__os_signal(&v[i]->child, MPROC__SIGTERM);
+    for (i = 0; i < n; i++) {
+        if (mproc__os_wait(&v[i]->child, MPROC_FOREVER) == 0)
+            mark_exited(v[i]);
+        proc_unref(v[i]);
+    }
+    free(v);
+}
+
+/* ---------------------------------------------------------------------------
+ * Introspection
+ */
+
+mproc_process *mproc_current_process(void)
+{
+    mproc_process *p;
+    lock();
+    p = g_current;
+    unlock();
+    return p;
+}
+
+mproc_process *mproc_parent_process(void)
+{
+    return g_parent;
 }
 
 int mproc_active_children(mproc_process **out, size_t cap)
 {
-    (void)out;
-    (void)cap;
-    return MPROC_ENOSYS;
+    mproc_process *p, *next, *reaped = NULL;
+    int count = 0;
+
+    if (out == NULL && cap > 0)
+        return MPROC_EINVAL;
+    lock();
+    for (p = g_children; p; p = next) {
+        next = p->next;
+        /* Non-blocking; the backend's own lock nests inside ours. */
+        if (mproc__os_wait(&p->child, 0) == 0) {
+            if (p->state == PS_STARTED)
+                p->state = PS_EXITED;
+            registry_unlink_locked(p);
+            p->next = reaped; /* reuse the link for the release list */
+            reaped = p;
+            continue;
+        }
+        if ((size_t)count < cap) {
+            atomic_fetch_add(&p->refs, 1);
+            out[count] = p;
+        }
+        if (count < INT32_MAX)
+            count++;
+    }
+    unlock();
+    while (reaped) {
+        next = reaped->next;
+        reaped->next = NULL;
+        proc_unref(reaped);
+        reaped = next;
+    }
+    return count;
 }
 
 int mproc_cpu_count(void)
 {
-    return MPROC_ENOSYS;
+    return mproc__os_cpu_count();
 }
 
 int mproc_cpu_count_usable(void)
 {
-    return MPROC_ENOSYS;
-}
-
-int mproc__process_wait_handle(mproc_process *p, mproc__handle *h, bool *ready_now)
-{
-    (void)p;
-    (void)h;
-    (void)ready_now;
-    return MPROC_ENOSYS;
+    return mproc__os_cpu_count_usable();
 }

@@ -1,15 +1,81 @@
-/* STUB: generated placeholder, every function returns MPROC_ENOSYS. */
+/* POSIX error translation: the one place errno becomes an MPROC_E* code. */
 #include "../common/backend.h"
 
-#include <stddef.h>
+#include <errno.h>
+#include <unistd.h>
 
 int mproc__os_error(long native)
 {
-    (void)native;
-    return MPROC_ENOSYS;
+    switch (native) {
+    case 0:
+        return 0;
+    case EINVAL:
+    case EBADF:
+    case EFAULT:
+        return MPROC_EINVAL;
+    case ENOMEM:
+    case ENOSPC:
+    case ENOBUFS:
+        return MPROC_ENOMEM;
+    case ETIMEDOUT:
+        return MPROC_ETIMEDOUT;
+    case EPIPE:
+    case ECONNRESET:
+    case ENOTCONN:
+        return MPROC_EPIPE;
+    case EMSGSIZE:
+    case E2BIG:
+        return MPROC_EMSGSIZE;
+    case EMFILE:
+    case ENFILE:
+        return MPROC_EMFILE;
+    case EAGAIN:
+#if defined(EWOULDBLOCK) && EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+        return MPROC_EAGAIN;
+    case EBUSY:
+        return MPROC_EBUSY;
+    case EPERM:
+    case EACCES:
+        return MPROC_EPERM;
+    case ENOENT:
+    case ESRCH:
+        return MPROC_ENOENT;
+    case ECHILD:
+        return MPROC_ECHILD;
+    case EOWNERDEAD:
+        return MPROC_EOWNERDEAD;
+    case ENOSYS:
+#if defined(ENOTSUP)
+    case ENOTSUP:
+#endif
+#if defined(EOPNOTSUPP) && (!defined(ENOTSUP) || EOPNOTSUPP != ENOTSUP)
+    case EOPNOTSUPP:
+#endif
+        return MPROC_ENOSYS;
+    case EIO:
+        return MPROC_EIO;
+    case EOVERFLOW:
+    case ERANGE:
+        return MPROC_ERANGE;
+    case ENOEXEC:
+    case ELOOP:
+    case ENAMETOOLONG:
+    case ENOTDIR:
+    case ETXTBSY:
+        return MPROC_EEXEC;
+    default:
+        return MPROC_EUNKNOWN;
+    }
 }
 
 void mproc__os_handle_close(mproc__handle h)
 {
-    (void)h;
+    int fd = (int)h;
+    if (h == MPROC__BADHANDLE || h < 0)
+        return;
+    /* Not retried on EINTR: on Linux the descriptor is gone either way, and
+     * a retry could close a descriptor another thread just opened. */
+    (void)close(fd);
 }

@@ -1,92 +1,769 @@
-/* STUB: generated placeholder, every function returns MPROC_ENOSYS. */
+/*
+ * POSIX processes: fork, spawn (posix_spawn of this executable), waiting and
+ * reaping, signals, pids, CPU counts, and finding a function in another
+ * process by (module, offset).
+ *
+ * Map of this file: reaping; fork; spawn; signals and pids; CPU counts;
+ * locate and resolve; exit.
+ *
+ * Reaping. A child is waited for without being reaped first (waitid with
+ * WNOWAIT, or poll on a pidfd), then reaped with a non-blocking waitpid under
+ * one lock. So several threads may join, poll or signal the same child at
+ * once: exactly one reaps it, the others read the result, and no thread
+ * blocks while holding the lock. Signals are sent under the same lock, so a
+ * pid is never signalled after it was reaped (and possibly reused).
+ *
+ * Daemon children die with their parent through Linux's PR_SET_PDEATHSIG
+ * (SIGKILL), set in the child between fork and the target (fork) or exec
+ * (spawn), followed by a getppid() check that closes the race with a parent
+ * that died before the prctl. Its caveat: the signal fires when the *thread*
+ * that started the child ends, not only the process. Start daemon children
+ * from a thread that outlives them (the main thread, typically);
+ * docs/platforms.md says so.
+ */
 #include "../common/backend.h"
 
-#include <stddef.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <link.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 
-int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
+extern char **environ;
+
+/* ---------------------------------------------------------------------------
+ * Reaping
+ */
+
+static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* A fork while another thread holds reap_lock would leave it locked forever
+ * in the child, which may start and reap children of its own. */
+static void atfork_prepare(void)
 {
-    (void)req;
-    (void)out;
-    return MPROC_ENOSYS;
+    pthread_mutex_lock(&reap_lock);
 }
 
-int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep, bool daemon)
+static void atfork_release(void)
 {
-    (void)out;
-    (void)keep;
-    (void)nkeep;
-    (void)daemon;
-    return MPROC_ENOSYS;
+    pthread_mutex_unlock(&reap_lock);
+}
+
+static void atfork_setup(void)
+{
+    (void)pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+}
+
+static int exit_code_of(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return -WTERMSIG(status);
+    return MPROC_EUNKNOWN;
+}
+
+static int open_pidfd(pid_t pid)
+{
+#if defined(SYS_pidfd_open)
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) {
+        /* pidfds are close-on-exec from birth; nothing else to do. */
+        return (int)fd;
+    }
+#else
+    (void)pid;
+#endif
+    return -1;
+}
+
+/* With reap_lock held: 1 reaped now (or before), 0 still running, or a
+ * negative code. */
+static int try_reap_locked(mproc__child *c)
+{
+    int status = 0;
+    pid_t r;
+    if (c->reaped)
+        return 1;
+    do
+        r = waitpid((pid_t)c->pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return mproc__os_error(errno);
+    c->exitcode = exit_code_of(status);
+    c->reaped = true;
+    return 1;
+}
+
+/* Waits until the child has exited, without reaping it: 0, or
+ * MPROC_ETIMEDOUT. */
+static int wait_exited(mproc__child *c, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : mproc__os_now_ms() + timeout_ms;
+    int nap = 1;
+
+    if (timeout_ms < 0) {
+        siginfo_t si;
+        int r;
+        do
+            r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOWAIT);
+        while (r < 0 && errno == EINTR);
+        /* ECHILD: reaped behind our back; the reap below reports it. */
+        return 0;
+    }
+    if (c->handle != MPROC__BADHANDLE) {
+        for (;;) {
+            struct pollfd pfd;
+            int left = (int)(deadline - mproc__os_now_ms());
+            int r;
+            if (left < 0)
+                left = 0;
+            pfd.fd = (int)c->handle;
+            pfd.events = POLLIN;
+            pfd.revents = 0;
+            r = poll(&pfd, 1, left);
+            if (r > 0)
+                return 0;
+            if (r == 0)
+                return MPROC_ETIMEDOUT;
+            if (errno != EINTR)
+                break; /* fall back to polling below */
+        }
+    }
+    /* No pidfd (old kernel): poll with a short, growing nap. */
+    for (;;) {
+        siginfo_t si;
+        int r;
+        memset(&si, 0, sizeof si);
+        r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOWAIT | WNOHANG);
+        if (r < 0 && errno != EINTR)
+            return 0;
+        if (r == 0 && si.si_pid != 0)
+            return 0;
+        if (mproc__os_now_ms() >= deadline)
+            return MPROC_ETIMEDOUT;
+        mproc__os_sleep_ms(nap);
+        if (nap < 10)
+            nap *= 2;
+    }
 }
 
 int mproc__os_wait(mproc__child *c, int timeout_ms)
 {
-    (void)c;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
-}
+    int rc;
 
-int mproc__os_signal(mproc__child *c, int sig)
-{
-    (void)c;
-    (void)sig;
-    return MPROC_ENOSYS;
+    pthread_mutex_lock(&reap_lock);
+    rc = try_reap_locked(c);
+    pthread_mutex_unlock(&reap_lock);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if (timeout_ms == 0)
+        return MPROC_ETIMEDOUT;
+    rc = wait_exited(c, timeout_ms);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&reap_lock);
+    rc = try_reap_locked(c);
+    pthread_mutex_unlock(&reap_lock);
+    if (rc == 0) /* cannot happen once waitid saw the exit */
+        return MPROC_ETIMEDOUT;
+    return rc < 0 ? rc : 0;
 }
 
 void mproc__os_child_release(mproc__child *c)
 {
-    (void)c;
+    if (c == NULL)
+        return;
+    mproc__os_handle_close(c->handle);
+    c->handle = MPROC__BADHANDLE;
+}
+
+/* ---------------------------------------------------------------------------
+ * Fork
+ */
+
+static void close_range_fallback(int lo, int hi)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    if (d == NULL) {
+        long max = sysconf(_SC_OPEN_MAX);
+        int fd, top = (max < 0 || max > 65536) ? 65536 : (int)max;
+        if (hi < top)
+            top = hi + 1;
+        for (fd = lo; fd < top; fd++)
+            (void)close(fd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || e->d_name[0] == '.' || fd == dirfd(d))
+            continue;
+        if (fd >= lo && fd <= hi)
+            (void)close((int)fd);
+    }
+    closedir(d);
+}
+
+static void close_fds(int lo, int hi)
+{
+    if (lo > hi)
+        return;
+#if defined(SYS_close_range)
+    if (syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0u) == 0)
+        return;
+#endif
+    close_range_fallback(lo, hi);
+}
+
+/* In a new child: closes every descriptor but 0-2 and `keep`. */
+static void close_except(const mproc__handle *keep, size_t nkeep)
+{
+    int lo = 3;
+    for (;;) {
+        /* The smallest kept descriptor >= lo; no sorting, no allocation
+         * (the keep list is short and this runs after fork). */
+        int next = INT_MAX;
+        size_t i;
+        for (i = 0; i < nkeep; i++)
+            if (keep[i] >= lo && keep[i] < next)
+                next = (int)keep[i];
+        if (next == INT_MAX) {
+            close_fds(lo, INT_MAX);
+            return;
+        }
+        close_fds(lo, next - 1);
+        lo = next + 1;
+    }
+}
+
+/* In a new child, before it runs anything of its own. */
+static void die_with_parent(pid_t parent)
+{
+#if defined(__linux__)
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* The parent may have died before the prctl took effect. */
+    if (getppid() != parent)
+        (void)kill(getpid(), SIGKILL);
+#else
+    (void)parent;
+#endif
+}
+
+int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
+                   bool daemon)
+{
+    pid_t parent = getpid();
+    pid_t pid;
+
+    (void)pthread_once(&atfork_once, atfork_setup);
+    pid = fork();
+    if (pid < 0)
+        return mproc__os_error(errno);
+    out->reaped = false;
+    out->exitcode = 0;
+    out->handle = MPROC__BADHANDLE;
+    if (pid == 0) {
+        if (daemon)
+            die_with_parent(parent);
+        close_except(keep, nkeep);
+        out->pid = 0;
+        return 0;
+    }
+    out->pid = pid;
+    out->handle = open_pidfd(pid);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Spawn
+ */
+
+static bool is_kept(int fd, const mproc__handle *keep, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (keep[i] == fd)
+            return true;
+    return false;
+}
+
+/* exec takes char *const[] for historical reasons and never writes to
+ * the strings. */
+static char *const *argv_of(const mproc__spawn_req *req)
+{
+    char *const *av;
+    memcpy(&av, &req->argv, sizeof av);
+    return av;
+}
+
+static int exec_error(int err)
+{
+    switch (err) {
+    case ENOMEM:
+        return MPROC_ENOMEM;
+    case EAGAIN:
+        return MPROC_EAGAIN;
+    case EMFILE:
+    case ENFILE:
+        return MPROC_EMFILE;
+    default:
+        /* ENOENT, EACCES, ENOEXEC, ...: the executable cannot start. */
+        return MPROC_EEXEC;
+    }
+}
+
+/* posix_spawn: fast (vfork-like on glibc), reports exec failures itself. */
+static int spawn_posix(const mproc__spawn_req *req, const char *exe, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, deflt;
+    size_t i;
+    int top = 2, fd, rc;
+
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        return MPROC_ENOMEM;
+    if (posix_spawnattr_init(&attr) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return MPROC_ENOMEM;
+    }
+    rc = 0;
+    /* dup2(fd, fd) clears close-on-exec on the listed descriptors (glibc
+     * 2.29, musl, POSIX 2024); every other library descriptor is
+     * close-on-exec. */
+    for (i = 0; i < req->n_inherit && rc == 0; i++) {
+        fd = (int)req->inherit[i];
+        if (fd > top)
+            top = fd;
+        rc = posix_spawn_file_actions_adddup2(&fa, fd, fd);
+    }
+#if defined(__GLIBC__) &&                                                      \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    /* Descriptors the program opened without close-on-exec must not reach
+     * the child either: close the gaps below the highest kept one (glibc
+     * ignores closing a descriptor that is not open) and all above it. */
+    for (fd = 3; fd < top && rc == 0; fd++)
+        if (!is_kept(fd, req->inherit, req->n_inherit))
+            rc = posix_spawn_file_actions_addclose(&fa, fd);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa, top + 1);
+#else
+    (void)is_kept;
+#endif
+    /* A child starts with no blocked signals and default dispositions for
+     * the ones a parent commonly changes. */
+    sigemptyset(&none);
+    sigemptyset(&deflt);
+    sigaddset(&deflt, SIGPIPE);
+    sigaddset(&deflt, SIGTERM);
+    sigaddset(&deflt, SIGINT);
+    sigaddset(&deflt, SIGCHLD);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigdefault(&attr, &deflt);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(
+            &attr, (short)(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+    if (rc != 0) {
+        rc = mproc__os_error(rc);
+    } else {
+        rc = posix_spawn(pid, exe, &fa, &attr, argv_of(req), environ);
+        if (rc != 0)
+            rc = exec_error(rc);
+    }
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
+/* fork + exec, for daemon children: the parent-death signal must be set
+ * between the two, which posix_spawn cannot do. An exec failure comes back
+ * over a close-on-exec pipe. */
+static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
+                          pid_t *pid_out)
+{
+    int ep[2], err = 0;
+    pid_t parent = getpid(), pid;
+    ssize_t n;
+
+    if (pipe2(ep, O_CLOEXEC) != 0)
+        return mproc__os_error(errno);
+    (void)pthread_once(&atfork_once, atfork_setup);
+    pid = fork();
+    if (pid < 0) {
+        err = errno;
+        close(ep[0]);
+        close(ep[1]);
+        return mproc__os_error(err);
+    }
+    if (pid == 0) {
+        /* Only async-signal-safe calls from here to exec. */
+        sigset_t none;
+        size_t i;
+        die_with_parent(parent);
+        for (i = 0; i < req->n_inherit; i++)
+            (void)fcntl((int)req->inherit[i], F_SETFD, 0);
+        sigemptyset(&none);
+        (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        (void)signal(SIGPIPE, SIG_DFL);
+        (void)signal(SIGTERM, SIG_DFL);
+        execve(exe, argv_of(req), environ);
+        err = errno;
+        (void)!write(ep[1], &err, sizeof err);
+        _exit(127);
+    }
+    close(ep[1]);
+    do
+        n = read(ep[0], &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    close(ep[0]);
+    if (n == (ssize_t)sizeof err) {
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        return exec_error(err);
+    }
+    *pid_out = pid;
+    return 0;
+}
+
+int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
+{
+    /* /proc/self/exe names this program's file even if it was renamed or
+     * replaced on disk since it started. */
+    const char *exe = req->exe ? req->exe : "/proc/self/exe";
+    pid_t pid = 0;
+    int rc;
+
+    if (req->argv == NULL || req->argv[0] == NULL)
+        return MPROC_EINVAL;
+    if (req->daemon)
+        rc = spawn_forkexec(req, exe, &pid);
+    else
+        rc = spawn_posix(req, exe, &pid);
+    if (rc != 0)
+        return rc;
+    out->pid = pid;
+    out->reaped = false;
+    out->exitcode = 0;
+    out->handle = open_pidfd(pid);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Signals and pids
+ */
+
+int mproc__os_signal(mproc__child *c, int sig)
+{
+    int rc = 0;
+    pthread_mutex_lock(&reap_lock);
+    /* Under the reap lock: a pid not yet reaped cannot have been reused. */
+    if (!c->reaped && kill((pid_t)c->pid, sig) != 0 && errno != ESRCH)
+        rc = mproc__os_error(errno);
+    pthread_mutex_unlock(&reap_lock);
+    return rc;
 }
 
 int64_t mproc__os_getpid(void)
 {
-    return MPROC_ENOSYS;
+    return (int64_t)getpid();
 }
 
 int64_t mproc__os_getppid(void)
 {
-    return MPROC_ENOSYS;
+    return (int64_t)getppid();
 }
 
 int mproc__os_parent_alive(int64_t pid)
 {
-    (void)pid;
-    return MPROC_ENOSYS;
+    /* A child whose parent died is re-parented at once (to init or a
+     * subreaper), so getppid() changes even while the dead parent is still
+     * a zombie that kill(pid, 0) would find. */
+    return (int64_t)getppid() == pid ? 1 : 0;
 }
 
 int mproc__os_self_exe(char **path)
 {
-    (void)path;
-    return MPROC_ENOSYS;
+    char buf[PATH_MAX + 1];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0)
+        return mproc__os_error(errno);
+    buf[n] = '\0';
+    *path = strdup(buf);
+    return *path ? 0 : MPROC_ENOMEM;
 }
+
+/* ---------------------------------------------------------------------------
+ * CPU counts
+ */
 
 int mproc__os_cpu_count(void)
 {
-    return MPROC_ENOSYS;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > INT_MAX ? INT_MAX : (int)n);
+}
+
+/* CPUs allowed by a quota "quota period" (cgroup v2 cpu.max, or the v1
+ * pair), rounded up; 0 when unlimited or unknown. */
+static int quota_cpus(long long quota, long long period)
+{
+    long long n;
+    if (quota <= 0 || period <= 0)
+        return 0;
+    n = (quota + period - 1) / period;
+    return n < 1 ? 1 : (n > INT_MAX ? INT_MAX : (int)n);
+}
+
+static int read_line(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    if (fgets(buf, (int)cap, f) == NULL) {
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* The smallest cgroup CPU limit on the way from this process's cgroup up to
+ * the root; 0 when there is none. */
+static int cgroup_cpus(void)
+{
+    char line[4096], path[4200], val[128];
+    char v1[4096] = "";
+    char v2[4096] = "";
+    int best = 0;
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *nl = strchr(line, '\n');
+        char *c1, *c2;
+        if (nl)
+            *nl = '\0';
+        c1 = strchr(line, ':');
+        c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (c2 == NULL)
+            continue;
+        if (strncmp(line, "0::", 3) == 0) {
+            snprintf(v2, sizeof v2, "%s", c2 + 1);
+        } else {
+            /* v1: a hierarchy whose controller list holds "cpu". */
+            char ctl[512];
+            char *tok, *save = NULL;
+            size_t len = (size_t)(c2 - c1 - 1);
+            if (len >= sizeof ctl)
+                continue;
+            memcpy(ctl, c1 + 1, len);
+            ctl[len] = '\0';
+            for (tok = strtok_r(ctl, ",", &save); tok;
+                 tok = strtok_r(NULL, ",", &save))
+                if (strcmp(tok, "cpu") == 0)
+                    snprintf(v1, sizeof v1, "%s", c2 + 1);
+        }
+    }
+    fclose(f);
+
+    if (v2[0] != '\0') {
+        for (;;) {
+            char q[64];
+            long long quota = 0, period = 0;
+            char *slash;
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max",
+                     strcmp(v2, "/") == 0 ? "" : v2);
+            if (read_line(path, val, sizeof val) == 0 &&
+                sscanf(val, "%63s %lld", q, &period) == 2 &&
+                strcmp(q, "max") != 0) {
+                int n;
+                quota = strtoll(q, NULL, 10);
+                n = quota_cpus(quota, period);
+                if (n > 0 && (best == 0 || n < best))
+                    best = n;
+            }
+            slash = strrchr(v2, '/');
+            if (slash == NULL || slash == v2)
+                break;
+            *slash = '\0';
+        }
+    }
+    if (v1[0] != '\0') {
+        static const char *const dirs[] = {"/sys/fs/cgroup/cpu,cpuacct",
+                                           "/sys/fs/cgroup/cpu"};
+        size_t i;
+        for (i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+            long long quota = 0, period = 0;
+            const char *rel = strcmp(v1, "/") == 0 ? "" : v1;
+            snprintf(path, sizeof path, "%s%s/cpu.cfs_quota_us", dirs[i], rel);
+            if (read_line(path, val, sizeof val) != 0)
+                continue;
+            quota = strtoll(val, NULL, 10);
+            snprintf(path, sizeof path, "%s%s/cpu.cfs_period_us", dirs[i], rel);
+            if (read_line(path, val, sizeof val) != 0)
+                continue;
+            period = strtoll(val, NULL, 10);
+            {
+                int n = quota_cpus(quota, period);
+                if (n > 0 && (best == 0 || n < best))
+                    best = n;
+            }
+            break;
+        }
+    }
+    return best;
 }
 
 int mproc__os_cpu_count_usable(void)
 {
-    return MPROC_ENOSYS;
+    int n = 0, q;
+#if defined(__linux__)
+    /* The mask may be larger than cpu_set_t on big machines: grow it. */
+    size_t ncpu = 1024;
+    for (;;) {
+        cpu_set_t *set = CPU_ALLOC(ncpu);
+        size_t sz = CPU_ALLOC_SIZE(ncpu);
+        if (set == NULL)
+            break;
+        if (sched_getaffinity(0, sz, set) == 0) {
+            n = CPU_COUNT_S(sz, set);
+            CPU_FREE(set);
+            break;
+        }
+        CPU_FREE(set);
+        if (errno != EINVAL || ncpu > (1u << 20))
+            break;
+        ncpu *= 2;
+    }
+#endif
+    if (n <= 0)
+        n = mproc__os_cpu_count();
+    q = cgroup_cpus();
+    if (q > 0 && q < n)
+        n = q;
+    return n;
+}
+
+/* ---------------------------------------------------------------------------
+ * Locate and resolve
+ *
+ * The module string is opaque to common code: "dev:ino:size:mtime_ns:path",
+ * where path is empty for the main program. The identity fields let the
+ * child check that it would jump into the same file, not merely one with
+ * the same name. Offsets are from the module's load bias (link_map
+ * l_addr), which both processes compute the same way.
+ */
+
+static int file_identity(const char *path, char *buf, size_t cap)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return MPROC_ERESOLVE;
+    snprintf(buf, cap, "%llu:%llu:%lld:%lld", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec * 1000000000LL +
+                 (long long)st.st_mtim.tv_nsec);
+    return 0;
 }
 
 int mproc__os_locate(const void *fn, char **module, uint64_t *offset)
 {
-    (void)fn;
-    (void)module;
-    (void)offset;
-    return MPROC_ENOSYS;
+    Dl_info info;
+    struct link_map *lm = NULL;
+    char id[128];
+    const char *path;
+    size_t need;
+    int rc;
+
+    if (fn == NULL || module == NULL || offset == NULL)
+        return MPROC_EINVAL;
+    if (dladdr1(fn, &info, (void **)&lm, RTLD_DL_LINKMAP) == 0 || lm == NULL)
+        return MPROC_ERESOLVE;
+    path = lm->l_name != NULL ? lm->l_name : "";
+    rc = file_identity(path[0] ? path : "/proc/self/exe", id, sizeof id);
+    if (rc != 0)
+        return rc;
+    need = strlen(id) + 1 + strlen(path) + 1;
+    *module = malloc(need);
+    if (*module == NULL)
+        return MPROC_ENOMEM;
+    snprintf(*module, need, "%s:%s", id, path);
+    *offset = (uint64_t)((uintptr_t)fn - (uintptr_t)lm->l_addr);
+    return 0;
 }
 
 int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
 {
-    (void)module;
-    (void)offset;
-    (void)fn;
-    return MPROC_ENOSYS;
+    char id[128];
+    const char *path = module;
+    struct link_map *lm = NULL, *lm2 = NULL;
+    Dl_info info;
+    void *handle;
+    void *addr;
+    int colons = 0;
+    size_t idlen;
+
+    if (module == NULL || fn == NULL)
+        return MPROC_ERESOLVE;
+    while (*path && colons < 4)
+        if (*path++ == ':')
+            colons++;
+    if (colons < 4)
+        return MPROC_ERESOLVE;
+    idlen = (size_t)(path - module - 1);
+    if (file_identity(path[0] ? path : "/proc/self/exe", id, sizeof id) != 0)
+        return MPROC_ERESOLVE;
+    if (strlen(id) != idlen || memcmp(id, module, idlen) != 0)
+        return MPROC_ERESOLVE; /* another file under that name */
+    if (path[0] == '\0') {
+        handle = dlopen(NULL, RTLD_LAZY);
+    } else {
+        handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+        if (handle == NULL)
+            handle = dlopen(path, RTLD_NOW);
+    }
+    /* Library handles stay open: the target must stay mapped. */
+    if (handle == NULL || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 ||
+        lm == NULL)
+        return MPROC_ERESOLVE;
+    addr = (void *)((uintptr_t)lm->l_addr + (uintptr_t)offset);
+    /* The address must fall inside that module's mapping. */
+    if (dladdr1(addr, &info, (void **)&lm2, RTLD_DL_LINKMAP) == 0 || lm2 != lm)
+        return MPROC_ERESOLVE;
+    *fn = addr;
+    return 0;
 }
+
+/* ---------------------------------------------------------------------------
+ * Exit
+ */
 
 void mproc__os_exit(int code)
 {
-    (void)code;
+    _exit(code & 0xff);
 }
