@@ -1,4 +1,849 @@
-/* Tests of the pipe area (rows of CONFORMANCE.md). */
+/* Tests of the pipe area (rows C01-C12 of CONFORMANCE.md) and of waiting on
+ * many objects (row W01). */
 #include "harness.h"
 
-typedef int th_pipe_placeholder;
+/* --- helpers ------------------------------------------------------------ */
+
+static mproc_process *start_child(mproc_target fn, mproc_value *args)
+{
+    mproc_process *p = NULL;
+    ASSERT_OK(mproc_process_create(&p, fn, args));
+    ASSERT_OK(mproc_process_start(p));
+    return p;
+}
+
+/* Joins the child and checks it exited with 0; destroys it. */
+static void join_ok(mproc_process *p)
+{
+    int code = -1000;
+    ASSERT_OK(mproc_process_join(p, th_ms(30000)));
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    ASSERT_EQ(code, 0);
+    (void)mproc_process_destroy(p);
+}
+
+static mproc_conn *arg_conn(const mproc_value *args, size_t i)
+{
+    mproc_conn *c = NULL;
+    ASSERT_OK(mproc_value_get_conn(mproc_list_get(args, i), &c));
+    ASSERT_NOT_NULL(c);
+    return c;
+}
+
+static int64_t arg_int(const mproc_value *args, size_t i)
+{
+    int64_t v = 0;
+    ASSERT_OK(mproc_value_get_int(mproc_list_get(args, i), &v));
+    return v;
+}
+
+static mproc_value *seed_list(void)
+{
+    return MPROC_LIST(mproc_int(42), mproc_none(), mproc_str("hello"),
+                      mproc_bool(true));
+}
+
+/* A byte pattern that differs per message and per offset. */
+static void fill_pattern(uint8_t *p, size_t n, unsigned seed)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 31u + seed * 7u + (i >> 12));
+}
+
+static bool check_pattern(const uint8_t *p, size_t n, unsigned seed)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (p[i] != (uint8_t)(i * 31u + seed * 7u + (i >> 12)))
+            return false;
+    return true;
+}
+
+/* --- C01 ---------------------------------------------------------------- */
+
+/* Echo server: replies n + 1 to every int until it gets None. */
+static int echo_child(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    for (;;) {
+        mproc_value *v = NULL;
+        int64_t n;
+        ASSERT_OK(mproc_conn_recv(c, &v, MPROC_FOREVER));
+        if (mproc_value_type(v) == MPROC_TYPE_NONE) {
+            mproc_value_free(v);
+            break;
+        }
+        ASSERT_OK(mproc_value_get_int(v, &n));
+        mproc_value_free(v);
+        v = mproc_int(n + 1);
+        ASSERT_OK(mproc_conn_send(c, v));
+        mproc_value_free(v);
+    }
+    return 0;
+}
+
+TEST(C01_duplex_both_ways)
+{
+    mproc_conn *a, *b;
+    mproc_process *p;
+    int64_t i;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    p = start_child(echo_child, MPROC_LIST(mproc_value_conn(b)));
+    ASSERT_OK(mproc_conn_close(b));
+    for (i = 0; i < 100; i++) {
+        mproc_value *v = mproc_int(i);
+        int64_t got = -1;
+        ASSERT_OK(mproc_conn_send(a, v));
+        mproc_value_free(v);
+        ASSERT_OK(mproc_conn_recv(a, &v, th_ms(10000)));
+        ASSERT_OK(mproc_value_get_int(v, &got));
+        ASSERT_EQ(got, i + 1);
+        mproc_value_free(v);
+    }
+    {
+        mproc_value *none = mproc_none();
+        ASSERT_OK(mproc_conn_send(a, none));
+        mproc_value_free(none);
+    }
+    join_ok(p);
+    a = mproc_conn_destroy(a);
+    b = mproc_conn_destroy(b);
+    ASSERT_NULL(a);
+    return 0;
+}
+
+TEST(C01_duplex_in_process)
+{
+    mproc_conn *a, *b;
+    char buf[16];
+    size_t len = 0;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    ASSERT_OK(mproc_conn_send_bytes(a, "ping", 4));
+    ASSERT_OK(mproc_conn_send_bytes(b, "pong", 4));
+    ASSERT_OK(mproc_conn_recv_bytes(b, buf, sizeof buf, &len, 0));
+    ASSERT_EQ(len, 4);
+    ASSERT_MEM_EQ(buf, "ping", 4);
+    ASSERT_OK(mproc_conn_recv_bytes(a, buf, sizeof buf, &len, 0));
+    ASSERT_EQ(len, 4);
+    ASSERT_MEM_EQ(buf, "pong", 4);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* Bad input and use after close: specific codes. */
+TEST(C01_bad_arguments)
+{
+    mproc_conn *a = NULL, *b = NULL;
+    mproc_value *v = NULL;
+    void *p = NULL;
+    size_t len = 0;
+    char buf[4];
+    ASSERT_ERR(mproc_pipe(NULL, &b, true), MPROC_EINVAL);
+    ASSERT_ERR(mproc_pipe(&a, NULL, true), MPROC_EINVAL);
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    ASSERT_ERR(mproc_conn_send(NULL, NULL), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_send(a, NULL), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_send_bytes(a, NULL, 5), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_recv(a, NULL, 0), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_recv(a, &v, -2), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_recv_bytes(a, NULL, 4, &len, 0), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_recv_bytes(a, buf, sizeof buf, NULL, 0),
+               MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_recv_bytes_alloc(a, NULL, &len, 0), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_recv_bytes_alloc(a, &p, NULL, 0), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_poll(NULL, 0), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_poll(a, -5), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_close(NULL), MPROC_EINVAL);
+    /* A handle value cannot go through a pipe. */
+    v = MPROC_LIST(mproc_value_conn(b));
+    ASSERT_NOT_NULL(v);
+    ASSERT_ERR(mproc_conn_send(a, v), MPROC_EINVAL);
+    mproc_value_free(v);
+    v = NULL;
+    /* Empty message: fine. */
+    ASSERT_OK(mproc_conn_send_bytes(a, NULL, 0));
+    ASSERT_OK(mproc_conn_recv_bytes(b, NULL, 0, &len, th_ms(1000)));
+    ASSERT_EQ(len, 0);
+    /* After close. */
+    ASSERT_OK(mproc_conn_close(a));
+    ASSERT_ERR(mproc_conn_close(a), MPROC_ECLOSED);
+    ASSERT_ERR(mproc_conn_send_bytes(a, "x", 1), MPROC_ECLOSED);
+    ASSERT_ERR(mproc_conn_recv(a, &v, 0), MPROC_ECLOSED);
+    ASSERT_ERR(mproc_conn_recv_bytes(a, buf, sizeof buf, &len, 0),
+               MPROC_ECLOSED);
+    ASSERT_ERR(mproc_conn_recv_bytes_alloc(a, &p, &len, 0), MPROC_ECLOSED);
+    ASSERT_ERR(mproc_conn_poll(a, 0), MPROC_ECLOSED);
+    ASSERT_NULL(mproc_conn_destroy(a));
+    ASSERT_NULL(mproc_conn_destroy(b));
+    ASSERT_NULL(mproc_conn_destroy(NULL));
+    return 0;
+}
+
+/* --- C02 ---------------------------------------------------------------- */
+
+TEST(C02_one_way_direction)
+{
+    mproc_conn *r, *w;
+    mproc_value *v = mproc_int(7), *got = NULL;
+    char buf[8];
+    size_t len;
+    void *p;
+    ASSERT_OK(mproc_pipe(&r, &w, false));
+    ASSERT_ERR(mproc_conn_send(r, v), MPROC_EDIRECTION);
+    ASSERT_ERR(mproc_conn_send_bytes(r, "x", 1), MPROC_EDIRECTION);
+    ASSERT_ERR(mproc_conn_recv(w, &got, 0), MPROC_EDIRECTION);
+    ASSERT_ERR(mproc_conn_recv_bytes(w, buf, sizeof buf, &len, 0),
+               MPROC_EDIRECTION);
+    ASSERT_ERR(mproc_conn_recv_bytes_alloc(w, &p, &len, 0), MPROC_EDIRECTION);
+    ASSERT_ERR(mproc_conn_poll(w, 0), MPROC_EDIRECTION);
+    /* The right direction works. */
+    ASSERT_OK(mproc_conn_send(w, v));
+    ASSERT_OK(mproc_conn_recv(r, &got, th_ms(1000)));
+    ASSERT(mproc_value_equal(v, got));
+    mproc_value_free(got);
+    mproc_value_free(v);
+    mproc_conn_destroy(r);
+    mproc_conn_destroy(w);
+    return 0;
+}
+
+/* A child given the write end of a one-way pipe cannot read from it, and
+ * its sends arrive. */
+static int one_way_child(const mproc_value *args)
+{
+    mproc_conn *w = arg_conn(args, 0);
+    mproc_value *v = NULL;
+    ASSERT_ERR(mproc_conn_recv(w, &v, 0), MPROC_EDIRECTION);
+    ASSERT_OK(mproc_conn_send_bytes(w, "one-way", 7));
+    return 0;
+}
+
+TEST(C02_one_way_in_child)
+{
+    mproc_conn *r, *w;
+    mproc_process *p;
+    char buf[16];
+    size_t len = 0;
+    ASSERT_OK(mproc_pipe(&r, &w, false));
+    p = start_child(one_way_child, MPROC_LIST(mproc_value_conn(w)));
+    ASSERT_OK(mproc_conn_close(w));
+    ASSERT_OK(mproc_conn_recv_bytes(r, buf, sizeof buf, &len, th_ms(10000)));
+    ASSERT_EQ(len, 7);
+    ASSERT_MEM_EQ(buf, "one-way", 7);
+    join_ok(p);
+    mproc_conn_destroy(r);
+    mproc_conn_destroy(w);
+    return 0;
+}
+
+/* --- C03 ---------------------------------------------------------------- */
+
+static mproc_value *c03_value(int i)
+{
+    switch (i) {
+    case 0:
+        return seed_list();
+    case 1:
+        return MPROC_LIST(
+            mproc_int(-1), mproc_float(2.5),
+            MPROC_LIST(mproc_str("nested"),
+                       MPROC_LIST(mproc_bytes("\0\1\2", 3), mproc_list_new())),
+            mproc_strn("nul\0inside", 10), mproc_bool(false));
+    case 2:
+        return mproc_int(INT64_MIN);
+    case 3:
+        return mproc_str("");
+    default:
+        return mproc_none();
+    }
+}
+
+static int c03_child(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    int i;
+    for (i = 0; i < 5; i++) {
+        mproc_value *v = c03_value(i);
+        ASSERT_OK(mproc_conn_send(c, v));
+        mproc_value_free(v);
+    }
+    return 0;
+}
+
+TEST(C03_typed_values_roundtrip)
+{
+    mproc_conn *a, *b;
+    mproc_process *p;
+    int i;
+    ASSERT_OK(mproc_pipe(&a, &b, false));
+    p = start_child(c03_child, MPROC_LIST(mproc_value_conn(b)));
+    ASSERT_OK(mproc_conn_close(b));
+    for (i = 0; i < 5; i++) {
+        mproc_value *want = c03_value(i), *got = NULL;
+        ASSERT_OK(mproc_conn_recv(a, &got, th_ms(10000)));
+        ASSERT(mproc_value_equal(want, got));
+        if (i == 0) {
+            char text[64];
+            ASSERT_OK(mproc_value_repr(got, text, sizeof text));
+            ASSERT_STR_EQ(text, "[42, None, 'hello', True]");
+        }
+        mproc_value_free(want);
+        mproc_value_free(got);
+    }
+    join_ok(p);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- C04 ---------------------------------------------------------------- */
+
+static const size_t c04_sizes[] = {0, 1, 4095, 65536, 3, (size_t)16 << 20, 0,
+                                   65531, 65532, 7};
+#define C04_N (sizeof c04_sizes / sizeof c04_sizes[0])
+
+static int c04_child(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    uint8_t *buf = malloc(c04_sizes[5] + 1);
+    size_t i;
+    ASSERT_NOT_NULL(buf);
+    for (i = 0; i < C04_N; i++) {
+        fill_pattern(buf, c04_sizes[i], (unsigned)i);
+        ASSERT_OK(mproc_conn_send_bytes(c, buf, c04_sizes[i]));
+    }
+    free(buf);
+    return 0;
+}
+
+TEST(C04_bytes_sizes_and_boundaries)
+{
+    mproc_conn *a, *b;
+    mproc_process *p;
+    size_t i;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    p = start_child(c04_child, MPROC_LIST(mproc_value_conn(b)));
+    ASSERT_OK(mproc_conn_close(b));
+    for (i = 0; i < C04_N; i++) {
+        void *buf = NULL;
+        size_t len = 12345;
+        ASSERT_OK(mproc_conn_recv_bytes_alloc(a, &buf, &len, th_ms(20000)));
+        ASSERT_EQ(len, c04_sizes[i]);
+        ASSERT(check_pattern(buf, len, (unsigned)i));
+        mproc_free(buf);
+    }
+    join_ok(p);
+    /* Nothing more: the child's end is closed everywhere. */
+    {
+        void *buf = NULL;
+        size_t len;
+        ASSERT_ERR(mproc_conn_recv_bytes_alloc(a, &buf, &len, th_ms(5000)),
+                   MPROC_EEOF);
+    }
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* The same sizes in one process, through recv_bytes into a fixed buffer. */
+TEST(C04_bytes_sizes_in_process)
+{
+    mproc_conn *a, *b;
+    uint8_t *buf = malloc(70000);
+    size_t i, len;
+    ASSERT_NOT_NULL(buf);
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    /* Several messages queued before any is read: boundaries kept. */
+    for (i = 0; i < 5; i++) {
+        fill_pattern(buf, c04_sizes[i], (unsigned)i);
+        ASSERT_OK(mproc_conn_send_bytes(b, buf, c04_sizes[i]));
+    }
+    for (i = 0; i < 5; i++) {
+        memset(buf, 0xee, 70000);
+        ASSERT_OK(mproc_conn_recv_bytes(a, buf, 70000, &len, th_ms(1000)));
+        ASSERT_EQ(len, c04_sizes[i]);
+        ASSERT(check_pattern(buf, len, (unsigned)i));
+    }
+    ASSERT_EQ(mproc_conn_poll(a, 0), 0);
+    free(buf);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- C05 ---------------------------------------------------------------- */
+
+static int delayed_send_child(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    th_sleep_ms((int)arg_int(args, 1));
+    ASSERT_OK(mproc_conn_send_bytes(c, "late", 4));
+    return 0;
+}
+
+TEST(C05_poll)
+{
+    mproc_conn *a, *b;
+    mproc_process *p;
+    int64_t t0, dt;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    ASSERT_EQ(mproc_conn_poll(a, 0), 0);
+    /* Times out: false, in time. */
+    t0 = th_now_ms();
+    ASSERT_EQ(mproc_conn_poll(a, 200), 0);
+    dt = th_now_ms() - t0;
+    ASSERT_GE(dt, 190);
+    ASSERT_LE(dt, th_ms(1500));
+    /* Turns true when a message arrives. */
+    p = start_child(delayed_send_child,
+                    MPROC_LIST(mproc_value_conn(b), mproc_int(300)));
+    ASSERT_OK(mproc_conn_close(b));
+    t0 = th_now_ms();
+    ASSERT_EQ(mproc_conn_poll(a, th_ms(20000)), 1);
+    dt = th_now_ms() - t0;
+    ASSERT_LE(dt, th_ms(15000));
+    /* poll does not consume. */
+    ASSERT_EQ(mproc_conn_poll(a, 0), 1);
+    {
+        char buf[8];
+        size_t len;
+        ASSERT_OK(mproc_conn_recv_bytes(a, buf, sizeof buf, &len, 0));
+        ASSERT_EQ(len, 4);
+    }
+    join_ok(p);
+    /* End-of-file counts as ready. */
+    ASSERT_EQ(mproc_conn_poll(a, th_ms(5000)), 1);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- C06 ---------------------------------------------------------------- */
+
+TEST(C06_recv_timeout)
+{
+    mproc_conn *a, *b;
+    mproc_value *v = NULL;
+    char buf[8];
+    size_t len;
+    void *p;
+    int64_t t0, dt;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    t0 = th_now_ms();
+    ASSERT_ERR(mproc_conn_recv(a, &v, 300), MPROC_ETIMEDOUT);
+    dt = th_now_ms() - t0;
+    ASSERT_GE(dt, 290);
+    ASSERT_LE(dt, th_ms(1500));
+    ASSERT_NULL(v);
+    ASSERT_ERR(mproc_conn_recv(a, &v, 0), MPROC_ETIMEDOUT);
+    ASSERT_ERR(mproc_conn_recv_bytes(a, buf, sizeof buf, &len, 50),
+               MPROC_ETIMEDOUT);
+    ASSERT_ERR(mproc_conn_recv_bytes_alloc(a, &p, &len, 50), MPROC_ETIMEDOUT);
+    /* Nothing was lost by the timeouts: a later message arrives whole. */
+    ASSERT_OK(mproc_conn_send_bytes(b, "after", 5));
+    ASSERT_OK(mproc_conn_recv_bytes(a, buf, sizeof buf, &len, th_ms(1000)));
+    ASSERT_EQ(len, 5);
+    ASSERT_MEM_EQ(buf, "after", 5);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* A large message that is still arriving when the timeout expires stays
+ * buffered, and the next receive gets it whole. */
+static int slow_big_child(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    size_t n = (size_t)8 << 20;
+    uint8_t *buf = malloc(n);
+    ASSERT_NOT_NULL(buf);
+    fill_pattern(buf, n, 5);
+    ASSERT_OK(mproc_conn_send_bytes(c, buf, n));
+    free(buf);
+    return 0;
+}
+
+TEST(C06_timeout_keeps_partial_message)
+{
+    mproc_conn *a, *b;
+    mproc_process *p;
+    void *buf = NULL;
+    size_t len = 0;
+    int rc, tries = 0;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    p = start_child(slow_big_child, MPROC_LIST(mproc_value_conn(b)));
+    ASSERT_OK(mproc_conn_close(b));
+    /* Very short timeouts: most expire with part of the message read. */
+    do {
+        rc = mproc_conn_recv_bytes_alloc(a, &buf, &len, 1);
+        tries++;
+    } while (rc == MPROC_ETIMEDOUT && tries < 1000000);
+    ASSERT_OK(rc);
+    ASSERT_EQ(len, (size_t)8 << 20);
+    ASSERT(check_pattern(buf, len, 5));
+    mproc_free(buf);
+    join_ok(p);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- C07 ---------------------------------------------------------------- */
+
+static int send_three_and_close(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    int i;
+    for (i = 0; i < 3; i++) {
+        mproc_value *v = mproc_int(i);
+        ASSERT_OK(mproc_conn_send(c, v));
+        mproc_value_free(v);
+    }
+    ASSERT_OK(mproc_conn_close(c));
+    return 0;
+}
+
+TEST(C07_eof_after_peer_close)
+{
+    mproc_conn *a, *b;
+    mproc_process *p;
+    mproc_value *v = NULL;
+    int64_t i;
+    char buf[4];
+    size_t len;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    p = start_child(send_three_and_close, MPROC_LIST(mproc_value_conn(b)));
+    ASSERT_OK(mproc_conn_close(b));
+    join_ok(p); /* all three are sent and the child is gone */
+    for (i = 0; i < 3; i++) {
+        int64_t got = -1;
+        ASSERT_OK(mproc_conn_recv(a, &v, th_ms(5000)));
+        ASSERT_OK(mproc_value_get_int(v, &got));
+        ASSERT_EQ(got, i);
+        mproc_value_free(v);
+    }
+    ASSERT_ERR(mproc_conn_recv(a, &v, th_ms(5000)), MPROC_EEOF);
+    ASSERT_ERR(mproc_conn_recv(a, &v, MPROC_FOREVER), MPROC_EEOF);
+    ASSERT_ERR(mproc_conn_recv_bytes(a, buf, sizeof buf, &len, 0),
+               MPROC_EEOF);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- C08 ---------------------------------------------------------------- */
+
+TEST(C08_send_after_peer_closed)
+{
+    mproc_conn *a, *b;
+    mproc_value *v = mproc_int(1);
+    uint8_t *big = calloc(1, (size_t)1 << 20);
+    ASSERT_NOT_NULL(big);
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    ASSERT_OK(mproc_conn_close(a));
+    ASSERT_ERR(mproc_conn_send(b, v), MPROC_EPIPE);
+    ASSERT_ERR(mproc_conn_send_bytes(b, "x", 1), MPROC_EPIPE);
+    ASSERT_ERR(mproc_conn_send_bytes(b, big, (size_t)1 << 20), MPROC_EPIPE);
+    /* Still alive (no SIGPIPE death), and still an error. */
+    ASSERT_ERR(mproc_conn_send(b, v), MPROC_EPIPE);
+    free(big);
+    mproc_value_free(v);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+static int exit_at_once(const mproc_value *args)
+{
+    (void)args;
+    return 0;
+}
+
+TEST(C08_send_after_child_exited)
+{
+    mproc_conn *a, *b;
+    mproc_process *p;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    p = start_child(exit_at_once, MPROC_LIST(mproc_value_conn(b)));
+    ASSERT_OK(mproc_conn_close(b));
+    join_ok(p);
+    ASSERT_ERR(mproc_conn_send_bytes(a, "x", 1), MPROC_EPIPE);
+    ASSERT_ERR(mproc_conn_send_bytes(a, "y", 1), MPROC_EPIPE);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- C09 ---------------------------------------------------------------- */
+
+static void c09_case(size_t n)
+{
+    mproc_conn *a, *b;
+    uint8_t *msg = malloc(n), *buf = malloc(n);
+    uint8_t small[16];
+    size_t len = 0;
+    ASSERT_NOT_NULL(msg);
+    ASSERT_NOT_NULL(buf);
+    fill_pattern(msg, n, 9);
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    ASSERT_OK(mproc_conn_send_bytes(b, msg, n));
+    ASSERT_OK(mproc_conn_send_bytes(b, "next", 4));
+    ASSERT_ERR(mproc_conn_recv_bytes(a, small, sizeof small, &len,
+                                     th_ms(5000)),
+               MPROC_ETOOSMALL);
+    ASSERT_EQ(len, n);
+    len = 0;
+    ASSERT_ERR(mproc_conn_recv_bytes(a, NULL, 0, &len, th_ms(5000)),
+               MPROC_ETOOSMALL);
+    ASSERT_EQ(len, n);
+    ASSERT_ERR(mproc_conn_recv_bytes(a, buf, n - 1, &len, th_ms(5000)),
+               MPROC_ETOOSMALL);
+    ASSERT_EQ(len, n);
+    /* Not lost: the next receive gets it whole, then the next message. */
+    ASSERT_OK(mproc_conn_recv_bytes(a, buf, n, &len, th_ms(5000)));
+    ASSERT_EQ(len, n);
+    ASSERT_MEM_EQ(buf, msg, n);
+    ASSERT_OK(mproc_conn_recv_bytes(a, small, sizeof small, &len, 0));
+    ASSERT_EQ(len, 4);
+    ASSERT_MEM_EQ(small, "next", 4);
+    free(msg);
+    free(buf);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+}
+
+TEST(C09_buffer_too_small)
+{
+    c09_case(100);
+    c09_case((size_t)100 << 10); /* larger than the read-ahead buffer */
+    return 0;
+}
+
+/* --- C10 ---------------------------------------------------------------- */
+
+TEST(C10_malformed_message)
+{
+    mproc_conn *a, *b;
+    mproc_value *v = NULL, *good = seed_list();
+    static const uint8_t junk[] = {0xff, 0xfe, 0x00, 0x13, 0x37, 0x42, 0x99};
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    ASSERT_OK(mproc_conn_send_bytes(b, junk, sizeof junk));
+    ASSERT_OK(mproc_conn_send_bytes(b, NULL, 0));
+    ASSERT_OK(mproc_conn_send(b, good));
+    ASSERT_ERR(mproc_conn_recv(a, &v, th_ms(1000)), MPROC_EBADMSG);
+    ASSERT_NULL(v);
+    ASSERT_ERR(mproc_conn_recv(a, &v, th_ms(1000)), MPROC_EBADMSG);
+    /* Still usable: the valid message behind them arrives. */
+    ASSERT_OK(mproc_conn_recv(a, &v, th_ms(1000)));
+    ASSERT(mproc_value_equal(v, good));
+    mproc_value_free(v);
+    mproc_value_free(good);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- C11 ---------------------------------------------------------------- */
+
+TEST(C11_message_over_maximum)
+{
+    mproc_conn *a, *b;
+    static const uint8_t some[64];
+    size_t len = 0;
+    char buf[8];
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    /* Refused from the length alone: the buffer is not even read. */
+    ASSERT_ERR(mproc_conn_send_bytes(b, some, MPROC_MESSAGE_MAX + 1),
+               MPROC_EMSGSIZE);
+    ASSERT_ERR(mproc_conn_send_bytes(b, some, SIZE_MAX), MPROC_EMSGSIZE);
+    /* Nothing was sent. */
+    ASSERT_EQ(mproc_conn_poll(a, 50), 0);
+    ASSERT_OK(mproc_conn_send_bytes(b, "ok", 2));
+    ASSERT_OK(mproc_conn_recv_bytes(a, buf, sizeof buf, &len, th_ms(1000)));
+    ASSERT_EQ(len, 2);
+    ASSERT_EQ(mproc_conn_poll(a, 0), 0);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- C12 ---------------------------------------------------------------- */
+
+static int c12_sender(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    mproc_value *v = seed_list();
+    ASSERT_OK(mproc_conn_send(c, v));
+    mproc_value_free(v);
+    ASSERT_OK(mproc_conn_close(c));
+    return 0;
+}
+
+static int c12_receiver(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    mproc_value *v = NULL, *want = seed_list();
+    char text[64];
+    ASSERT_OK(mproc_conn_recv(c, &v, th_ms(20000)));
+    ASSERT_OK(mproc_value_repr(v, text, sizeof text));
+    printf("%s\n", text);
+    ASSERT(mproc_value_equal(v, want));
+    ASSERT_STR_EQ(text, "[42, None, 'hello', True]");
+    mproc_value_free(v);
+    mproc_value_free(want);
+    ASSERT_ERR(mproc_conn_recv(c, &v, th_ms(20000)), MPROC_EEOF);
+    return 0;
+}
+
+TEST(C12_seed_example)
+{
+    mproc_conn *a, *b;
+    mproc_process *s, *r;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    r = start_child(c12_receiver, MPROC_LIST(mproc_value_conn(a)));
+    s = start_child(c12_sender, MPROC_LIST(mproc_value_conn(b)));
+    ASSERT_OK(mproc_conn_close(a));
+    ASSERT_OK(mproc_conn_close(b));
+    join_ok(s);
+    join_ok(r);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- W01 ---------------------------------------------------------------- */
+
+static int sleep_child(const mproc_value *args)
+{
+    th_sleep_ms((int)arg_int(args, 0));
+    return 0;
+}
+
+TEST(W01_wait_many)
+{
+    mproc_conn *a1, *b1, *a2, *b2;
+    mproc_queue *q;
+    mproc_process *p;
+    mproc_wait_item it[4];
+    int64_t t0, dt;
+    void *buf;
+    size_t len;
+    int i;
+    ASSERT_OK(mproc_pipe(&a1, &b1, true));
+    ASSERT_OK(mproc_pipe(&a2, &b2, false));
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    p = start_child(sleep_child, MPROC_LIST(mproc_int(th_ms(1500))));
+    memset(it, 0, sizeof it);
+    it[0].kind = MPROC_WAIT_CONN;
+    it[0].conn = a1;
+    it[1].kind = MPROC_WAIT_CONN;
+    it[1].conn = a2;
+    it[2].kind = MPROC_WAIT_QUEUE;
+    it[2].queue = q;
+    it[3].kind = MPROC_WAIT_PROCESS;
+    it[3].process = p;
+
+    /* Nothing ready: none at timeout, in time. */
+    t0 = th_now_ms();
+    ASSERT_EQ(mproc_wait(it, 4, 200), 0);
+    dt = th_now_ms() - t0;
+    ASSERT_GE(dt, 190);
+    ASSERT_LE(dt, th_ms(1000));
+    for (i = 0; i < 4; i++)
+        ASSERT(!it[i].ready);
+
+    /* One pipe end. */
+    ASSERT_OK(mproc_conn_send_bytes(b2, "x", 1));
+    ASSERT_EQ(mproc_wait(it, 4, th_ms(5000)), 1);
+    ASSERT(!it[0].ready && it[1].ready && !it[2].ready && !it[3].ready);
+    ASSERT_OK(mproc_conn_recv_bytes_alloc(a2, &buf, &len, 0));
+    mproc_free(buf);
+
+    /* The queue, and then a pipe end as well. */
+    ASSERT_OK(mproc_queue_put_bytes(q, "q", 1, 0));
+    ASSERT_EQ(mproc_wait(it, 4, th_ms(5000)), 1);
+    ASSERT(!it[0].ready && !it[1].ready && it[2].ready && !it[3].ready);
+    ASSERT_OK(mproc_conn_send_bytes(b1, "y", 1));
+    ASSERT_EQ(mproc_wait(it, 4, th_ms(5000)), 2);
+    ASSERT(it[0].ready && !it[1].ready && it[2].ready && !it[3].ready);
+    ASSERT_OK(mproc_queue_get_bytes(q, &buf, &len, 0));
+    mproc_free(buf);
+    ASSERT_OK(mproc_conn_recv_bytes_alloc(a1, &buf, &len, 0));
+    mproc_free(buf);
+
+    /* The process, once it exits (it sleeps 1.5 s). */
+    t0 = th_now_ms();
+    ASSERT_EQ(mproc_wait(it, 4, th_ms(20000)), 1);
+    ASSERT(!it[0].ready && !it[1].ready && !it[2].ready && it[3].ready);
+    dt = th_now_ms() - t0;
+    ASSERT_LE(dt, th_ms(15000));
+    join_ok(p);
+    mproc_queue_destroy(q);
+    mproc_conn_destroy(a1);
+    mproc_conn_destroy(b1);
+    mproc_conn_destroy(a2);
+    mproc_conn_destroy(b2);
+    return 0;
+}
+
+/* A wait blocked on a queue and a pipe wakes when another process puts. */
+static int put_later_child(const mproc_value *args)
+{
+    mproc_queue *q = NULL;
+    ASSERT_OK(mproc_value_get_queue(mproc_list_get(args, 0), &q));
+    th_sleep_ms(300);
+    ASSERT_OK(mproc_queue_put_bytes(q, "wake", 4, MPROC_FOREVER));
+    return 0;
+}
+
+TEST(W01_wait_wakes_on_queue_put)
+{
+    mproc_conn *a, *b;
+    mproc_queue *q;
+    mproc_process *p;
+    mproc_wait_item it[2];
+    int64_t t0, dt;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    memset(it, 0, sizeof it);
+    it[0].kind = MPROC_WAIT_CONN;
+    it[0].conn = a;
+    it[1].kind = MPROC_WAIT_QUEUE;
+    it[1].queue = q;
+    p = start_child(put_later_child, MPROC_LIST(mproc_value_queue(q)));
+    t0 = th_now_ms();
+    ASSERT_EQ(mproc_wait(it, 2, th_ms(20000)), 1);
+    dt = th_now_ms() - t0;
+    ASSERT(it[1].ready && !it[0].ready);
+    ASSERT_LE(dt, th_ms(15000));
+    join_ok(p);
+    mproc_queue_destroy(q);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
+TEST(W01_bad_arguments)
+{
+    mproc_wait_item it[1];
+    memset(it, 0, sizeof it);
+    ASSERT_ERR(mproc_wait(NULL, 1, 0), MPROC_EINVAL);
+    ASSERT_ERR(mproc_wait(it, 0, 0), MPROC_EINVAL);
+    it[0].kind = 99;
+    ASSERT_ERR(mproc_wait(it, 1, 0), MPROC_EINVAL);
+    it[0].kind = MPROC_WAIT_CONN;
+    ASSERT_ERR(mproc_wait(it, 1, 0), MPROC_EINVAL); /* NULL conn */
+    {
+        mproc_conn *a, *b;
+        ASSERT_OK(mproc_pipe(&a, &b, true));
+        it[0].conn = a;
+        ASSERT_ERR(mproc_wait(it, 1, -3), MPROC_EINVAL);
+        ASSERT_OK(mproc_conn_close(a));
+        ASSERT_ERR(mproc_wait(it, 1, 0), MPROC_ECLOSED);
+        mproc_conn_destroy(a);
+        mproc_conn_destroy(b);
+    }
+    return 0;
+}
