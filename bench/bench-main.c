@@ -5,7 +5,8 @@
  *
  * Prints one JSON object per line on stdout for every (metric,
  * implementation): {"bench":..., "impl":..., "value":..., "unit":...} with
- * the median of the rounds as value, plus "min", "max" and "rounds"; or
+ * the median of the rounds as value, plus "min", "max", "rounds" and
+ * "samples" (every round's value, in round order); or
  * "value":null and a "note" when the case could not run. Progress goes to
  * stderr. bench/run.sh turns these lines into the table.
  *
@@ -487,6 +488,15 @@ static void run_def(const bench_def *d, int rounds_override)
                 json_str(d->unit[m]);
                 printf(",\"min\":%.6g,\"max\":%.6g,\"rounds\":%d", v[0],
                        v[n - 1], n);
+                /* In round order: report.py pairs the rounds of two
+                 * implementations (they ran interleaved) for its ratios. */
+                printf(",\"samples\":[");
+                for (int k = 0; k < n; k++)
+                    printf("%s%.6g", k ? "," : "",
+                           samples[(i * (size_t)rounds + (size_t)k) *
+                                       BENCH_MAX_METRICS +
+                                   (size_t)m]);
+                printf("]");
                 if (last[i].note[0]) {
                     printf(",\"note\":");
                     json_str(last[i].note);

@@ -130,7 +130,8 @@ def rtt(same_cpu):
     if not same_cpu and c1 is None:
         raise RuntimeError("needs 2 usable CPUs")
     saved = os.sched_getaffinity(0)
-    warm, n = 2000, n_of(20000, 5000)
+    warm = 1000
+    n = n_of(20000, 5000) if same_cpu else n_of(5000, 1500)
     ctx = mp.get_context("fork")
     a, b = ctx.Pipe(True)
     os.sched_setaffinity(0, {c0})

@@ -5,7 +5,9 @@
 
 Without --json: a Markdown table of every result (median of the rounds,
 spread, ratio to the benchmark's baseline measured in the same run), then
-the table of targets with the ratio and PASS/FAIL. With --json: the input
+the table of targets with the ratio and PASS/FAIL. Ratios between two
+cases of mproc-bench are the median of their per-round ratios (the rounds
+ran interleaved); against Python, the ratio of the medians. With --json: the input
 records again, one JSON object per line, followed by one record per target:
 {"bench", "impl": "mproc/raw", "value": ratio, "unit": "ratio", "target",
 "pass"}.
@@ -14,6 +16,7 @@ records again, one JSON object per line, followed by one record per target:
 import json
 import os
 import platform
+import statistics
 import sys
 
 # The baseline each benchmark's ratios are taken against (same run).
@@ -109,6 +112,17 @@ def ratio_text(r):
     return "%.2fx" % r if r < 100 else "%.0fx" % r
 
 
+def paired_ratio(a, b):
+    """a / b for two records: the median of the per-round ratios when both
+    carry paired rounds (mproc-bench interleaves the rounds of one
+    benchmark, so round k of each ran side by side and a slow spell of a
+    shared machine cancels out), else the ratio of the medians."""
+    sa, sb = a.get("samples"), b.get("samples")
+    if sa and sb and len(sa) == len(sb) and all(x > 0 for x in sb):
+        return statistics.median(x / y for x, y in zip(sa, sb))
+    return a["value"] / b["value"]
+
+
 def evaluate(by_key):
     out = []
     ran = {b for b, _ in by_key}
@@ -117,8 +131,9 @@ def evaluate(by_key):
             continue  # not selected in this run
         ref_key = ref if isinstance(ref, tuple) else (bench, ref)
         ref_name = ref if isinstance(ref, str) else "%s %s" % ref
-        a = by_key.get((bench, impl), {}).get("value")
-        b = by_key.get(ref_key, {}).get("value")
+        ra = by_key.get((bench, impl), {})
+        rb = by_key.get(ref_key, {})
+        a, b = ra.get("value"), rb.get("value")
         if kind == "slower_le":
             text = "%s <= %gx %s (time)" % (impl, thr, ref_name)
         elif kind == "faster_ge":
@@ -131,13 +146,13 @@ def evaluate(by_key):
                         na_text(rec)))
             continue
         if kind == "slower_le":
-            r = a / b
+            r = paired_ratio(ra, rb)
             ok = r <= thr
         elif kind == "faster_ge":
-            r = b / a
+            r = paired_ratio(rb, ra)
             ok = r >= thr
         else:
-            r = a / b
+            r = paired_ratio(ra, rb)
             ok = r >= thr
         out.append((bench, impl, ref_name, text, r, ok,
                     "PASS" if ok else "FAIL"))
@@ -199,7 +214,7 @@ def main():
                      key=lambda b: (ORDER.index(b) if b in ORDER else 99, b))
     rows = []
     for b in benches:
-        base = by_key.get((b, BASELINE.get(b)), {}).get("value")
+        base = by_key.get((b, BASELINE.get(b)), {})
         for r in recs:
             if r["bench"] != b:
                 continue
@@ -211,8 +226,8 @@ def main():
             spread = "%s-%s" % (fmt(r.get("min")), fmt(r.get("max"))) \
                 if "min" in r else ""
             rel = ""
-            if base and r["impl"] != BASELINE.get(b):
-                rel = ratio_text(v / base) + " " + BASELINE[b]
+            if base.get("value") and r["impl"] != BASELINE.get(b):
+                rel = ratio_text(paired_ratio(r, base)) + " " + BASELINE[b]
             rows.append((b, r["impl"], fmt(v), r.get("unit", ""), spread,
                          rel, r.get("note", "")))
     md_table(("benchmark", "impl", "median", "unit", "min-max", "vs baseline",
