@@ -13,7 +13,7 @@
  */
 #include "internal.h"
 
-#include <math.h>
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +73,25 @@ mproc_value *mproc__value_new_list(size_t cap)
     v->u.list.items = cap > 0 ? value_tail(v) : NULL;
     v->u.list.cap = cap;
     return v;
+}
+
+/* Classification by hand: mingw-w64's isnan/signbit macros convert their
+ * argument to float on the way, which -Wfloat-conversion rejects. */
+static bool is_nan(double d)
+{
+    return d != d;
+}
+
+static bool is_inf(double d)
+{
+    return d > DBL_MAX || d < -DBL_MAX;
+}
+
+static bool sign_bit(double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    return (bits >> 63) != 0;
 }
 
 static bool list_items_inline(const mproc_value *v)
@@ -394,7 +413,7 @@ static bool value_equal(const mproc_value *a, const mproc_value *b, int depth)
     case MPROC_TYPE_FLOAT:
         /* By value (0.0 == -0.0), except that NaN equals NaN: a decoded
          * copy of a value must equal the value. */
-        return a->u.f == b->u.f || (isnan(a->u.f) && isnan(b->u.f));
+        return a->u.f == b->u.f || (is_nan(a->u.f) && is_nan(b->u.f));
     case MPROC_TYPE_STRING:
     case MPROC_TYPE_BYTES:
         return a->u.s.n == b->u.s.n &&
@@ -566,16 +585,16 @@ static void put_float(text *t, double d)
     char tmp[40], digits[24];
     int prec, exp = 0, nd = 0, i;
     const char *q;
-    if (isnan(d)) {
+    if (is_nan(d)) {
         puts_(t, "nan");
         return;
     }
-    if (isinf(d)) {
+    if (is_inf(d)) {
         puts_(t, d < 0 ? "-inf" : "inf");
         return;
     }
     if (d == 0) {
-        puts_(t, signbit(d) ? "-0.0" : "0.0");
+        puts_(t, sign_bit(d) ? "-0.0" : "0.0");
         return;
     }
     for (prec = 1; prec <= 17; prec++) {
