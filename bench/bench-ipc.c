@@ -21,10 +21,15 @@
 /* The raw reader's buffer: many small messages per read, and a large
  * payload mostly read straight into the caller's buffer. */
 #define FRAMER_BUF (16 * 1024)
-#define TIMEOUT_MS 30000
+/* Timed loops block without a timeout, as the raw and Python baselines do
+ * (the sandbox's deadline guards against a hang); the "mproc-timeout" case
+ * shows what a finite timeout adds. */
+#define WAIT MPROC_FOREVER
+#define FINITE_TIMEOUT_MS 30000
 
 typedef struct rtt_arg {
     bool same_cpu;
+    int timeout_ms; /* of every receive */
 } rtt_arg;
 
 typedef struct tput_arg {
@@ -33,14 +38,17 @@ typedef struct tput_arg {
 
 typedef struct queue_arg {
     int producers, consumers;
+    int timeout_ms; /* of every put and get */
 } queue_arg;
 
-static const rtt_arg rtt_2cpu = {false};
-static const rtt_arg rtt_1cpu = {true};
+static const rtt_arg rtt_2cpu = {false, WAIT};
+static const rtt_arg rtt_1cpu = {true, WAIT};
+static const rtt_arg rtt_1cpu_timeout = {true, FINITE_TIMEOUT_MS};
 static const tput_arg tput_small = {64};
 static const tput_arg tput_big = {BIG};
-static const queue_arg queue_1_1 = {1, 1};
-static const queue_arg queue_2_2 = {2, 2};
+static const queue_arg queue_1_1 = {1, 1, WAIT};
+static const queue_arg queue_2_2 = {2, 2, WAIT};
+static const queue_arg queue_1_1_timeout = {1, 1, FINITE_TIMEOUT_MS};
 
 /* Pins a raw child; it cannot report through the round's result. */
 static void child_pin(int cpu)
@@ -137,21 +145,22 @@ static int pin_self(int64_t cpu)
     return cpu < 0 ? 0 : bench_set_affinity((int)cpu);
 }
 
-/* args: [conn, count, cpu or -1] */
+/* args: [conn, count, cpu or -1, receive timeout] */
 static int echo_target(const mproc_value *args)
 {
     mproc_conn *c;
-    int64_t n, cpu;
+    int64_t n, cpu, timeout;
     unsigned char buf[BIG];
     if (mproc_value_get_conn(mproc_list_get(args, 0), &c) < 0 ||
         mproc_value_get_int(mproc_list_get(args, 1), &n) < 0 ||
-        mproc_value_get_int(mproc_list_get(args, 2), &cpu) < 0)
+        mproc_value_get_int(mproc_list_get(args, 2), &cpu) < 0 ||
+        mproc_value_get_int(mproc_list_get(args, 3), &timeout) < 0)
         return 2;
     if (pin_self(cpu) < 0)
         return 3;
     for (int64_t i = 0; i < n; i++) {
         size_t len;
-        if (mproc_conn_recv_bytes(c, buf, sizeof buf, &len, TIMEOUT_MS) < 0 ||
+        if (mproc_conn_recv_bytes(c, buf, sizeof buf, &len, (int)timeout) < 0 ||
             mproc_conn_send_bytes(c, buf, len) < 0)
             return 1;
     }
@@ -162,16 +171,17 @@ static int echo_target(const mproc_value *args)
 static int echo_value_target(const mproc_value *args)
 {
     mproc_conn *c;
-    int64_t n, cpu;
+    int64_t n, cpu, timeout;
     if (mproc_value_get_conn(mproc_list_get(args, 0), &c) < 0 ||
         mproc_value_get_int(mproc_list_get(args, 1), &n) < 0 ||
-        mproc_value_get_int(mproc_list_get(args, 2), &cpu) < 0)
+        mproc_value_get_int(mproc_list_get(args, 2), &cpu) < 0 ||
+        mproc_value_get_int(mproc_list_get(args, 3), &timeout) < 0)
         return 2;
     if (pin_self(cpu) < 0)
         return 3;
     for (int64_t i = 0; i < n; i++) {
         mproc_value *v = NULL;
-        int rc = mproc_conn_recv(c, &v, TIMEOUT_MS);
+        int rc = mproc_conn_recv(c, &v, (int)timeout);
         if (rc < 0)
             return 1;
         rc = mproc_conn_send(c, v);
@@ -182,17 +192,18 @@ static int echo_value_target(const mproc_value *args)
     return 0;
 }
 
-/* Starts `target` with [child end, count, extra] over a new duplex pipe and
- * returns the parent's end. */
+/* Starts `target` with [child end, count, extra, timeout] over a new duplex
+ * pipe and returns the parent's end. */
 static mproc_process *start_with_pipe(mproc_target target, mproc_conn **mine,
-                                      int64_t count, int64_t extra)
+                                      int64_t count, int64_t extra,
+                                      int timeout_ms)
 {
     mproc_conn *theirs = NULL;
     mproc_process *p;
     mproc_value *args;
     BENCH_MPROC(mproc_pipe(mine, &theirs, true));
     args = MPROC_LIST(mproc_value_conn(theirs), mproc_int(count),
-                      mproc_int(extra));
+                      mproc_int(extra), mproc_int(timeout_ms));
     if (!args)
         bench_fail(BENCH_ERROR, "mproc_list_from: NULL");
     p = bench_mproc_start(target, args, MPROC_START_FORK);
@@ -214,14 +225,14 @@ static void mproc_rtt(bench_result *r, const void *arg)
     memset(msg, 'x', sizeof msg);
     bench_pin(bench_cpu[0]);
     p = start_with_pipe(echo_target, &c, warm + n,
-                        a->same_cpu ? -1 : bench_cpu[1]);
+                        a->same_cpu ? -1 : bench_cpu[1], a->timeout_ms);
     for (long i = 0; i < warm + n; i++) {
         size_t len = 0;
         if (i == warm)
             t0 = bench_now();
         BENCH_MPROC(mproc_conn_send_bytes(c, msg, RTT_SIZE));
         BENCH_MPROC(
-            mproc_conn_recv_bytes(c, back, sizeof back, &len, TIMEOUT_MS));
+            mproc_conn_recv_bytes(c, back, sizeof back, &len, a->timeout_ms));
         if (len != RTT_SIZE)
             bench_fail(BENCH_ERROR, "echo of %zu bytes", len);
     }
@@ -249,13 +260,13 @@ static void mproc_rtt_value(bench_result *r, const void *arg)
         bench_fail(BENCH_ERROR, "mproc_bytes: NULL");
     bench_pin(bench_cpu[0]);
     p = start_with_pipe(echo_value_target, &c, warm + n,
-                        a->same_cpu ? -1 : bench_cpu[1]);
+                        a->same_cpu ? -1 : bench_cpu[1], a->timeout_ms);
     for (long i = 0; i < warm + n; i++) {
         mproc_value *back = NULL;
         if (i == warm)
             t0 = bench_now();
         BENCH_MPROC(mproc_conn_send(c, v));
-        BENCH_MPROC(mproc_conn_recv(c, &back, TIMEOUT_MS));
+        BENCH_MPROC(mproc_conn_recv(c, &back, a->timeout_ms));
         mproc_value_free(back);
     }
     r->value[0] = (bench_now() - t0) / (double)n * 1e6;
@@ -328,7 +339,7 @@ static void raw_tput(bench_result *r, const void *arg)
     bench_waitpid_ok(pid);
 }
 
-/* args: [conn, count, size] */
+/* args: [conn, count, size, timeout (unused)] */
 static int sink_target(const mproc_value *args)
 {
     mproc_conn *c;
@@ -342,7 +353,7 @@ static int sink_target(const mproc_value *args)
         return 1;
     for (int64_t i = 0; i < n; i++) {
         size_t len;
-        if (mproc_conn_recv_bytes(c, buf, BIG, &len, TIMEOUT_MS) < 0 ||
+        if (mproc_conn_recv_bytes(c, buf, BIG, &len, WAIT) < 0 ||
             (int64_t)len != size)
             return 1;
     }
@@ -363,12 +374,12 @@ static void mproc_tput(bench_result *r, const void *arg)
     double t0;
 
     memset(msg, 'x', a->size);
-    p = start_with_pipe(sink_target, &c, n, a->size);
-    BENCH_MPROC(mproc_conn_recv_bytes(c, tiny, sizeof tiny, &len, TIMEOUT_MS));
+    p = start_with_pipe(sink_target, &c, n, a->size, WAIT);
+    BENCH_MPROC(mproc_conn_recv_bytes(c, tiny, sizeof tiny, &len, WAIT));
     t0 = bench_now();
     for (long i = 0; i < n; i++)
         BENCH_MPROC(mproc_conn_send_bytes(c, msg, a->size));
-    BENCH_MPROC(mproc_conn_recv_bytes(c, tiny, sizeof tiny, &len, TIMEOUT_MS));
+    BENCH_MPROC(mproc_conn_recv_bytes(c, tiny, sizeof tiny, &len, WAIT));
     r->value[0] = tput_value(a->size, n, bench_now() - t0);
     mproc_conn_destroy(c);
     bench_mproc_finish(p);
@@ -382,18 +393,19 @@ static void mproc_tput(bench_result *r, const void *arg)
 
 #define ITEM_SIZE 64
 
-/* args: [queue, count] */
+/* args: [queue, count, timeout] */
 static int producer_target(const mproc_value *args)
 {
     mproc_queue *q;
-    int64_t n;
+    int64_t n, timeout;
     unsigned char item[ITEM_SIZE];
     memset(item, 'q', sizeof item);
     if (mproc_value_get_queue(mproc_list_get(args, 0), &q) < 0 ||
-        mproc_value_get_int(mproc_list_get(args, 1), &n) < 0)
+        mproc_value_get_int(mproc_list_get(args, 1), &n) < 0 ||
+        mproc_value_get_int(mproc_list_get(args, 2), &timeout) < 0)
         return 2;
     for (int64_t i = 0; i < n; i++)
-        if (mproc_queue_put_bytes(q, item, sizeof item, TIMEOUT_MS) < 0)
+        if (mproc_queue_put_bytes(q, item, sizeof item, (int)timeout) < 0)
             return 1;
     return 0;
 }
@@ -401,14 +413,15 @@ static int producer_target(const mproc_value *args)
 static int consumer_target(const mproc_value *args)
 {
     mproc_queue *q;
-    int64_t n;
+    int64_t n, timeout;
     if (mproc_value_get_queue(mproc_list_get(args, 0), &q) < 0 ||
-        mproc_value_get_int(mproc_list_get(args, 1), &n) < 0)
+        mproc_value_get_int(mproc_list_get(args, 1), &n) < 0 ||
+        mproc_value_get_int(mproc_list_get(args, 2), &timeout) < 0)
         return 2;
     for (int64_t i = 0; i < n; i++) {
         void *buf = NULL;
         size_t len = 0;
-        if (mproc_queue_get_bytes(q, &buf, &len, TIMEOUT_MS) < 0 ||
+        if (mproc_queue_get_bytes(q, &buf, &len, (int)timeout) < 0 ||
             len != ITEM_SIZE)
             return 1;
         mproc_free(buf);
@@ -430,7 +443,8 @@ static void mproc_queue_bench(bench_result *r, const void *arg)
         bool prod = i < a->producers;
         int share = prod ? a->producers : a->consumers;
         mproc_value *args =
-            MPROC_LIST(mproc_value_queue(q), mproc_int(n / share));
+            MPROC_LIST(mproc_value_queue(q), mproc_int(n / share),
+                       mproc_int(a->timeout_ms));
         if (!args)
             bench_fail(BENCH_ERROR, "mproc_list_from: NULL");
         BENCH_MPROC(mproc_process_create(
@@ -457,6 +471,7 @@ static const bench_impl rtt1_impls[] = {
     {"raw", raw_rtt, &rtt_1cpu},
     {"mproc", mproc_rtt, &rtt_1cpu},
     {"mproc-value", mproc_rtt_value, &rtt_1cpu},
+    {"mproc-timeout", mproc_rtt, &rtt_1cpu_timeout},
 };
 static const bench_impl tput64_impls[] = {
     {"raw", raw_tput, &tput_small},
@@ -468,6 +483,7 @@ static const bench_impl tput64k_impls[] = {
 };
 static const bench_impl queue11_impls[] = {
     {"mproc", mproc_queue_bench, &queue_1_1},
+    {"mproc-timeout", mproc_queue_bench, &queue_1_1_timeout},
 };
 static const bench_impl queue22_impls[] = {
     {"mproc", mproc_queue_bench, &queue_2_2},

@@ -193,7 +193,7 @@ static int lock_target(const mproc_value *args)
         return 2;
     t0 = bench_race_start(mproc_race);
     for (int64_t i = 0; i < n; i++) {
-        if (mproc_lock_acquire(l, 30000) != 0)
+        if (mproc_lock_acquire(l, MPROC_FOREVER) != 0)
             return 1;
         local++;
         if (mproc_lock_release(l) != 0)
@@ -220,7 +220,7 @@ static void mproc_contended(bench_result *r, const void *arg)
     p = bench_mproc_start(lock_target, args, MPROC_START_FORK);
     t0 = bench_race_start(mproc_race);
     for (long i = 0; i < n; i++) {
-        if (mproc_lock_acquire(l, 30000) != 0)
+        if (mproc_lock_acquire(l, MPROC_FOREVER) != 0)
             bench_fail(BENCH_ERROR, "mproc_lock_acquire failed in the loop");
         local++;
         if (mproc_lock_release(l) != 0)

@@ -16,7 +16,7 @@
 # BENCH...      only these (see `bench/run.sh --list`); default: all
 #
 # Run as root, it installs what is missing with apt-get (cmake, a C
-# compiler, pkg-config, python3, libapr1-dev).
+# compiler, pkg-config, python3, libapr1-dev: scripts/deps.sh bench).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,23 +46,28 @@ done
 log() { echo "run.sh: $*" >&2; }
 
 # ---------------------------------------------------------------- deps
-missing=""
-command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
-command -v cc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
-command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
-command -v python3 >/dev/null 2>&1 || missing="$missing python3"
-if ! pkg-config --exists apr-1 2>/dev/null; then
-    missing="$missing libapr1-dev"
-fi
-if [ -n "$missing" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        log "installing:$missing"
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-        # shellcheck disable=SC2086
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >&2
-    else
-        log "missing:$missing (install them, or run as root to let this" \
-            "script use apt-get); continuing without"
+# scripts/deps.sh knows the packages of every task; without it (bench/ used
+# alone) the same check is done here.
+if [ -x "$repo/scripts/deps.sh" ]; then
+    "$repo/scripts/deps.sh" bench >&2 ||
+        log "some dependencies are missing; continuing without them"
+else
+    missing=""
+    command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
+    command -v cc >/dev/null 2>&1 || missing="$missing gcc libc6-dev"
+    command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+    command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+    pkg-config --exists apr-1 2>/dev/null || missing="$missing libapr1-dev"
+    if [ -n "$missing" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            log "installing:$missing"
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+            # shellcheck disable=SC2086
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >&2
+        else
+            log "missing:$missing (install them, or run as root to let" \
+                "this script use apt-get); continuing without"
+        fi
     fi
 fi
 
@@ -99,7 +104,7 @@ if [ "$python" = 1 ]; then
     fi
 fi
 
-MPROC_BENCH_COMMIT=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null ||
-    echo unknown)
+MPROC_BENCH_COMMIT=${MPROC_BENCH_COMMIT:-$(git -C "$repo" describe --always --dirty 2>/dev/null ||
+    echo unknown)}
 export MPROC_BENCH_COMMIT
 python3 "$here/report.py" $json "$out"
