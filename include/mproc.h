@@ -226,7 +226,9 @@ MPROC_API mproc_value *mproc_list_from(mproc_value *const *items, size_t n);
     mproc_list_from((mproc_value *const[]){__VA_ARGS__},                       \
                     sizeof((mproc_value *const[]){__VA_ARGS__}) /              \
                         sizeof(mproc_value *))
-/* Appends `item` and takes ownership of it, also on failure (it is freed). */
+/* Appends `item` and takes ownership of it, also on failure (it is freed),
+ * with one exception: an item that contains `list` itself (a cycle) is
+ * MPROC_EINVAL and nothing is freed. */
 MPROC_API int mproc_list_append(mproc_value *list, mproc_value *item);
 
 /* Handle values: they borrow the object, which must stay alive until the
@@ -244,7 +246,9 @@ MPROC_API mproc_value *mproc_value_shm(mproc_shm *m);
 MPROC_API void mproc_value_free(mproc_value *v);
 /* A deep copy (handles are copied as borrowed references), or NULL. */
 MPROC_API mproc_value *mproc_value_copy(const mproc_value *v);
-/* Deep equality; handles compare by object. NULL equals only NULL. */
+/* Deep equality; handles compare by object. NULL equals only NULL. Types
+ * must match (true is not 1); floats compare by value (0.0 equals -0.0),
+ * except that NaN equals NaN, so that a decoded copy equals its original. */
 MPROC_API bool mproc_value_equal(const mproc_value *a, const mproc_value *b);
 
 /* MPROC_EINVAL for NULL. */
@@ -279,15 +283,18 @@ MPROC_API int mproc_value_get_barrier(const mproc_value *v,
 MPROC_API int mproc_value_get_shm(const mproc_value *v, mproc_shm **out);
 
 /* Python-like text ("[42, None, 'hello', True]") into buf, NUL-terminated
- * and truncated to cap. Returns the length the full text needs (without the
- * NUL) or a negative code. */
+ * and truncated to cap (buf may be NULL when cap is 0). Returns the length
+ * the full text needs (without the NUL) or a negative code. */
 MPROC_API int64_t mproc_value_repr(const mproc_value *v, char *buf,
                                    size_t cap);
 
 /* The wire encoding (docs/wire-format.md), for values without handles.
  * mproc_value_encode: a malloc'ed buffer the caller frees with
- * mproc_free(). mproc_value_decode treats its input as hostile:
- * MPROC_EBADMSG for anything malformed, never an over-read. */
+ * mproc_free(); MPROC_EINVAL for a handle or nesting deeper than
+ * MPROC_VALUE_MAX_DEPTH, MPROC_EMSGSIZE past MPROC_MESSAGE_MAX.
+ * mproc_value_decode treats its input as hostile: MPROC_EBADMSG for anything
+ * malformed (handles included), never an over-read; *out is NULL on
+ * failure. */
 MPROC_API int mproc_value_encode(const mproc_value *v, void **buf,
                                  size_t *len);
 MPROC_API int mproc_value_decode(const void *buf, size_t len,
