@@ -267,6 +267,10 @@ void mproc__os_word_destroy(void *word, mproc__handle h);
  * on the hot path; POSIX caches getpid() and refreshes it in a fork child).
  */
 uint32_t mproc__os_self_tag(void);
+/* Gives the rest of this thread's time slice to another runnable thread
+ * (sched_yield, SwitchToThread): a short wait for a lock holder or a peer
+ * that may be preempted on a machine with fewer cores than processes. */
+void mproc__os_yield(void);
 /* 1 while the process with that tag (pid) runs; 0 once it has ended (a
  * zombie has ended); never a false 0 for a running process. */
 int mproc__os_tag_alive(uint32_t tag);

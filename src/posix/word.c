@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -106,6 +107,11 @@ void mproc__os_word_destroy(void *word, mproc__handle h)
 {
     (void)word;
     (void)h;
+}
+
+void mproc__os_yield(void)
+{
+    (void)sched_yield();
 }
 
 /* getpid() is a system call on current glibc; the tag is read on every

@@ -99,6 +99,10 @@ void mproc__os_word_destroy(void *word, mproc__handle h)
     mproc__os_handle_close(h);
 }
 
+void mproc__os_yield(void)
+{
+}
+
 uint32_t mproc__os_self_tag(void)
 {
     /* Read from the thread environment block: no system call. */
