@@ -48,6 +48,20 @@
 #endif
 #endif
 
+/* ThreadSanitizer (clang 14) does not intercept pthread_mutex_clocklock and
+ * ignores EOWNERDEAD from pthread_mutex_timedlock, so it would believe a
+ * mutex taken that way unlocked; it also reports an unlock by a non-owner
+ * before the robust mutex can refuse it with EPERM. Under TSan only, timed
+ * locks poll pthread_mutex_trylock (which it models fully) and the owner is
+ * checked before unlocking; the results are the same. */
+#if defined(__SANITIZE_THREAD__)
+#define MPROC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MPROC_TSAN 1
+#endif
+#endif
+
 /* PTHREAD_MUTEX_ROBUST is an enumerator, not a macro, so it cannot be
  * tested for; the systems without robust mutexes are listed instead. */
 #if !defined(__APPLE__) && !defined(__OpenBSD__)
@@ -221,11 +235,20 @@ int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms)
     } else if (timeout_ms == 0) {
         rc = pthread_mutex_trylock(m);
     } else {
+#if defined(MPROC_TSAN)
+        int64_t end = mproc__os_now_ms() + timeout_ms;
+        while ((rc = pthread_mutex_trylock(m)) == EBUSY &&
+               mproc__os_now_ms() < end)
+            mproc__os_sleep_ms(1);
+        if (rc == EBUSY)
+            rc = ETIMEDOUT;
+#else
         struct timespec ts = abstime(WAIT_CLOCK, timeout_ms);
 #if defined(HAVE_CLOCKWAIT)
         rc = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
 #else
         rc = pthread_mutex_timedlock(m, &ts);
+#endif
 #endif
     }
     if (rc == 0)
@@ -237,6 +260,11 @@ int mproc__os_mutex_unlock(void *mem, mproc__handle h)
 {
     int rc;
     (void)h;
+#if defined(MPROC_TSAN) && defined(__GLIBC__)
+    /* glibc keeps the owner's kernel thread id in __data.__owner. */
+    if ((int64_t)((pmutex *)mem)->m.__data.__owner != mproc__os_thread_id())
+        return MPROC_ENOTOWNER;
+#endif
     rc = pthread_mutex_unlock(&((pmutex *)mem)->m);
     if (rc == 0)
         return 0;
