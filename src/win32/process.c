@@ -1,16 +1,429 @@
-/* STUB: generated placeholder, every function returns MPROC_ENOSYS. */
-#include "../common/backend.h"
+/*
+ * Win32 backend: processes.
+ *
+ * Map: the executable's path; command-line quoting; the daemon job; spawn;
+ * wait, signal, release; pids and the parent; CPU counts; locating a
+ * function as (module, offset) and resolving it in the child; exit.
+ *
+ * Exit codes: TerminateProcess gives the child MPROC__WIN_EXIT_SIGTERM or
+ * MPROC__WIN_EXIT_SIGKILL (win32.h), which mproc__os_wait reads back as -15
+ * and -9. Every other code is returned as the process left it, cast to int:
+ * a crash is its NTSTATUS (0xC0000005, an access violation, reads as
+ * -1073741819), abort() is 3 (docs/platforms.md).
+ */
+#include "win32.h"
 
-#include <stddef.h>
+#include <tlhelp32.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------
+ * The executable's path
+ */
+
+/* A malloc'ed path of module m (NULL: this program), or NULL. */
+static wchar_t *module_path(HMODULE m)
+{
+    DWORD cap = MAX_PATH;
+    DWORD n;
+    wchar_t *buf;
+    wchar_t *grown;
+
+    buf = malloc(cap * sizeof *buf);
+    if (buf == NULL)
+        return NULL;
+    for (;;) {
+        n = GetModuleFileNameW(m, buf, cap);
+        if (n == 0) {
+            free(buf);
+            return NULL;
+        }
+        /* A truncated path fills the buffer exactly. */
+        if (n < cap)
+            return buf;
+        if (cap >= 32768) {
+            free(buf);
+            return NULL;
+        }
+        cap *= 2;
+        grown = realloc(buf, cap * sizeof *buf);
+        if (grown == NULL) {
+            free(buf);
+            return NULL;
+        }
+        buf = grown;
+    }
+}
+
+int mproc__os_self_exe(char **path)
+{
+    wchar_t *w = module_path(NULL);
+    int err = MPROC_ENOMEM;
+
+    if (w == NULL)
+        return mproc__win_last_error();
+    *path = mproc__win_utf8(w, &err);
+    free(w);
+    return *path == NULL ? err : 0;
+}
+
+static bool same_path(const wchar_t *a, const wchar_t *b)
+{
+    /* NTFS names compare without case for the loader too. */
+    return CompareStringOrdinal(a, -1, b, -1, TRUE) == CSTR_EQUAL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Command-line quoting: argv -> one string that CommandLineToArgvW and the
+ * C runtime split back into the same argv.
+ */
+
+typedef struct wbuf {
+    wchar_t *p;
+    size_t n;
+    size_t cap;
+} wbuf;
+
+static int wbuf_put(wbuf *b, wchar_t c, size_t count)
+{
+    wchar_t *grown;
+    size_t cap;
+
+    if (b->n + count + 1 > b->cap) {
+        cap = b->cap ? b->cap : 256;
+        while (b->n + count + 1 > cap)
+            cap *= 2;
+        grown = realloc(b->p, cap * sizeof *grown);
+        if (grown == NULL)
+            return MPROC_ENOMEM;
+        b->p = grown;
+        b->cap = cap;
+    }
+    while (count-- > 0)
+        b->p[b->n++] = c;
+    b->p[b->n] = L'\0';
+    return 0;
+}
+
+static int quote_arg(wbuf *b, const wchar_t *a, bool first)
+{
+    size_t slashes = 0;
+    int rc;
+
+    if (b->n > 0 && (rc = wbuf_put(b, L' ', 1)) != 0)
+        return rc;
+    if (first) {
+        /* argv[0] is split differently (up to the next quote, backslashes
+         * are literal), so it may hold no quote at all. */
+        if (wcschr(a, L'"') != NULL)
+            return MPROC_EINVAL;
+        if ((rc = wbuf_put(b, L'"', 1)) != 0)
+            return rc;
+        for (; *a; a++)
+            if ((rc = wbuf_put(b, *a, 1)) != 0)
+                return rc;
+        return wbuf_put(b, L'"', 1);
+    }
+    if (*a != L'\0' && wcspbrk(a, L" \t\n\v\"") == NULL) {
+        for (; *a; a++)
+            if ((rc = wbuf_put(b, *a, 1)) != 0)
+                return rc;
+        return 0;
+    }
+    /* Backslashes are literal unless they precede a quote: then each one
+     * is doubled and the quote escaped. The closing quote counts too. */
+    if ((rc = wbuf_put(b, L'"', 1)) != 0)
+        return rc;
+    for (; *a; a++) {
+        if (*a == L'\\') {
+            slashes++;
+            continue;
+        }
+        if (*a == L'"') {
+            rc = wbuf_put(b, L'\\', slashes * 2 + 1);
+        } else {
+            rc = wbuf_put(b, L'\\', slashes);
+        }
+        if (rc == 0)
+            rc = wbuf_put(b, *a, 1);
+        if (rc != 0)
+            return rc;
+        slashes = 0;
+    }
+    if ((rc = wbuf_put(b, L'\\', slashes * 2)) != 0)
+        return rc;
+    return wbuf_put(b, L'"', 1);
+}
+
+static int build_cmdline(const char *const *argv, wchar_t **out)
+{
+    wbuf b = {NULL, 0, 0};
+    wchar_t *w;
+    int rc = 0;
+    size_t i;
+
+    for (i = 0; argv[i] != NULL; i++) {
+        w = mproc__win_wide(argv[i], &rc);
+        if (w == NULL)
+            break;
+        rc = quote_arg(&b, w, i == 0);
+        free(w);
+        if (rc != 0)
+            break;
+    }
+    /* CreateProcessW's limit, terminator included. */
+    if (rc == 0 && b.n >= 32767)
+        rc = MPROC_EINVAL;
+    if (rc == 0 && b.p == NULL)
+        rc = wbuf_put(&b, L'\0', 0);
+    if (rc != 0) {
+        free(b.p);
+        return rc;
+    }
+    *out = b.p;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * The daemon job: one job object per parent, created on the first daemon
+ * child, never closed. The system closes it when this process ends, however
+ * it ends, and JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE then kills every daemon
+ * child (and anything they started, which inherits the job).
+ */
+
+static INIT_ONCE job_once = INIT_ONCE_STATIC_INIT;
+static HANDLE daemon_job;
+static DWORD daemon_job_error;
+
+static BOOL CALLBACK job_init(INIT_ONCE *once, void *param, void **ctx)
+{
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION lim;
+    HANDLE job;
+
+    (void)once;
+    (void)param;
+    (void)ctx;
+    job = CreateJobObjectW(NULL, NULL);
+    if (job == NULL) {
+        daemon_job_error = GetLastError();
+        return TRUE;
+    }
+    memset(&lim, 0, sizeof lim);
+    lim.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    if (!SetInformationJobObject(job, JobObjectExtendedLimitInformation, &lim,
+                                 sizeof lim)) {
+        daemon_job_error = GetLastError();
+        CloseHandle(job);
+        return TRUE;
+    }
+    daemon_job = job;
+    return TRUE;
+}
+
+/* ---------------------------------------------------------------------------
+ * Spawn
+ */
+
+/* Spawns are serialised: the handles to pass are made inheritable just for
+ * the CreateProcessW call (PROC_THREAD_ATTRIBUTE_HANDLE_LIST only accepts
+ * inheritable handles), and two spawns passing the same handle must not
+ * undo each other's flag in between. */
+static SRWLOCK spawn_lock = SRWLOCK_INIT;
+
+static bool valid_handle(HANDLE h)
+{
+    return h != NULL && h != INVALID_HANDLE_VALUE;
+}
+
+static void inherit_add(HANDLE *list, size_t *n, HANDLE h)
+{
+    size_t i;
+
+    if (!valid_handle(h))
+        return;
+    for (i = 0; i < *n; i++)
+        if (list[i] == h)
+            return; /* the list may name a handle once only */
+    list[(*n)++] = h;
+}
+
+/* Sets HANDLE_FLAG_INHERIT on each handle, remembering the old flags. On
+ * failure the handles already changed are restored. */
+static int inherit_on(HANDLE *list, DWORD *old, size_t n)
+{
+    size_t i;
+    DWORD err;
+
+    for (i = 0; i < n; i++) {
+        if (!GetHandleInformation(list[i], &old[i]) ||
+            !SetHandleInformation(list[i], HANDLE_FLAG_INHERIT,
+                                  HANDLE_FLAG_INHERIT)) {
+            err = GetLastError();
+            while (i-- > 0)
+                SetHandleInformation(list[i], HANDLE_FLAG_INHERIT,
+                                     old[i] & HANDLE_FLAG_INHERIT);
+            return mproc__os_error((long)err);
+        }
+    }
+    return 0;
+}
+
+static void inherit_off(HANDLE *list, const DWORD *old, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        SetHandleInformation(list[i], HANDLE_FLAG_INHERIT,
+                             old[i] & HANDLE_FLAG_INHERIT);
+}
+
+static int create_error(DWORD err)
+{
+    /* Resource shortages keep their meaning; anything else means this
+     * executable cannot be started. */
+    switch (err) {
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY:
+    case ERROR_COMMITMENT_LIMIT:
+    case ERROR_NOT_ENOUGH_QUOTA:
+    case ERROR_NO_SYSTEM_RESOURCES:
+    case ERROR_TOO_MANY_OPEN_FILES:
+    case ERROR_INVALID_HANDLE:
+        return mproc__os_error((long)err);
+    default:
+        return MPROC_EEXEC;
+    }
+}
 
 int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
 {
-    (void)req;
-    (void)out;
-    return MPROC_ENOSYS;
+    STARTUPINFOEXW si;
+    PROCESS_INFORMATION pi;
+    wchar_t *exe = NULL;
+    wchar_t *cmd = NULL;
+    HANDLE *list = NULL;
+    DWORD *old = NULL;
+    size_t n = 0;
+    size_t i;
+    SIZE_T attr_size = 0;
+    LPPROC_THREAD_ATTRIBUTE_LIST attr = NULL;
+    DWORD flags = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT;
+    DWORD err = 0;
+    BOOL ok;
+    int rc = 0;
+
+    if (req == NULL || out == NULL || req->argv == NULL ||
+        req->argv[0] == NULL || (req->n_inherit > 0 && req->inherit == NULL))
+        return MPROC_EINVAL;
+
+    if (req->daemon) {
+        InitOnceExecuteOnce(&job_once, job_init, NULL, NULL);
+        if (daemon_job == NULL)
+            return mproc__os_error((long)daemon_job_error);
+        /* Suspended until it is in the job, so that nothing it starts
+         * escapes the job. */
+        flags |= CREATE_SUSPENDED;
+    }
+
+    if (req->exe != NULL)
+        exe = mproc__win_wide(req->exe, &rc);
+    else if ((exe = module_path(NULL)) == NULL)
+        rc = mproc__win_last_error();
+    if (exe == NULL)
+        return rc;
+    rc = build_cmdline(req->argv, &cmd);
+    if (rc != 0)
+        goto out;
+
+    list = malloc((req->n_inherit + 3) * sizeof *list);
+    old = malloc((req->n_inherit + 3) * sizeof *old);
+    if (list == NULL || old == NULL) {
+        rc = MPROC_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < req->n_inherit; i++)
+        inherit_add(list, &n, mproc__win_h(req->inherit[i]));
+    /* The standard handles are passed explicitly: Windows gives a child
+     * that inherits through a handle list no others (Wine does anyway). */
+    inherit_add(list, &n, GetStdHandle(STD_INPUT_HANDLE));
+    inherit_add(list, &n, GetStdHandle(STD_OUTPUT_HANDLE));
+    inherit_add(list, &n, GetStdHandle(STD_ERROR_HANDLE));
+
+    memset(&si, 0, sizeof si);
+    si.StartupInfo.cb = sizeof si;
+    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+    si.StartupInfo.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.StartupInfo.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+    si.StartupInfo.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    if (n > 0) {
+        InitializeProcThreadAttributeList(NULL, 1, 0, &attr_size);
+        attr = malloc(attr_size);
+        if (attr == NULL) {
+            rc = MPROC_ENOMEM;
+            goto out;
+        }
+        if (!InitializeProcThreadAttributeList(attr, 1, 0, &attr_size)) {
+            rc = mproc__win_last_error();
+            free(attr);
+            attr = NULL;
+            goto out;
+        }
+        if (!UpdateProcThreadAttribute(attr, 0,
+                                       PROC_THREAD_ATTRIBUTE_HANDLE_LIST, list,
+                                       n * sizeof *list, NULL, NULL)) {
+            rc = mproc__win_last_error();
+            goto out;
+        }
+        si.lpAttributeList = attr;
+    }
+
+    AcquireSRWLockExclusive(&spawn_lock);
+    rc = inherit_on(list, old, n);
+    if (rc == 0) {
+        ok = CreateProcessW(exe, cmd, NULL, NULL, n > 0 ? TRUE : FALSE, flags,
+                            NULL, NULL, &si.StartupInfo, &pi);
+        if (!ok)
+            err = GetLastError();
+        inherit_off(list, old, n);
+        if (!ok)
+            rc = create_error(err);
+    }
+    ReleaseSRWLockExclusive(&spawn_lock);
+    if (rc != 0)
+        goto out;
+
+    if (req->daemon) {
+        if (!AssignProcessToJobObject(daemon_job, pi.hProcess)) {
+            rc = mproc__win_last_error();
+            TerminateProcess(pi.hProcess, MPROC__WIN_EXIT_SIGKILL);
+            WaitForSingleObject(pi.hProcess, INFINITE);
+            CloseHandle(pi.hThread);
+            CloseHandle(pi.hProcess);
+            goto out;
+        }
+        ResumeThread(pi.hThread);
+    }
+    CloseHandle(pi.hThread);
+    out->pid = (int64_t)pi.dwProcessId;
+    out->handle = mproc__win_mh(pi.hProcess);
+    out->reaped = false;
+    out->exitcode = 0;
+
+out:
+    if (attr != NULL) {
+        DeleteProcThreadAttributeList(attr);
+        free(attr);
+    }
+    free(old);
+    free(list);
+    free(cmd);
+    free(exe);
+    return rc;
 }
 
-int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep, bool daemon)
+int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
+                   bool daemon)
 {
     (void)out;
     (void)keep;
@@ -19,74 +432,331 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep, b
     return MPROC_ENOSYS;
 }
 
+/* ---------------------------------------------------------------------------
+ * Wait, signal, release
+ */
+
+static int exit_code(DWORD code)
+{
+    if (code == MPROC__WIN_EXIT_SIGTERM)
+        return -MPROC__SIGTERM;
+    if (code == MPROC__WIN_EXIT_SIGKILL)
+        return -MPROC__SIGKILL;
+    return (int)code;
+}
+
 int mproc__os_wait(mproc__child *c, int timeout_ms)
 {
-    (void)c;
-    (void)timeout_ms;
-    return MPROC_ENOSYS;
+    DWORD code = 0;
+
+    if (c == NULL)
+        return MPROC_EINVAL;
+    if (c->reaped)
+        return 0;
+    switch (WaitForSingleObject(mproc__win_h(c->handle),
+                                mproc__win_timeout(timeout_ms))) {
+    case WAIT_OBJECT_0:
+        break;
+    case WAIT_TIMEOUT:
+        return MPROC_ETIMEDOUT;
+    default:
+        return mproc__win_last_error();
+    }
+    if (!GetExitCodeProcess(mproc__win_h(c->handle), &code))
+        return mproc__win_last_error();
+    c->exitcode = exit_code(code);
+    c->reaped = true;
+    return 0;
 }
 
 int mproc__os_signal(mproc__child *c, int sig)
 {
-    (void)c;
-    (void)sig;
-    return MPROC_ENOSYS;
+    UINT code;
+    DWORD err;
+
+    if (c == NULL)
+        return MPROC_EINVAL;
+    if (sig == MPROC__SIGTERM)
+        code = MPROC__WIN_EXIT_SIGTERM;
+    else if (sig == MPROC__SIGKILL)
+        code = MPROC__WIN_EXIT_SIGKILL;
+    else
+        return MPROC_EINVAL;
+    if (c->reaped)
+        return 0;
+    if (TerminateProcess(mproc__win_h(c->handle), code))
+        return 0;
+    err = GetLastError();
+    /* Windows refuses to terminate a process that has already exited
+     * (ERROR_ACCESS_DENIED); that is success here. */
+    if (WaitForSingleObject(mproc__win_h(c->handle), 0) == WAIT_OBJECT_0)
+        return 0;
+    return mproc__os_error((long)err);
 }
 
 void mproc__os_child_release(mproc__child *c)
 {
-    (void)c;
+    if (c == NULL)
+        return;
+    mproc__os_handle_close(c->handle);
+    c->handle = MPROC__BADHANDLE;
 }
+
+/* ---------------------------------------------------------------------------
+ * Pids and the parent
+ */
 
 int64_t mproc__os_getpid(void)
 {
-    return MPROC_ENOSYS;
+    return (int64_t)GetCurrentProcessId();
+}
+
+/* PROCESS_BASIC_INFORMATION, as ntdll fills it. */
+typedef struct basic_info {
+    LONG exit_status;
+    void *peb;
+    ULONG_PTR affinity;
+    LONG base_priority;
+    ULONG_PTR pid;
+    ULONG_PTR parent_pid;
+} basic_info;
+
+static int64_t ppid_snapshot(void)
+{
+    PROCESSENTRY32W pe;
+    HANDLE snap;
+    DWORD self = GetCurrentProcessId();
+    int64_t ppid = 0;
+
+    snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+    if (snap == INVALID_HANDLE_VALUE)
+        return 0;
+    pe.dwSize = sizeof pe;
+    if (Process32FirstW(snap, &pe)) {
+        do {
+            if (pe.th32ProcessID == self) {
+                ppid = (int64_t)pe.th32ParentProcessID;
+                break;
+            }
+        } while (Process32NextW(snap, &pe));
+    }
+    CloseHandle(snap);
+    return ppid;
 }
 
 int64_t mproc__os_getppid(void)
 {
-    return MPROC_ENOSYS;
+    mproc__nt_query_info_fn query = mproc__win_nt_query_process();
+    basic_info bi;
+    ULONG len = 0;
+
+    /* Windows keeps the pid of the creating process even after that
+     * process has ended; parent_alive tells whether it still runs. */
+    memset(&bi, 0, sizeof bi);
+    if (query != NULL &&
+        query(GetCurrentProcess(), 0 /* ProcessBasicInformation */, &bi,
+              (ULONG)sizeof bi, &len) >= 0)
+        return (int64_t)bi.parent_pid;
+    return ppid_snapshot();
+}
+
+static uint64_t filetime_u64(FILETIME ft)
+{
+    return ((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime;
+}
+
+/* The parent's handle, opened on the first question and kept: while it is
+ * open, the pid cannot be reused by another process. */
+static SRWLOCK parent_lock = SRWLOCK_INIT;
+static int64_t parent_pid;
+static HANDLE parent_handle;
+static int parent_state; /* 0: not asked; 1: handle; 2: gone; 3: unknown */
+
+static void parent_open(int64_t pid)
+{
+    FILETIME c_parent, c_self, x1, x2, x3;
+    HANDLE h;
+    DWORD err;
+
+    h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
+                    (DWORD)pid);
+    if (h == NULL)
+        h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
+    if (h == NULL) {
+        err = GetLastError();
+        /* No such pid: gone. Any other refusal means a process with that
+         * pid exists that we may not watch. */
+        parent_state = err == ERROR_INVALID_PARAMETER ? 2 : 3;
+        return;
+    }
+    /* A process created after this one cannot be its parent: the parent
+     * died before the first question and its pid was reused. */
+    if (GetProcessTimes(h, &c_parent, &x1, &x2, &x3) &&
+        GetProcessTimes(GetCurrentProcess(), &c_self, &x1, &x2, &x3) &&
+        filetime_u64(c_parent) > filetime_u64(c_self)) {
+        CloseHandle(h);
+        parent_state = 2;
+        return;
+    }
+    parent_handle = h;
+    parent_state = 1;
 }
 
 int mproc__os_parent_alive(int64_t pid)
 {
-    (void)pid;
-    return MPROC_ENOSYS;
+    int alive;
+
+    if (pid <= 0 || pid > 0xFFFFFFFF)
+        return 0;
+    AcquireSRWLockExclusive(&parent_lock);
+    if (parent_state == 0 || parent_pid != pid) {
+        if (parent_handle != NULL)
+            CloseHandle(parent_handle);
+        parent_handle = NULL;
+        parent_pid = pid;
+        parent_open(pid);
+    }
+    if (parent_state == 1)
+        alive = WaitForSingleObject(parent_handle, 0) == WAIT_TIMEOUT;
+    else
+        alive = parent_state == 3;
+    ReleaseSRWLockExclusive(&parent_lock);
+    return alive;
 }
 
-int mproc__os_self_exe(char **path)
-{
-    (void)path;
-    return MPROC_ENOSYS;
-}
+/* ---------------------------------------------------------------------------
+ * CPU counts
+ */
 
 int mproc__os_cpu_count(void)
 {
-    return MPROC_ENOSYS;
+    /* Every processor group: GetSystemInfo stops at the caller's group of
+     * at most 64. */
+    DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
+    return n > 0 ? (int)n : 1;
 }
 
 int mproc__os_cpu_count_usable(void)
 {
-    return MPROC_ENOSYS;
+    DWORD_PTR mine = 0;
+    DWORD_PTR system = 0;
+    int n;
+
+    if (!GetProcessAffinityMask(GetCurrentProcess(), &mine, &system))
+        return mproc__os_cpu_count();
+    /* With several processor groups the mask covers one group only; an
+     * unrestricted process may use them all. */
+    if (GetActiveProcessorGroupCount() > 1 && mine == system)
+        return mproc__os_cpu_count();
+    n = __builtin_popcountll((unsigned long long)mine);
+    return n > 0 ? n : 1;
 }
+
+/* ---------------------------------------------------------------------------
+ * Locating a function as (module path, offset from the module's base) and
+ * finding it again in a child. The offset survives address-space
+ * randomisation and a DLL loaded at another base.
+ */
 
 int mproc__os_locate(const void *fn, char **module, uint64_t *offset)
 {
-    (void)fn;
-    (void)module;
-    (void)offset;
-    return MPROC_ENOSYS;
+    HMODULE m = NULL;
+    wchar_t *w;
+    int err = MPROC_ENOMEM;
+
+    if (fn == NULL || module == NULL || offset == NULL)
+        return MPROC_EINVAL;
+    if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                                GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                            (LPCWSTR)fn, &m) ||
+        m == NULL)
+        return MPROC_ERESOLVE;
+    w = module_path(m);
+    if (w == NULL)
+        return MPROC_ERESOLVE;
+    *module = mproc__win_utf8(w, &err);
+    free(w);
+    if (*module == NULL)
+        return err;
+    *offset = (uint64_t)((uintptr_t)fn - (uintptr_t)m);
+    return 0;
+}
+
+/* True when `offset` lies in an executable section of the image at `base`:
+ * a wrong offset is an error in the child, never a jump into data. */
+static bool offset_is_code(HMODULE base, uint64_t offset)
+{
+    const unsigned char *b = (const unsigned char *)base;
+    const IMAGE_DOS_HEADER *dos = (const IMAGE_DOS_HEADER *)b;
+    const IMAGE_NT_HEADERS *nt;
+    const IMAGE_SECTION_HEADER *sec;
+    uint64_t start, size;
+    WORD i;
+
+    if (dos->e_magic != IMAGE_DOS_SIGNATURE || dos->e_lfanew <= 0)
+        return false;
+    nt = (const IMAGE_NT_HEADERS *)(b + dos->e_lfanew);
+    if (nt->Signature != IMAGE_NT_SIGNATURE ||
+        offset >= nt->OptionalHeader.SizeOfImage)
+        return false;
+    sec = IMAGE_FIRST_SECTION(nt);
+    for (i = 0; i < nt->FileHeader.NumberOfSections; i++, sec++) {
+        start = sec->VirtualAddress;
+        size =
+            sec->Misc.VirtualSize ? sec->Misc.VirtualSize : sec->SizeOfRawData;
+        if (offset >= start && offset < start + size)
+            return (sec->Characteristics & IMAGE_SCN_MEM_EXECUTE) != 0;
+    }
+    return false;
 }
 
 int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
 {
-    (void)module;
-    (void)offset;
-    (void)fn;
-    return MPROC_ENOSYS;
+    wchar_t *want;
+    wchar_t *self = NULL;
+    wchar_t *got = NULL;
+    HMODULE m = NULL;
+    int rc = MPROC_ERESOLVE;
+    int err = 0;
+
+    if (module == NULL || fn == NULL)
+        return MPROC_EINVAL;
+    want = mproc__win_wide(module, &err);
+    if (want == NULL)
+        return MPROC_ERESOLVE;
+    self = module_path(NULL);
+    if (self != NULL && same_path(self, want)) {
+        m = GetModuleHandleW(NULL);
+    } else if (!GetModuleHandleExW(0, want, &m)) {
+        /* The full path, and the DLL's own folder for its dependencies. */
+        m = LoadLibraryExW(want, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);
+    }
+    if (m == NULL)
+        goto out;
+    /* The module found must be that very file, not one of the same name
+     * found elsewhere on the search path. */
+    got = module_path(m);
+    if (got == NULL || !same_path(got, want))
+        goto out;
+    if (!offset_is_code(m, offset))
+        goto out;
+    *fn = (void *)((unsigned char *)m + offset);
+    rc = 0;
+out:
+    free(got);
+    free(self);
+    free(want);
+    return rc;
 }
+
+/* ---------------------------------------------------------------------------
+ * Exit
+ */
 
 void mproc__os_exit(int code)
 {
-    (void)code;
+    /* Like _exit: no atexit handlers and no DLL detach code, which could
+     * deadlock on a lock another thread held when it was stopped. */
+    TerminateProcess(GetCurrentProcess(), (UINT)code);
+    ExitProcess((UINT)code);
 }

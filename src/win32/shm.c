@@ -1,26 +1,51 @@
-/* STUB: generated placeholder, every function returns MPROC_ENOSYS. */
-#include "../common/backend.h"
-
-#include <stddef.h>
+/*
+ * Win32 backend: shared memory as unnamed, pagefile-backed file mappings.
+ * Having no name, a mapping cannot be left behind: it goes when the last
+ * handle and view of it are gone, however the processes end.
+ */
+#include "win32.h"
 
 int mproc__os_shm_create(size_t size, mproc__handle *h, void **addr)
 {
-    (void)size;
-    (void)h;
-    (void)addr;
-    return MPROC_ENOSYS;
+    HANDLE m;
+    void *p;
+    uint64_t sz = (uint64_t)size;
+
+    if (size == 0 || h == NULL || addr == NULL)
+        return MPROC_EINVAL;
+    /* Not inheritable: the handle reaches a child only through a spawn
+     * request's handle list. The pages are committed and zeroed. */
+    m = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE,
+                           (DWORD)(sz >> 32), (DWORD)(sz & 0xFFFFFFFFu), NULL);
+    if (m == NULL)
+        return mproc__win_last_error();
+    p = MapViewOfFile(m, FILE_MAP_ALL_ACCESS, 0, 0, size);
+    if (p == NULL) {
+        int rc = mproc__win_last_error();
+        CloseHandle(m);
+        return rc;
+    }
+    *h = mproc__win_mh(m);
+    *addr = p;
+    return 0;
 }
 
 int mproc__os_shm_map(mproc__handle h, size_t size, void **addr)
 {
-    (void)h;
-    (void)size;
-    (void)addr;
-    return MPROC_ENOSYS;
+    void *p;
+
+    if (h == MPROC__BADHANDLE || h == 0 || size == 0 || addr == NULL)
+        return MPROC_EINVAL;
+    p = MapViewOfFile(mproc__win_h(h), FILE_MAP_ALL_ACCESS, 0, 0, size);
+    if (p == NULL)
+        return mproc__win_last_error();
+    *addr = p;
+    return 0;
 }
 
 void mproc__os_shm_unmap(void *addr, size_t size)
 {
-    (void)addr;
-    (void)size;
+    (void)size; /* a view is unmapped whole */
+    if (addr != NULL)
+        UnmapViewOfFile(addr);
 }
