@@ -9,9 +9,10 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 # Link the compiler's runtime statically, so the programs run under Wine
-# without copying libgcc and winpthread DLLs beside them.
-set(CMAKE_EXE_LINKER_FLAGS_INIT "-static-libgcc")
-set(CMAKE_SHARED_LINKER_FLAGS_INIT "-static-libgcc")
+# without copying libgcc and winpthread DLLs beside them (-static-libgcc
+# alone leaves winpthread a DLL; system DLLs stay dynamic either way).
+set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
+set(CMAKE_SHARED_LINKER_FLAGS_INIT "-static")
 find_program(MPROC_WINE NAMES wine64 wine PATHS /usr/lib/wine)
 if(MPROC_WINE)
   set(CMAKE_CROSSCOMPILING_EMULATOR ${MPROC_WINE})

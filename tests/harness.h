@@ -34,7 +34,11 @@
 
 /* Prints "file:line: message" to stderr and ends the test process with
  * TH_FAIL at once (no atexit handlers: a failed test must not hang). */
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* mingw: the C99 printf of __USE_MINGW_ANSI_STDIO (tests/CMakeLists.txt),
+ * not msvcrt's, which knows no %zu. */
+__attribute__((noreturn, format(gnu_printf, 3, 4)))
+#elif defined(__GNUC__)
 __attribute__((noreturn, format(printf, 3, 4)))
 #endif
 void th_fail(const char *file, int line, const char *fmt, ...);

@@ -17,3 +17,4 @@
 #include "list-pipe.h"
 #include "list-queue.h"
 #include "list-sync.h"
+#include "list-backend.h"

@@ -101,6 +101,9 @@ void mproc__os_word_destroy(void *word, mproc__handle h)
 
 void mproc__os_yield(void)
 {
+    /* Gives the rest of the time slice to any ready thread of this
+     * processor; Sleep(0) would only yield to threads of equal priority. */
+    SwitchToThread();
 }
 
 uint32_t mproc__os_self_tag(void)
