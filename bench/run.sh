@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --rounds) shift; rounds="--rounds $1" ;;
     --build-dir) shift; build=$1 ;;
     --no-python) python=0 ;;
-    --list) python3 "$here/bench_py.py" --list; exit 0 ;;
+    --list) python3 "$here/bench_py.py" --list; exit 0 ;; # same names
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) benches="$benches $1" ;;
@@ -88,21 +88,27 @@ cmake --build "$build" --target mproc-bench --parallel "$jobs" >&2
 out=$(mktemp "${TMPDIR:-/tmp}/mproc-bench.XXXXXX")
 trap 'rm -f "$out"' EXIT INT TERM
 
-log "running mproc-bench (mproc, raw system calls, APR)"
-# shellcheck disable=SC2086
-"$build/bin/mproc-bench" $quick $rounds $benches >>"$out" ||
-    log "mproc-bench ended with status $? (results so far are kept)"
-
-if [ "$python" = 1 ]; then
-    if command -v python3 >/dev/null 2>&1; then
-        log "running bench_py.py (Python multiprocessing)"
-        # shellcheck disable=SC2086
-        python3 "$here/bench_py.py" $quick $rounds $benches >>"$out" ||
-            log "bench_py.py ended with status $? (results so far are kept)"
-    else
-        log "no python3: the Python baselines are skipped"
-    fi
+if [ -z "$benches" ]; then
+    benches=$("$build/bin/mproc-bench" --list)
 fi
+if [ "$python" = 1 ] && ! command -v python3 >/dev/null 2>&1; then
+    log "no python3: the Python baselines are skipped"
+    python=0
+fi
+# Benchmark by benchmark, the C cases (mproc, raw, APR) and then the Python
+# ones, so that the cases compared ran close together in time.
+for b in $benches; do
+    log "$b: mproc-bench (mproc, raw system calls, APR)"
+    # shellcheck disable=SC2086
+    "$build/bin/mproc-bench" $quick $rounds "$b" >>"$out" ||
+        log "mproc-bench $b ended with status $? (results so far are kept)"
+    if [ "$python" = 1 ]; then
+        log "$b: bench_py.py (Python multiprocessing)"
+        # shellcheck disable=SC2086
+        python3 "$here/bench_py.py" $quick $rounds "$b" >>"$out" ||
+            log "bench_py.py $b ended with status $? (results so far are kept)"
+    fi
+done
 
 MPROC_BENCH_COMMIT=${MPROC_BENCH_COMMIT:-$(git -C "$repo" describe --always --dirty 2>/dev/null ||
     echo unknown)}
