@@ -160,8 +160,8 @@ TEST(Q01_bad_arguments)
 static int q02_child(const mproc_value *args)
 {
     mproc_queue *q = arg_queue(args, 0);
-    mproc_value *v = MPROC_LIST(mproc_int(42), mproc_none(),
-                                mproc_str("hello"));
+    mproc_value *v =
+        MPROC_LIST(mproc_int(42), mproc_none(), mproc_str("hello"));
     ASSERT_OK(mproc_queue_put(q, v, MPROC_FOREVER));
     mproc_value_free(v);
     return 0;
@@ -216,8 +216,8 @@ TEST(Q03_maxsize_put_blocks)
     ASSERT_LE(dt, th_ms(1500));
     ASSERT_EQ(mproc_queue_qsize(q), 2);
     /* A blocking put returns once a child takes an item. */
-    p = qstart(get_later_child, MPROC_LIST(mproc_value_queue(q),
-                                           mproc_int(400)));
+    p = qstart(get_later_child,
+               MPROC_LIST(mproc_value_queue(q), mproc_int(400)));
     t0 = th_now_ms();
     ASSERT_OK(mproc_queue_put(q, v, th_ms(20000)));
     dt = th_now_ms() - t0;
@@ -473,6 +473,60 @@ TEST(Q07_item_survives_producer)
     return 0;
 }
 
+/* A producer killed in the middle of a large item (it holds the producer
+ * lock while it streams the chunks) neither wedges the queue nor leaves a
+ * torn item: the partial item is dropped, other producers take the lock
+ * over, and their items arrive intact. */
+static int big_put_forever(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    size_t n = (size_t)16 << 20;
+    uint8_t *buf = malloc(n);
+    ASSERT_NOT_NULL(buf);
+    qfill(buf, n, 3);
+    /* Nobody reads: this blocks with part of the item in the queue. */
+    (void)mproc_queue_put_bytes(q, buf, n, MPROC_FOREVER);
+    free(buf);
+    return 0;
+}
+
+TEST(Q07_producer_killed_mid_large_item)
+{
+    mproc_queue *q;
+    mproc_process *p;
+    void *buf = NULL;
+    size_t len = 0;
+    int code = 0;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    p = qstart(big_put_forever, MPROC_LIST(mproc_value_queue(q)));
+    /* Wait until the first chunk is in (the item counts from then on). */
+    {
+        int64_t t0 = th_now_ms();
+        while (mproc_queue_qsize(q) < 1) {
+            ASSERT_LT(th_now_ms() - t0, th_ms(20000));
+            th_sleep_ms(5);
+        }
+    }
+    th_sleep_ms(100);
+    ASSERT_OK(mproc_process_kill(p));
+    ASSERT_OK(mproc_process_join(p, th_ms(20000)));
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    ASSERT_EQ(code, -9);
+    mproc_process_destroy(p);
+    /* The torn item is never returned. */
+    ASSERT_ERR(mproc_queue_get_bytes(q, &buf, &len, 500), MPROC_ETIMEDOUT);
+    ASSERT_NULL(buf);
+    /* The queue works: the dead producer's lock is taken over. */
+    ASSERT_OK(mproc_queue_put_bytes(q, "after", 5, th_ms(5000)));
+    ASSERT_OK(mproc_queue_get_bytes(q, &buf, &len, th_ms(5000)));
+    ASSERT_EQ(len, 5);
+    ASSERT_MEM_EQ(buf, "after", 5);
+    mproc_free(buf);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
 /* --- Q08 ---------------------------------------------------------------- */
 
 TEST(Q08_join_producer_before_consuming)
@@ -503,8 +557,7 @@ TEST(Q09_close)
     ASSERT_OK(mproc_queue_close(q));
     ASSERT_ERR(mproc_queue_close(q), MPROC_ECLOSED);
     ASSERT_ERR(mproc_queue_put(q, v, 0), MPROC_ECLOSED);
-    ASSERT_ERR(mproc_queue_put_bytes(q, "x", 1, MPROC_FOREVER),
-               MPROC_ECLOSED);
+    ASSERT_ERR(mproc_queue_put_bytes(q, "x", 1, MPROC_FOREVER), MPROC_ECLOSED);
     ASSERT_EQ(mproc_queue_qsize(q), 2);
     ASSERT_EQ(get_int(q, 0), 1);
     ASSERT_EQ(get_int(q, 0), 2);
