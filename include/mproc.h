@@ -407,7 +407,16 @@ MPROC_API int mproc_cpu_count_usable(void);
  * Python's Pipe(False) returns (reader, writer). Each message is a typed
  * value (send/recv) or raw bytes (send_bytes/recv_bytes); boundaries are
  * kept. An end is used by one process at a time (pass it to a child and
- * close it in the parent).
+ * close it in the parent), and by one thread at a time within it (like
+ * Python's Connection): two threads may use the two ends of a pair, not one
+ * end together.
+ *
+ * Receiving reads ahead: a message that arrived only in part when a receive
+ * times out stays buffered for the next call, so a timeout never loses or
+ * tears a message. The sender of a message larger than the channel's buffer
+ * blocks until the receiver reads it. Errors on an end after close:
+ * MPROC_ECLOSED; a receive on a send-only end, or a send on a receive-only
+ * end: MPROC_EDIRECTION.
  */
 
 MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
@@ -439,9 +448,21 @@ MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
  *
  * Any number of producer and consumer processes. When put returns, the item
  * is in the shared channel: it survives the producer exiting or being killed.
- * maxsize 0 is unbounded in items. A blocking call with timeout 0 fails at
- * once with MPROC_EFULL / MPROC_EEMPTY; a positive timeout that expires is
+ * A consumer killed while it waits in get loses no item. maxsize 0 is
+ * unbounded in items. A blocking call with timeout 0 fails at once with
+ * MPROC_EFULL / MPROC_EEMPTY; a positive timeout that expires is
  * MPROC_ETIMEDOUT.
+ *
+ * Items live in a shared ring of 1 MiB per queue; besides maxsize, the ring
+ * bounds the bytes in flight: a put waits (timeout 0: MPROC_EFULL) while
+ * the ring has no room for the item, even below maxsize, so a producer that
+ * puts more than 1 MiB that nobody gets blocks, and cannot be joined until
+ * someone gets. Items larger than 256 KiB (up to MPROC_MESSAGE_MAX) are
+ * streamed through the ring in chunks: such a put returns once the last
+ * chunk is in, and, once its first chunk is in, completes regardless of its
+ * timeout (as long as consumers get). A process killed in the middle of
+ * streaming such an item (producer or consumer) loses that item; the queue
+ * recovers.
  */
 
 MPROC_API int mproc_queue_create(mproc_queue **q, size_t maxsize);
@@ -461,7 +482,7 @@ MPROC_API int64_t mproc_queue_qsize(mproc_queue *q);
 MPROC_API int mproc_queue_empty(mproc_queue *q);
 MPROC_API int mproc_queue_full(mproc_queue *q);
 /* No more puts from this process (MPROC_ECLOSED); items already in the queue
- * can still be got. */
+ * can still be got, and other processes can still put. */
 MPROC_API int mproc_queue_close(mproc_queue *q);
 /* Joinable queues only (MPROC_ESTATE otherwise). One task_done too many is
  * MPROC_ERANGE. */
@@ -548,6 +569,9 @@ MPROC_API mproc_shm *mproc_shm_destroy(mproc_shm *m);
  * Fill `kind` and the matching pointer; on return `ready` tells which are
  * ready: a pipe end with a message or end-of-file, a queue with an item, a
  * process that has exited. Returns the number ready (0 on timeout).
+ * MPROC_EINVAL for no items (n == 0), an unknown kind or a NULL object;
+ * MPROC_ECLOSED for a closed pipe end. Readiness is a hint, as in Python: a
+ * queue's item may be taken by another consumer before this one gets it.
  */
 
 enum mproc_wait_kind {
