@@ -9,7 +9,7 @@
 #include "harness.h"
 
 #include <limits.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #if defined(__has_include)
 #if __has_include(<dirent.h>)
 #include <dirent.h>
@@ -17,7 +17,10 @@
 #endif
 #if __has_include(<unistd.h>)
 #include <unistd.h>
+/* mingw-w64 has a unistd.h without readlink and without _POSIX_VERSION. */
+#if defined(_POSIX_VERSION)
 #define TH_HAVE_UNISTD 1
+#endif
 #endif
 #endif
 
@@ -351,6 +354,58 @@ TEST(L04_release_not_held)
     return 0;
 }
 
+typedef struct l04_objs {
+    mproc_lock *l;
+    mproc_rlock *r;
+    mproc_cond *c;
+    int failed; /* the first check that failed in the thread, or 0 */
+} l04_objs;
+
+static void *l04_thread(void *arg)
+{
+    l04_objs *o = (l04_objs *)arg;
+    /* The main thread holds all three. */
+    if (mproc_lock_release(o->l) != MPROC_ENOTOWNER)
+        o->failed = 1;
+    else if (mproc_rlock_release(o->r) != MPROC_ENOTOWNER)
+        o->failed = 2;
+    else if (mproc_cond_release(o->c) != MPROC_ENOTOWNER)
+        o->failed = 3;
+    else if (mproc_cond_notify(o->c, 1) != MPROC_ENOTOWNER)
+        o->failed = 4;
+    else if (mproc_cond_wait(o->c, 10) != MPROC_ENOTOWNER)
+        o->failed = 5;
+    else if (mproc_lock_acquire(o->l, 0) != MPROC_EBUSY)
+        o->failed = 6;
+    else if (mproc_rlock_acquire(o->r, 0) != MPROC_EBUSY)
+        o->failed = 7;
+    else if (mproc_cond_acquire(o->c, 20) != MPROC_ETIMEDOUT)
+        o->failed = 8;
+    return NULL;
+}
+
+TEST(L04_release_by_other_thread)
+{
+    l04_objs o = {NULL, NULL, NULL, 0};
+    pthread_t t;
+    o.l = make_lock();
+    ASSERT_OK(mproc_rlock_create(&o.r));
+    ASSERT_OK(mproc_cond_create(&o.c));
+    ASSERT_OK(mproc_lock_acquire(o.l, 0));
+    ASSERT_OK(mproc_rlock_acquire(o.r, 0));
+    ASSERT_OK(mproc_cond_acquire(o.c, 0));
+    ASSERT_EQ(pthread_create(&t, NULL, l04_thread, &o), 0);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_EQ(o.failed, 0);
+    ASSERT_OK(mproc_lock_release(o.l));
+    ASSERT_OK(mproc_rlock_release(o.r));
+    ASSERT_OK(mproc_cond_release(o.c));
+    mproc_lock_destroy(o.l);
+    mproc_rlock_destroy(o.r);
+    mproc_cond_destroy(o.c);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * L05: the owner dies holding the lock
  */
@@ -436,6 +491,61 @@ TEST(L05_owner_dies_killed)
     mproc_lock_destroy(l);
     mproc_rlock_destroy(r);
     mproc_event_destroy(held);
+    return 0;
+}
+
+/* Blocks on the lock the other child holds; records when it got it. */
+static int t_wait_for_dead(const mproc_value *args)
+{
+    mproc_lock *l = arg_lock(args, 0);
+    mproc_shm *m = arg_shm(args, 1);
+    mproc_sem *waiting = arg_sem(args, 2);
+    volatile int64_t *when;
+    int rc;
+    CHILD_CHECK(l != NULL && m != NULL && waiting != NULL, 2);
+    when = (volatile int64_t *)mproc_shm_ptr(m);
+    CHILD_CHECK(mproc_sem_release(waiting) == 0, 3);
+    rc = mproc_lock_acquire(l, 30000);
+    *when = th_now_ms();
+    CHILD_CHECK(rc == MPROC_EOWNERDEAD, 4);
+    CHILD_CHECK(mproc_lock_release(l) == 0, 5);
+    return 0;
+}
+
+TEST(L05_owner_dies_while_waiting)
+{
+    mproc_lock *l = make_lock();
+    mproc_rlock *r = NULL;
+    mproc_event *held = make_event();
+    mproc_sem *waiting = make_sem(0, 0);
+    mproc_shm *m = make_shm(sizeof(int64_t));
+    volatile int64_t *when = (volatile int64_t *)mproc_shm_ptr(m);
+    mproc_process *holder;
+    mproc_process *waiter;
+    int64_t killed_at;
+    ASSERT_OK(mproc_rlock_create(&r));
+    holder = start(t_die_holding,
+                   MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
+                              mproc_value_event(held), mproc_int(1)));
+    ASSERT_OK(mproc_event_wait(held, th_ms(10000)));
+    waiter = start(t_wait_for_dead,
+                   MPROC_LIST(mproc_value_lock(l), mproc_value_shm(m),
+                              mproc_value_sem(waiting)));
+    ASSERT_OK(mproc_sem_acquire(waiting, th_ms(10000)));
+    th_sleep_ms(th_ms(50)); /* in the acquire by now */
+    ASSERT_EQ(*when, 0);
+    killed_at = th_now_ms();
+    ASSERT_OK(mproc_process_kill(holder));
+    ASSERT_EQ(finish(waiter), 0);
+    /* The blocked acquirer had it within 100 ms of the kill. */
+    ASSERT_GE(*when, killed_at);
+    ASSERT_LE(*when - killed_at, th_ms(100));
+    ASSERT_EQ(finish(holder), -9);
+    mproc_lock_destroy(l);
+    mproc_rlock_destroy(r);
+    mproc_event_destroy(held);
+    mproc_sem_destroy(waiting);
+    mproc_shm_destroy(m);
     return 0;
 }
 

@@ -27,7 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PIPE_BUFFER (64 * 1024)
+/* What a writer may queue before a reader takes it: like a POSIX socket
+ * pair's (about 200 KiB on Linux), so that a process may send itself a few
+ * messages before reading them on both backends. */
+#define PIPE_BUFFER (256 * 1024)
 /* The largest single ReadFile / WriteFile (a DWORD count). */
 #define IO_CHUNK ((size_t)1 << 30)
 
