@@ -230,6 +230,37 @@ TEST(Q03_maxsize_put_blocks)
     return 0;
 }
 
+/* The non-blocking put of a large item never blocks: it goes in whole when
+ * the ring has room for all of it, else it is "full". */
+TEST(Q03_nonblocking_put_large)
+{
+    mproc_queue *q;
+    size_t n = (size_t)512 << 10, big = (size_t)2 << 20;
+    uint8_t *buf = malloc(big);
+    void *out = NULL;
+    size_t len = 0;
+    int64_t t0;
+    ASSERT_NOT_NULL(buf);
+    qfill(buf, big, 4);
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_queue_put_bytes(q, buf, n, 0));
+    t0 = th_now_ms();
+    ASSERT_ERR(mproc_queue_put_bytes(q, buf, n, 0), MPROC_EFULL);
+    ASSERT_ERR(mproc_queue_put_bytes(q, buf, big, 0), MPROC_EFULL);
+    ASSERT_LE(th_now_ms() - t0, th_ms(1000));
+    ASSERT_EQ(mproc_queue_qsize(q), 1);
+    ASSERT_OK(mproc_queue_get_bytes(q, &out, &len, 0));
+    ASSERT_EQ(len, n);
+    ASSERT(qcheck(out, len, 4));
+    mproc_free(out);
+    /* Larger than the ring: never at once. */
+    ASSERT_ERR(mproc_queue_put_bytes(q, buf, big, 0), MPROC_EFULL);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    free(buf);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
 /* --- Q04 ---------------------------------------------------------------- */
 
 TEST(Q04_get_timeout_and_empty)

@@ -498,7 +498,20 @@ static int put_raw(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
         size_t off = 0;
         uint32_t chunk = max_payload(s);
         uint32_t n = chunk - 8;
-        rc = wait_room(q, rec_size(chunk), true, false, deadline, &t, &locked);
+        uint32_t first_need = rec_size(chunk);
+        if (timeout_ms == 0) {
+            /* Non-blocking: the whole chain must fit now, else streaming
+             * it could block after its first chunk. */
+            size_t rest = len - n;
+            size_t whole =
+                (size_t)rec_size(chunk) + rest / chunk * rec_size(chunk) +
+                (rest % chunk ? rec_size((uint32_t)(rest % chunk)) : 0);
+            first_need = whole <= s->ring_cap ? (uint32_t)whole : 0;
+        }
+        if (first_need == 0)
+            rc = MPROC_ETIMEDOUT; /* never fits at once: "full" */
+        else
+            rc = wait_room(q, first_need, true, false, deadline, &t, &locked);
         if (rc == 0) {
             put_hdr(s, BYTES(t), chunk, F_FIRST);
             ring_write(s, BYTES(t) + REC_HDR, &total, 8);
