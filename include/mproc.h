@@ -498,22 +498,41 @@ MPROC_API mproc_queue *mproc_queue_destroy(mproc_queue *q);
  * returns 0, or MPROC_EOWNERDEAD when the previous owner died holding the
  * lock (the caller holds it then too: see MPROC_ACQUIRED). With timeout 0 a
  * held lock is MPROC_EBUSY at once; a positive timeout that expires is
- * MPROC_ETIMEDOUT.
+ * MPROC_ETIMEDOUT. MPROC_EINVAL for a NULL object or a timeout below
+ * MPROC_FOREVER.
+ *
+ * Each object's state lives in anonymous shared memory (no name anywhere):
+ * destroy releases this process's view only; other processes that have the
+ * object keep using it, and the state goes with the last of them, however
+ * it ends. Locks are owned by a thread: the owner thread releases them.
+ *
+ * A process that dies while waiting (not holding) may cost the others: on a
+ * Condition it may swallow one notify; on a Barrier it stays counted, so
+ * the others time out and break it (reset mends it).
  */
 
+/* Lock: not recursive. The owner thread acquiring it again waits like
+ * anyone else (MPROC_EBUSY at timeout 0, MPROC_ETIMEDOUT, or forever with
+ * MPROC_FOREVER), as Python's Lock does. */
 MPROC_API int mproc_lock_create(mproc_lock **l);
 MPROC_API int mproc_lock_acquire(mproc_lock *l, int timeout_ms);
-/* MPROC_ENOTOWNER when not held, or held by another process or thread. */
+/* MPROC_ENOTOWNER when not held, or held by another process or thread
+ * (stricter than Python's Lock, which any thread may release). */
 MPROC_API int mproc_lock_release(mproc_lock *l);
 MPROC_API mproc_lock *mproc_lock_destroy(mproc_lock *l);
 
+/* RLock: the owner thread may acquire it again; it is free after as many
+ * releases as acquires. Release by anyone else: MPROC_ENOTOWNER. After
+ * MPROC_EOWNERDEAD the count restarts at 1. */
 MPROC_API int mproc_rlock_create(mproc_rlock **l);
 MPROC_API int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms);
 MPROC_API int mproc_rlock_release(mproc_rlock *l);
 MPROC_API mproc_rlock *mproc_rlock_destroy(mproc_rlock *l);
 
 /* max 0: unbounded (Semaphore); max > 0: BoundedSemaphore, a release past
- * max is MPROC_ERANGE. */
+ * max is MPROC_ERANGE (decided atomically: of two racing releases at max-1,
+ * exactly one succeeds). MPROC_EINVAL when initial > max > 0, or initial or
+ * max above INT32_MAX. */
 MPROC_API int mproc_sem_create(mproc_sem **s, unsigned initial, unsigned max);
 MPROC_API int mproc_sem_acquire(mproc_sem *s, int timeout_ms);
 MPROC_API int mproc_sem_release(mproc_sem *s);
@@ -526,7 +545,8 @@ MPROC_API int mproc_event_set(mproc_event *e);
 MPROC_API int mproc_event_clear(mproc_event *e);
 /* 1 or 0, or a negative code. */
 MPROC_API int mproc_event_is_set(mproc_event *e);
-/* 0 once set, MPROC_ETIMEDOUT. */
+/* 0 once set, MPROC_ETIMEDOUT. A set during the wait wakes every waiter
+ * with 0, even if a clear follows before a waiter runs. */
 MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms);
 MPROC_API mproc_event *mproc_event_destroy(mproc_event *e);
 
@@ -535,15 +555,26 @@ MPROC_API int mproc_cond_create(mproc_cond **c);
 MPROC_API int mproc_cond_acquire(mproc_cond *c, int timeout_ms);
 MPROC_API int mproc_cond_release(mproc_cond *c);
 /* Called with the lock held (MPROC_ENOTOWNER otherwise); returns with it
- * held. 0 when notified, MPROC_ETIMEDOUT. */
+ * held. 0 when notified, MPROC_ETIMEDOUT. The wait releases the lock
+ * completely however deep the caller's recursion, and restores the depth.
+ * Like POSIX and Python conditions it may return 0 without a notify (a
+ * spurious wake-up): wait in a loop on your predicate.
+ * MPROC_EOWNERDEAD: woken, holding the lock, whose previous owner died
+ * holding it. Timeout 0 is MPROC_ETIMEDOUT at once (the lock is kept). */
 MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms);
+/* Wakes up to n waiters (n 0: none); notify_all wakes every one. Both need
+ * the lock held (MPROC_ENOTOWNER otherwise). */
 MPROC_API int mproc_cond_notify(mproc_cond *c, unsigned n);
 MPROC_API int mproc_cond_notify_all(mproc_cond *c);
 MPROC_API mproc_cond *mproc_cond_destroy(mproc_cond *c);
 
 /* parties >= 1. wait returns this waiter's index (0..parties-1), or
  * MPROC_EBROKEN for every waiter once a wait times out or abort is called,
- * until reset. */
+ * until reset. The semantics of Python's threading.Barrier: reset while
+ * parties wait makes them leave with MPROC_EBROKEN and leaves the barrier
+ * usable; a wait that finds the previous cycle still draining waits for it
+ * within its timeout (MPROC_ETIMEDOUT then, nothing broken). n_waiting is
+ * the number of parties waiting in the current cycle. */
 MPROC_API int mproc_barrier_create(mproc_barrier **b, unsigned parties);
 MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms);
 MPROC_API int mproc_barrier_abort(mproc_barrier *b);
@@ -556,7 +587,11 @@ MPROC_API mproc_barrier *mproc_barrier_destroy(mproc_barrier *b);
 
 /* ---------------------------------------------------------------------------
  * Shared memory: `size` bytes, zero-filled, mapped in every process it is
- * passed to.
+ * passed to. Anonymous: nothing is left behind when the last process that
+ * has it ends (Linux: a memfd; other POSIX: shm_open unlinked at once;
+ * Windows: an unnamed file mapping). MPROC_EINVAL for size 0, MPROC_ENOMEM
+ * when the system cannot provide it. mproc_shm_ptr and mproc_shm_size give
+ * NULL and 0 for a NULL object.
  */
 
 MPROC_API int mproc_shm_create(mproc_shm **m, size_t size);
