@@ -139,7 +139,7 @@ struct mproc_queue {
     mproc__handle shm;
     mproc__handle bell[2]; /* [0] read, [1] write */
     mproc__handle wh[NWORDS];
-    bool closed; /* close() in this process: no more puts from here */
+    _Atomic bool closed; /* close() here: no more puts from this process */
     /* What this process last saw of the other side's position, and its own
      * side's position after its last operation, both only touched under
      * the side's lock. The cached position is trusted only while nobody else
@@ -795,9 +795,8 @@ int mproc_queue_close(mproc_queue *q)
 {
     if (q == NULL)
         return MPROC_EINVAL;
-    if (q->closed)
+    if (atomic_exchange(&q->closed, true))
         return MPROC_ECLOSED;
-    q->closed = true;
     return 0;
 }
 
