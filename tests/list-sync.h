@@ -2,6 +2,7 @@
 TEST_ENTRY(L01_counter_under_lock, EACH, 60)
 TEST_ENTRY(L02_seed_lock_print, EACH, 30)
 TEST_ENTRY(L03_timeout_and_nonblocking, EACH, 30)
+TEST_ENTRY(L03_largest_timeouts, ONCE, 30)
 TEST_ENTRY(L04_release_not_held, EACH, 30)
 TEST_ENTRY(L04_release_by_other_thread, ONCE, 30)
 TEST_ENTRY(L05_owner_dies_exit, EACH, 30)

@@ -315,6 +315,51 @@ TEST(L03_timeout_and_nonblocking)
     return 0;
 }
 
+/* The largest timeout is a valid one: it must not overflow a deadline
+ * computation into the past (an immediate MPROC_ETIMEDOUT) or an error. */
+TEST(L03_largest_timeouts)
+{
+    mproc_lock *l = make_lock();
+    mproc_rlock *r = NULL;
+    mproc_sem *s = make_sem(1, 0);
+    mproc_event *e = make_event();
+    mproc_cond *c = NULL;
+    mproc_barrier *b = NULL;
+    ASSERT_OK(mproc_rlock_create(&r));
+    ASSERT_OK(mproc_cond_create(&c));
+    ASSERT_OK(mproc_barrier_create(&b, 1));
+    ASSERT_OK(mproc_lock_acquire(l, INT_MAX));
+    ASSERT_OK(mproc_lock_release(l));
+    ASSERT_OK(mproc_rlock_acquire(r, INT_MAX));
+    ASSERT_OK(mproc_rlock_acquire(r, INT_MAX));
+    ASSERT_OK(mproc_rlock_release(r));
+    ASSERT_OK(mproc_rlock_release(r));
+    ASSERT_OK(mproc_sem_acquire(s, INT_MAX));
+    ASSERT_OK(mproc_event_set(e));
+    ASSERT_OK(mproc_event_wait(e, INT_MAX));
+    ASSERT_OK(mproc_cond_acquire(c, INT_MAX));
+    ASSERT_OK(mproc_cond_release(c));
+    ASSERT_EQ(mproc_barrier_wait(b, INT_MAX), 0);
+    /* And every timeout below MPROC_FOREVER is refused before anything
+     * happens. */
+    ASSERT_ERR(mproc_lock_acquire(l, INT_MIN), MPROC_EINVAL);
+    ASSERT_ERR(mproc_rlock_acquire(r, -2), MPROC_EINVAL);
+    ASSERT_ERR(mproc_sem_acquire(s, INT_MIN), MPROC_EINVAL);
+    ASSERT_ERR(mproc_event_wait(e, INT_MIN), MPROC_EINVAL);
+    ASSERT_ERR(mproc_cond_acquire(c, INT_MIN), MPROC_EINVAL);
+    ASSERT_ERR(mproc_barrier_wait(b, INT_MIN), MPROC_EINVAL);
+    ASSERT_EQ(mproc_sem_value(s), 0);
+    ASSERT_OK(mproc_lock_acquire(l, 0));
+    ASSERT_OK(mproc_lock_release(l));
+    mproc_lock_destroy(l);
+    mproc_rlock_destroy(r);
+    mproc_sem_destroy(s);
+    mproc_event_destroy(e);
+    mproc_cond_destroy(c);
+    mproc_barrier_destroy(b);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * L04: release of a lock not held
  */
@@ -1161,7 +1206,8 @@ static int t_l12_program(const mproc_value *args)
  * library has no name left: "/memfd:..." or "... (deleted)". */
 static void check_own_segments_unnamed(mproc_shm *m)
 {
-#if defined(TH_HAVE_UNISTD) && defined(TH_HAVE_DIRENT)
+#if defined(TH_HAVE_UNISTD) && defined(TH_HAVE_DIRENT) &&                      \
+    defined(_POSIX_VERSION)
     DIR *d = opendir("/proc/self/fd");
     struct dirent *de;
     int checked = 0;
