@@ -115,6 +115,49 @@ static BOOL io_wait(HANDLE h, bool write, void *buf, DWORD n, DWORD *done)
  * Pair
  */
 
+/* Owner-only access: a DACL with one entry, the user of this process's
+ * token. Made once; without it (token unreadable) the pipe gets the
+ * default DACL, which still lets only this user open it for writing. */
+static INIT_ONCE sd_once = INIT_ONCE_STATIC_INIT;
+static SECURITY_ATTRIBUTES *pipe_sa;
+
+static BOOL CALLBACK sd_init(INIT_ONCE *once, void *param, void **ctx)
+{
+    static SECURITY_ATTRIBUTES sa;
+    static SECURITY_DESCRIPTOR sd;
+    static union {
+        TOKEN_USER user;
+        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    } tu;
+    static union {
+        ACL acl;
+        unsigned char space[sizeof(ACL) + sizeof(ACCESS_ALLOWED_ACE) +
+                            SECURITY_MAX_SID_SIZE];
+    } acl;
+    HANDLE token;
+    DWORD len = 0;
+    BOOL ok;
+
+    (void)once;
+    (void)param;
+    (void)ctx;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+        return TRUE;
+    ok = GetTokenInformation(token, TokenUser, &tu, sizeof tu, &len);
+    CloseHandle(token);
+    if (!ok || !InitializeAcl(&acl.acl, sizeof acl, ACL_REVISION) ||
+        !AddAccessAllowedAce(&acl.acl, ACL_REVISION, GENERIC_ALL,
+                             tu.user.User.Sid) ||
+        !InitializeSecurityDescriptor(&sd, SECURITY_DESCRIPTOR_REVISION) ||
+        !SetSecurityDescriptorDacl(&sd, TRUE, &acl.acl, FALSE))
+        return TRUE;
+    sa.nLength = sizeof sa;
+    sa.lpSecurityDescriptor = &sd;
+    sa.bInheritHandle = FALSE;
+    pipe_sa = &sa;
+    return TRUE;
+}
+
 static volatile LONG pipe_counter;
 
 static int make_name(wchar_t *name, size_t cap)
@@ -143,12 +186,13 @@ static int pair_once(mproc__handle h[2], bool duplex)
 
     if ((rc = make_name(name, sizeof name / sizeof name[0])) != 0)
         return rc;
+    InitOnceExecuteOnce(&sd_once, sd_init, NULL, NULL);
     open_mode = (duplex ? PIPE_ACCESS_DUPLEX : PIPE_ACCESS_INBOUND) |
                 FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE;
     server = CreateNamedPipeW(name, open_mode,
                               PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
                                   PIPE_REJECT_REMOTE_CLIENTS,
-                              1, PIPE_BUFFER, PIPE_BUFFER, 0, NULL);
+                              1, PIPE_BUFFER, PIPE_BUFFER, 0, pipe_sa);
     if (server == INVALID_HANDLE_VALUE) {
         err = GetLastError();
         /* The name exists already (Windows: access denied with

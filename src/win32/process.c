@@ -239,8 +239,11 @@ static bool valid_handle(HANDLE h)
 static void inherit_add(HANDLE *list, size_t *n, HANDLE h)
 {
     size_t i;
+    DWORD flags;
 
-    if (!valid_handle(h))
+    /* A standard handle may be stale (closed by the program): passing it
+     * would fail the whole spawn, so only live handles are listed. */
+    if (!valid_handle(h) || !GetHandleInformation(h, &flags))
         return;
     for (i = 0; i < *n; i++)
         if (list[i] == h)
@@ -342,8 +345,15 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
         rc = MPROC_ENOMEM;
         goto out;
     }
-    for (i = 0; i < req->n_inherit; i++)
+    for (i = 0; i < req->n_inherit; i++) {
+        DWORD hflags;
+        /* A handle the caller asked for must exist: no silent drop. */
+        if (!GetHandleInformation(mproc__win_h(req->inherit[i]), &hflags)) {
+            rc = MPROC_EINVAL;
+            goto out;
+        }
         inherit_add(list, &n, mproc__win_h(req->inherit[i]));
+    }
     /* The standard handles are passed explicitly: Windows gives a child
      * that inherits through a handle list no others (Wine does anyway). */
     inherit_add(list, &n, GetStdHandle(STD_INPUT_HANDLE));
