@@ -156,6 +156,28 @@ static int quote_arg(wbuf *b, const wchar_t *a, bool first)
     return wbuf_put(b, L'"', 1);
 }
 
+static wchar_t *acp_wide(const char *s, int *err)
+{
+    int n = MultiByteToWideChar(CP_ACP, 0, s, -1, NULL, 0);
+    wchar_t *w;
+
+    if (n <= 0) {
+        *err = MPROC_EINVAL;
+        return NULL;
+    }
+    w = malloc((size_t)n * sizeof *w);
+    if (w == NULL) {
+        *err = MPROC_ENOMEM;
+        return NULL;
+    }
+    if (MultiByteToWideChar(CP_ACP, 0, s, -1, w, n) != n) {
+        free(w);
+        *err = MPROC_EINVAL;
+        return NULL;
+    }
+    return w;
+}
+
 static int build_cmdline(const char *const *argv, wchar_t **out)
 {
     wbuf b = {NULL, 0, 0};
@@ -165,6 +187,10 @@ static int build_cmdline(const char *const *argv, wchar_t **out)
 
     for (i = 0; argv[i] != NULL; i++) {
         w = mproc__win_wide(argv[i], &rc);
+        /* argv[0] may come from main()'s argv, which the C runtime gives
+         * in the ANSI code page, not UTF-8. */
+        if (w == NULL && i == 0 && rc == MPROC_EINVAL)
+            w = acp_wide(argv[0], &rc);
         if (w == NULL)
             break;
         rc = quote_arg(&b, w, i == 0);
@@ -658,7 +684,8 @@ int mproc__os_cpu_count_usable(void)
      * unrestricted process may use them all. */
     if (GetActiveProcessorGroupCount() > 1 && mine == system)
         return mproc__os_cpu_count();
-    n = __builtin_popcountll((unsigned long long)mine);
+    for (n = 0; mine != 0; mine &= mine - 1)
+        n++;
     return n > 0 ? n : 1;
 }
 
