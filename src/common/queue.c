@@ -27,11 +27,12 @@
  * from a dead owner needs no repair.
  *
  * Waiting. Consumers wait on the word `items` and producers on `space`;
- * each side bumps the other's word after its store and wakes it only when
- * the waiter count says someone sleeps, so a steady stream costs no system
- * call. Before sleeping a side spins briefly, which keeps a busy 1:1 pair
- * out of the kernel. Sleeps are cut in slices of WAIT_SLICE_MS so that a
- * wake-up lost to a dying process costs latency, never liveness.
+ * each side, after its store, wakes the other only when the word's sleeper
+ * bit says someone may sleep (see qline), so a steady stream costs no
+ * system call. Before sleeping a side spins briefly, then yields, which
+ * keeps a busy pair out of the kernel. Sleeps are cut in slices of
+ * WAIT_SLICE_MS so that a wake-up lost to a dying process costs latency,
+ * never liveness.
  *
  * Large items. A record's payload is at most a quarter of the ring; a
  * larger item travels as a chain of chunk records (FIRST ... LAST), the
@@ -67,7 +68,7 @@
 #define F_FIRST 1u
 #define F_LAST 2u
 #define QMAGIC 0x7551706du /* "mpQu" */
-#define QVERSION 1u
+#define QVERSION 2u
 /* Waiting first spins (the other side is usually running on another core
  * and answers within a microsecond), then yields the processor (with more
  * processes than cores the lock holder or the peer may be waiting for our
@@ -105,14 +106,23 @@ typedef struct qword {
     uint32_t backend[3];
 } qword;
 
-/* A wait word and the count of its sleepers, alone on a cache line: the
- * producer lock is touched by producers only, the consumer lock by
- * consumers only, and a waiter count is read on every operation of the
- * other side but written only by sleepers. */
+/* A wait word alone on a cache line: the producer lock is touched by
+ * producers only, the consumer lock by consumers only, and the `items` and
+ * `space` words are read on every operation of the other side but written
+ * only around sleeps.
+ *
+ * The top bit of a word (SLEEPERS) says someone may sleep on it; the rest is
+ * a lock's owner tag or a sequence number. A sleeper sets the bit, re-checks
+ * its condition and sleeps; a waker that changed the state and finds the
+ * bit clears it (bumping the sequence) and wakes. No count of sleepers is
+ * kept, because a sleeper killed in its sleep could never take itself off
+ * it: a stale bit costs one wake-up and is gone, a stale count would cost a
+ * system call on every operation from then on. */
 typedef struct qline {
     alignas(64) qword w;
-    _Atomic uint32_t waiters;
 } qline;
+
+#define SLEEPERS 0x80000000u
 
 typedef struct qshared {
     uint32_t magic;
@@ -164,10 +174,28 @@ static uint32_t max_payload(const qshared *s)
     return s->ring_cap / 4 - REC_HDR;
 }
 
-static void wake(mproc_queue *q, int w, uint32_t n)
+/* Marks word w as slept on; returns the value to sleep on. */
+static uint32_t prepare_sleep(mproc_queue *q, int w)
 {
-    if (atomic_load(&q->s->l[w].waiters) > 0)
-        (void)mproc__os_word_wake((void *)&q->s->l[w].w, q->wh[w], n);
+    _Atomic uint32_t *p = &q->s->l[w].w.v;
+    uint32_t v = atomic_load(p);
+    while (!(v & SLEEPERS) &&
+           !atomic_compare_exchange_weak(p, &v, v | SLEEPERS))
+        ;
+    return v | SLEEPERS;
+}
+
+/* After a state change (made with a sequentially consistent store, so that
+ * it is ordered before this load): wakes every sleeper of word w, if the
+ * word says there may be one. All of them: consumers of items and
+ * producers waiting for different amounts of room each re-check. */
+static void wake_all(mproc_queue *q, int w)
+{
+    _Atomic uint32_t *p = &q->s->l[w].w.v;
+    uint32_t v = atomic_load(p);
+    if ((v & SLEEPERS) &&
+        atomic_compare_exchange_strong(p, &v, (v + 1) & ~SLEEPERS))
+        (void)mproc__os_word_wake((void *)&q->s->l[w].w, q->wh[w], UINT32_MAX);
 }
 
 /* Sleeps on word `w` while it holds `seq`, at most one slice of the time
@@ -191,7 +219,6 @@ static int sleep_on(mproc_queue *q, int w, uint32_t seq, int64_t deadline)
 static int qlock(mproc_queue *q, int w, int64_t deadline)
 {
     _Atomic uint32_t *l = &q->s->l[w].w.v;
-    _Atomic uint32_t *waiters = &q->s->l[w].waiters;
     uint32_t me = mproc__os_self_tag();
     uint32_t v;
     int i;
@@ -201,32 +228,35 @@ static int qlock(mproc_queue *q, int w, int64_t deadline)
             return 0;
         pause_or_yield(i);
     }
-    atomic_fetch_add(waiters, 1);
     for (;;) {
         int left, slice, rc;
-        v = 0;
-        if (atomic_compare_exchange_strong(l, &v, me)) {
-            atomic_fetch_sub(waiters, 1);
-            return 0;
+        v = atomic_load(l);
+        if (v == 0) {
+            /* Taken from the slow path: others may sleep, so keep the
+             * bit; the unlock then wakes one of them. */
+            if (atomic_compare_exchange_strong(l, &v, me | SLEEPERS))
+                return 0;
+            continue;
+        }
+        if (!(v & SLEEPERS)) {
+            if (!atomic_compare_exchange_strong(l, &v, v | SLEEPERS))
+                continue;
+            v |= SLEEPERS;
         }
         left = mproc__remaining(deadline);
-        if (left == 0) {
-            atomic_fetch_sub(waiters, 1);
+        if (left == 0)
             return MPROC_ETIMEDOUT;
-        }
         slice = (left < 0 || left > LOCK_CHECK_MS) ? LOCK_CHECK_MS : left;
         rc = mproc__os_word_wait((void *)&q->s->l[w].w, v, q->wh[w], slice);
         if (rc == MPROC_ETIMEDOUT) {
-            uint32_t owner = v;
+            uint32_t owner = v & ~SLEEPERS;
             if (owner != me && mproc__os_tag_alive(owner) == 0 &&
-                atomic_compare_exchange_strong(l, &owner, me)) {
+                atomic_compare_exchange_strong(l, &v, me | SLEEPERS)) {
                 /* Nothing to repair: the owner's changes were either
                  * published by one store or never happened. */
-                atomic_fetch_sub(waiters, 1);
                 return 0;
             }
         } else if (rc < 0) {
-            atomic_fetch_sub(waiters, 1);
             return rc;
         }
     }
@@ -234,8 +264,14 @@ static int qlock(mproc_queue *q, int w, int64_t deadline)
 
 static void qunlock(mproc_queue *q, int w)
 {
-    atomic_store(&q->s->l[w].w.v, 0);
-    wake(q, w, 1);
+    if (atomic_exchange(&q->s->l[w].w.v, 0) & SLEEPERS)
+        (void)mproc__os_word_wake((void *)&q->s->l[w].w, q->wh[w], 1);
+}
+
+/* The tag of the process holding lock w, or 0. */
+static uint32_t lock_owner(const qshared *s, int w)
+{
+    return atomic_load(&s->l[w].w.v) & ~SLEEPERS;
 }
 
 /* ---------------------------------------------------------------------------
@@ -285,15 +321,10 @@ static void get_hdr(const qshared *s, uint32_t pos, uint32_t *len,
 static void publish(mproc_queue *q, uint64_t t, uint32_t rsize, bool first)
 {
     qshared *s = q->s;
-    /* Sequentially consistent, so that the store is ordered before the
-     * waiter count is read (a sleeper counts itself, then re-reads tail). */
     q->last_tail = POS(ITEMS(t) + (first ? 1u : 0u), BYTES(t) + rsize);
     atomic_store(&s->tail, q->last_tail);
-    if (atomic_load(&s->l[W_ITEMS].waiters) > 0) {
-        atomic_fetch_add(&s->l[W_ITEMS].w.v, 1);
-        wake(q, W_ITEMS, 1);
-    }
-    if (atomic_load(&s->bell_waiters) > 0) {
+    wake_all(q, W_ITEMS);
+    if (atomic_load(&s->bell_waiters) > 0 && atomic_load(&s->bell_armed) == 0) {
         uint32_t zero = 0;
         if (atomic_compare_exchange_strong(&s->bell_armed, &zero, 1)) {
             static const uint8_t ring = 1;
@@ -308,11 +339,7 @@ static void retire(mproc_queue *q, uint64_t h, uint32_t rsize, bool first)
     qshared *s = q->s;
     q->last_head = POS(ITEMS(h) + (first ? 1u : 0u), BYTES(h) + rsize);
     atomic_store(&s->head, q->last_head);
-    if (atomic_load(&s->l[W_SPACE].waiters) > 0) {
-        atomic_fetch_add(&s->l[W_SPACE].w.v, 1);
-        /* Producers may wait for different amounts of room: all of them. */
-        wake(q, W_SPACE, UINT32_MAX);
-    }
+    wake_all(q, W_SPACE);
 }
 
 /* ---------------------------------------------------------------------------
@@ -439,16 +466,12 @@ static int wait_room(mproc_queue *q, uint32_t rsize, bool new_item,
             pause_or_yield(spins++);
             continue;
         }
-        seq = atomic_load(&s->l[W_SPACE].w.v);
-        atomic_fetch_add(&s->l[W_SPACE].waiters, 1);
-        if (atomic_load(&s->head) != h) {
-            atomic_fetch_sub(&s->l[W_SPACE].waiters, 1);
+        seq = prepare_sleep(q, W_SPACE);
+        if (atomic_load(&s->head) != h)
             continue;
-        }
         if (!keep_lock)
             qunlock(q, W_PLOCK);
         rc = sleep_on(q, W_SPACE, seq, keep_lock ? -1 : deadline);
-        atomic_fetch_sub(&s->l[W_SPACE].waiters, 1);
         if (!keep_lock) {
             int lrc = qlock(q, W_PLOCK, deadline);
             if (lrc < 0) {
@@ -588,7 +611,7 @@ static int wait_record(mproc_queue *q, bool keep_lock, int64_t deadline,
         }
         if (keep_lock) {
             /* Nobody is streaming the rest: the chain's producer died. */
-            uint32_t owner = atomic_load(&s->l[W_PLOCK].w.v);
+            uint32_t owner = lock_owner(s, W_PLOCK);
             if (spins >= SPIN + YIELDS &&
                 (owner == 0 || mproc__os_tag_alive(owner) == 0))
                 return MPROC_EBADMSG;
@@ -599,16 +622,12 @@ static int wait_record(mproc_queue *q, bool keep_lock, int64_t deadline,
             pause_or_yield(spins++);
             continue;
         }
-        seq = atomic_load(&s->l[W_ITEMS].w.v);
-        atomic_fetch_add(&s->l[W_ITEMS].waiters, 1);
-        if (BYTES(atomic_load(&s->tail)) != BYTES(h)) {
-            atomic_fetch_sub(&s->l[W_ITEMS].waiters, 1);
+        seq = prepare_sleep(q, W_ITEMS);
+        if (BYTES(atomic_load(&s->tail)) != BYTES(h))
             continue;
-        }
         if (!keep_lock)
             qunlock(q, W_CLOCK);
         rc = sleep_on(q, W_ITEMS, seq, keep_lock ? -1 : deadline);
-        atomic_fetch_sub(&s->l[W_ITEMS].waiters, 1);
         if (!keep_lock) {
             int lrc = qlock(q, W_CLOCK, deadline);
             if (lrc < 0) {
@@ -658,12 +677,6 @@ static int get_raw(mproc_queue *q, uint8_t **out, size_t *outlen,
             ring_read(s, BYTES(h) + REC_HDR, buf, len);
             /* Copied out before the head moves: dying here loses nothing. */
             retire(q, h, rec_size(len), true);
-            /* More behind it and someone asleep: pass the wake-up on. */
-            if (atomic_load(&s->l[W_ITEMS].waiters) > 0 &&
-                BYTES(atomic_load(&s->tail)) != BYTES(h) + rec_size(len)) {
-                atomic_fetch_add(&s->l[W_ITEMS].w.v, 1);
-                wake(q, W_ITEMS, 1);
-            }
             *out = buf;
             *outlen = len;
             break;
@@ -820,10 +833,8 @@ int mproc_queue_task_done(mproc_queue *q)
         if (u == 0)
             return MPROC_ERANGE;
         if (atomic_compare_exchange_weak(&s->done, &d, d + 1)) {
-            if (u == 1) {
-                atomic_fetch_add(&s->l[W_JOIN].w.v, 1);
-                wake(q, W_JOIN, UINT32_MAX);
-            }
+            if (u == 1)
+                wake_all(q, W_JOIN);
             return 0;
         }
     }
@@ -841,15 +852,14 @@ int mproc_queue_join(mproc_queue *q, int timeout_ms)
         return MPROC_ESTATE;
     deadline = mproc__deadline(timeout_ms);
     for (;;) {
-        uint32_t seq = atomic_load(&s->l[W_JOIN].w.v);
+        uint32_t seq;
         int rc;
-        atomic_fetch_add(&s->l[W_JOIN].waiters, 1);
-        if (unfinished(s, atomic_load(&s->done)) == 0) {
-            atomic_fetch_sub(&s->l[W_JOIN].waiters, 1);
+        if (unfinished(s, atomic_load(&s->done)) == 0)
             return 0;
-        }
+        seq = prepare_sleep(q, W_JOIN);
+        if (unfinished(s, atomic_load(&s->done)) == 0)
+            return 0;
         rc = sleep_on(q, W_JOIN, seq, deadline);
-        atomic_fetch_sub(&s->l[W_JOIN].waiters, 1);
         if (rc < 0)
             return rc;
     }
