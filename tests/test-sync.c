@@ -885,6 +885,95 @@ TEST(L09_condition)
     return 0;
 }
 
+/* Waits forever on the event (arg 2 == 0) or the condition (1), after
+ * telling the parent through `ready`; it is killed there. */
+static int t_wait_to_be_killed(const mproc_value *args)
+{
+    mproc_event *e = arg_event(args, 0);
+    mproc_cond *c = arg_cond(args, 1);
+    int64_t which = arg_int(args, 2);
+    mproc_sem *ready = arg_sem(args, 3);
+    CHILD_CHECK(e != NULL && c != NULL && ready != NULL, 2);
+    if (which == 0) {
+        CHILD_CHECK(mproc_sem_release(ready) == 0, 3);
+        (void)mproc_event_wait(e, MPROC_FOREVER);
+    } else {
+        CHILD_CHECK(mproc_cond_acquire(c, MPROC_FOREVER) == 0, 4);
+        CHILD_CHECK(mproc_sem_release(ready) == 0, 5);
+        (void)mproc_cond_wait(c, MPROC_FOREVER);
+    }
+    return 6;
+}
+
+/* Waits (bounded) on the event or the condition: 0 when woken. */
+static int t_wait_to_wake(const mproc_value *args)
+{
+    mproc_event *e = arg_event(args, 0);
+    mproc_cond *c = arg_cond(args, 1);
+    int64_t which = arg_int(args, 2);
+    mproc_sem *ready = arg_sem(args, 3);
+    int rc;
+    CHILD_CHECK(e != NULL && c != NULL && ready != NULL, 2);
+    if (which == 0) {
+        CHILD_CHECK(mproc_sem_release(ready) == 0, 3);
+        rc = mproc_event_wait(e, 20000);
+    } else {
+        CHILD_CHECK(mproc_cond_acquire(c, MPROC_FOREVER) == 0, 4);
+        CHILD_CHECK(mproc_sem_release(ready) == 0, 5);
+        rc = mproc_cond_wait(c, 20000);
+        CHILD_CHECK(mproc_cond_release(c) == 0, 6);
+    }
+    return rc == 0 ? 0 : 7;
+}
+
+/* A waiter killed inside wait must not block the ones who set or notify
+ * later, nor the waiters after it: round after round. */
+TEST(L09_killed_waiter_blocks_nobody)
+{
+    mproc_event *e = make_event();
+    mproc_cond *c = NULL;
+    mproc_sem *ready = make_sem(0, 0);
+    ASSERT_OK(mproc_cond_create(&c));
+    for (int round = 0; round < 3; round++) {
+        mproc_process *dead[2];
+        mproc_process *live[2];
+        for (int w = 0; w < 2; w++) {
+            dead[w] =
+                start(t_wait_to_be_killed,
+                      MPROC_LIST(mproc_value_event(e), mproc_value_cond(c),
+                                 mproc_int(w), mproc_value_sem(ready)));
+            ASSERT_OK(mproc_sem_acquire(ready, th_ms(20000)));
+        }
+        /* In the wait by now (the condition's waiter released the lock). */
+        ASSERT_OK(mproc_cond_acquire(c, th_ms(20000)));
+        ASSERT_OK(mproc_cond_release(c));
+        th_sleep_ms(th_ms(30));
+        for (int w = 0; w < 2; w++) {
+            ASSERT_OK(mproc_process_kill(dead[w]));
+            ASSERT_EQ(finish(dead[w]), -9);
+        }
+        for (int w = 0; w < 2; w++) {
+            live[w] =
+                start(t_wait_to_wake,
+                      MPROC_LIST(mproc_value_event(e), mproc_value_cond(c),
+                                 mproc_int(w), mproc_value_sem(ready)));
+            ASSERT_OK(mproc_sem_acquire(ready, th_ms(20000)));
+        }
+        ASSERT_OK(mproc_cond_acquire(c, th_ms(20000)));
+        th_sleep_ms(th_ms(30));
+        ASSERT_OK(mproc_event_set(e));
+        ASSERT_OK(mproc_cond_notify_all(c));
+        ASSERT_OK(mproc_cond_release(c));
+        for (int w = 0; w < 2; w++)
+            ASSERT_EQ(finish(live[w]), 0);
+        ASSERT_OK(mproc_event_clear(e));
+    }
+    mproc_event_destroy(e);
+    mproc_cond_destroy(c);
+    mproc_sem_destroy(ready);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * L10: Barrier
  */

@@ -15,7 +15,9 @@
  *   go past a maximum, so a bounded semaphore serialises its posts with a
  *   robust guard mutex: with posts serialised, the count can only fall
  *   between our sem_getvalue and sem_post, so the check is exact.
- * - Condition variable: a process-shared pthread_cond_t on CLOCK_MONOTONIC.
+ * - Condition variable: on Linux, a futex of our own (see its section for
+ *   why not glibc's process-shared pthread_cond_t); elsewhere a
+ *   process-shared pthread_cond_t.
  *
  * Timeouts use CLOCK_MONOTONIC where the C library can (glibc >= 2.30:
  * pthread_mutex_clocklock, sem_clockwait), so that a change of the wall
@@ -36,7 +38,9 @@
 #include <unistd.h>
 
 #if defined(__linux__)
+#include <linux/futex.h>
 #include <sys/syscall.h>
+#define HAVE_FUTEX 1
 #endif
 #if defined(__FreeBSD__)
 #include <pthread_np.h>
@@ -424,7 +428,163 @@ void mproc__os_sem_destroy(void *mem, mproc__handle h)
 
 /* ---------------------------------------------------------------------------
  * Condition variable
+ *
+ * glibc's process-shared pthread_cond_t is not safe against a waiter that
+ * is killed: the waiter holds a reference on its wait group, and a later
+ * signal or broadcast that closes the group waits for that reference to
+ * drop, forever (seen on glibc 2.36: the second broadcast after a waiter was
+ * SIGKILLed hangs). So on Linux the condition is a futex word of our own,
+ * whose waiters the kernel forgets when they die, plus two counts kept
+ * under the caller's mutex (the contract has signal and broadcast called
+ * with it held):
+ *
+ * - seq, the futex word: bumped by every signal, so a waiter that released
+ *   the mutex but has not slept yet does not miss the wake-up, and so a
+ *   waiter can tell whether a signal came after it started waiting (only
+ *   then may it take a wake-up: a later waiter cannot steal one);
+ * - waiters: waiting and not yet granted a wake-up; signals: wake-ups
+ *   granted and not yet taken. notify(n) grants min(n, waiters).
+ *
+ * A waiter that times out takes a granted wake-up if one is left for it,
+ * else it gives back its place in `waiters`; waiters are interchangeable,
+ * so the counts stay exact without knowing who was meant. A waiter killed
+ * while waiting stays counted and may absorb one grant: at worst a later
+ * waiter wakes spuriously, which the contract allows; nobody blocks.
  */
+
+#if defined(HAVE_FUTEX)
+
+typedef struct pcond {
+    uint32_t seq;
+    uint32_t waiters;
+    uint32_t signals;
+} pcond;
+
+_Static_assert(sizeof(pcond) <= MPROC__OS_COND_SIZE, "pcond too large");
+
+/* FUTEX_WAIT without FUTEX_PRIVATE_FLAG: the word is in shared memory and
+ * the waiters are in several processes. */
+static int futex_wait(uint32_t *word, uint32_t expected, int timeout_ms)
+{
+    struct timespec ts;
+    if (timeout_ms >= 0) {
+        ts.tv_sec = (time_t)(timeout_ms / 1000);
+        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    }
+    if (syscall(SYS_futex, word, FUTEX_WAIT, expected,
+                timeout_ms >= 0 ? &ts : NULL, NULL, 0) == 0)
+        return 0;
+    return errno;
+}
+
+static void futex_wake(uint32_t *word, int n)
+{
+    (void)syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+int mproc__os_cond_init(void *mem, mproc__handle *h)
+{
+    if (mem == NULL || h == NULL)
+        return MPROC_EINVAL;
+    for (int i = 0; i < MPROC__OS_COND_HANDLES; i++)
+        h[i] = MPROC__BADHANDLE;
+    memset(mem, 0, sizeof(pcond));
+    return 0;
+}
+
+int mproc__os_cond_open(void *mem, const mproc__handle *h)
+{
+    (void)h;
+    return mem == NULL ? MPROC_EINVAL : 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
+                        mproc__handle mutex_h, int timeout_ms)
+{
+    pcond *c = (pcond *)mem;
+    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : -1;
+    uint32_t start;
+    bool owner_died = false;
+    (void)h;
+    if (timeout_ms == 0)
+        return MPROC_ETIMEDOUT;
+    start = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+    c->waiters++;
+    for (;;) {
+        uint32_t seen = __atomic_load_n(&c->seq, __ATOMIC_RELAXED);
+        int left = MPROC_FOREVER;
+        int rc;
+        bool timed_out = false;
+        if (deadline >= 0) {
+            int64_t d = deadline - mono_ms();
+            left = d <= 0 ? 0 : (d > INT_MAX ? INT_MAX : (int)d);
+        }
+        rc = mproc__os_mutex_unlock(mutex_mem, mutex_h);
+        if (rc < 0)
+            return rc; /* not held: nothing was waited for */
+        if (left != 0)
+            rc = futex_wait(&c->seq, seen, left);
+        if (left == 0 || rc == ETIMEDOUT)
+            timed_out = true;
+        rc = mproc__os_mutex_lock(mutex_mem, mutex_h, MPROC_FOREVER);
+        if (rc == MPROC_EOWNERDEAD)
+            owner_died = true;
+        else if (rc < 0)
+            return rc;
+        /* A wake-up granted after we started is ours to take. */
+        if (c->signals > 0 &&
+            __atomic_load_n(&c->seq, __ATOMIC_RELAXED) != start) {
+            c->signals--;
+            return owner_died ? MPROC_EOWNERDEAD : 0;
+        }
+        if (timed_out) {
+            if (c->waiters > 0)
+                c->waiters--;
+            return owner_died ? MPROC_EOWNERDEAD : MPROC_ETIMEDOUT;
+        }
+        /* Woken for someone else, or spuriously (a signal handler): the
+         * deadline still holds, wait again. */
+    }
+}
+
+static int cond_grant(pcond *c, uint32_t n)
+{
+    uint32_t k = n < c->waiters ? n : c->waiters;
+    if (k == 0)
+        return 0;
+    c->waiters -= k;
+    c->signals += k;
+    __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELEASE);
+    futex_wake(&c->seq, k > INT_MAX ? INT_MAX : (int)k);
+    return 0;
+}
+
+int mproc__os_cond_signal(void *mem, const mproc__handle *h, unsigned n)
+{
+    (void)h;
+    return cond_grant((pcond *)mem, n);
+}
+
+int mproc__os_cond_broadcast(void *mem, const mproc__handle *h)
+{
+    (void)h;
+    return cond_grant((pcond *)mem, UINT32_MAX);
+}
+
+void mproc__os_cond_destroy(void *mem, const mproc__handle *h)
+{
+    (void)mem;
+    (void)h;
+}
+
+#else /* !HAVE_FUTEX */
 
 typedef struct pcond {
     pthread_cond_t c;
@@ -513,3 +673,5 @@ void mproc__os_cond_destroy(void *mem, const mproc__handle *h)
     (void)mem;
     (void)h;
 }
+
+#endif /* HAVE_FUTEX */
