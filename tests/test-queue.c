@@ -212,7 +212,7 @@ TEST(Q03_maxsize_put_blocks)
     t0 = th_now_ms();
     ASSERT_ERR(mproc_queue_put(q, v, 250), MPROC_ETIMEDOUT);
     dt = th_now_ms() - t0;
-    ASSERT_GE(dt, 240);
+    ASSERT_GE(dt, 250 - 16); /* a 15.6 ms clock tick */
     ASSERT_LE(dt, th_ms(1500));
     ASSERT_EQ(mproc_queue_qsize(q), 2);
     /* A blocking put returns once a child takes an item. */
@@ -276,7 +276,7 @@ TEST(Q04_get_timeout_and_empty)
     t0 = th_now_ms();
     ASSERT_ERR(mproc_queue_get(q, &v, 300), MPROC_ETIMEDOUT);
     dt = th_now_ms() - t0;
-    ASSERT_GE(dt, 290);
+    ASSERT_GE(dt, 300 - 16); /* a 15.6 ms clock tick */
     ASSERT_LE(dt, th_ms(1500));
     ASSERT_NULL(v);
     ASSERT_ERR(mproc_queue_get_bytes(q, &buf, &len, 50), MPROC_ETIMEDOUT);
@@ -655,7 +655,7 @@ TEST(Q10_joinable)
     t0 = th_now_ms();
     ASSERT_ERR(mproc_queue_join(q, 200), MPROC_ETIMEDOUT);
     dt = th_now_ms() - t0;
-    ASSERT_GE(dt, 190);
+    ASSERT_GE(dt, 200 - 16); /* a 15.6 ms clock tick */
     ASSERT_LE(dt, th_ms(1500));
     ASSERT_ERR(mproc_queue_join(q, 0), MPROC_ETIMEDOUT);
     p = qstart(task_worker, MPROC_LIST(mproc_value_queue(q), mproc_int(50)));
