@@ -415,6 +415,79 @@ TEST(backend_cond_signal_broadcast)
     return 0;
 }
 
+/* Broadcasts as an Event uses them: each wakes every thread that waited
+ * before it, and the woken ones wait again at once for the next one. A
+ * thread that starts waiting after a broadcast must not take the wake-up of
+ * one that waited before it: that one would sleep on, its predicate true,
+ * and never acknowledge the round. */
+static volatile int storm_gen;
+static volatile long storm_acks;
+
+enum { STORM_WAITERS = 4, STORM_ROUNDS = 400 };
+
+static void *storm_waiter(void *arg)
+{
+    int seen = 0;
+    (void)arg;
+    while (seen < STORM_ROUNDS) {
+        if (mproc__os_mutex_lock(mutex_mem, cond_mutex_h, MPROC_FOREVER) != 0)
+            return (void *)1;
+        while (storm_gen == seen)
+            if (mproc__os_cond_wait(cond_mem, cond_h, mutex_mem, cond_mutex_h,
+                                    MPROC_FOREVER) != 0) {
+                mproc__os_mutex_unlock(mutex_mem, cond_mutex_h);
+                return (void *)2;
+            }
+        seen = storm_gen;
+        storm_acks++;
+        mproc__os_mutex_unlock(mutex_mem, cond_mutex_h);
+    }
+    return NULL;
+}
+
+static long storm_acks_now(void)
+{
+    long n;
+    mproc__os_mutex_lock(mutex_mem, cond_mutex_h, MPROC_FOREVER);
+    n = storm_acks;
+    mproc__os_mutex_unlock(mutex_mem, cond_mutex_h);
+    return n;
+}
+
+TEST(backend_cond_broadcast_storm)
+{
+    pthread_t t[STORM_WAITERS];
+    void *res;
+    int64_t t0;
+    int i;
+
+    storm_gen = 0;
+    storm_acks = 0;
+    ASSERT_OK(mproc__os_mutex_init(mutex_mem, &cond_mutex_h));
+    ASSERT_OK(mproc__os_cond_init(cond_mem, cond_h));
+    for (i = 0; i < STORM_WAITERS; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, storm_waiter, NULL), 0);
+    for (i = 1; i <= STORM_ROUNDS; i++) {
+        ASSERT_OK(mproc__os_mutex_lock(mutex_mem, cond_mutex_h, MPROC_FOREVER));
+        storm_gen = i;
+        ASSERT_OK(mproc__os_cond_broadcast(cond_mem, cond_h));
+        ASSERT_OK(mproc__os_mutex_unlock(mutex_mem, cond_mutex_h));
+        /* Every waiter sees this round, without another broadcast. */
+        t0 = mproc__os_now_ms();
+        while (storm_acks_now() < (long)STORM_WAITERS * i) {
+            ASSERT_LT(mproc__os_now_ms() - t0, th_ms(5000));
+            mproc__os_yield();
+        }
+    }
+    for (i = 0; i < STORM_WAITERS; i++) {
+        ASSERT_EQ(pthread_join(t[i], &res), 0);
+        ASSERT_NULL(res);
+    }
+    mproc__os_cond_destroy(cond_mem, cond_h);
+    mproc__os_mutex_destroy(mutex_mem, cond_mutex_h);
+    return 0;
+}
+
 static _Alignas(8) unsigned char word_mem[MPROC__OS_WORD_SIZE];
 static mproc__handle word_h;
 

@@ -216,60 +216,78 @@ void mproc__os_sem_destroy(void *mem, mproc__handle h)
 }
 
 /* ---------------------------------------------------------------------------
- * Condition variable: two semaphores (h[0], h[1]) used as wake-up queues,
- * and counts in `mem` that only change under the caller's mutex.
+ * Condition variable: three semaphores (h[0..2]) used as wake-up queues, and
+ * counts in `mem` that only change under the caller's mutex.
  *
  * A waiter joins the current queue (waiters[q]++), releases the mutex,
  * waits on the queue's semaphore, re-locks the mutex and leaves
  * (waiters[q]--, and pending[q]-- if it took a token). A signal releases
  * min(n, waiters - pending) tokens into the current queue. A broadcast
- * releases a token for every waiter of the current queue and switches new
- * waiters to the other queue, so that a thread that starts waiting after
- * the broadcast cannot take the token of one that was waiting before it.
+ * releases a token for every waiter of the current queue and moves new
+ * waiters to another queue whose tokens have all been taken, so that a
+ * thread that starts waiting after the broadcast cannot take the token of
+ * one that was waiting before it (which would then miss the broadcast).
+ * Three queues leave a free one even when the waiters of two broadcasts in
+ * a row are slow to wake.
  *
- * A token nobody takes (its waiter timed out or died) wakes a later waiter
- * early: spurious wake-ups are allowed by the contract. A dead waiter stays
- * counted, which costs spurious wake-ups, never a blocked signaller: no
- * step waits for another waiter.
+ * A waiter that leaves with more tokens pending in its queue than waiters
+ * left there (it timed out just as its token came) takes the surplus back,
+ * so that it does not wake a later waiter early. A dead waiter stays
+ * counted: that costs spurious wake-ups (allowed by the contract), never a
+ * blocked signaller, since no step waits for another waiter.
  */
 
+#define COND_QUEUES 3
+
 typedef struct win_cond {
-    LONG cur;        /* the queue new waiters join */
-    LONG waiters[2]; /* threads inside wait, per queue */
-    LONG pending[2]; /* tokens released and not yet taken, per queue */
+    LONG cur;                  /* the queue new waiters join */
+    LONG waiters[COND_QUEUES]; /* threads inside wait, per queue */
+    LONG pending[COND_QUEUES]; /* tokens released, not yet taken */
 } win_cond;
 
 _Static_assert(sizeof(win_cond) <= MPROC__OS_COND_SIZE, "cond block");
+_Static_assert(COND_QUEUES <= MPROC__OS_COND_HANDLES, "cond handles");
 
 int mproc__os_cond_init(void *mem, mproc__handle *h)
 {
-    HANDLE s0, s1;
-    int i;
+    HANDLE s;
+    int i, rc;
 
     if (mem == NULL || h == NULL)
         return MPROC_EINVAL;
-    s0 = CreateSemaphoreW(NULL, 0, LONG_MAX, NULL);
-    if (s0 == NULL)
-        return mproc__win_last_error();
-    s1 = CreateSemaphoreW(NULL, 0, LONG_MAX, NULL);
-    if (s1 == NULL) {
-        int rc = mproc__win_last_error();
-        CloseHandle(s0);
-        return rc;
+    for (i = 0; i < MPROC__OS_COND_HANDLES; i++)
+        h[i] = MPROC__BADHANDLE;
+    for (i = 0; i < COND_QUEUES; i++) {
+        s = CreateSemaphoreW(NULL, 0, LONG_MAX, NULL);
+        if (s == NULL) {
+            rc = mproc__win_last_error();
+            while (i-- > 0) {
+                mproc__os_handle_close(h[i]);
+                h[i] = MPROC__BADHANDLE;
+            }
+            return rc;
+        }
+        h[i] = mproc__win_mh(s);
     }
     memset(mem, 0, sizeof(win_cond));
-    h[0] = mproc__win_mh(s0);
-    h[1] = mproc__win_mh(s1);
-    for (i = 2; i < MPROC__OS_COND_HANDLES; i++)
-        h[i] = MPROC__BADHANDLE;
     return 0;
 }
 
 int mproc__os_cond_open(void *mem, const mproc__handle *h)
 {
-    if (mem == NULL || h == NULL || bad(h[0]) || bad(h[1]))
+    int i;
+
+    if (mem == NULL || h == NULL)
         return MPROC_EINVAL;
+    for (i = 0; i < COND_QUEUES; i++)
+        if (bad(h[i]))
+            return MPROC_EINVAL;
     return 0;
+}
+
+static LONG cond_queue(LONG q)
+{
+    return q >= 0 && q < COND_QUEUES ? q : 0;
 }
 
 int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
@@ -286,7 +304,7 @@ int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
         return MPROC_ENOTOWNER;
     if (timeout_ms == 0)
         return MPROC_ETIMEDOUT;
-    q = c->cur & 1;
+    q = cond_queue(c->cur);
     c->waiters[q]++;
     rc = mproc__os_mutex_unlock(mutex_mem, mutex_h);
     if (rc != 0) {
@@ -304,6 +322,12 @@ int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
     } else {
         rc = mproc__win_last_error();
     }
+    /* A surplus token (ours came too late): take it back. It may be in the
+     * hands of a woken waiter not yet back under the mutex, which then
+     * counts it itself. */
+    if (c->pending[q] > c->waiters[q] &&
+        WaitForSingleObject(mproc__win_h(h[q]), 0) == WAIT_OBJECT_0)
+        c->pending[q]--;
     if (lk == MPROC_EOWNERDEAD)
         return MPROC_EOWNERDEAD;
     return lk != 0 ? lk : rc;
@@ -326,10 +350,10 @@ int mproc__os_cond_signal(void *mem, const mproc__handle *h, unsigned n)
 
     if (mem == NULL || h == NULL)
         return MPROC_EINVAL;
-    q = c->cur & 1;
+    q = cond_queue(c->cur);
     idle = c->waiters[q] - c->pending[q];
-    /* Waiters of the other queue (before the last broadcast) all have
-     * their tokens already. */
+    /* Waiters of the other queues (before a broadcast) all have their
+     * tokens already. */
     if (idle <= 0 || n == 0)
         return 0;
     return cond_release(c, h, q, n < (unsigned)idle ? (LONG)n : idle);
@@ -338,18 +362,25 @@ int mproc__os_cond_signal(void *mem, const mproc__handle *h, unsigned n)
 int mproc__os_cond_broadcast(void *mem, const mproc__handle *h)
 {
     win_cond *c = mem;
-    LONG q;
-    int rc;
+    LONG q, next;
+    int rc, d;
 
     if (mem == NULL || h == NULL)
         return MPROC_EINVAL;
-    q = c->cur & 1;
+    q = cond_queue(c->cur);
     if (c->waiters[q] - c->pending[q] <= 0)
         return 0;
     rc = cond_release(c, h, q, c->waiters[q] - c->pending[q]);
-    if (rc == 0)
-        c->cur = q ^ 1;
-    return rc;
+    if (rc != 0)
+        return rc;
+    for (d = 1; d < COND_QUEUES; d++) {
+        next = (q + d) % COND_QUEUES;
+        if (c->pending[next] <= 0) {
+            c->cur = next;
+            break;
+        }
+    }
+    return 0;
 }
 
 void mproc__os_cond_destroy(void *mem, const mproc__handle *h)
