@@ -66,6 +66,14 @@
 #endif
 #endif
 
+/* macOS has neither pthread_mutex_timedlock nor sem_timedwait: timed waits
+ * poll there, as under TSan. Its sem_init also fails (ENOSYS), so a
+ * Semaphore needs another primitive there (a mutex and a condition
+ * variable in the block would do); not written yet, nor tested on macOS. */
+#if defined(MPROC_TSAN) || defined(__APPLE__)
+#define POLL_TIMED 1
+#endif
+
 /* PTHREAD_MUTEX_ROBUST is an enumerator, not a macro, so it cannot be
  * tested for; the systems without robust mutexes are listed instead. */
 #if !defined(__APPLE__) && !defined(__OpenBSD__)
@@ -239,7 +247,7 @@ int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms)
     } else if (timeout_ms == 0) {
         rc = pthread_mutex_trylock(m);
     } else {
-#if defined(MPROC_TSAN)
+#if defined(POLL_TIMED)
         int64_t end = mproc__os_now_ms() + timeout_ms;
         while ((rc = pthread_mutex_trylock(m)) == EBUSY &&
                mproc__os_now_ms() < end)
@@ -347,6 +355,18 @@ int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms)
         }
         return 0;
     } else {
+#if defined(POLL_TIMED) && defined(__APPLE__)
+        int64_t end = mproc__os_now_ms() + timeout_ms;
+        for (;;) {
+            if (sem_trywait(s) == 0)
+                return 0;
+            if (errno != EAGAIN && errno != EINTR)
+                return mproc__os_error(errno);
+            if (mproc__os_now_ms() >= end)
+                return MPROC_ETIMEDOUT;
+            mproc__os_sleep_ms(1);
+        }
+#else
         /* One absolute deadline: a signal that interrupts the wait does
          * not restart the clock. */
         struct timespec ts = abstime(WAIT_CLOCK, timeout_ms);
@@ -363,6 +383,7 @@ int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms)
             if (errno != EINTR)
                 return mproc__os_error(errno);
         }
+#endif
     }
 }
 
