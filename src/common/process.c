@@ -75,7 +75,8 @@ struct mproc_process {
  */
 
 static atomic_flag g_lock = ATOMIC_FLAG_INIT;
-static mproc_process *g_children;
+static mproc_process *g_children; /* oldest first */
+static mproc_process *g_children_tail;
 static unsigned long g_counter;
 static atomic_int g_method = MPROC_START_DEFAULT;
 static bool g_exit_hook;
@@ -154,6 +155,8 @@ static void registry_unlink_locked(mproc_process *p)
         g_children = p->next;
     if (p->next)
         p->next->prev = p->prev;
+    else
+        g_children_tail = p->prev;
     p->next = p->prev = NULL;
     p->in_registry = false;
 }
@@ -447,7 +450,7 @@ static void child_after_fork(mproc_process *p, int64_t parent_pid)
     /* Another thread may have held the lock at fork; it does not exist
      * here. */
     atomic_flag_clear(&g_lock);
-    g_children = NULL;
+    g_children = g_children_tail = NULL;
     g_counter = 0;
     g_exit_hook = false;
     g_parent_obj.name = prev->name;
@@ -724,11 +727,13 @@ int mproc_process_start(mproc_process *p)
         p->state = PS_STARTED;
         atomic_fetch_add(&p->refs, 1);
         p->in_registry = true;
-        p->prev = NULL;
-        p->next = g_children;
-        if (g_children)
-            g_children->prev = p;
-        g_children = p;
+        p->next = NULL;
+        p->prev = g_children_tail;
+        if (g_children_tail)
+            g_children_tail->next = p;
+        else
+            g_children = p;
+        g_children_tail = p;
     }
     unlock();
     return rc;
