@@ -1255,8 +1255,16 @@ static int t_l12_program(const mproc_value *args)
     mproc_cond *c = NULL;
     mproc_barrier *b = NULL;
     mproc_shm *m = NULL;
+    mproc_conn *ca = NULL;
+    mproc_conn *cb = NULL;
+    mproc_queue *q = NULL;
     mproc_process *p = NULL;
     CHILD_CHECK(ready != NULL, 16);
+    /* Pipes and queues too: the row is about every name of the program. */
+    CHILD_CHECK(mproc_pipe(&ca, &cb, true) == 0, 18);
+    CHILD_CHECK(mproc_queue_create(&q, 0) == 0, 19);
+    CHILD_CHECK(mproc_conn_send_bytes(ca, "x", 1) == 0, 20);
+    CHILD_CHECK(mproc_queue_put_bytes(q, "y", 1, 1000) == 0, 21);
     CHILD_CHECK(mproc_lock_create(&l) == 0, 2);
     CHILD_CHECK(mproc_rlock_create(&r) == 0, 3);
     CHILD_CHECK(mproc_sem_create(&s, 0, 0) == 0, 4);
@@ -1269,7 +1277,8 @@ static int t_l12_program(const mproc_value *args)
                     MPROC_LIST(mproc_value_lock(l), mproc_value_sem(s),
                                mproc_value_rlock(r), mproc_value_event(e),
                                mproc_value_cond(c), mproc_value_barrier(b),
-                               mproc_value_shm(m))) == 0,
+                               mproc_value_shm(m), mproc_value_conn(cb),
+                               mproc_value_queue(q))) == 0,
                 9);
     CHILD_CHECK(mproc_process_set_daemon(p, true) == 0, 17);
     CHILD_CHECK(mproc_process_start(p) == 0, 10);
@@ -1285,6 +1294,9 @@ static int t_l12_program(const mproc_value *args)
     CHILD_CHECK(mproc_process_kill(p) == 0, 14);
     CHILD_CHECK(mproc_process_join(p, 30000) == 0, 15);
     mproc_process_destroy(p);
+    mproc_conn_destroy(ca);
+    mproc_conn_destroy(cb);
+    mproc_queue_destroy(q);
     mproc_lock_destroy(l);
     mproc_rlock_destroy(r);
     mproc_sem_destroy(s);
