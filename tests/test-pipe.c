@@ -48,14 +48,14 @@ static void fill_pattern(uint8_t *p, size_t n, unsigned seed)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        p[i] = (uint8_t)(i * 31u + seed * 7u + (i >> 12));
+        p[i] = (uint8_t)(i * 31u + (size_t)seed * 7u + (i >> 12));
 }
 
 static bool check_pattern(const uint8_t *p, size_t n, unsigned seed)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        if (p[i] != (uint8_t)(i * 31u + seed * 7u + (i >> 12)))
+        if (p[i] != (uint8_t)(i * 31u + (size_t)seed * 7u + (i >> 12)))
             return false;
     return true;
 }
@@ -820,6 +820,32 @@ TEST(W01_wait_wakes_on_queue_put)
     mproc_queue_destroy(q);
     mproc_conn_destroy(a);
     mproc_conn_destroy(b);
+    return 0;
+}
+
+/* More objects than the wait keeps on its stack. */
+TEST(W01_wait_many_objects)
+{
+    enum { N = 40 };
+    mproc_conn *a[N], *b[N];
+    mproc_wait_item it[N];
+    int i;
+    memset(it, 0, sizeof it);
+    for (i = 0; i < N; i++) {
+        ASSERT_OK(mproc_pipe(&a[i], &b[i], false));
+        it[i].kind = MPROC_WAIT_CONN;
+        it[i].conn = a[i];
+    }
+    ASSERT_EQ(mproc_wait(it, N, 0), 0);
+    ASSERT_OK(mproc_conn_send_bytes(b[33], "x", 1));
+    ASSERT_OK(mproc_conn_send_bytes(b[3], "y", 1));
+    ASSERT_EQ(mproc_wait(it, N, th_ms(5000)), 2);
+    for (i = 0; i < N; i++)
+        ASSERT_EQ(it[i].ready, i == 3 || i == 33);
+    for (i = 0; i < N; i++) {
+        mproc_conn_destroy(a[i]);
+        mproc_conn_destroy(b[i]);
+    }
     return 0;
 }
 

@@ -56,14 +56,14 @@ static void qfill(uint8_t *p, size_t n, unsigned seed)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        p[i] = (uint8_t)(i * 13u + seed * 101u + (i >> 16));
+        p[i] = (uint8_t)(i * 13u + (size_t)seed * 101u + (i >> 16));
 }
 
 static bool qcheck(const uint8_t *p, size_t n, unsigned seed)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        if (p[i] != (uint8_t)(i * 13u + seed * 101u + (i >> 16)))
+        if (p[i] != (uint8_t)(i * 13u + (size_t)seed * 101u + (i >> 16)))
             return false;
     return true;
 }

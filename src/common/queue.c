@@ -716,7 +716,6 @@ static int get_raw(mproc_queue *q, uint8_t **out, size_t *outlen,
             if (lost) {
                 free(buf);
                 buf = NULL;
-                rc = 0;
                 continue;
             }
             *out = buf;

@@ -19,7 +19,7 @@
 int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms)
 {
     mproc__handle hs[16];
-    bool isp[16], rdy[16], now[16];
+    bool isp[16] = {false}, rdy[16] = {false}, now[16] = {false};
     mproc__handle *h = hs;
     bool *is_process = isp, *ready = rdy, *ready_now = now;
     int64_t deadline;
@@ -49,9 +49,9 @@ int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms)
     }
     if (n > sizeof hs / sizeof hs[0]) {
         h = malloc(n * sizeof *h);
-        is_process = malloc(n * sizeof *is_process);
-        ready = malloc(n * sizeof *ready);
-        ready_now = malloc(n * sizeof *ready_now);
+        is_process = calloc(n, sizeof *is_process);
+        ready = calloc(n, sizeof *ready);
+        ready_now = calloc(n, sizeof *ready_now);
         if (h == NULL || is_process == NULL || ready == NULL ||
             ready_now == NULL) {
             rc = MPROC_ENOMEM;
@@ -68,6 +68,7 @@ int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms)
             mproc_wait_item *it = &items[i];
             h[i] = MPROC__BADHANDLE;
             ready_now[i] = false;
+            ready[i] = false;
             is_process[i] = it->kind == MPROC_WAIT_PROCESS;
             if (it->kind == MPROC_WAIT_CONN) {
                 rc = mproc__conn_wait_handle(it->conn, &h[i], &ready_now[i]);
