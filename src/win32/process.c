@@ -489,8 +489,7 @@ int mproc__os_wait(mproc__child *c, int timeout_ms)
         return MPROC_EINVAL;
     if (c->reaped)
         return 0;
-    switch (WaitForSingleObject(mproc__win_h(c->handle),
-                                mproc__win_timeout(timeout_ms))) {
+    switch (mproc__win_wait(mproc__win_h(c->handle), timeout_ms)) {
     case WAIT_OBJECT_0:
         break;
     case WAIT_TIMEOUT:

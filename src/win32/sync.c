@@ -87,7 +87,7 @@ int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms)
         return MPROC_EINVAL;
     if (m->owner == self_tid())
         return wait_on_self(timeout_ms);
-    w = WaitForSingleObject(mproc__win_h(h), mproc__win_timeout(timeout_ms));
+    w = mproc__win_wait(mproc__win_h(h), timeout_ms);
     switch (w) {
     case WAIT_OBJECT_0:
         m->owner = self_tid();
@@ -162,8 +162,7 @@ int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms)
     (void)mem;
     if (bad(h))
         return MPROC_EINVAL;
-    switch (
-        WaitForSingleObject(mproc__win_h(h), mproc__win_timeout(timeout_ms))) {
+    switch (mproc__win_wait(mproc__win_h(h), timeout_ms)) {
     case WAIT_OBJECT_0:
         return 0;
     case WAIT_TIMEOUT:
@@ -311,7 +310,7 @@ int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
         c->waiters[q]--;
         return rc;
     }
-    w = WaitForSingleObject(mproc__win_h(h[q]), mproc__win_timeout(timeout_ms));
+    w = mproc__win_wait(mproc__win_h(h[q]), timeout_ms);
     lk = mproc__os_mutex_lock(mutex_mem, mutex_h, MPROC_FOREVER);
     c->waiters[q]--;
     if (w == WAIT_OBJECT_0) {

@@ -50,3 +50,23 @@ void mproc__os_sleep_ms(int ms)
         Sleep((DWORD)(end - now));
     }
 }
+
+DWORD mproc__win_wait(HANDLE h, int timeout_ms)
+{
+    int64_t deadline;
+    int64_t left;
+    DWORD w;
+
+    if (timeout_ms <= 0)
+        return WaitForSingleObject(h, timeout_ms < 0 ? INFINITE : 0);
+    deadline = mproc__os_now_ms() + timeout_ms;
+    left = timeout_ms;
+    for (;;) {
+        w = WaitForSingleObject(h, (DWORD)left);
+        if (w != WAIT_TIMEOUT)
+            return w;
+        left = deadline - mproc__os_now_ms();
+        if (left <= 0)
+            return WAIT_TIMEOUT;
+    }
+}

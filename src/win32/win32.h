@@ -45,6 +45,12 @@ static inline DWORD mproc__win_timeout(int timeout_ms)
     return timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms;
 }
 
+/* WaitForSingleObject with a timeout in the public convention, never
+ * returning WAIT_TIMEOUT before timeout_ms have passed on the monotonic
+ * clock: Windows rounds waits to the scheduler tick and may wake up to one
+ * tick early. */
+DWORD mproc__win_wait(HANDLE h, int timeout_ms);
+
 /* ntdll entry points, looked up once (NULL when missing). */
 typedef LONG(NTAPI *mproc__nt_query_info_fn)(HANDLE, int, void *, ULONG,
                                              ULONG *);

@@ -63,7 +63,7 @@ int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
         InterlockedDecrement(word_waiters(word));
         return 0;
     }
-    w = WaitForSingleObject(mproc__win_h(h), mproc__win_timeout(timeout_ms));
+    w = mproc__win_wait(mproc__win_h(h), timeout_ms);
     InterlockedDecrement(word_waiters(word));
     switch (w) {
     case WAIT_OBJECT_0:
