@@ -63,7 +63,7 @@ typedef struct shared {
     uint32_t version;
     uint32_t kind;
     uint32_t pad0;
-    /* RLock and Condition: the owning thread (mproc__os_thread_id) and its
+    /* RLock and Condition: the owning thread (owner_token) and its
      * recursion count. Written by the owner only, read by anyone. */
     _Atomic int64_t owner;
     uint32_t count;
@@ -386,12 +386,45 @@ int mproc__lock_import(const mproc__export *ex, mproc_lock **out)
 
 /* ---------------------------------------------------------------------------
  * Recursive ownership (RLock and the Condition's lock)
+ *
+ * The owner is recorded as a token of the calling thread rather than its
+ * thread id: a thread that dies holding the lock leaves its id in the
+ * block, and thread ids are recycled (quickly on Windows, after a pid
+ * wrap-around on Linux); a new thread with the same id must not take the
+ * stale record for its own and "re-acquire" without the mutex. The token
+ * mixes the thread id with the clock and a counter when a thread first
+ * asks, and again whenever its thread id changes (the child of a fork keeps
+ * the parent thread's thread-local storage but gets a new id).
  */
+
+static _Thread_local int64_t token_tid;
+static _Thread_local int64_t token_value;
+static _Atomic uint64_t token_counter;
+
+static int64_t owner_token(void)
+{
+    int64_t tid = mproc__os_thread_id();
+    if (tid != token_tid || token_value == 0) {
+        uint64_t x = (uint64_t)tid;
+        x ^= (uint64_t)mproc__os_now_ms() << 20;
+        x ^= atomic_fetch_add_explicit(&token_counter, 1, memory_order_relaxed)
+             << 44;
+        x ^= (uint64_t)mproc__os_getpid() << 32;
+        x ^= (uint64_t)(uintptr_t)&token_value;
+        /* splitmix64's finaliser: every input bit moves every output bit. */
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+        token_tid = tid;
+        token_value = (int64_t)(x | 1); /* never 0, the "free" value */
+    }
+    return token_value;
+}
 
 static int rec_acquire(sobj *o, int timeout_ms)
 {
     shared *sh = o->sh;
-    int64_t self = mproc__os_thread_id();
+    int64_t self = owner_token();
     int rc;
     if (atomic_load_explicit(&sh->owner, memory_order_relaxed) == self) {
         if (sh->count == UINT32_MAX)
@@ -410,7 +443,7 @@ static int rec_acquire(sobj *o, int timeout_ms)
 static bool rec_owned(const sobj *o)
 {
     return atomic_load_explicit(&o->sh->owner, memory_order_relaxed) ==
-           mproc__os_thread_id();
+           owner_token();
 }
 
 static int rec_release(sobj *o)
@@ -592,7 +625,7 @@ int mproc_cond_wait(mproc_cond *c, int timeout_ms)
     if (c == NULL || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
     sh = c->o.sh;
-    self = mproc__os_thread_id();
+    self = owner_token();
     if (atomic_load_explicit(&sh->owner, memory_order_relaxed) != self ||
         sh->count == 0)
         return MPROC_ENOTOWNER;
