@@ -453,11 +453,11 @@ MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
  * MPROC_EFULL / MPROC_EEMPTY; a positive timeout that expires is
  * MPROC_ETIMEDOUT.
  *
- * Items live in a shared ring of 1 MiB per queue; besides maxsize, the ring
+ * Items live in a shared ring of 4 MiB per queue; besides maxsize, the ring
  * bounds the bytes in flight: a put waits (timeout 0: MPROC_EFULL) while
  * the ring has no room for the item, even below maxsize, so a producer that
- * puts more than 1 MiB that nobody gets blocks, and cannot be joined until
- * someone gets. Items larger than 256 KiB (up to MPROC_MESSAGE_MAX) are
+ * puts more than 4 MiB that nobody gets blocks, and cannot be joined until
+ * someone gets. Items larger than 1 MiB (up to MPROC_MESSAGE_MAX) are
  * streamed through the ring in chunks: such a put returns once the last
  * chunk is in, and, once its first chunk is in, completes regardless of its
  * timeout (as long as consumers get); with timeout 0 it goes in only when

@@ -235,7 +235,8 @@ TEST(Q03_maxsize_put_blocks)
 TEST(Q03_nonblocking_put_large)
 {
     mproc_queue *q;
-    size_t n = (size_t)512 << 10, big = (size_t)2 << 20;
+    /* The ring holds 4 MiB (mproc.h). */
+    size_t n = (size_t)3 << 20, big = (size_t)8 << 20;
     uint8_t *buf = malloc(big);
     void *out = NULL;
     size_t len = 0;
@@ -671,8 +672,10 @@ TEST(Q10_joinable)
 
 /* --- Q11 ---------------------------------------------------------------- */
 
-static const size_t q11_sizes[] = {(size_t)1 << 20, (size_t)16 << 20, 5,
-                                   ((size_t)1 << 20) - 3};
+/* 1 MiB - 8 is the largest item that is one record in the 4 MiB ring. */
+static const size_t q11_sizes[] = {
+    (size_t)1 << 20,       (size_t)16 << 20,      5,
+    ((size_t)1 << 20) - 3, ((size_t)1 << 20) - 8, ((size_t)1 << 20) - 7};
 #define Q11_N (sizeof q11_sizes / sizeof q11_sizes[0])
 
 static int q11_child(const mproc_value *args)

@@ -63,7 +63,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING_CAP ((uint32_t)1 << 20)
+/* 4 MiB: about 58,000 items of 64 bytes in flight. Measured on 2 CPUs, 1:1
+ * and 2:2 throughput is the same as with 1 MiB or better, and worse with
+ * 16 MiB (the ring no longer stays in cache); the pages a busy queue has
+ * cycled through stay resident, so this is also its memory cost. */
+#define RING_CAP ((uint32_t)1 << 22)
 #define REC_HDR 8u
 #define F_FIRST 1u
 #define F_LAST 2u
