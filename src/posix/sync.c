@@ -67,11 +67,15 @@
 #endif
 
 /* macOS has neither pthread_mutex_timedlock nor sem_timedwait: timed waits
- * poll there, as under TSan. Its sem_init also fails (ENOSYS), so a
- * Semaphore needs another primitive there (a mutex and a condition
- * variable in the block would do); not written yet, nor tested on macOS. */
+ * poll there, as under TSan. Its sem_init fails (ENOSYS) too, so there the
+ * semaphore is a count under a mutex with a condition variable
+ * (SEM_PORTABLE; define MPROC_PORTABLE_SEM to build it elsewhere, which is
+ * how it is tested on Linux). Not run on macOS itself yet. */
 #if defined(MPROC_TSAN) || defined(__APPLE__)
 #define POLL_TIMED 1
+#endif
+#if defined(__APPLE__) || defined(MPROC_PORTABLE_SEM)
+#define SEM_PORTABLE 1
 #endif
 
 /* PTHREAD_MUTEX_ROBUST is an enumerator, not a macro, so it cannot be
@@ -298,6 +302,155 @@ void mproc__os_mutex_destroy(void *mem, mproc__handle h)
  * Semaphore
  */
 
+#if defined(SEM_PORTABLE)
+
+typedef struct psem {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    unsigned value;
+    unsigned max; /* 0: unbounded */
+} psem;
+
+_Static_assert(sizeof(psem) <= MPROC__OS_SEM_SIZE,
+               "MPROC__OS_SEM_SIZE too small for a mutex and a condition");
+
+/* The semaphore's own mutex: EOWNERDEAD (a process died inside one of the
+ * short sections below) leaves the count valid, so it counts as taken. */
+static int psem_lock(psem *s)
+{
+    int rc = pthread_mutex_lock(&s->m);
+#if defined(HAVE_ROBUST)
+    if (rc == EOWNERDEAD) {
+        (void)pthread_mutex_consistent(&s->m);
+        rc = 0;
+    }
+#endif
+    return rc == 0 ? 0 : mproc__os_error(rc);
+}
+
+int mproc__os_sem_init(void *mem, mproc__handle *h, unsigned initial,
+                       unsigned max)
+{
+    psem *s = (psem *)mem;
+    pthread_condattr_t a;
+    int rc;
+    if (mem == NULL || h == NULL)
+        return MPROC_EINVAL;
+    if ((max > 0 && initial > max) || initial > INT32_MAX || max > INT32_MAX)
+        return MPROC_EINVAL;
+    *h = MPROC__BADHANDLE;
+    rc = mutex_init_raw(&s->m);
+    if (rc != 0)
+        return rc;
+    rc = pthread_condattr_init(&a);
+    if (rc != 0)
+        return mproc__os_error(rc);
+    rc = pthread_condattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+#if !defined(__APPLE__)
+    if (rc == 0)
+        rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+#endif
+    if (rc == 0)
+        rc = pthread_cond_init(&s->c, &a);
+    (void)pthread_condattr_destroy(&a);
+    if (rc != 0)
+        return mproc__os_error(rc);
+    s->value = initial;
+    s->max = max;
+    return 0;
+}
+
+int mproc__os_sem_open(void *mem, mproc__handle h)
+{
+    (void)h;
+    return mem == NULL ? MPROC_EINVAL : 0;
+}
+
+int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms)
+{
+    psem *s = (psem *)mem;
+#if defined(__APPLE__)
+    struct timespec ts = abstime(CLOCK_REALTIME, timeout_ms);
+#else
+    struct timespec ts = abstime(CLOCK_MONOTONIC, timeout_ms);
+#endif
+    int rc = psem_lock(s);
+    (void)h;
+    if (rc != 0)
+        return rc;
+    while (s->value == 0) {
+        if (timeout_ms == 0) {
+            rc = MPROC_EBUSY;
+            break;
+        }
+        rc = timeout_ms < 0 ? pthread_cond_wait(&s->c, &s->m)
+                            : pthread_cond_timedwait(&s->c, &s->m, &ts);
+#if defined(HAVE_ROBUST)
+        if (rc == EOWNERDEAD) {
+            (void)pthread_mutex_consistent(&s->m);
+            rc = 0;
+        }
+#endif
+        if (rc == ETIMEDOUT) {
+            rc = s->value > 0 ? 0 : MPROC_ETIMEDOUT;
+            if (rc != 0)
+                break;
+        } else if (rc != 0) {
+            rc = mproc__os_error(rc);
+            break;
+        }
+    }
+    if (rc == 0)
+        s->value--;
+    (void)pthread_mutex_unlock(&s->m);
+    return rc;
+}
+
+int mproc__os_sem_post(void *mem, mproc__handle h, unsigned n)
+{
+    psem *s = (psem *)mem;
+    unsigned limit;
+    int rc;
+    (void)h;
+    if (n == 0)
+        return MPROC_EINVAL;
+    rc = psem_lock(s);
+    if (rc != 0)
+        return rc;
+    limit = s->max > 0 ? s->max : (unsigned)INT32_MAX;
+    if (n > limit || s->value > limit - n) {
+        rc = MPROC_ERANGE;
+    } else {
+        s->value += n;
+        rc =
+            n == 1 ? pthread_cond_signal(&s->c) : pthread_cond_broadcast(&s->c);
+        rc = rc == 0 ? 0 : mproc__os_error(rc);
+    }
+    (void)pthread_mutex_unlock(&s->m);
+    return rc;
+}
+
+int64_t mproc__os_sem_value(void *mem, mproc__handle h)
+{
+    psem *s = (psem *)mem;
+    int64_t v;
+    int rc = psem_lock(s);
+    (void)h;
+    if (rc != 0)
+        return rc;
+    v = s->value;
+    (void)pthread_mutex_unlock(&s->m);
+    return v;
+}
+
+void mproc__os_sem_destroy(void *mem, mproc__handle h)
+{
+    (void)mem;
+    (void)h;
+}
+
+#else /* !SEM_PORTABLE: an unnamed process-shared sem_t */
+
 typedef struct psem {
     sem_t s;
     unsigned max;          /* 0: unbounded */
@@ -446,6 +599,8 @@ void mproc__os_sem_destroy(void *mem, mproc__handle h)
     (void)mem;
     (void)h;
 }
+
+#endif /* SEM_PORTABLE */
 
 /* ---------------------------------------------------------------------------
  * Condition variable
