@@ -172,7 +172,6 @@ void bench_apr_lock(bench_result *r, const void *arg)
 {
     apr_proc_mutex_t *m;
     long n = bench_n(3000000, 500000);
-    double t0;
     (void)arg;
     load_apr();
     apr_check(apr.mutex_create(&m, NULL, APR_LOCK_DEFAULT, pool),
@@ -181,12 +180,10 @@ void bench_apr_lock(bench_result *r, const void *arg)
         apr.mutex_lock(m);
         apr.mutex_unlock(m);
     }
-    t0 = bench_now();
-    for (long i = 0; i < n; i++) {
+    BENCH_BEST_NS(r->value[0], n, {
         apr.mutex_lock(m);
         apr.mutex_unlock(m);
-    }
-    r->value[0] = (bench_now() - t0) / (double)n * 1e9;
+    });
     snprintf(r->note, sizeof r->note, "APR_LOCK_DEFAULT is %s",
              apr.mutex_name(m));
 }

@@ -75,56 +75,47 @@ static void raw_mutex(bench_result *r, const void *arg)
 {
     shared_locks *s = make_shared();
     long n = uncontended_n();
-    double t0;
     (void)arg;
     for (long i = 0; i < 1000; i++) {
         mutex_lock(s);
         pthread_mutex_unlock(&s->mutex);
     }
-    t0 = bench_now();
-    for (long i = 0; i < n; i++) {
+    BENCH_BEST_NS(r->value[0], n, {
         mutex_lock(s);
         pthread_mutex_unlock(&s->mutex);
-    }
-    r->value[0] = (bench_now() - t0) / (double)n * 1e9;
+    });
 }
 
 static void raw_sem(bench_result *r, const void *arg)
 {
     shared_locks *s = make_shared();
     long n = uncontended_n();
-    double t0;
     (void)arg;
     for (long i = 0; i < 1000; i++) {
         sem_lock(s);
         sem_post(&s->sem);
     }
-    t0 = bench_now();
-    for (long i = 0; i < n; i++) {
+    BENCH_BEST_NS(r->value[0], n, {
         sem_lock(s);
         sem_post(&s->sem);
-    }
-    r->value[0] = (bench_now() - t0) / (double)n * 1e9;
+    });
 }
 
 static void mproc_uncontended(bench_result *r, const void *arg)
 {
     mproc_lock *l = NULL;
     long n = uncontended_n();
-    double t0;
     (void)arg;
     BENCH_MPROC(mproc_lock_create(&l));
     for (long i = 0; i < 1000; i++) {
         BENCH_MPROC(mproc_lock_acquire(l, MPROC_FOREVER));
         BENCH_MPROC(mproc_lock_release(l));
     }
-    t0 = bench_now();
-    for (long i = 0; i < n; i++) {
+    BENCH_BEST_NS(r->value[0], n, {
         if (mproc_lock_acquire(l, MPROC_FOREVER) != 0 ||
             mproc_lock_release(l) != 0)
             bench_fail(BENCH_ERROR, "mproc lock failed in the loop");
-    }
-    r->value[0] = (bench_now() - t0) / (double)n * 1e9;
+    });
     mproc_lock_destroy(l);
 }
 
