@@ -125,6 +125,9 @@ run_preset()
     fi
     took[$p]="build $((t1 - t0)) s, test $((SECONDS - t1)) s"
     summary[$p]=$(ctest_summary "$log")
+    if [ -z "${summary[$p]}" ]; then
+        summary[$p]="(CTest printed no summary; see $log)"
+    fi
 }
 
 for p in $presets; do
