@@ -464,7 +464,8 @@ static int wait_room(mproc_queue *q, uint32_t rsize, bool new_item,
             *tail = t;
             return 0;
         }
-        if (deadline >= 0 && mproc__remaining(deadline) == 0 && !keep_lock)
+        if (deadline >= 0 && !keep_lock && spins % 16 == 0 &&
+            mproc__remaining(deadline) == 0)
             return MPROC_ETIMEDOUT;
         if (spins < SPIN + YIELDS) {
             pause_or_yield(spins++);
@@ -619,7 +620,8 @@ static int wait_record(mproc_queue *q, bool keep_lock, int64_t deadline,
             if (spins >= SPIN + YIELDS &&
                 (owner == 0 || mproc__os_tag_alive(owner) == 0))
                 return MPROC_EBADMSG;
-        } else if (deadline >= 0 && mproc__remaining(deadline) == 0) {
+        } else if (deadline >= 0 && spins % 16 == 0 &&
+                   mproc__remaining(deadline) == 0) {
             return MPROC_ETIMEDOUT;
         }
         if (spins < SPIN + YIELDS) {
