@@ -539,6 +539,35 @@ TEST(L05_owner_dies_killed)
     return 0;
 }
 
+static void *l05_thread(void *arg)
+{
+    mproc_lock *l = (mproc_lock *)arg;
+    /* Ends holding it. */
+    if (mproc_lock_acquire(l, 0) != 0)
+        return arg;
+    return NULL;
+}
+
+/* A thread that ends holding a lock counts as a dead owner too. */
+TEST(L05_owner_thread_exits)
+{
+    mproc_lock *l = make_lock();
+    pthread_t t;
+    void *res = &t;
+    int64_t t0;
+    ASSERT_EQ(pthread_create(&t, NULL, l05_thread, l), 0);
+    ASSERT_EQ(pthread_join(t, &res), 0);
+    ASSERT_NULL(res);
+    t0 = th_now_ms();
+    ASSERT_ERR(mproc_lock_acquire(l, th_ms(5000)), MPROC_EOWNERDEAD);
+    ASSERT_LE(th_now_ms() - t0, th_ms(100));
+    ASSERT_OK(mproc_lock_release(l));
+    ASSERT_OK(mproc_lock_acquire(l, 0));
+    ASSERT_OK(mproc_lock_release(l));
+    mproc_lock_destroy(l);
+    return 0;
+}
+
 /* Blocks on the lock the other child holds; records when it got it. */
 static int t_wait_for_dead(const mproc_value *args)
 {
