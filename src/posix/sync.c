@@ -241,16 +241,17 @@ int mproc__os_mutex_open(void *mem, mproc__handle h)
     return mem == NULL ? MPROC_EINVAL : 0;
 }
 
-int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms)
+/* Everything but the blocking lock that succeeds: kept out of line so that
+ * the hot path below needs no stack frame. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int
+mutex_lock_slow(pthread_mutex_t *m, int rc, int timeout_ms)
 {
-    pthread_mutex_t *m = &((pmutex *)mem)->m;
-    int rc;
-    (void)h;
-    if (timeout_ms < 0) {
-        rc = pthread_mutex_lock(m);
-    } else if (timeout_ms == 0) {
+    if (timeout_ms == 0) {
         rc = pthread_mutex_trylock(m);
-    } else {
+    } else if (timeout_ms > 0) {
 #if defined(POLL_TIMED)
         int64_t end = mproc__os_now_ms() + timeout_ms;
         while ((rc = pthread_mutex_trylock(m)) == EBUSY &&
@@ -270,6 +271,20 @@ int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms)
     if (rc == 0)
         return 0;
     return mutex_result(m, rc, timeout_ms);
+}
+
+int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms)
+{
+    pthread_mutex_t *m = &((pmutex *)mem)->m;
+    (void)h;
+    if (timeout_ms < 0) {
+        int rc = pthread_mutex_lock(m);
+        if (rc == 0)
+            return 0;
+        /* rc is the blocking lock's error: EOWNERDEAD and friends. */
+        return mutex_lock_slow(m, rc, MPROC_FOREVER);
+    }
+    return mutex_lock_slow(m, 0, timeout_ms);
 }
 
 int mproc__os_mutex_unlock(void *mem, mproc__handle h)
