@@ -148,7 +148,11 @@ typedef struct mproc_shm mproc_shm;
 MPROC_API int mproc_init(int argc, char **argv);
 
 /* End the calling process with exit code `code` (0..255) after flushing
- * stdio, like Python's sys.exit(n) inside a target. */
+ * stdio, like Python's sys.exit(n) inside a target. In a child it ends the
+ * child as a returning target does: its own daemon children are
+ * terminated and the others joined, stdio is flushed, and no atexit
+ * handler runs (a fork child would otherwise run its parent's). In the main
+ * process it is exit(code). */
 MPROC_API void mproc_exit(int code);
 
 typedef enum mproc_start_method {
@@ -313,7 +317,8 @@ MPROC_API void mproc_free(void *p);
  *   mproc_process_join(p, MPROC_FOREVER);
  *   p = mproc_process_destroy(p);
  *
- * The target's return value (0..255) is the child's exit code. A child
+ * The target's return value (0..255; other values are taken modulo 256, as
+ * by exit()) is the child's exit code. A child
  * killed by signal N reads as exit code -N; terminate() reads as -15 and
  * kill() as -9 on every platform, Windows included. The child's arguments
  * are the list given at create (an empty list when NULL was given).
