@@ -1207,6 +1207,38 @@ TEST(L11_objects_in_children)
     return 0;
 }
 
+/* The same objects twice in one argument list: two working views. */
+static int t_twice(const mproc_value *args)
+{
+    mproc_lock *a = arg_lock(args, 0);
+    mproc_lock *b = arg_lock(args, 1);
+    mproc_shm *m1 = arg_shm(args, 2);
+    mproc_shm *m2 = arg_shm(args, 3);
+    CHILD_CHECK(a != NULL && b != NULL && m1 != NULL && m2 != NULL, 2);
+    CHILD_CHECK(mproc_lock_acquire(a, 0) == 0, 3);
+    CHILD_CHECK(mproc_lock_acquire(b, 0) == MPROC_EBUSY, 4);
+    CHILD_CHECK(mproc_lock_release(b) == 0, 5);
+    ((volatile char *)mproc_shm_ptr(m1))[0] = 7;
+    CHILD_CHECK(((volatile char *)mproc_shm_ptr(m2))[0] == 7, 6);
+    return 0;
+}
+
+TEST(L11_same_object_twice)
+{
+    mproc_lock *l = make_lock();
+    mproc_shm *m = make_shm(64);
+    ASSERT_EQ(finish(start(t_twice,
+                           MPROC_LIST(mproc_value_lock(l), mproc_value_lock(l),
+                                      mproc_value_shm(m), mproc_value_shm(m)))),
+              0);
+    ASSERT_EQ(((volatile char *)mproc_shm_ptr(m))[0], 7);
+    ASSERT_OK(mproc_lock_acquire(l, 0));
+    ASSERT_OK(mproc_lock_release(l));
+    mproc_lock_destroy(l);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * L12: nothing named is left behind
  *
