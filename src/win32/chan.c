@@ -393,8 +393,8 @@ int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
 {
     zero_read z;
     int64_t deadline;
-    HANDLE ev;
-    DWORD wait;
+    HANDLE ev, own = NULL;
+    DWORD wait, got, err;
     int rc;
 
     if (h == MPROC__BADHANDLE || h == 0)
@@ -402,18 +402,36 @@ int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
     rc = peek(mproc__win_h(h));
     if (rc != 0 || timeout_ms == 0)
         return rc;
-    ev = CreateEventW(NULL, TRUE, FALSE, NULL);
-    if (ev == NULL)
-        return mproc__win_last_error();
+    /* The thread's I/O event is free: no read or write of this thread is
+     * in progress while it polls. */
+    ev = thread_event();
+    if (ev == NULL) {
+        own = ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+        if (ev == NULL)
+            return mproc__win_last_error();
+    }
     deadline = timeout_ms < 0 ? -1 : mproc__os_now_ms() + timeout_ms;
     for (;;) {
         rc = zero_start(&z, mproc__win_h(h), ev);
         if (rc == 0) {
             wait = WaitForSingleObject(ev, remaining(deadline));
-            zero_finish(&z);
-            if (wait == WAIT_FAILED) {
-                rc = mproc__win_last_error();
-                break;
+            if (wait == WAIT_OBJECT_0) {
+                /* Completed: data or end-of-file arrived. */
+                z.pending = false;
+                if (GetOverlappedResult(z.h, &z.ov, &got, FALSE))
+                    rc = 1;
+                else if (err = GetLastError(), is_eof_error(err))
+                    rc = 1;
+                else if (err != ERROR_OPERATION_ABORTED)
+                    rc = mproc__os_error((long)err);
+                if (rc != 0)
+                    break;
+            } else {
+                zero_finish(&z);
+                if (wait == WAIT_FAILED) {
+                    rc = mproc__win_last_error();
+                    break;
+                }
             }
         } else if (rc < 0) {
             break;
@@ -425,7 +443,8 @@ int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
         /* A read that completes at once on an empty pipe would spin. */
         Sleep(1);
     }
-    CloseHandle(ev);
+    if (own != NULL)
+        CloseHandle(own);
     return rc;
 }
 
