@@ -9,9 +9,9 @@
  * process works on the same state.
  *
  * What is built here, once for both backends:
- * - RLock and the Condition's lock: a backend mutex plus an owner thread id
- *   and a recursion count in the segment. Only the owner writes them; others
- *   read the owner id to learn that they are not it.
+ * - RLock and the Condition's lock: a backend mutex plus an owner token
+ *   (see owner_token) and a recursion count in the segment. Only the owner
+ *   writes them; others read the owner to learn that they are not it.
  * - Condition, Event and Barrier: the backend condition variable under the
  *   object's mutex, with predicates re-checked in a loop (spurious wake-ups
  *   are allowed by the contract). Event and Barrier follow Python's
@@ -244,7 +244,8 @@ static int sobj_import(sobj *o, uint32_t kind, const mproc__export *ex)
     if (rc < 0)
         return rc == MPROC_EINVAL ? MPROC_EBADMSG : rc;
     o->sh = (shared *)p;
-    if (o->sh->magic != SYNC_MAGIC || o->sh->kind != kind) {
+    if (o->sh->magic != SYNC_MAGIC || o->sh->version != SYNC_VERSION ||
+        o->sh->kind != kind) {
         mproc__os_shm_unmap(p, sizeof(shared));
         o->sh = NULL;
         return MPROC_EBADMSG;
@@ -254,8 +255,8 @@ static int sobj_import(sobj *o, uint32_t kind, const mproc__export *ex)
     o->sh_sem = hs[1];
     for (int i = 0; i < MPROC__OS_COND_HANDLES; i++)
         o->ch[i] = hs[2 + i];
-    /* From here on the handles are ours: a failure closes them. */
-    o->made = uses;
+    /* On failure the handles stay the caller's (the codec's), as on every
+     * other failure path of an import: only the mapping is undone. */
     rc = 0;
     if ((uses & USE_MUTEX) && rc == 0)
         rc = mproc__os_mutex_open(o->sh->mutex, o->mh);
@@ -264,9 +265,11 @@ static int sobj_import(sobj *o, uint32_t kind, const mproc__export *ex)
     if ((uses & USE_COND) && rc == 0)
         rc = mproc__os_cond_open(o->sh->cond, o->ch);
     if (rc < 0) {
-        sobj_fini(o);
+        mproc__os_shm_unmap(o->sh, sizeof(shared));
+        sobj_init_handles(o);
         return rc;
     }
+    o->made = uses;
     return 0;
 }
 
