@@ -209,7 +209,8 @@ void mproc__os_sem_destroy(void *mem, mproc__handle h);
 /* A condition variable used with one mutex of this section. A backend may
  * need several handles for it (Windows: semaphores), so it takes an array
  * of MPROC__OS_COND_HANDLES; unused ones are MPROC__BADHANDLE (POSIX uses
- * none: a process-shared pthread_cond_t lives in `mem`).
+ * none: a futex word and counts on Linux, a process-shared pthread_cond_t
+ * elsewhere, live in `mem`).
  *
  * wait: called with the mutex held by the calling thread; releases it while
  * waiting and returns with it held again: 0 when woken (spurious wake-ups
