@@ -139,6 +139,11 @@ enum th_outcome {
 enum th_outcome th_supervise(const char *name, const char *method,
                              int timeout_ms, int *status);
 
+/* The runner's own argc and argv (backend tests check what a spawned child
+ * received). */
+extern int th_argc;
+extern char **th_argv;
+
 /* --- platform part of the runner (runner-posix.c, runner-win32.c) ------ */
 
 /* Starts this executable with `args` (NULL-terminated, after argv[0]) in a

@@ -233,10 +233,16 @@ static int run_supervised(const char *name, const char *method)
     }
 }
 
+int th_argc;
+char **th_argv;
+
 int main(int argc, char **argv)
 {
     int rc = mproc_init(argc, argv);
     size_t i;
+
+    th_argc = argc;
+    th_argv = argv;
 
     if (rc < 0) {
         fprintf(stderr, "mproc_init: %s\n", mproc_strerror(rc));

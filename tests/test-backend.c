@@ -617,6 +617,60 @@ TEST(backend_spawn_exit_codes)
     return 0;
 }
 
+/* Arguments that need quoting on Windows reach the child as they were. */
+static const char *const tricky_args[] = {"plain",
+                                          "",
+                                          "two words",
+                                          "quo\"te",
+                                          "back\\\\slash\\",
+                                          "tr\\\"icky\\\\\"",
+                                          "tab\there",
+                                          "end\\\\",
+                                          " lead",
+                                          "trail ",
+                                          "\"",
+                                          "\\",
+                                          NULL};
+
+TEST(_backend_argv_child)
+{
+    int i;
+    /* argv: exe --run _backend_argv_child default tricky... */
+    for (i = 0; tricky_args[i] != NULL; i++) {
+        if (th_argc <= 4 + i)
+            return 2;
+        if (strcmp(th_argv[4 + i], tricky_args[i]) != 0)
+            return 10 + i;
+    }
+    return th_argc == 4 + i ? 0 : 3;
+}
+
+TEST(backend_spawn_argv_quoting)
+{
+    const char *argv[32];
+    char *exe = NULL;
+    mproc__spawn_req req;
+    mproc__child c;
+    int i, n = 0;
+
+    ASSERT_OK(mproc__os_self_exe(&exe));
+    argv[n++] = exe;
+    argv[n++] = "--run";
+    argv[n++] = "_backend_argv_child";
+    argv[n++] = "default";
+    for (i = 0; tricky_args[i] != NULL; i++)
+        argv[n++] = tricky_args[i];
+    argv[n] = NULL;
+    memset(&req, 0, sizeof req);
+    req.argv = argv;
+    ASSERT_OK(mproc__os_spawn(&req, &c));
+    ASSERT_OK(mproc__os_wait(&c, th_ms(10000)));
+    ASSERT_EQ(c.exitcode, 0);
+    mproc__os_child_release(&c);
+    free(exe);
+    return 0;
+}
+
 TEST(backend_spawn_bad_exe)
 {
     const char *argv[] = {"mproc-no-such-program", NULL};
