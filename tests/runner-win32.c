@@ -79,7 +79,14 @@ int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
 
 int64_t th_platform_now_ms(void)
 {
-    return (int64_t)GetTickCount64();
+    /* Not GetTickCount64: it moves in 10-16 ms steps on Windows, so a
+     * 100 ms wait could measure as 94 ms and fail a lower bound. */
+    LARGE_INTEGER f, c;
+    if (!QueryPerformanceFrequency(&f) || f.QuadPart <= 0)
+        return (int64_t)GetTickCount64();
+    QueryPerformanceCounter(&c);
+    return (int64_t)(c.QuadPart / f.QuadPart * 1000 +
+                     c.QuadPart % f.QuadPart * 1000 / f.QuadPart);
 }
 
 void th_platform_sleep_ms(int ms)
