@@ -53,6 +53,10 @@ typedef struct mproc__child {
     mproc__handle handle;
     bool reaped;
     int exitcode; /* Python-style once reaped: code, or -signal */
+    /* Backend-private, zero before the start: POSIX serialises reaping and
+     * signalling of this child with it (a spin lock per child, so a fork
+     * child inherits no global lock state); Windows may ignore it. */
+    int lock;
 } mproc__child;
 
 /* What a spawned child gets. */

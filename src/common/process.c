@@ -37,6 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <stdio_ext.h>
+#endif
 
 enum { PS_CREATED, PS_STARTING, PS_STARTED, PS_EXITED, PS_CLOSED };
 /* A child of this process; this process itself; its parent. */
@@ -80,6 +83,7 @@ static mproc_process *g_children_tail;
 static unsigned long g_counter;
 static atomic_int g_method = MPROC_START_DEFAULT;
 static bool g_exit_hook;
+static bool g_forked; /* this process is a fork child */
 static const char *g_argv0;
 static char *g_executable;
 
@@ -115,6 +119,23 @@ static void unlock(void)
 }
 
 static void exit_hook(void);
+
+/* Flushes stdout and stderr. Where the C library can tell that nothing is
+ * buffered, the stream is left alone: around a fork every page written is
+ * a copy-on-write fault, and fflush writes the FILE's lock even with
+ * nothing to do. */
+static void flush_std(void)
+{
+#if defined(__GLIBC__)
+    if (__fpending(stdout) > 0)
+        fflush(stdout);
+    if (__fpending(stderr) > 0)
+        fflush(stderr);
+#else
+    fflush(stdout);
+    fflush(stderr);
+#endif
+}
 
 /* ---------------------------------------------------------------------------
  * Objects
@@ -434,11 +455,17 @@ static int run_target(mproc_process *self)
 
 /* The end of every child: like Python's, it terminates its own daemon
  * children and joins the others, flushes stdio, and ends without running
- * atexit handlers (a fork child inherited its parent's). */
+ * atexit handlers (a fork child inherited its parent's). A fork child
+ * flushes only stdout and stderr, as Python does: other streams may hold
+ * the parent's unwritten output, which is the parent's to write. */
 static void child_finish(int code)
 {
     exit_hook();
-    fflush(NULL);
+    if (g_forked) {
+        flush_std();
+    } else {
+        fflush(NULL);
+    }
     mproc__os_exit(code & 0xff);
 }
 
@@ -453,6 +480,7 @@ static void child_after_fork(mproc_process *p, int64_t parent_pid)
     g_children = g_children_tail = NULL;
     g_counter = 0;
     g_exit_hook = false;
+    g_forked = true;
     g_parent_obj.name = prev->name;
     g_parent_obj.ident = prev->ident;
     g_parent_obj.child.pid = parent_pid;
@@ -479,8 +507,9 @@ static int start_fork(mproc_process *p)
         mproc__handle_list_free(&keep);
         return rc;
     }
-    /* Output buffered before the fork must not be written twice. */
-    fflush(NULL);
+    /* Output buffered before the fork must not be written twice. Only
+     * the standard streams: the child flushes no other (child_finish). */
+    flush_std();
     rc = mproc__os_fork(&p->child, keep.h, keep.n, p->daemon);
     mproc__handle_list_free(&keep);
     if (rc < 0)

@@ -8,10 +8,10 @@
  *
  * Reaping. A child is waited for without being reaped first (waitid with
  * WNOWAIT, or poll on a pidfd), then reaped with a non-blocking waitpid under
- * one lock. So several threads may join, poll or signal the same child at
- * once: exactly one reaps it, the others read the result, and no thread
- * blocks while holding the lock. Signals are sent under the same lock, so a
- * pid is never signalled after it was reaped (and possibly reused).
+ * the child's own lock. So several threads may join, poll or signal the same
+ * child at once: exactly one reaps it, the others read the result, and no
+ * thread blocks while holding the lock. Signals are sent under the same lock,
+ * so a pid is never signalled after it was reaped (and possibly reused).
  *
  * Daemon children die with their parent through Linux's PR_SET_PDEATHSIG
  * (SIGKILL), set in the child between fork and the target (fork) or exec
@@ -31,7 +31,6 @@
 #include <limits.h>
 #include <link.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -53,25 +52,25 @@ extern char **environ;
  * Reaping
  */
 
-static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-/* A fork while another thread holds reap_lock would leave it locked forever
- * in the child, which may start and reap children of its own. */
-static void atfork_prepare(void)
+/* The per-child lock (mproc__child.lock): held only around a non-blocking
+ * waitpid or a kill, so a spin with yields is enough. Being per child, it
+ * needs no care at fork, and a fork child writes no global of ours for it
+ * (each page written after fork is a copy-on-write fault). */
+static void child_lock(mproc__child *c)
 {
-    pthread_mutex_lock(&reap_lock);
+    while (__atomic_exchange_n(&c->lock, 1, __ATOMIC_ACQUIRE) != 0)
+        (void)sched_yield();
 }
 
-static void atfork_release(void)
+static void child_unlock(mproc__child *c)
 {
-    pthread_mutex_unlock(&reap_lock);
+    __atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
 }
 
-static void atfork_setup(void)
-{
-    (void)pthread_atfork(atfork_prepare, atfork_release, atfork_release);
-}
+/* _exit through a pointer bound when the library loads: a fork child calls
+ * it first, and a lazily bound call would make every child run the dynamic
+ * linker and write the GOT (more copy-on-write faults per start). */
+static void (*const volatile exit_now)(int) = _exit;
 
 static int exit_code_of(int status)
 {
@@ -96,7 +95,7 @@ static int open_pidfd(pid_t pid)
     return -1;
 }
 
-/* With reap_lock held: 1 reaped now (or before), 0 still running, or a
+/* With the child's lock held: 1 reaped now (or before), 0 still running, or a
  * negative code. */
 static int try_reap_locked(mproc__child *c)
 {
@@ -173,9 +172,9 @@ int mproc__os_wait(mproc__child *c, int timeout_ms)
 {
     int rc;
 
-    pthread_mutex_lock(&reap_lock);
+    child_lock(c);
     rc = try_reap_locked(c);
-    pthread_mutex_unlock(&reap_lock);
+    child_unlock(c);
     if (rc != 0)
         return rc < 0 ? rc : 0;
     if (timeout_ms == 0)
@@ -183,9 +182,9 @@ int mproc__os_wait(mproc__child *c, int timeout_ms)
     rc = wait_exited(c, timeout_ms);
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&reap_lock);
+    child_lock(c);
     rc = try_reap_locked(c);
-    pthread_mutex_unlock(&reap_lock);
+    child_unlock(c);
     if (rc == 0) /* cannot happen once waitid saw the exit */
         return MPROC_ETIMEDOUT;
     return rc < 0 ? rc : 0;
@@ -278,7 +277,6 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
     pid_t parent = getpid();
     pid_t pid;
 
-    (void)pthread_once(&atfork_once, atfork_setup);
     pid = fork();
     if (pid < 0)
         return mproc__os_error(errno);
@@ -412,7 +410,6 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
 
     if (pipe2(ep, O_CLOEXEC) != 0)
         return mproc__os_error(errno);
-    (void)pthread_once(&atfork_once, atfork_setup);
     pid = fork();
     if (pid < 0) {
         err = errno;
@@ -481,11 +478,11 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
 int mproc__os_signal(mproc__child *c, int sig)
 {
     int rc = 0;
-    pthread_mutex_lock(&reap_lock);
-    /* Under the reap lock: a pid not yet reaped cannot have been reused. */
+    child_lock(c);
+    /* Under the child's lock: a pid not yet reaped cannot have been reused. */
     if (!c->reaped && kill((pid_t)c->pid, sig) != 0 && errno != ESRCH)
         rc = mproc__os_error(errno);
-    pthread_mutex_unlock(&reap_lock);
+    child_unlock(c);
     return rc;
 }
 
@@ -765,5 +762,6 @@ int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
 
 void mproc__os_exit(int code)
 {
-    _exit(code & 0xff);
+    exit_now(code & 0xff);
+    _exit(code & 0xff); /* not reached; tells the compiler so */
 }
