@@ -217,6 +217,40 @@ TEST(backend_wait_many)
     return 0;
 }
 
+/* More handles than one WaitForMultipleObjects takes (64). */
+TEST(backend_wait_many_over_64)
+{
+    enum { N = 70 };
+    mproc__handle pairs[N][2];
+    mproc__handle hs[N];
+    bool ready[N];
+    writer_arg w;
+    pthread_t t;
+    int i;
+
+    for (i = 0; i < N; i++) {
+        ASSERT_OK(mproc__os_chan_pair(pairs[i], false));
+        hs[i] = pairs[i][0];
+    }
+    ASSERT_EQ(mproc__os_wait_many(hs, NULL, N, 50, ready), 0);
+    w.h = pairs[N - 2][1];
+    w.p = (const unsigned char *)"z";
+    w.n = 1;
+    w.delay_ms = 50;
+    w.rc = -999;
+    ASSERT_EQ(pthread_create(&t, NULL, writer, &w), 0);
+    ASSERT_EQ(mproc__os_wait_many(hs, NULL, N, th_ms(5000), ready), 1);
+    ASSERT(ready[N - 2]);
+    ASSERT(!ready[0] && !ready[N - 1]);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_OK(w.rc);
+    for (i = 0; i < N; i++) {
+        mproc__os_handle_close(pairs[i][0]);
+        mproc__os_handle_close(pairs[i][1]);
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * Shared memory
  */
@@ -563,6 +597,7 @@ static int spawn_helper(const char *helper, const mproc__handle *inherit,
     argv[3] = "default";
     argv[4] = NULL;
     memset(&req, 0, sizeof req);
+    memset(c, 0, sizeof *c); /* the contract: zero before the start */
     req.exe = NULL;
     req.argv = argv;
     req.inherit = inherit;
@@ -662,6 +697,7 @@ TEST(backend_spawn_argv_quoting)
         argv[n++] = tricky_args[i];
     argv[n] = NULL;
     memset(&req, 0, sizeof req);
+    memset(&c, 0, sizeof c);
     req.argv = argv;
     ASSERT_OK(mproc__os_spawn(&req, &c));
     ASSERT_OK(mproc__os_wait(&c, th_ms(10000)));
@@ -678,6 +714,7 @@ TEST(backend_spawn_bad_exe)
     mproc__child c;
 
     memset(&req, 0, sizeof req);
+    memset(&c, 0, sizeof c);
     req.exe = "mproc-no-such-directory/mproc-no-such-program";
     req.argv = argv;
     ASSERT_ERR(mproc__os_spawn(&req, &c), MPROC_EEXEC);
