@@ -631,11 +631,14 @@ static int t_rlock_other(const mproc_value *args)
 {
     mproc_rlock *r = arg_rlock(args, 0);
     mproc_event *go = arg_event(args, 1);
-    CHILD_CHECK(r != NULL && go != NULL, 2);
-    /* The parent holds it three times. */
+    mproc_event *checked = arg_event(args, 2);
+    CHILD_CHECK(r != NULL && go != NULL && checked != NULL, 2);
+    /* The parent holds it once more (it acquired three times and released
+     * twice). */
     CHILD_CHECK(mproc_rlock_acquire(r, 0) == MPROC_EBUSY, 3);
     CHILD_CHECK(mproc_rlock_acquire(r, 50) == MPROC_ETIMEDOUT, 4);
     CHILD_CHECK(mproc_rlock_release(r) == MPROC_ENOTOWNER, 5);
+    CHILD_CHECK(mproc_event_set(checked) == 0, 12);
     /* Once the parent released all three, it is ours, recursively too. */
     CHILD_CHECK(mproc_event_wait(go, 30000) == 0, 6);
     CHILD_CHECK(mproc_rlock_acquire(r, 30000) == 0, 7);
@@ -650,6 +653,7 @@ TEST(L06_rlock_counts)
 {
     mproc_rlock *r = NULL;
     mproc_event *go = make_event();
+    mproc_event *checked = make_event();
     mproc_process *p;
     ASSERT_ERR(mproc_rlock_create(NULL), MPROC_EINVAL);
     ASSERT_ERR(mproc_rlock_acquire(NULL, 0), MPROC_EINVAL);
@@ -659,18 +663,21 @@ TEST(L06_rlock_counts)
     ASSERT_ERR(mproc_rlock_acquire(r, -5), MPROC_EINVAL);
     for (int i = 0; i < 3; i++)
         ASSERT_OK(mproc_rlock_acquire(r, 0));
-    p = start(t_rlock_other,
-              MPROC_LIST(mproc_value_rlock(r), mproc_value_event(go)));
     /* Two releases leave it held. */
     ASSERT_OK(mproc_rlock_release(r));
     ASSERT_OK(mproc_rlock_release(r));
-    th_sleep_ms(th_ms(150)); /* the child's checks run while held */
+    p = start(t_rlock_other,
+              MPROC_LIST(mproc_value_rlock(r), mproc_value_event(go),
+                         mproc_value_event(checked)));
+    /* The child's checks run while it is held. */
+    ASSERT_OK(mproc_event_wait(checked, th_ms(20000)));
     ASSERT_OK(mproc_rlock_release(r));
     ASSERT_ERR(mproc_rlock_release(r), MPROC_ENOTOWNER);
     ASSERT_OK(mproc_event_set(go));
     ASSERT_EQ(finish(p), 0);
     mproc_rlock_destroy(r);
     mproc_event_destroy(go);
+    mproc_event_destroy(checked);
     return 0;
 }
 
