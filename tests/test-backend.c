@@ -251,6 +251,42 @@ TEST(backend_wait_many_over_64)
     return 0;
 }
 
+/* Waiting, polling and reading leave no handle behind. */
+static void leak_round(void)
+{
+    mproc__handle a[2], b[2], hs[2];
+    bool ready[2];
+    char c;
+
+    ASSERT_OK(mproc__os_chan_pair(a, true));
+    ASSERT_OK(mproc__os_chan_pair(b, false));
+    hs[0] = a[0];
+    hs[1] = b[0];
+    ASSERT_EQ(mproc__os_chan_poll(a[0], 1), 0);
+    ASSERT_EQ(mproc__os_wait_many(hs, NULL, 2, 1, ready), 0);
+    ASSERT_OK(mproc__os_chan_write(b[1], "q", 1));
+    ASSERT_EQ(mproc__os_wait_many(hs, NULL, 2, 1000, ready), 1);
+    ASSERT_EQ(mproc__os_chan_poll(b[0], 1000), 1);
+    ASSERT_EQ(mproc__os_chan_read(b[0], &c, 1), 1);
+    mproc__os_handle_close(a[0]);
+    mproc__os_handle_close(a[1]);
+    mproc__os_handle_close(b[0]);
+    mproc__os_handle_close(b[1]);
+}
+
+TEST(backend_chan_no_handle_leak)
+{
+    int before, i;
+
+    leak_round(); /* first-use allocations (per-thread event) */
+    before = th_open_handles();
+    for (i = 0; i < 100; i++)
+        leak_round();
+    if (before >= 0)
+        ASSERT_EQ(th_open_handles(), before);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * Shared memory
  */
