@@ -223,8 +223,10 @@ static int pair_once(mproc__handle h[2], bool duplex)
     ok = ConnectNamedPipe(server, &ov);
     err = ok ? ERROR_SUCCESS : GetLastError();
     if (err == ERROR_IO_PENDING) {
-        if (ov.hEvent == NULL ||
-            !GetOverlappedResult(server, &ov, &dummy, TRUE))
+        /* Not expected (the client is there); wait it out, on the pipe
+         * handle itself when there is no event, since the OVERLAPPED
+         * lives on this stack. */
+        if (!GetOverlappedResult(server, &ov, &dummy, TRUE))
             err = GetLastError();
         else
             err = ERROR_SUCCESS;

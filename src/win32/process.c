@@ -337,6 +337,8 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     size_t i;
     SIZE_T attr_size = 0;
     LPPROC_THREAD_ATTRIBUTE_LIST attr = NULL;
+    DWORD nattr;
+    bool job_attr = false;
     DWORD flags = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT;
     DWORD err = 0;
     BOOL ok;
@@ -350,9 +352,6 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
         InitOnceExecuteOnce(&job_once, job_init, NULL, NULL);
         if (daemon_job == NULL)
             return mproc__os_error((long)daemon_job_error);
-        /* Suspended until it is in the job, so that nothing it starts
-         * escapes the job. */
-        flags |= CREATE_SUSPENDED;
     }
 
     if (req->exe != NULL)
@@ -392,24 +391,37 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     si.StartupInfo.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
     si.StartupInfo.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
     si.StartupInfo.hStdError = GetStdHandle(STD_ERROR_HANDLE);
-    if (n > 0) {
-        InitializeProcThreadAttributeList(NULL, 1, 0, &attr_size);
+    nattr = (n > 0 ? 1u : 0u) + (req->daemon ? 1u : 0u);
+    if (nattr > 0) {
+        InitializeProcThreadAttributeList(NULL, nattr, 0, &attr_size);
         attr = malloc(attr_size);
         if (attr == NULL) {
             rc = MPROC_ENOMEM;
             goto out;
         }
-        if (!InitializeProcThreadAttributeList(attr, 1, 0, &attr_size)) {
+        if (!InitializeProcThreadAttributeList(attr, nattr, 0, &attr_size)) {
             rc = mproc__win_last_error();
             free(attr);
             attr = NULL;
             goto out;
         }
-        if (!UpdateProcThreadAttribute(attr, 0,
-                                       PROC_THREAD_ATTRIBUTE_HANDLE_LIST, list,
-                                       n * sizeof *list, NULL, NULL)) {
+        if (n > 0 && !UpdateProcThreadAttribute(
+                         attr, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, list,
+                         n * sizeof *list, NULL, NULL)) {
             rc = mproc__win_last_error();
             goto out;
+        }
+        /* A daemon child is born in the job (Windows 10 and later), so
+         * that no moment exists in which this process could die and leave
+         * it outside. Older systems: started suspended and put in the job
+         * before it runs. */
+        if (req->daemon) {
+            if (UpdateProcThreadAttribute(
+                    attr, 0, PROC_THREAD_ATTRIBUTE_JOB_LIST, &daemon_job,
+                    sizeof daemon_job, NULL, NULL))
+                job_attr = true;
+            else
+                flags |= CREATE_SUSPENDED;
         }
         si.lpAttributeList = attr;
     }
@@ -429,7 +441,7 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     if (rc != 0)
         goto out;
 
-    if (req->daemon) {
+    if (req->daemon && !job_attr) {
         if (!AssignProcessToJobObject(daemon_job, pi.hProcess)) {
             rc = mproc__win_last_error();
             TerminateProcess(pi.hProcess, MPROC__WIN_EXIT_SIGKILL);
