@@ -662,6 +662,7 @@ TEST(backend_spawn_exit_codes)
     mproc__child c;
     int64_t t0;
 
+    memset(&c, 0, sizeof c);
     ASSERT_OK(spawn_helper("_backend_exit7", NULL, 0, false, &c));
     ASSERT_GT(c.pid, 0);
     ASSERT_OK(mproc__os_wait(&c, th_ms(10000)));
@@ -820,6 +821,7 @@ TEST(backend_wait_many_process)
     bool isp[2] = {false, true};
     bool ready[2];
 
+    memset(&c, 0, sizeof c);
     ASSERT_OK(mproc__os_chan_pair(a, true));
     ASSERT_OK(spawn_helper("_backend_exit7", NULL, 0, false, &c));
     hs[0] = a[0];

@@ -420,9 +420,10 @@ int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
             if (wait == WAIT_OBJECT_0) {
                 /* Completed: data or end-of-file arrived. */
                 z.pending = false;
-                if (GetOverlappedResult(z.h, &z.ov, &got, FALSE))
-                    rc = 1;
-                else if (err = GetLastError(), is_eof_error(err))
+                err = GetOverlappedResult(z.h, &z.ov, &got, FALSE)
+                          ? ERROR_SUCCESS
+                          : GetLastError();
+                if (err == ERROR_SUCCESS || is_eof_error(err))
                     rc = 1;
                 else if (err != ERROR_OPERATION_ABORTED)
                     rc = mproc__os_error((long)err);

@@ -90,7 +90,7 @@ static int wbuf_put(wbuf *b, wchar_t c, size_t count)
     wchar_t *grown;
     size_t cap;
 
-    if (b->n + count + 1 > b->cap) {
+    if (b->p == NULL || b->n + count + 1 > b->cap) {
         cap = b->cap ? b->cap : 256;
         while (b->n + count + 1 > cap)
             cap *= 2;
