@@ -14,6 +14,13 @@
 #include "../src/common/backend.h"
 
 #include <pthread.h>
+#if defined(_WIN32)
+#include <windows.h>
+#elif defined(__has_include)
+#if __has_include(<sched.h>)
+#include <sched.h>
+#endif
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -873,6 +880,60 @@ TEST(backend_pids_and_cpus)
     ASSERT_OK(mproc__os_self_exe(&exe));
     ASSERT(strlen(exe) > 0);
     free(exe);
+    return 0;
+}
+
+/* Pins this process to one CPU it may use: 0, or -1 where there is no
+ * affinity call here. */
+static int pin_one_cpu(void)
+{
+#if defined(_WIN32)
+    DWORD_PTR mine = 0, system = 0;
+    if (!GetProcessAffinityMask(GetCurrentProcess(), &mine, &system) ||
+        mine == 0)
+        return -1;
+    return SetProcessAffinityMask(GetCurrentProcess(), mine & (~mine + 1)) ? 0
+                                                                           : -1;
+#elif defined(CPU_SET) && defined(CPU_ZERO) && defined(CPU_ISSET)
+    cpu_set_t set;
+    size_t i;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return -1;
+    for (i = 0; i < (size_t)CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &set)) {
+            CPU_ZERO(&set);
+            CPU_SET(i, &set);
+            return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -1;
+        }
+    return -1;
+#else
+    return -1;
+#endif
+}
+
+TEST(_backend_usable_child)
+{
+    return mproc__os_cpu_count_usable();
+}
+
+TEST(backend_cpu_usable_pinned)
+{
+    mproc__child c;
+    int n = mproc__os_cpu_count();
+
+    if (pin_one_cpu() != 0) {
+        printf("no affinity call: not checked\n");
+        return 0;
+    }
+    ASSERT_EQ(mproc__os_cpu_count_usable(), 1);
+    ASSERT_EQ(mproc__os_cpu_count(), n);
+    /* A spawned child inherits the pinning. */
+    memset(&c, 0, sizeof c);
+    ASSERT_OK(spawn_helper("_backend_usable_child", NULL, 0, false, &c));
+    ASSERT_OK(mproc__os_wait(&c, th_ms(10000)));
+    ASSERT_EQ(c.exitcode, 1);
+    mproc__os_child_release(&c);
     return 0;
 }
 
