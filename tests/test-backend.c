@@ -390,6 +390,60 @@ TEST(backend_mutex_other_thread)
     return 0;
 }
 
+/* A thread that gets the id of a dead owner (Windows reuses thread ids
+ * soon) is told that the owner died, not taken for the owner. */
+static volatile int64_t reuse_dead_tid;
+static volatile int reuse_rc;
+static volatile int reuse_hit;
+
+static void *reuse_die_holding(void *arg)
+{
+    mproc__handle h = *(mproc__handle *)arg;
+    reuse_dead_tid = mproc__os_thread_id();
+    reuse_rc = mproc__os_mutex_lock(mutex_mem, h, 0);
+    return NULL;
+}
+
+static void *reuse_try(void *arg)
+{
+    mproc__handle h = *(mproc__handle *)arg;
+    if (mproc__os_thread_id() != reuse_dead_tid)
+        return NULL;
+    reuse_hit = 1;
+    reuse_rc = mproc__os_mutex_lock(mutex_mem, h, 0);
+    if (reuse_rc == MPROC_EOWNERDEAD || reuse_rc == 0)
+        mproc__os_mutex_unlock(mutex_mem, h);
+    return NULL;
+}
+
+TEST(backend_mutex_reused_thread_id)
+{
+    mproc__handle h = MPROC__BADHANDLE;
+    pthread_t t;
+    int i;
+
+    ASSERT_OK(mproc__os_mutex_init(mutex_mem, &h));
+    ASSERT_EQ(pthread_create(&t, NULL, reuse_die_holding, &h), 0);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_OK(reuse_rc);
+    for (i = 0; i < 200 && !reuse_hit; i++) {
+        ASSERT_EQ(pthread_create(&t, NULL, reuse_try, &h), 0);
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+    }
+    if (!reuse_hit) {
+        printf("no thread id reused in 200 threads: not checked\n");
+    } else {
+        ASSERT_ERR(reuse_rc, MPROC_EOWNERDEAD);
+    }
+    /* Usable afterwards either way. */
+    i = mproc__os_mutex_lock(mutex_mem, h, th_ms(1000));
+    if (i != 0)
+        ASSERT_ERR(i, MPROC_EOWNERDEAD);
+    ASSERT_OK(mproc__os_mutex_unlock(mutex_mem, h));
+    mproc__os_mutex_destroy(mutex_mem, h);
+    return 0;
+}
+
 TEST(backend_sem_counts)
 {
     static _Alignas(8) unsigned char mem[MPROC__OS_SEM_SIZE];

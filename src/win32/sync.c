@@ -85,8 +85,22 @@ int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms)
 
     if (mem == NULL || bad(h))
         return MPROC_EINVAL;
-    if (m->owner == self_tid())
-        return wait_on_self(timeout_ms);
+    if (m->owner == self_tid()) {
+        /* Thread ids are reused soon on Windows: the id may be that of a
+         * dead thread that held the mutex. The mutex itself knows. */
+        w = WaitForSingleObject(mproc__win_h(h), 0);
+        if (w == WAIT_OBJECT_0) {
+            /* Ours indeed (a recursive acquire): undo it, and wait as
+             * anyone else would on a held lock. */
+            ReleaseMutex(mproc__win_h(h));
+            return wait_on_self(timeout_ms);
+        }
+        if (w == WAIT_ABANDONED) {
+            m->owner = self_tid();
+            return MPROC_EOWNERDEAD;
+        }
+        /* Held by another thread: the id was stale. */
+    }
     w = mproc__win_wait(mproc__win_h(h), timeout_ms);
     switch (w) {
     case WAIT_OBJECT_0:
