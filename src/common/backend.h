@@ -53,9 +53,10 @@ typedef struct mproc__child {
     mproc__handle handle;
     bool reaped;
     int exitcode; /* Python-style once reaped: code, or -signal */
-    /* Backend-private, zero before the start: POSIX serialises reaping and
-     * signalling of this child with it (a spin lock per child, so a fork
-     * child inherits no global lock state); Windows may ignore it. */
+    /* Backend-private, set by mproc__os_spawn / mproc__os_fork: POSIX
+     * serialises reaping and signalling of this child with it (a spin lock
+     * per child, so a fork child inherits no global lock state); Windows
+     * may ignore it. */
     int lock;
 } mproc__child;
 

@@ -283,6 +283,7 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
     out->reaped = false;
     out->exitcode = 0;
     out->handle = MPROC__BADHANDLE;
+    out->lock = 0;
     if (pid == 0) {
         if (daemon)
             die_with_parent(parent);
@@ -467,6 +468,7 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     out->pid = pid;
     out->reaped = false;
     out->exitcode = 0;
+    out->lock = 0;
     out->handle = open_pidfd(pid);
     return 0;
 }
