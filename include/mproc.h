@@ -466,7 +466,9 @@ MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
  * streamed through the ring in chunks: such a put returns once the last
  * chunk is in, and, once its first chunk is in, completes regardless of its
  * timeout (as long as consumers get); with timeout 0 it goes in only when
- * the ring has room for all of it at once, else MPROC_EFULL. A process killed in the middle of
+ * the ring has room for all of it at once, else MPROC_EFULL. Likewise a get
+ * that has begun receiving such an item waits for the rest of it, whatever
+ * its timeout. A process killed in the middle of
  * streaming such an item (producer or consumer) loses that item; the queue
  * recovers.
  */
