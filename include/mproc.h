@@ -468,9 +468,8 @@ MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
  * timeout (as long as consumers get); with timeout 0 it goes in only when
  * the ring has room for all of it at once, else MPROC_EFULL. Likewise a get
  * that has begun receiving such an item waits for the rest of it, whatever
- * its timeout. A process killed in the middle of
- * streaming such an item (producer or consumer) loses that item; the queue
- * recovers.
+ * its timeout. A process killed in the middle of streaming such an item
+ * (producer or consumer) loses that item; the queue recovers.
  */
 
 MPROC_API int mproc_queue_create(mproc_queue **q, size_t maxsize);
