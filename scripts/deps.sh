@@ -168,9 +168,13 @@ mproc_deps()
     # Debian 12's wine64 package alone gives the 64-bit loader and
     # wineserver; apt-get also installs its recommended `wine` package
     # (the wrappers on PATH), still without a 32-bit architecture.
+    # A fresh machine may be running unattended-upgrades at boot: wait for
+    # the dpkg lock instead of failing at once.
     # shellcheck disable=SC2086 # the package list is meant to split
-    DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing ||
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+        update -q &&
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+            install -y -q $missing ||
         { echo "deps: apt-get failed" >&2; return 1; }
 
     missing=$(mproc_missing "$@" | tr '\n' ' ')
