@@ -11,3 +11,7 @@
  */
 TH_SKIP_ENTRY("_meta_skip", "posix", "the harness's own skip check")
 TH_SKIP_ENTRY("_meta_skip", "win32", "the harness's own skip check")
+TH_SKIP_ENTRY("process_spawn_other_file_is_eresolve", "win32",
+              "backend gap, not a platform limit: the Win32 resolve loads the "
+              "parent's .exe into a child that is another file instead of "
+              "refusing it; remove this entry once src/win32 refuses it")

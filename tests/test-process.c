@@ -1078,3 +1078,76 @@ TEST(P24_run_form)
     mproc_process_destroy(p);
     return 0;
 }
+
+/* ---------------------------------------------------------------------------
+ * Backend-level checks of the spawn bootstrap (not conformance rows)
+ */
+
+#include "../src/common/backend.h"
+
+#if !defined(_WIN32)
+#include <sys/stat.h>
+#endif
+
+/* A copy of this executable beside it: same contents, another file. */
+static int copy_self(char *out, size_t cap)
+{
+    char *exe = NULL;
+    FILE *in, *to;
+    char buf[65536];
+    size_t n;
+    const char *dot;
+    int rc = mproc__os_self_exe(&exe);
+    if (rc != 0)
+        return rc;
+    dot = strrchr(exe, '.');
+    if (dot != NULL && strchr(dot, '/') == NULL && strchr(dot, '\\') == NULL)
+        snprintf(out, cap, "%.*s-copy%lld%s", (int)(dot - exe), exe,
+                 (long long)mproc__os_getpid(), dot);
+    else
+        snprintf(out, cap, "%s-copy%lld", exe, (long long)mproc__os_getpid());
+    in = fopen(exe, "rb");
+    to = fopen(out, "wb");
+    free(exe);
+    if (in == NULL || to == NULL) {
+        if (in)
+            fclose(in);
+        if (to)
+            fclose(to);
+        return -1;
+    }
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, to) != n)
+            rc = -1;
+    fclose(in);
+    if (fclose(to) != 0)
+        rc = -1;
+#if !defined(_WIN32)
+    if (rc == 0 && chmod(out, 0700) != 0)
+        rc = -1;
+#endif
+    return rc;
+}
+
+/* The child is another file than the parent: it must refuse to jump into
+ * it (MPROC_ERESOLVE from start), and be reaped. */
+TEST(process_spawn_other_file_is_eresolve)
+{
+    char copy[4096];
+    mproc_process *p;
+    int before = th_open_handles();
+    ASSERT_EQ(copy_self(copy, sizeof copy), 0);
+    ASSERT_OK(mproc_set_executable(copy));
+    p = make(t_noop, NULL);
+    ASSERT_OK(mproc_process_set_start_method(p, MPROC_START_SPAWN));
+    ASSERT_ERR(mproc_process_start(p), MPROC_ERESOLVE);
+    ASSERT_OK(mproc_set_executable(NULL));
+    remove(copy);
+    ASSERT_EQ(mproc_process_is_alive(p), 0);
+    ASSERT_EQ(mproc_active_children(NULL, 0), 0);
+    ASSERT_EQ(th_open_handles(), before);
+    /* The real executable finds it. */
+    ASSERT_EQ(run_and_code(p), 0);
+    mproc_process_destroy(p);
+    return 0;
+}
