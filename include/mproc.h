@@ -334,6 +334,13 @@ MPROC_API void mproc_free(void *p);
  *
  * Destroying a process that is still running does not stop it: the library
  * keeps what it needs to reap it (active_children() lists it and reaps it).
+ *
+ * At the normal exit of the program (return from main, exit()), as in
+ * Python, daemon children are terminated and the other children joined: a
+ * child that never ends keeps the program from exiting. A daemon child also
+ * dies when its parent is killed (Linux: the parent-death signal, which
+ * fires when the *thread* that started the daemon ends, so start daemons
+ * from a thread that outlives them; Windows: a job object).
  */
 
 typedef int (*mproc_target)(const mproc_value *args);
