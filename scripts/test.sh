@@ -132,6 +132,7 @@ run_preset()
 
 for p in $presets; do
     run_preset "$p"
+    echo "=== $p: ${status[$p]} (${took[$p]})"
 done
 
 failed=0
