@@ -312,6 +312,8 @@ static int create_error(DWORD err)
     /* Resource shortages keep their meaning; anything else means this
      * executable cannot be started. */
     switch (err) {
+    case ERROR_INTERNAL_ERROR:
+        return MPROC_EAGAIN;
     case ERROR_NOT_ENOUGH_MEMORY:
     case ERROR_OUTOFMEMORY:
     case ERROR_COMMITMENT_LIMIT:
@@ -339,6 +341,7 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     LPPROC_THREAD_ATTRIBUTE_LIST attr = NULL;
     DWORD nattr;
     bool job_attr = false;
+    int attempt;
     DWORD flags = EXTENDED_STARTUPINFO_PRESENT | CREATE_UNICODE_ENVIRONMENT;
     DWORD err = 0;
     BOOL ok;
@@ -426,18 +429,25 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
         si.lpAttributeList = attr;
     }
 
-    AcquireSRWLockExclusive(&spawn_lock);
-    rc = inherit_on(list, old, n);
-    if (rc == 0) {
-        ok = CreateProcessW(exe, cmd, NULL, NULL, n > 0 ? TRUE : FALSE, flags,
-                            NULL, NULL, &si.StartupInfo, &pi);
-        if (!ok)
-            err = GetLastError();
-        inherit_off(list, old, n);
-        if (!ok)
-            rc = create_error(err);
+    for (attempt = 0;; attempt++) {
+        AcquireSRWLockExclusive(&spawn_lock);
+        rc = inherit_on(list, old, n);
+        if (rc == 0) {
+            ok = CreateProcessW(exe, cmd, NULL, NULL, n > 0 ? TRUE : FALSE,
+                                flags, NULL, NULL, &si.StartupInfo, &pi);
+            if (!ok)
+                err = GetLastError();
+            inherit_off(list, old, n);
+            if (!ok)
+                rc = create_error(err);
+        }
+        ReleaseSRWLockExclusive(&spawn_lock);
+        /* Wine under load sometimes fails a process creation with
+         * ERROR_INTERNAL_ERROR; nothing was created, so try again. */
+        if (rc != MPROC_EAGAIN || err != ERROR_INTERNAL_ERROR || attempt >= 4)
+            break;
+        Sleep((DWORD)(10 << attempt));
     }
-    ReleaseSRWLockExclusive(&spawn_lock);
     if (rc != 0)
         goto out;
 
