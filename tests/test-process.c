@@ -952,7 +952,11 @@ TEST(P21_many_children)
     before = th_open_handles();
     for (i = 0; i < 1000; i++) {
         mproc_process *p = make(t_noop, NULL);
-        ASSERT_OK(mproc_process_start(p));
+        int rc = mproc_process_start(p);
+        if (rc < 0)
+            printf("start %d of 1000 failed (%d open handles, %d before)\n", i,
+                   th_open_handles(), before);
+        ASSERT_OK(rc);
         ASSERT_OK(mproc_process_join(p, th_ms(30000)));
         ASSERT_OK(mproc_process_exitcode(p, &code));
         ASSERT_EQ(code, 0);
