@@ -362,7 +362,11 @@ MPROC_API int mproc_process_set_start_method(mproc_process *p,
 
 /* Starts the child. Returns once the child exists and (under spawn) has
  * found its target: MPROC_ERESOLVE when it cannot, MPROC_EEXEC when the
- * executable cannot start, MPROC_EDAEMON when called in a daemon child. */
+ * executable cannot start, MPROC_ECHILD when it ended before it could run
+ * the target (it is not an mproc program, or crashed while starting),
+ * MPROC_EDAEMON when called in a daemon child. After a failed start no
+ * child is left behind (it has been reaped) and the object can be started
+ * again. */
 MPROC_API int mproc_process_start(mproc_process *p);
 /* 0 once the child has exited, MPROC_ETIMEDOUT if it is still running after
  * timeout_ms. */

@@ -1155,3 +1155,34 @@ TEST(process_spawn_other_file_is_eresolve)
     mproc_process_destroy(p);
     return 0;
 }
+
+/* A program that is not an mproc program ends before it answers: the
+ * start is MPROC_ECHILD and the child is reaped. */
+TEST(process_spawn_child_ends_early_is_echild)
+{
+    char path[64];
+    FILE *f;
+    mproc_process *p;
+    int before;
+    snprintf(path, sizeof path, "mproc-echild-%lld.sh",
+             (long long)mproc__os_getpid());
+    f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs("#!/bin/sh\nexit 3\n", f);
+    ASSERT_EQ(fclose(f), 0);
+#if !defined(_WIN32)
+    ASSERT_EQ(chmod(path, 0700), 0);
+#endif
+    before = th_open_handles();
+    ASSERT_OK(mproc_set_executable(path));
+    p = make(t_noop, NULL);
+    ASSERT_OK(mproc_process_set_start_method(p, MPROC_START_SPAWN));
+    ASSERT_ERR(mproc_process_start(p), MPROC_ECHILD);
+    ASSERT_OK(mproc_set_executable(NULL));
+    remove(path);
+    ASSERT_EQ(mproc_process_is_alive(p), 0);
+    ASSERT_EQ(mproc_active_children(NULL, 0), 0);
+    ASSERT_EQ(th_open_handles(), before);
+    mproc_process_destroy(p);
+    return 0;
+}
