@@ -11,10 +11,6 @@
  */
 TH_SKIP_ENTRY("_meta_skip", "posix", "the harness's own skip check")
 TH_SKIP_ENTRY("_meta_skip", "win32", "the harness's own skip check")
-TH_SKIP_ENTRY("process_spawn_other_file_is_eresolve", "win32",
-              "backend gap, not a platform limit: the Win32 resolve loads the "
-              "parent's .exe into a child that is another file instead of "
-              "refusing it; remove this entry once src/win32 refuses it")
 TH_SKIP_ENTRY("process_spawn_child_ends_early_is_echild", "win32",
               "the test's stand-in for a program that is not an mproc "
               "program is a POSIX shell script")

@@ -740,22 +740,27 @@ int mproc__os_locate(const void *fn, char **module, uint64_t *offset)
     return 0;
 }
 
+static const IMAGE_NT_HEADERS *nt_headers(const unsigned char *b)
+{
+    const IMAGE_DOS_HEADER *dos = (const IMAGE_DOS_HEADER *)b;
+    const IMAGE_NT_HEADERS *nt;
+
+    if (dos->e_magic != IMAGE_DOS_SIGNATURE || dos->e_lfanew <= 0)
+        return NULL;
+    nt = (const IMAGE_NT_HEADERS *)(b + dos->e_lfanew);
+    return nt->Signature == IMAGE_NT_SIGNATURE ? nt : NULL;
+}
+
 /* True when `offset` lies in an executable section of the image at `base`:
  * a wrong offset is an error in the child, never a jump into data. */
 static bool offset_is_code(HMODULE base, uint64_t offset)
 {
-    const unsigned char *b = (const unsigned char *)base;
-    const IMAGE_DOS_HEADER *dos = (const IMAGE_DOS_HEADER *)b;
-    const IMAGE_NT_HEADERS *nt;
+    const IMAGE_NT_HEADERS *nt = nt_headers((const unsigned char *)base);
     const IMAGE_SECTION_HEADER *sec;
     uint64_t start, size;
     WORD i;
 
-    if (dos->e_magic != IMAGE_DOS_SIGNATURE || dos->e_lfanew <= 0)
-        return false;
-    nt = (const IMAGE_NT_HEADERS *)(b + dos->e_lfanew);
-    if (nt->Signature != IMAGE_NT_SIGNATURE ||
-        offset >= nt->OptionalHeader.SizeOfImage)
+    if (nt == NULL || offset >= nt->OptionalHeader.SizeOfImage)
         return false;
     sec = IMAGE_FIRST_SECTION(nt);
     for (i = 0; i < nt->FileHeader.NumberOfSections; i++, sec++) {
@@ -766,6 +771,34 @@ static bool offset_is_code(HMODULE base, uint64_t offset)
             return (sec->Characteristics & IMAGE_SCN_MEM_EXECUTE) != 0;
     }
     return false;
+}
+
+/* The image of a loaded module is a DLL (not a program). */
+static bool image_is_dll(HMODULE m)
+{
+    const IMAGE_NT_HEADERS *nt = nt_headers((const unsigned char *)m);
+    return nt != NULL && (nt->FileHeader.Characteristics & IMAGE_FILE_DLL);
+}
+
+/* The file at `path` is a DLL, read from its headers as data (nothing of
+ * it runs). */
+static bool file_is_dll(const wchar_t *path)
+{
+    HMODULE d;
+    const unsigned char *b;
+    const IMAGE_NT_HEADERS *nt;
+    bool dll;
+
+    d = LoadLibraryExW(
+        path, NULL, LOAD_LIBRARY_AS_DATAFILE | LOAD_LIBRARY_AS_IMAGE_RESOURCE);
+    if (d == NULL)
+        return false;
+    /* The low bits of a data-file module handle are flags. */
+    b = (const unsigned char *)((uintptr_t)d & ~(uintptr_t)3);
+    nt = nt_headers(b);
+    dll = nt != NULL && (nt->FileHeader.Characteristics & IMAGE_FILE_DLL);
+    FreeLibrary(d);
+    return dll;
 }
 
 int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
@@ -786,8 +819,15 @@ int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
     if (self != NULL && same_path(self, want)) {
         m = GetModuleHandleW(NULL);
     } else if (!GetModuleHandleExW(0, want, &m)) {
+        /* Another program's executable (the child is not the parent's
+         * program) is refused before anything of it is loaded: its code
+         * would run without its own start-up. */
+        if (!file_is_dll(want))
+            goto out;
         /* The full path, and the DLL's own folder for its dependencies. */
         m = LoadLibraryExW(want, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);
+    } else if (!image_is_dll(m)) {
+        goto out;
     }
     if (m == NULL)
         goto out;
