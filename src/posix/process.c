@@ -46,7 +46,8 @@
 #include <sys/prctl.h>
 #endif
 
-extern char **environ;
+/* Declared by unistd.h only with _GNU_SOURCE on glibc, never on macOS. */
+extern char **environ; /* NOLINT(readability-redundant-declaration) */
 
 /* ---------------------------------------------------------------------------
  * Reaping
@@ -592,17 +593,16 @@ static int cgroup_cpus(void)
 
     if (v2[0] != '\0') {
         for (;;) {
-            char q[64];
-            long long quota = 0, period = 0;
             char *slash;
             snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max",
                      strcmp(v2, "/") == 0 ? "" : v2);
+            /* "max 100000" (no limit) or "<quota> <period>". */
             if (read_line(path, val, sizeof val) == 0 &&
-                sscanf(val, "%63s %lld", q, &period) == 2 &&
-                strcmp(q, "max") != 0) {
-                int n;
-                quota = strtoll(q, NULL, 10);
-                n = quota_cpus(quota, period);
+                strncmp(val, "max", 3) != 0) {
+                char *end = NULL;
+                long long quota = strtoll(val, &end, 10);
+                long long period = end ? strtoll(end, NULL, 10) : 0;
+                int n = quota_cpus(quota, period);
                 if (n > 0 && (best == 0 || n < best))
                     best = n;
             }
