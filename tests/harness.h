@@ -34,9 +34,10 @@
 
 /* Prints "file:line: message" to stderr and ends the test process with
  * TH_FAIL at once (no atexit handlers: a failed test must not hang). */
-#if defined(__MINGW32__)
-/* mingw: the C99 printf of __USE_MINGW_ANSI_STDIO (tests/CMakeLists.txt),
- * not msvcrt's, which knows no %zu. */
+#if defined(__MINGW32__) && !defined(__clang__)
+/* mingw gcc: the C99 printf of __USE_MINGW_ANSI_STDIO (tests/CMakeLists.txt),
+ * not msvcrt's, which knows no %zu (clang has no gnu_printf and checks
+ * printf as C99 anyway). */
 __attribute__((noreturn, format(gnu_printf, 3, 4)))
 #elif defined(__GNUC__)
 __attribute__((noreturn, format(printf, 3, 4)))

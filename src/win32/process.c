@@ -757,12 +757,16 @@ static bool offset_is_code(HMODULE base, uint64_t offset)
 {
     const IMAGE_NT_HEADERS *nt = nt_headers((const unsigned char *)base);
     const IMAGE_SECTION_HEADER *sec;
+    const unsigned char *opt;
     uint64_t start, size;
     WORD i;
 
     if (nt == NULL || offset >= nt->OptionalHeader.SizeOfImage)
         return false;
-    sec = IMAGE_FIRST_SECTION(nt);
+    /* IMAGE_FIRST_SECTION, without its cast that drops const. */
+    opt = (const unsigned char *)&nt->OptionalHeader;
+    sec = (const IMAGE_SECTION_HEADER *)(opt +
+                                         nt->FileHeader.SizeOfOptionalHeader);
     for (i = 0; i < nt->FileHeader.NumberOfSections; i++, sec++) {
         start = sec->VirtualAddress;
         size =
