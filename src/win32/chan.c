@@ -58,6 +58,21 @@ static BOOL CALLBACK fls_init(INIT_ONCE *once, void *param, void **ctx)
     return TRUE;
 }
 
+#if !defined(MPROC_STATIC)
+/* The DLL build: a FreeLibrary of this DLL (not the process's end) frees
+ * the slot, which runs its destructor for every thread now, while the code
+ * is still there, instead of at each thread's end after the unload. */
+BOOL WINAPI DllMain(HINSTANCE inst, DWORD reason, void *reserved);
+BOOL WINAPI DllMain(HINSTANCE inst, DWORD reason, void *reserved)
+{
+    (void)inst;
+    if (reason == DLL_PROCESS_DETACH && reserved == NULL &&
+        fls_index != FLS_OUT_OF_INDEXES)
+        FlsFree(fls_index);
+    return TRUE;
+}
+#endif
+
 /* The calling thread's event, or NULL (then the caller makes its own). */
 static HANDLE thread_event(void)
 {
