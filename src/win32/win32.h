@@ -39,12 +39,6 @@ char *mproc__win_utf8(const wchar_t *s, int *err);
 /* Fills buf with n cryptographically random bytes (RtlGenRandom). */
 int mproc__win_random(void *buf, size_t n);
 
-/* A timeout in the public convention as a Win32 wait timeout. */
-static inline DWORD mproc__win_timeout(int timeout_ms)
-{
-    return timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms;
-}
-
 /* WaitForSingleObject with a timeout in the public convention, never
  * returning WAIT_TIMEOUT before timeout_ms have passed on the monotonic
  * clock: Windows rounds waits to the scheduler tick and may wake up to one
