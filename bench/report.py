@@ -5,9 +5,8 @@
 
 Without --json: a Markdown table of every result (median of the rounds,
 spread, ratio to the benchmark's baseline measured in the same run), then
-the table of targets with the ratio and PASS/FAIL. Ratios between two
-cases of mproc-bench are the median of their per-round ratios (the rounds
-ran interleaved); against Python, the ratio of the medians. With --json: the input
+the table of targets with the ratio and PASS/FAIL. A ratio is the ratio
+of the two medians, measured in the same run. With --json: the input
 records again, one JSON object per line, followed by one record per target:
 {"bench", "impl": "mproc/raw", "value": ratio, "unit": "ratio", "target",
 "pass"}.
@@ -16,7 +15,6 @@ records again, one JSON object per line, followed by one record per target:
 import json
 import os
 import platform
-import statistics
 import sys
 
 # The baseline each benchmark's ratios are taken against (same run).
@@ -113,13 +111,11 @@ def ratio_text(r):
 
 
 def paired_ratio(a, b):
-    """a / b for two records: the median of the per-round ratios when both
-    carry paired rounds (mproc-bench interleaves the rounds of one
-    benchmark, so round k of each ran side by side and a slow spell of a
-    shared machine cancels out), else the ratio of the medians."""
-    sa, sb = a.get("samples"), b.get("samples")
-    if sa and sb and len(sa) == len(sb) and all(x > 0 for x in sb):
-        return statistics.median(x / y for x, y in zip(sa, sb))
+    """a / b for two records: the ratio of their medians. Both come from
+    the same run, and mproc-bench interleaves the rounds of one benchmark,
+    so a slow spell of a shared machine hits both medians alike. (The
+    median of per-round ratios was tried too: with the spiky noise of a
+    loaded 2-core machine it swung further than the ratio of medians.)"""
     return a["value"] / b["value"]
 
 
