@@ -488,8 +488,8 @@ static void run_def(const bench_def *d, int rounds_override)
                 json_str(d->unit[m]);
                 printf(",\"min\":%.6g,\"max\":%.6g,\"rounds\":%d", v[0],
                        v[n - 1], n);
-                /* In round order: report.py pairs the rounds of two
-                 * implementations (they ran interleaved) for its ratios. */
+                /* Every round in round order (the rounds of the cases ran
+                 * interleaved): the spread behind the median. */
                 printf(",\"samples\":[");
                 for (int k = 0; k < n; k++)
                     printf("%s%.6g", k ? "," : "",
