@@ -17,10 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BIG (64 * 1024)
+#define BIG ((size_t)64 * 1024)
 /* The raw reader's buffer: many small messages per read, and a large
  * payload mostly read straight into the caller's buffer. */
-#define FRAMER_BUF (16 * 1024)
+#define FRAMER_BUF ((size_t)16 * 1024)
 /* Timed loops block without a timeout, as the raw and Python baselines do
  * (the sandbox's deadline guards against a hang); the "mproc-timeout" case
  * shows what a finite timeout adds. */
@@ -337,18 +337,12 @@ static void raw_tput(bench_result *r, const void *arg)
     bench_framer_free(&f);
     close(sv[0]);
     bench_waitpid_ok(pid);
+    free(msg);
 }
 
 /* args: [conn, count, size, timeout (unused)] */
-static int sink_target(const mproc_value *args)
+static int sink_loop(mproc_conn *c, int64_t n, int64_t size, unsigned char *buf)
 {
-    mproc_conn *c;
-    int64_t n, size;
-    unsigned char *buf = malloc(BIG);
-    if (!buf || mproc_value_get_conn(mproc_list_get(args, 0), &c) < 0 ||
-        mproc_value_get_int(mproc_list_get(args, 1), &n) < 0 ||
-        mproc_value_get_int(mproc_list_get(args, 2), &size) < 0)
-        return 2;
     if (mproc_conn_send_bytes(c, "r", 1) < 0)
         return 1;
     for (int64_t i = 0; i < n; i++) {
@@ -357,10 +351,25 @@ static int sink_target(const mproc_value *args)
             (int64_t)len != size)
             return 1;
     }
-    if (mproc_conn_send_bytes(c, "d", 1) < 0)
-        return 1;
+    return mproc_conn_send_bytes(c, "d", 1) < 0 ? 1 : 0;
+}
+
+static int sink_target(const mproc_value *args)
+{
+    mproc_conn *c;
+    int64_t n, size;
+    unsigned char *buf;
+    int rc;
+    if (mproc_value_get_conn(mproc_list_get(args, 0), &c) < 0 ||
+        mproc_value_get_int(mproc_list_get(args, 1), &n) < 0 ||
+        mproc_value_get_int(mproc_list_get(args, 2), &size) < 0)
+        return 2;
+    buf = malloc(BIG);
+    if (!buf)
+        return 2;
+    rc = sink_loop(c, n, size, buf);
     free(buf);
-    return 0;
+    return rc;
 }
 
 static void mproc_tput(bench_result *r, const void *arg)
@@ -434,7 +443,7 @@ static void mproc_queue_bench(bench_result *r, const void *arg)
     const queue_arg *a = arg;
     long n = bench_n(600000, 120000);
     int np = a->producers + a->consumers;
-    mproc_process **ps = xmalloc((size_t)np * sizeof *ps);
+    mproc_process **ps = xmalloc((size_t)np * sizeof(mproc_process *));
     mproc_queue *q = NULL;
     double t0;
 

@@ -474,7 +474,7 @@ static void run_def(const bench_def *d, int rounds_override)
                 continue;
             }
             {
-                double *v = malloc((size_t)n * sizeof(double));
+                double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
                 double med;
                 if (!v)
                     exit(2);
@@ -568,7 +568,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--quick") == 0) {
             bench_quick = true;
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
-            rounds = atoi(argv[++i]);
+            rounds = (int)strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--list") == 0) {
             for (size_t s = 0; s < NSETS; s++)
                 for (size_t k = 0; k < *all_sets[s].n; k++)

@@ -12,8 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
 static int noop_target(const mproc_value *args)
 {
     (void)args;
@@ -104,6 +102,18 @@ static int idle_target(const mproc_value *args)
     return 0;
 }
 
+/* The number of kB on a "Name:   123 kB" line, or -1. */
+static double kb_of(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    char *end;
+    long v;
+    if (strncmp(line, name, n) != 0)
+        return -1;
+    v = strtol(line + n, &end, 10);
+    return end == line + n || v < 0 ? -1 : (double)v;
+}
+
 /* Reads Rss and Private_* of a process from smaps_rollup, in KiB. */
 static void read_mem(pid_t pid, bench_result *r)
 {
@@ -115,12 +125,12 @@ static void read_mem(pid_t pid, bench_result *r)
     if (!f)
         bench_fail_errno(path);
     while (fgets(line, sizeof line, f)) {
-        long kb;
-        if (sscanf(line, "Rss: %ld kB", &kb) == 1)
-            rss = (double)kb;
-        else if (sscanf(line, "Private_Clean: %ld kB", &kb) == 1 ||
-                 sscanf(line, "Private_Dirty: %ld kB", &kb) == 1)
-            priv += (double)kb;
+        double kb;
+        if ((kb = kb_of(line, "Rss:")) >= 0)
+            rss = kb;
+        else if ((kb = kb_of(line, "Private_Clean:")) >= 0 ||
+                 (kb = kb_of(line, "Private_Dirty:")) >= 0)
+            priv += kb;
     }
     fclose(f);
     if (rss < 0)
