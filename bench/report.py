@@ -3,6 +3,9 @@
 
     python3 bench/report.py [--json] [FILE...]   (stdin without FILE)
 
+FILE may also be the saved output of `bench/run.sh --json`: the tables can
+be printed again from it.
+
 Without --json: a Markdown table of every result (median of the rounds,
 spread, ratio to the benchmark's baseline measured in the same run), then
 the table of targets with the ratio and PASS/FAIL. A ratio is the ratio
@@ -72,10 +75,14 @@ def load(paths):
             if not line.startswith("{"):
                 continue
             try:
-                recs.append(json.loads(line))
+                rec = json.loads(line)
             except ValueError:
                 print("report: skipping a malformed line: %s" % line,
                       file=sys.stderr)
+                continue
+            # The target records of an earlier --json run are recomputed.
+            if rec.get("unit") != "ratio":
+                recs.append(rec)
     return recs
 
 
