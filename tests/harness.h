@@ -55,9 +55,8 @@ void th_fail(const char *file, int line, const char *fmt, ...);
         int64_t th_a_ = (int64_t)(a);                                          \
         int64_t th_b_ = (int64_t)(b);                                          \
         if (!(th_a_ op th_b_))                                                 \
-            th_fail(__FILE__, __LINE__,                                        \
-                    "expected %s %s %s: %lld vs %lld", #a, #op, #b,            \
-                    (long long)th_a_, (long long)th_b_);                       \
+            th_fail(__FILE__, __LINE__, "expected %s %s %s: %lld vs %lld", #a, \
+                    #op, #b, (long long)th_a_, (long long)th_b_);              \
     } while (0)
 
 #define ASSERT_EQ(a, b) TH_CMP_(a, ==, b)
@@ -87,8 +86,7 @@ void th_fail(const char *file, int line, const char *fmt, ...);
                     "%s: expected %d %s (%s), got %lld %s (%s)", #expr,        \
                     th_want_, mproc_err_name(th_want_),                        \
                     mproc_strerror(th_want_), (long long)th_rc_,               \
-                    mproc_err_name((int)th_rc_),                               \
-                    mproc_strerror((int)th_rc_));                              \
+                    mproc_err_name((int)th_rc_), mproc_strerror((int)th_rc_)); \
     } while (0)
 
 #define ASSERT_NULL(p) ASSERT((p) == NULL)
@@ -107,8 +105,9 @@ void th_fail(const char *file, int line, const char *fmt, ...);
 #define ASSERT_MEM_EQ(a, b, n)                                                 \
     do {                                                                       \
         if (memcmp((a), (b), (n)) != 0)                                        \
-            th_fail(__FILE__, __LINE__, "memory differs: %s vs %s (%zu bytes)", \
-                    #a, #b, (size_t)(n));                                      \
+            th_fail(__FILE__, __LINE__,                                        \
+                    "memory differs: %s vs %s (%zu bytes)", #a, #b,            \
+                    (size_t)(n));                                              \
     } while (0)
 
 /* --- helpers ------------------------------------------------------------ */
@@ -159,5 +158,8 @@ void th_platform_sleep_ms(int ms);
 int th_platform_open_handles(void);
 const char *th_platform_name(void); /* "posix" or "win32" */
 bool th_platform_is_wine(void);
+/* Pins this process (and so the children it starts from now on) to one CPU
+ * it may use: 0, or -1 where the platform has no affinity call. */
+int th_platform_pin_to_one_cpu(void);
 
 #endif /* MPROC_TEST_HARNESS_H */

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -133,4 +134,24 @@ const char *th_platform_name(void)
 bool th_platform_is_wine(void)
 {
     return false;
+}
+
+int th_platform_pin_to_one_cpu(void)
+{
+#if defined(CPU_SET) && defined(CPU_ZERO) && defined(CPU_ISSET)
+    cpu_set_t set;
+    int i;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return -1;
+    for (i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &set)) {
+            CPU_ZERO(&set);
+            CPU_SET(i, &set);
+            return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -1;
+        }
+    return -1;
+#else
+    return -1;
+#endif
 }

@@ -71,8 +71,8 @@ int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
     /* Closing the job kills whatever the test left behind. */
     CloseHandle(job);
     /* An NTSTATUS error (0xC...) is a crash; abort() exits with 3. */
-    *crashed = !*timed_out && ((code & 0xC0000000u) == 0xC0000000u ||
-                               code == 3);
+    *crashed =
+        !*timed_out && ((code & 0xC0000000u) == 0xC0000000u || code == 3);
     *status = (int)code;
     return 0;
 }
@@ -111,4 +111,13 @@ bool th_platform_is_wine(void)
 {
     HMODULE nt = GetModuleHandleW(L"ntdll.dll");
     return nt != NULL && GetProcAddress(nt, "wine_get_version") != NULL;
+}
+
+int th_platform_pin_to_one_cpu(void)
+{
+    DWORD_PTR mine = 0, sys = 0, one;
+    if (!GetProcessAffinityMask(GetCurrentProcess(), &mine, &sys) || !mine)
+        return -1;
+    one = mine & (~mine + 1); /* the lowest CPU this process may use */
+    return SetProcessAffinityMask(GetCurrentProcess(), one) ? 0 : -1;
 }
