@@ -140,11 +140,11 @@ int th_platform_pin_to_one_cpu(void)
 {
 #if defined(CPU_SET) && defined(CPU_ZERO) && defined(CPU_ISSET)
     cpu_set_t set;
-    int i;
+    size_t i;
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) != 0)
         return -1;
-    for (i = 0; i < CPU_SETSIZE; i++)
+    for (i = 0; i < (size_t)CPU_SETSIZE; i++)
         if (CPU_ISSET(i, &set)) {
             CPU_ZERO(&set);
             CPU_SET(i, &set);
