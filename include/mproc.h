@@ -338,9 +338,9 @@ MPROC_API void mproc_free(void *p);
  * At the normal exit of the program (return from main, exit()), as in
  * Python, daemon children are terminated and the other children joined: a
  * child that never ends keeps the program from exiting. A daemon child also
- * dies when its parent is killed (Linux: the parent-death signal, which
- * fires when the *thread* that started the daemon ends, so start daemons
- * from a thread that outlives them; Windows: a job object).
+ * dies when its parent is killed, whichever of the parent's threads started
+ * it (Linux: a pipe whose write end only the parent holds; its end-of-file
+ * makes the kernel SIGKILL the child; Windows: a job object).
  */
 
 typedef int (*mproc_target)(const mproc_value *args);

@@ -684,6 +684,78 @@ TEST(P15_daemon_dies_with_parent)
     return 0;
 }
 
+/* A thread of the daemon's parent starts the daemon and ends at once: the
+ * daemon must live on, since its parent still runs. */
+static void *p15_thread(void *arg)
+{
+    mproc_conn *w = arg;
+    mproc_process *d = NULL;
+    if (mproc_process_create(&d, t_daemon_wait,
+                             MPROC_LIST(mproc_value_conn(w))) != 0 ||
+        mproc_process_set_daemon(d, true) != 0 || mproc_process_start(d) != 0)
+        return (void *)(intptr_t)1;
+    mproc_process_destroy(d); /* still running: the registry keeps it */
+    return NULL;
+}
+
+/* Starts a daemon from a short-lived thread with args[0], says "gone" on
+ * args[1] once that thread has ended, then waits to be killed. */
+static int t_start_daemon_thread(const mproc_value *args)
+{
+    mproc_conn *w = NULL, *ctl = NULL;
+    pthread_t t;
+    void *res = (void *)(intptr_t)7;
+    CHILD_CHECK(mproc_value_get_conn(mproc_list_get(args, 0), &w) == 0, 2);
+    CHILD_CHECK(mproc_value_get_conn(mproc_list_get(args, 1), &ctl) == 0, 3);
+    CHILD_CHECK(pthread_create(&t, NULL, p15_thread, w) == 0, 4);
+    CHILD_CHECK(pthread_join(t, &res) == 0 && res == NULL, 5);
+    mproc_conn_close(w);
+    CHILD_CHECK(mproc_conn_send_bytes(ctl, "gone", 4) == 0, 6);
+    return t_sleep_forever(NULL);
+}
+
+TEST(P15_daemon_started_from_thread)
+{
+    mproc_process *mid;
+    mproc_conn *r = NULL, *w = NULL, *ctl_here = NULL, *ctl_there = NULL;
+    char buf[8];
+    size_t n = 0;
+    int code = -1;
+    int64_t t0;
+
+    ASSERT_OK(mproc_pipe(&r, &w, false));
+    ASSERT_OK(mproc_pipe(&ctl_here, &ctl_there, true));
+    mid = make(t_start_daemon_thread,
+               MPROC_LIST(mproc_value_conn(w), mproc_value_conn(ctl_there)));
+    ASSERT_OK(mproc_process_start(mid));
+    mproc_conn_close(w);
+    mproc_conn_close(ctl_there);
+    ASSERT_OK(mproc_conn_recv_bytes(r, buf, sizeof buf, &n, th_ms(10000)));
+    ASSERT_EQ(n, 2);
+    ASSERT_OK(
+        mproc_conn_recv_bytes(ctl_here, buf, sizeof buf, &n, th_ms(10000)));
+    ASSERT_EQ(n, 4);
+    /* The starting thread has ended; the daemon holds the last writer of
+     * r, so its death would read as end-of-file here. */
+    ASSERT_EQ(mproc_conn_poll(r, th_ms(300)), 0);
+    ASSERT_EQ(mproc_process_is_alive(mid), 1);
+    /* Now its parent is SIGKILLed: the daemon follows. */
+    t0 = th_now_ms();
+    ASSERT_OK(mproc_process_kill(mid));
+    ASSERT_OK(mproc_process_join(mid, th_ms(10000)));
+    ASSERT_OK(mproc_process_exitcode(mid, &code));
+    ASSERT_EQ(code, -9);
+    ASSERT_ERR(mproc_conn_recv_bytes(r, buf, sizeof buf, &n, th_ms(10000)),
+               MPROC_EEOF);
+    ASSERT_LE(th_now_ms() - t0, th_ms(5000));
+    mproc_process_destroy(mid);
+    mproc_conn_destroy(r);
+    mproc_conn_destroy(w);
+    mproc_conn_destroy(ctl_here);
+    mproc_conn_destroy(ctl_there);
+    return 0;
+}
+
 static int t_daemon_starts(const mproc_value *args)
 {
     mproc_process *c = NULL;

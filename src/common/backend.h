@@ -58,6 +58,14 @@ typedef struct mproc__child {
      * per child, so a fork child inherits no global lock state); Windows
      * may ignore it. */
     int lock;
+    /* Backend-private; callers initialise it to MPROC__BADHANDLE along
+     * with `handle`. POSIX (Linux): mproc__os_spawn / mproc__os_fork set it
+     * for a daemon child to its lifeline, the write end of a pipe that only
+     * this process holds and whose end-of-file kills the child (so the
+     * child dies with this process, whichever thread started it);
+     * mproc__os_child_release closes it. Windows leaves it alone (a job
+     * object does that job). */
+    mproc__handle lifeline;
 } mproc__child;
 
 /* What a spawned child gets. */

@@ -93,13 +93,13 @@ static mproc_process g_main = {
     .name = (char *)"MainProcess",
     .ident = (char *)"",
     .static_strs = true,
-    .child = {.handle = MPROC__BADHANDLE},
+    .child = {.handle = MPROC__BADHANDLE, .lifeline = MPROC__BADHANDLE},
 };
 static mproc_process g_parent_obj = {
     .kind = PK_PARENT,
     .state = PS_STARTED,
     .static_strs = true,
-    .child = {.handle = MPROC__BADHANDLE},
+    .child = {.handle = MPROC__BADHANDLE, .lifeline = MPROC__BADHANDLE},
 };
 static mproc_process *g_current = &g_main;
 static mproc_process *g_parent;
@@ -220,6 +220,7 @@ static int proc_new(mproc_process **out, mproc_target target, mproc_run run,
     p->args = args;
     p->method = MPROC_START_DEFAULT;
     p->child.handle = MPROC__BADHANDLE;
+    p->child.lifeline = MPROC__BADHANDLE;
 
     lock();
     n = ++g_counter;
@@ -494,6 +495,7 @@ static void child_after_fork(mproc_process *p, int64_t parent_pid)
     p->next = p->prev = NULL;
     p->child.pid = mproc__os_getpid();
     p->child.handle = MPROC__BADHANDLE;
+    p->child.lifeline = MPROC__BADHANDLE;
     g_current = p;
     child_finish(run_target(p));
 }
@@ -659,6 +661,7 @@ static void discard_child(mproc__child *c)
     }
     mproc__os_child_release(c);
     c->handle = MPROC__BADHANDLE;
+    c->lifeline = MPROC__BADHANDLE;
 }
 
 static int start_spawn(mproc_process *p)
@@ -908,6 +911,7 @@ static void child_main_spawn(const char *harg)
         memcpy(&self.target, &fn, sizeof fn);
     self.child.pid = mproc__os_getpid();
     self.child.handle = MPROC__BADHANDLE;
+    self.child.lifeline = MPROC__BADHANDLE;
     lock();
     g_current = &self;
     unlock();

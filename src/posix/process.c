@@ -3,8 +3,8 @@
  * reaping, signals, pids, CPU counts, and finding a function in another
  * process by (module, offset).
  *
- * Map of this file: reaping; fork; spawn; signals and pids; CPU counts;
- * locate and resolve; exit.
+ * Map of this file: reaping; daemon lifelines; fork; spawn; signals and
+ * pids; CPU counts; locate and resolve; exit.
  *
  * Reaping. A child is waited for without being reaped first (waitid with
  * WNOWAIT, or poll on a pidfd), then reaped with a non-blocking waitpid under
@@ -13,13 +13,9 @@
  * thread blocks while holding the lock. Signals are sent under the same lock,
  * so a pid is never signalled after it was reaped (and possibly reused).
  *
- * Daemon children die with their parent through Linux's PR_SET_PDEATHSIG
- * (SIGKILL), set in the child between fork and the target (fork) or exec
- * (spawn), followed by a getppid() check that closes the race with a parent
- * that died before the prctl. Its caveat: the signal fires when the *thread*
- * that started the child ends, not only the process. Start daemon children
- * from a thread that outlives them (the main thread, typically);
- * docs/platforms.md says so.
+ * Daemon children die with their parent, whichever thread started them,
+ * through a lifeline pipe per daemon child whose end-of-file the kernel
+ * turns into a SIGKILL of the child (see "Daemon lifelines" below).
  */
 #include "../common/backend.h"
 
@@ -197,6 +193,86 @@ void mproc__os_child_release(mproc__child *c)
         return;
     mproc__os_handle_close(c->handle);
     c->handle = MPROC__BADHANDLE;
+    /* Released only once the child has ended (or when the caller gives up a
+     * child it discards): closing it kills a daemon child that still runs. */
+    mproc__os_handle_close(c->lifeline);
+    c->lifeline = MPROC__BADHANDLE;
+}
+
+/* ---------------------------------------------------------------------------
+ * Daemon lifelines
+ *
+ * A daemon child must die with this process however it ends, and not
+ * before. Linux's parent-death signal (PR_SET_PDEATHSIG) fires when the
+ * *thread* that forked the child ends, so a daemon started by a short-lived
+ * thread would die early. What the kernel does exactly once, when the last
+ * thread of a process is gone (exit, crash, SIGKILL alike), is close its
+ * descriptors. So each daemon child gets a pipe: this process keeps the
+ * write end (its lifeline, closed by mproc__os_child_release once the child
+ * has been reaped, or by the kernel when this process ends), and the child
+ * keeps the read end, armed for signal-driven I/O: itself as owner
+ * (F_SETOWN), SIGKILL as the signal (F_SETSIG), O_ASYNC. When the last write
+ * end closes, the pipe signals its readers' owners, and the child dies by
+ * SIGKILL as it did with the parent-death signal. No thread runs in the
+ * child, and since the arming belongs to the open file description, it
+ * survives exec: a daemon spawn arms it between fork and exec, and the
+ * spawned program needs to know nothing about it.
+ *
+ * Why one pipe per child and not one per parent: the owner is a property of
+ * the open file description, which every holder of a shared read end would
+ * share, so the last child to arm it would be the only one signalled.
+ *
+ * The write end must reach no other process, or a daemon would live as long
+ * as that process: it is close-on-exec, a fork child closes every
+ * descriptor it was not given, and a spawned child receives only its list.
+ * (A child that other code starts with a bare fork() and no exec holds it
+ * until it exits, and delays the daemons' death as much.)
+ *
+ * Systems without F_SETSIG (macOS) fall back to the parent-death signal
+ * where there is one (none on macOS: there a daemon outlives a parent that
+ * was killed).
+ */
+
+/* The old way, with its thread caveat: only if the lifeline cannot be
+ * armed. Async-signal-safe. */
+static void die_with_parent(pid_t parent)
+{
+#if defined(__linux__)
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* The parent may have died before the prctl took effect. */
+    if (getppid() != parent)
+        (void)kill(getpid(), SIGKILL);
+#else
+    (void)parent;
+#endif
+}
+
+/* In a new daemon child, before it runs anything of its own; `rfd` is the
+ * read end of its lifeline, and the child holds no write end of it any
+ * more. Async-signal-safe: a daemon spawn calls it between fork and exec. */
+static void lifeline_arm(int rfd, pid_t parent)
+{
+#if defined(F_SETSIG)
+    /* Kept across exec, as the parent-death signal is; O_ASYNC last, once
+     * owner and signal are set. */
+    if (fcntl(rfd, F_SETFD, 0) == 0 && fcntl(rfd, F_SETOWN, getpid()) == 0 &&
+        fcntl(rfd, F_SETSIG, SIGKILL) == 0 &&
+        fcntl(rfd, F_SETFL, O_ASYNC) == 0) {
+        /* The parent may have ended before O_ASYNC took effect; then the
+         * pipe already reads as end-of-file (nobody ever writes to it, so
+         * readable means exactly that). */
+        struct pollfd pfd;
+        pfd.fd = rfd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, 0) > 0)
+            (void)kill(getpid(), SIGKILL);
+        return;
+    }
+#else
+    (void)rfd;
+#endif
+    die_with_parent(parent);
 }
 
 /* ---------------------------------------------------------------------------
@@ -238,14 +314,15 @@ static void close_fds(int lo, int hi)
     close_range_fallback(lo, hi);
 }
 
-/* In a new child: closes every descriptor but 0-2 and `keep`. */
-static void close_except(const mproc__handle *keep, size_t nkeep)
+/* In a new child: closes every descriptor but 0-2, `keep` and `also` (-1:
+ * none). */
+static void close_except(const mproc__handle *keep, size_t nkeep, int also)
 {
     int lo = 3;
     for (;;) {
         /* The smallest kept descriptor >= lo; no sorting, no allocation
          * (the keep list is short and this runs after fork). */
-        int next = INT_MAX;
+        int next = also >= lo ? also : INT_MAX;
         size_t i;
         for (i = 0; i < nkeep; i++)
             if (keep[i] >= lo && keep[i] < next)
@@ -259,38 +336,44 @@ static void close_except(const mproc__handle *keep, size_t nkeep)
     }
 }
 
-/* In a new child, before it runs anything of its own. */
-static void die_with_parent(pid_t parent)
-{
-#if defined(__linux__)
-    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    /* The parent may have died before the prctl took effect. */
-    if (getppid() != parent)
-        (void)kill(getpid(), SIGKILL);
-#else
-    (void)parent;
-#endif
-}
-
 int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
                    bool daemon)
 {
-    pid_t parent = getpid();
+    /* Everything daemon-only stays off the path of other children. */
+    int lp[2] = {-1, -1};
+    pid_t parent = 0;
     pid_t pid;
 
+    if (daemon) {
+        parent = getpid();
+        if (pipe2(lp, O_CLOEXEC) != 0)
+            return mproc__os_error(errno);
+    }
     pid = fork();
-    if (pid < 0)
-        return mproc__os_error(errno);
+    if (pid < 0) {
+        int err = errno;
+        if (daemon) {
+            close(lp[0]);
+            close(lp[1]);
+        }
+        return mproc__os_error(err);
+    }
     out->reaped = false;
     out->exitcode = 0;
     out->handle = MPROC__BADHANDLE;
+    out->lifeline = MPROC__BADHANDLE;
     out->lock = 0;
     if (pid == 0) {
+        /* Closes the lifeline's write end too (and every other daemon's). */
+        close_except(keep, nkeep, lp[0]);
         if (daemon)
-            die_with_parent(parent);
-        close_except(keep, nkeep);
+            lifeline_arm(lp[0], parent);
         out->pid = 0;
         return 0;
+    }
+    if (daemon) {
+        close(lp[0]);
+        out->lifeline = lp[1];
     }
     out->pid = pid;
     out->handle = open_pidfd(pid);
@@ -400,30 +483,41 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe, pid_t *pid)
     return rc;
 }
 
-/* fork + exec, for daemon children: the parent-death signal must be set
- * between the two, which posix_spawn cannot do. An exec failure comes back
- * over a close-on-exec pipe. */
+/* fork + exec, for daemon children: the lifeline must be armed between the
+ * two, which posix_spawn cannot do. An exec failure comes back over a
+ * close-on-exec pipe. On success *lifeline is the write end to keep. */
 static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
-                          pid_t *pid_out)
+                          pid_t *pid_out, int *lifeline)
 {
-    int ep[2], err = 0;
+    int ep[2], lp[2], err = 0;
     pid_t parent = getpid(), pid;
     ssize_t n;
 
-    if (pipe2(ep, O_CLOEXEC) != 0)
+    if (pipe2(lp, O_CLOEXEC) != 0)
         return mproc__os_error(errno);
+    if (pipe2(ep, O_CLOEXEC) != 0) {
+        err = errno;
+        close(lp[0]);
+        close(lp[1]);
+        return mproc__os_error(err);
+    }
     pid = fork();
     if (pid < 0) {
         err = errno;
         close(ep[0]);
         close(ep[1]);
+        close(lp[0]);
+        close(lp[1]);
         return mproc__os_error(err);
     }
     if (pid == 0) {
         /* Only async-signal-safe calls from here to exec. */
         sigset_t none;
         size_t i;
-        die_with_parent(parent);
+        /* Its own write end would keep it alive; other close-on-exec
+         * descriptors go at exec. */
+        close(lp[1]);
+        lifeline_arm(lp[0], parent);
         for (i = 0; i < req->n_inherit; i++)
             (void)fcntl((int)req->inherit[i], F_SETFD, 0);
         sigemptyset(&none);
@@ -436,6 +530,7 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
         _exit(127);
     }
     close(ep[1]);
+    close(lp[0]);
     do
         n = read(ep[0], &err, sizeof err);
     while (n < 0 && errno == EINTR);
@@ -444,9 +539,11 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
+        close(lp[1]);
         return exec_error(err);
     }
     *pid_out = pid;
+    *lifeline = lp[1];
     return 0;
 }
 
@@ -456,12 +553,13 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
      * replaced on disk since it started. */
     const char *exe = req->exe ? req->exe : "/proc/self/exe";
     pid_t pid = 0;
+    int lifeline = -1;
     int rc;
 
     if (req->argv == NULL || req->argv[0] == NULL)
         return MPROC_EINVAL;
     if (req->daemon)
-        rc = spawn_forkexec(req, exe, &pid);
+        rc = spawn_forkexec(req, exe, &pid, &lifeline);
     else
         rc = spawn_posix(req, exe, &pid);
     if (rc != 0)
@@ -470,6 +568,7 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     out->reaped = false;
     out->exitcode = 0;
     out->lock = 0;
+    out->lifeline = lifeline;
     out->handle = open_pidfd(pid);
     return 0;
 }
