@@ -125,6 +125,28 @@ mproc_start_method th_method(void);
  * or -1 where the platform cannot tell. */
 int th_open_handles(void);
 
+/* --- shared by the test files (tests/helpers.c) -------------------------- */
+
+/* In a child: the check that failed becomes the exit code (0: every check
+ * held). */
+#define CHILD_CHECK(cond, code)                                                \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            return (code);                                                     \
+    } while (0)
+
+/* Creates and starts a child running fn(args). */
+mproc_process *th_start(mproc_target fn, mproc_value *args);
+/* Joins p within th_ms(ms), destroys it and returns its exit code. */
+int th_join_code(mproc_process *p, int ms);
+/* Joins p within th_ms(ms), checks it exited with 0, destroys it. */
+void th_join_ok(mproc_process *p, int ms);
+/* Integer argument i of a child: th_arg_int gives -1 when it is missing
+ * (for children that report through CHILD_CHECK), th_arg_int_ok fails the
+ * test. */
+int64_t th_arg_int(const mproc_value *args, size_t i);
+int64_t th_arg_int_ok(const mproc_value *args, size_t i);
+
 /* Runs test `name` of the list in a supervised child with the given start
  * method and timeout, as the runner does; returns the outcome. The
  * harness's meta-tests use it on the hidden `_meta_*` tests. */

@@ -14,13 +14,6 @@
 #include "../src/common/backend.h"
 
 #include <pthread.h>
-#if defined(_WIN32)
-#include <windows.h>
-#elif defined(__has_include)
-#if __has_include(<sched.h>)
-#include <sched.h>
-#endif
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -937,35 +930,6 @@ TEST(backend_pids_and_cpus)
     return 0;
 }
 
-/* Pins this process to one CPU it may use: 0, or -1 where there is no
- * affinity call here. */
-static int pin_one_cpu(void)
-{
-#if defined(_WIN32)
-    DWORD_PTR mine = 0, system = 0;
-    if (!GetProcessAffinityMask(GetCurrentProcess(), &mine, &system) ||
-        mine == 0)
-        return -1;
-    return SetProcessAffinityMask(GetCurrentProcess(), mine & (~mine + 1)) ? 0
-                                                                           : -1;
-#elif defined(CPU_SET) && defined(CPU_ZERO) && defined(CPU_ISSET)
-    cpu_set_t set;
-    size_t i;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return -1;
-    for (i = 0; i < (size_t)CPU_SETSIZE; i++)
-        if (CPU_ISSET(i, &set)) {
-            CPU_ZERO(&set);
-            CPU_SET(i, &set);
-            return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -1;
-        }
-    return -1;
-#else
-    return -1;
-#endif
-}
-
 TEST(_backend_usable_child)
 {
     return mproc__os_cpu_count_usable();
@@ -976,7 +940,7 @@ TEST(backend_cpu_usable_pinned)
     mproc__child c;
     int n = mproc__os_cpu_count();
 
-    if (pin_one_cpu() != 0) {
+    if (th_platform_pin_to_one_cpu() != 0) {
         printf("no affinity call: not checked\n");
         return 0;
     }

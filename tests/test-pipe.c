@@ -4,37 +4,12 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-static mproc_process *start_child(mproc_target fn, mproc_value *args)
-{
-    mproc_process *p = NULL;
-    ASSERT_OK(mproc_process_create(&p, fn, args));
-    ASSERT_OK(mproc_process_start(p));
-    return p;
-}
-
-/* Joins the child and checks it exited with 0; destroys it. */
-static void join_ok(mproc_process *p)
-{
-    int code = -1000;
-    ASSERT_OK(mproc_process_join(p, th_ms(30000)));
-    ASSERT_OK(mproc_process_exitcode(p, &code));
-    ASSERT_EQ(code, 0);
-    (void)mproc_process_destroy(p);
-}
-
 static mproc_conn *arg_conn(const mproc_value *args, size_t i)
 {
     mproc_conn *c = NULL;
     ASSERT_OK(mproc_value_get_conn(mproc_list_get(args, i), &c));
     ASSERT_NOT_NULL(c);
     return c;
-}
-
-static int64_t arg_int(const mproc_value *args, size_t i)
-{
-    int64_t v = 0;
-    ASSERT_OK(mproc_value_get_int(mproc_list_get(args, i), &v));
-    return v;
 }
 
 static mproc_value *seed_list(void)
@@ -89,7 +64,7 @@ TEST(C01_duplex_both_ways)
     mproc_process *p;
     int64_t i;
     ASSERT_OK(mproc_pipe(&a, &b, true));
-    p = start_child(echo_child, MPROC_LIST(mproc_value_conn(b)));
+    p = th_start(echo_child, MPROC_LIST(mproc_value_conn(b)));
     ASSERT_OK(mproc_conn_close(b));
     for (i = 0; i < 100; i++) {
         mproc_value *v = mproc_int(i);
@@ -106,7 +81,7 @@ TEST(C01_duplex_both_ways)
         ASSERT_OK(mproc_conn_send(a, none));
         mproc_value_free(none);
     }
-    join_ok(p);
+    th_join_ok(p, 30000);
     a = mproc_conn_destroy(a);
     b = mproc_conn_destroy(b);
     ASSERT_NULL(a);
@@ -227,12 +202,12 @@ TEST(C02_one_way_in_child)
     char buf[16];
     size_t len = 0;
     ASSERT_OK(mproc_pipe(&r, &w, false));
-    p = start_child(one_way_child, MPROC_LIST(mproc_value_conn(w)));
+    p = th_start(one_way_child, MPROC_LIST(mproc_value_conn(w)));
     ASSERT_OK(mproc_conn_close(w));
     ASSERT_OK(mproc_conn_recv_bytes(r, buf, sizeof buf, &len, th_ms(10000)));
     ASSERT_EQ(len, 7);
     ASSERT_MEM_EQ(buf, "one-way", 7);
-    join_ok(p);
+    th_join_ok(p, 30000);
     mproc_conn_destroy(r);
     mproc_conn_destroy(w);
     return 0;
@@ -278,7 +253,7 @@ TEST(C03_typed_values_roundtrip)
     mproc_process *p;
     int i;
     ASSERT_OK(mproc_pipe(&a, &b, false));
-    p = start_child(c03_child, MPROC_LIST(mproc_value_conn(b)));
+    p = th_start(c03_child, MPROC_LIST(mproc_value_conn(b)));
     ASSERT_OK(mproc_conn_close(b));
     for (i = 0; i < 5; i++) {
         mproc_value *want = c03_value(i), *got = NULL;
@@ -292,7 +267,7 @@ TEST(C03_typed_values_roundtrip)
         mproc_value_free(want);
         mproc_value_free(got);
     }
-    join_ok(p);
+    th_join_ok(p, 30000);
     mproc_conn_destroy(a);
     mproc_conn_destroy(b);
     return 0;
@@ -324,7 +299,7 @@ TEST(C04_bytes_sizes_and_boundaries)
     mproc_process *p;
     size_t i;
     ASSERT_OK(mproc_pipe(&a, &b, true));
-    p = start_child(c04_child, MPROC_LIST(mproc_value_conn(b)));
+    p = th_start(c04_child, MPROC_LIST(mproc_value_conn(b)));
     ASSERT_OK(mproc_conn_close(b));
     for (i = 0; i < C04_N; i++) {
         void *buf = NULL;
@@ -334,7 +309,7 @@ TEST(C04_bytes_sizes_and_boundaries)
         ASSERT(check_pattern(buf, len, (unsigned)i));
         mproc_free(buf);
     }
-    join_ok(p);
+    th_join_ok(p, 30000);
     /* Nothing more: the child's end is closed everywhere. */
     {
         void *buf = NULL;
@@ -378,7 +353,7 @@ TEST(C04_bytes_sizes_in_process)
 static int delayed_send_child(const mproc_value *args)
 {
     mproc_conn *c = arg_conn(args, 0);
-    th_sleep_ms((int)arg_int(args, 1));
+    th_sleep_ms((int)th_arg_int_ok(args, 1));
     ASSERT_OK(mproc_conn_send_bytes(c, "late", 4));
     return 0;
 }
@@ -397,8 +372,8 @@ TEST(C05_poll)
     ASSERT_GE(dt, 200 - 16); /* a 15.6 ms clock tick */
     ASSERT_LE(dt, th_ms(1500));
     /* Turns true when a message arrives. */
-    p = start_child(delayed_send_child,
-                    MPROC_LIST(mproc_value_conn(b), mproc_int(300)));
+    p = th_start(delayed_send_child,
+                 MPROC_LIST(mproc_value_conn(b), mproc_int(300)));
     ASSERT_OK(mproc_conn_close(b));
     t0 = th_now_ms();
     ASSERT_EQ(mproc_conn_poll(a, th_ms(20000)), 1);
@@ -412,7 +387,7 @@ TEST(C05_poll)
         ASSERT_OK(mproc_conn_recv_bytes(a, buf, sizeof buf, &len, 0));
         ASSERT_EQ(len, 4);
     }
-    join_ok(p);
+    th_join_ok(p, 30000);
     /* End-of-file counts as ready. */
     ASSERT_EQ(mproc_conn_poll(a, th_ms(5000)), 1);
     mproc_conn_destroy(a);
@@ -473,7 +448,7 @@ TEST(C06_timeout_keeps_partial_message)
     size_t len = 0;
     int rc, tries = 0;
     ASSERT_OK(mproc_pipe(&a, &b, true));
-    p = start_child(slow_big_child, MPROC_LIST(mproc_value_conn(b)));
+    p = th_start(slow_big_child, MPROC_LIST(mproc_value_conn(b)));
     ASSERT_OK(mproc_conn_close(b));
     /* Very short timeouts: most expire with part of the message read. */
     do {
@@ -484,7 +459,7 @@ TEST(C06_timeout_keeps_partial_message)
     ASSERT_EQ(len, (size_t)8 << 20);
     ASSERT(check_pattern(buf, len, 5));
     mproc_free(buf);
-    join_ok(p);
+    th_join_ok(p, 30000);
     mproc_conn_destroy(a);
     mproc_conn_destroy(b);
     return 0;
@@ -514,9 +489,9 @@ TEST(C07_eof_after_peer_close)
     char buf[4];
     size_t len;
     ASSERT_OK(mproc_pipe(&a, &b, true));
-    p = start_child(send_three_and_close, MPROC_LIST(mproc_value_conn(b)));
+    p = th_start(send_three_and_close, MPROC_LIST(mproc_value_conn(b)));
     ASSERT_OK(mproc_conn_close(b));
-    join_ok(p); /* all three are sent and the child is gone */
+    th_join_ok(p, 30000); /* all three are sent and the child is gone */
     for (i = 0; i < 3; i++) {
         int64_t got = -1;
         ASSERT_OK(mproc_conn_recv(a, &v, th_ms(5000)));
@@ -565,9 +540,9 @@ TEST(C08_send_after_child_exited)
     mproc_conn *a, *b;
     mproc_process *p;
     ASSERT_OK(mproc_pipe(&a, &b, true));
-    p = start_child(exit_at_once, MPROC_LIST(mproc_value_conn(b)));
+    p = th_start(exit_at_once, MPROC_LIST(mproc_value_conn(b)));
     ASSERT_OK(mproc_conn_close(b));
-    join_ok(p);
+    th_join_ok(p, 30000);
     ASSERT_ERR(mproc_conn_send_bytes(a, "x", 1), MPROC_EPIPE);
     ASSERT_ERR(mproc_conn_send_bytes(a, "y", 1), MPROC_EPIPE);
     mproc_conn_destroy(a);
@@ -700,12 +675,12 @@ TEST(C12_seed_example)
     mproc_conn *a, *b;
     mproc_process *s, *r;
     ASSERT_OK(mproc_pipe(&a, &b, true));
-    r = start_child(c12_receiver, MPROC_LIST(mproc_value_conn(a)));
-    s = start_child(c12_sender, MPROC_LIST(mproc_value_conn(b)));
+    r = th_start(c12_receiver, MPROC_LIST(mproc_value_conn(a)));
+    s = th_start(c12_sender, MPROC_LIST(mproc_value_conn(b)));
     ASSERT_OK(mproc_conn_close(a));
     ASSERT_OK(mproc_conn_close(b));
-    join_ok(s);
-    join_ok(r);
+    th_join_ok(s, 30000);
+    th_join_ok(r, 30000);
     mproc_conn_destroy(a);
     mproc_conn_destroy(b);
     return 0;
@@ -715,7 +690,7 @@ TEST(C12_seed_example)
 
 static int sleep_child(const mproc_value *args)
 {
-    th_sleep_ms((int)arg_int(args, 0));
+    th_sleep_ms((int)th_arg_int_ok(args, 0));
     return 0;
 }
 
@@ -732,7 +707,7 @@ TEST(W01_wait_many)
     ASSERT_OK(mproc_pipe(&a1, &b1, true));
     ASSERT_OK(mproc_pipe(&a2, &b2, false));
     ASSERT_OK(mproc_queue_create(&q, 0));
-    p = start_child(sleep_child, MPROC_LIST(mproc_int(th_ms(1500))));
+    p = th_start(sleep_child, MPROC_LIST(mproc_int(th_ms(1500))));
     memset(it, 0, sizeof it);
     it[0].kind = MPROC_WAIT_CONN;
     it[0].conn = a1;
@@ -777,7 +752,7 @@ TEST(W01_wait_many)
     ASSERT(!it[0].ready && !it[1].ready && !it[2].ready && it[3].ready);
     dt = th_now_ms() - t0;
     ASSERT_LE(dt, th_ms(15000));
-    join_ok(p);
+    th_join_ok(p, 30000);
     mproc_queue_destroy(q);
     mproc_conn_destroy(a1);
     mproc_conn_destroy(b1);
@@ -810,13 +785,13 @@ TEST(W01_wait_wakes_on_queue_put)
     it[0].conn = a;
     it[1].kind = MPROC_WAIT_QUEUE;
     it[1].queue = q;
-    p = start_child(put_later_child, MPROC_LIST(mproc_value_queue(q)));
+    p = th_start(put_later_child, MPROC_LIST(mproc_value_queue(q)));
     t0 = th_now_ms();
     ASSERT_EQ(mproc_wait(it, 2, th_ms(20000)), 1);
     dt = th_now_ms() - t0;
     ASSERT(it[1].ready && !it[0].ready);
     ASSERT_LE(dt, th_ms(15000));
-    join_ok(p);
+    th_join_ok(p, 30000);
     mproc_queue_destroy(q);
     mproc_conn_destroy(a);
     mproc_conn_destroy(b);

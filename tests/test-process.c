@@ -21,21 +21,6 @@
 /* Defined in p18lib.c, a shared library linked into the runner. */
 int p18_lib_target(const mproc_value *args);
 
-/* In a child: the check that failed becomes the exit code. */
-#define CHILD_CHECK(cond, code)                                                \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            return (code);                                                     \
-    } while (0)
-
-static int64_t arg_int(const mproc_value *args, size_t i)
-{
-    int64_t v = -1;
-    if (mproc_value_get_int(mproc_list_get(args, i), &v) != 0)
-        return -1;
-    return v;
-}
-
 static mproc_process *make(mproc_target t, mproc_value *args)
 {
     mproc_process *p = NULL;
@@ -62,7 +47,7 @@ static int t_noop(const mproc_value *args)
 
 static int t_return_arg0(const mproc_value *args)
 {
-    return (int)arg_int(args, 0);
+    return (int)th_arg_int(args, 0);
 }
 
 /* Sleeps until killed (at most 60 s, then fails). */
@@ -77,7 +62,7 @@ static int t_sleep_forever(const mproc_value *args)
 
 static int t_sleep_ms(const mproc_value *args)
 {
-    th_sleep_ms((int)arg_int(args, 0));
+    th_sleep_ms((int)th_arg_int(args, 0));
     return 0;
 }
 
@@ -90,7 +75,7 @@ static int t_p01(const mproc_value *args)
     const char *s = NULL;
     size_t n = 0;
     CHILD_CHECK(mproc_list_size(args) == 2, 2);
-    CHILD_CHECK(arg_int(args, 0) == 7, 3);
+    CHILD_CHECK(th_arg_int(args, 0) == 7, 3);
     CHILD_CHECK(mproc_value_get_str(mproc_list_get(args, 1), &s, &n) == 0, 4);
     CHILD_CHECK(n == 5 && strcmp(s, "seven") == 0, 5);
     return 0;
@@ -124,7 +109,7 @@ TEST(P02_return_value_is_exit_code)
 
 static int t_exit_n(const mproc_value *args)
 {
-    mproc_exit((int)arg_int(args, 0));
+    mproc_exit((int)th_arg_int(args, 0));
     return 99; /* not reached */
 }
 
@@ -408,10 +393,10 @@ TEST(P11_names)
     ASSERT_OK(mproc_conn_recv(r, &v, th_ms(10000)));
     ASSERT_OK(mproc_value_get_str(mproc_list_get(v, 0), &s, &n));
     ASSERT_STR_EQ(s, "worker \xc3\xa9");
-    ASSERT_EQ(arg_int(v, 1), mproc_process_pid(p3));
+    ASSERT_EQ(th_arg_int(v, 1), mproc_process_pid(p3));
     ASSERT_OK(mproc_value_get_bool(mproc_list_get(v, 2), &daemon));
     ASSERT(!daemon);
-    ASSERT_EQ(arg_int(v, 3), 1);
+    ASSERT_EQ(th_arg_int(v, 3), 1);
     mproc_value_free(v);
     ASSERT_OK(mproc_process_join(p3, th_ms(10000)));
     ASSERT_STR_EQ(mproc_process_name(p3), "worker \xc3\xa9");
@@ -426,7 +411,7 @@ static int t_check_parent(const mproc_value *args)
 {
     mproc_process *pp = mproc_parent_process();
     CHILD_CHECK(pp != NULL, 2);
-    CHILD_CHECK(mproc_process_pid(pp) == arg_int(args, 0), 3);
+    CHILD_CHECK(mproc_process_pid(pp) == th_arg_int(args, 0), 3);
     CHILD_CHECK(mproc_process_is_alive(pp) == 1, 4);
     CHILD_CHECK(mproc_process_join(pp, 0) == MPROC_ETIMEDOUT, 5);
     CHILD_CHECK(strcmp(mproc_process_name(pp), "MainProcess") == 0, 6);
@@ -777,7 +762,7 @@ static int t_p17(const mproc_value *args)
     int rc;
 
     CHILD_CHECK(mproc_list_size(args) == 11, 2);
-    CHILD_CHECK(arg_int(args, 0) == INT64_MIN, 3);
+    CHILD_CHECK(th_arg_int(args, 0) == INT64_MIN, 3);
     CHILD_CHECK(
         mproc_value_get_float(mproc_list_get(args, 1), &f) == 0 && f == 2.5, 4);
     CHILD_CHECK(mproc_value_get_bool(mproc_list_get(args, 2), &b) == 0 && b, 5);
@@ -793,7 +778,7 @@ static int t_p17(const mproc_value *args)
     nested = mproc_list_get(args, 6);
     CHILD_CHECK(mproc_list_size(nested) == 2 &&
                     mproc_list_size(mproc_list_get(nested, 1)) == 1 &&
-                    arg_int(mproc_list_get(nested, 1), 0) == 42,
+                    th_arg_int(mproc_list_get(nested, 1), 0) == 42,
                 9);
     CHILD_CHECK(mproc_value_get_conn(mproc_list_get(args, 7), &c) == 0, 10);
     CHILD_CHECK(mproc_value_get_queue(mproc_list_get(args, 8), &q) == 0, 11);
@@ -872,7 +857,7 @@ TEST(P17_arguments_and_handles)
 
 static int t_static_target(const mproc_value *args)
 {
-    return 40 + (int)arg_int(args, 0);
+    return 40 + (int)th_arg_int(args, 0);
 }
 
 TEST(P18_targets_in_library_and_static)
@@ -1103,7 +1088,7 @@ static int worker_run(mproc_process *self)
     CHILD_CHECK(mproc_value_get_str(mproc_list_get(state, 0), &s, &n) == 0, 4);
     CHILD_CHECK(strcmp(s, "local hello") == 0, 5);
     CHILD_CHECK(strcmp(mproc_process_name(self), "Worker") == 0, 6);
-    return (int)arg_int(state, 1);
+    return (int)th_arg_int(state, 1);
 }
 
 static int worker_no_state(mproc_process *self)

@@ -3,36 +3,12 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-static mproc_process *qstart(mproc_target fn, mproc_value *args)
-{
-    mproc_process *p = NULL;
-    ASSERT_OK(mproc_process_create(&p, fn, args));
-    ASSERT_OK(mproc_process_start(p));
-    return p;
-}
-
-static void qjoin_ok(mproc_process *p)
-{
-    int code = -1000;
-    ASSERT_OK(mproc_process_join(p, th_ms(60000)));
-    ASSERT_OK(mproc_process_exitcode(p, &code));
-    ASSERT_EQ(code, 0);
-    (void)mproc_process_destroy(p);
-}
-
 static mproc_queue *arg_queue(const mproc_value *args, size_t i)
 {
     mproc_queue *q = NULL;
     ASSERT_OK(mproc_value_get_queue(mproc_list_get(args, i), &q));
     ASSERT_NOT_NULL(q);
     return q;
-}
-
-static int64_t qarg_int(const mproc_value *args, size_t i)
-{
-    int64_t v = 0;
-    ASSERT_OK(mproc_value_get_int(mproc_list_get(args, i), &v));
-    return v;
 }
 
 static void put_int(mproc_queue *q, int64_t i)
@@ -73,7 +49,7 @@ static bool qcheck(const uint8_t *p, size_t n, unsigned seed)
 static int put_range_child(const mproc_value *args)
 {
     mproc_queue *q = arg_queue(args, 0);
-    int64_t i, n = qarg_int(args, 1);
+    int64_t i, n = th_arg_int_ok(args, 1);
     for (i = 0; i < n; i++)
         put_int(q, i);
     return 0;
@@ -85,11 +61,11 @@ TEST(Q01_fifo_order)
     mproc_process *p;
     int64_t i;
     ASSERT_OK(mproc_queue_create(&q, 0));
-    p = qstart(put_range_child,
-               MPROC_LIST(mproc_value_queue(q), mproc_int(20000)));
+    p = th_start(put_range_child,
+                 MPROC_LIST(mproc_value_queue(q), mproc_int(20000)));
     for (i = 0; i < 20000; i++)
         ASSERT_EQ(get_int(q, th_ms(20000)), i);
-    qjoin_ok(p);
+    th_join_ok(p, 60000);
     ASSERT_EQ(mproc_queue_empty(q), 1);
     mproc_queue_destroy(q);
     return 0;
@@ -174,7 +150,7 @@ TEST(Q02_seed_example)
     mproc_value *v = NULL, *want;
     char text[64];
     ASSERT_OK(mproc_queue_create(&q, 0));
-    p = qstart(q02_child, MPROC_LIST(mproc_value_queue(q)));
+    p = th_start(q02_child, MPROC_LIST(mproc_value_queue(q)));
     ASSERT_OK(mproc_queue_get(q, &v, th_ms(20000)));
     want = MPROC_LIST(mproc_int(42), mproc_none(), mproc_str("hello"));
     ASSERT(mproc_value_equal(v, want));
@@ -182,7 +158,7 @@ TEST(Q02_seed_example)
     ASSERT_STR_EQ(text, "[42, None, 'hello']");
     mproc_value_free(v);
     mproc_value_free(want);
-    qjoin_ok(p);
+    th_join_ok(p, 60000);
     mproc_queue_destroy(q);
     return 0;
 }
@@ -192,7 +168,7 @@ TEST(Q02_seed_example)
 static int get_later_child(const mproc_value *args)
 {
     mproc_queue *q = arg_queue(args, 0);
-    th_sleep_ms((int)qarg_int(args, 1));
+    th_sleep_ms((int)th_arg_int_ok(args, 1));
     ASSERT_EQ(get_int(q, th_ms(20000)), 0);
     return 0;
 }
@@ -216,13 +192,13 @@ TEST(Q03_maxsize_put_blocks)
     ASSERT_LE(dt, th_ms(1500));
     ASSERT_EQ(mproc_queue_qsize(q), 2);
     /* A blocking put returns once a child takes an item. */
-    p = qstart(get_later_child,
-               MPROC_LIST(mproc_value_queue(q), mproc_int(400)));
+    p = th_start(get_later_child,
+                 MPROC_LIST(mproc_value_queue(q), mproc_int(400)));
     t0 = th_now_ms();
     ASSERT_OK(mproc_queue_put(q, v, th_ms(20000)));
     dt = th_now_ms() - t0;
     ASSERT_GE(dt, 300);
-    qjoin_ok(p);
+    th_join_ok(p, 60000);
     ASSERT_EQ(get_int(q, 0), 1);
     ASSERT_EQ(get_int(q, 0), 2);
     mproc_value_free(v);
@@ -295,7 +271,7 @@ TEST(Q04_get_timeout_and_empty)
 static int q05_producer(const mproc_value *args)
 {
     mproc_queue *q = arg_queue(args, 0);
-    int64_t id = qarg_int(args, 1);
+    int64_t id = th_arg_int_ok(args, 1);
     int64_t i;
     for (i = 0; i < Q05_ITEMS; i++) {
         mproc_value *v = MPROC_LIST(mproc_int(id), mproc_int(i));
@@ -353,13 +329,13 @@ TEST(Q05_many_producers_many_consumers)
     ASSERT_OK(mproc_queue_create(&q, 0));
     ASSERT_OK(mproc_queue_create(&res, 0));
     for (i = 0; i < Q05_CONSUMERS; i++)
-        cons[i] = qstart(q05_consumer, MPROC_LIST(mproc_value_queue(q),
-                                                  mproc_value_queue(res)));
+        cons[i] = th_start(q05_consumer, MPROC_LIST(mproc_value_queue(q),
+                                                    mproc_value_queue(res)));
     for (i = 0; i < Q05_PRODUCERS; i++)
-        prod[i] = qstart(q05_producer, MPROC_LIST(mproc_value_queue(q),
-                                                  mproc_int((int64_t)i)));
+        prod[i] = th_start(q05_producer, MPROC_LIST(mproc_value_queue(q),
+                                                    mproc_int((int64_t)i)));
     for (i = 0; i < Q05_PRODUCERS; i++)
-        qjoin_ok(prod[i]);
+        th_join_ok(prod[i], 60000);
     for (i = 0; i < Q05_CONSUMERS; i++) {
         mproc_value *none = mproc_none();
         ASSERT_OK(mproc_queue_put(q, none, MPROC_FOREVER));
@@ -379,7 +355,7 @@ TEST(Q05_many_producers_many_consumers)
         mproc_free(buf);
     }
     for (i = 0; i < Q05_CONSUMERS; i++)
-        qjoin_ok(cons[i]);
+        th_join_ok(cons[i], 60000);
     for (k = 0; k < nbits; k++)
         ASSERT((all[k / 8] & (1u << (k % 8))) != 0); /* every item arrived */
     ASSERT_EQ(mproc_queue_qsize(q), 0);
@@ -443,8 +419,8 @@ TEST(Q06_sizes_across_processes)
     ASSERT_OK(mproc_queue_create(&q, 6));
     for (i = 0; i < 5; i++)
         put_int(q, i);
-    p = qstart(q06_child, MPROC_LIST(mproc_value_queue(q)));
-    qjoin_ok(p);
+    p = th_start(q06_child, MPROC_LIST(mproc_value_queue(q)));
+    th_join_ok(p, 60000);
     ASSERT_EQ(mproc_queue_qsize(q), 4);
     ASSERT_EQ(mproc_queue_empty(q), 0);
     put_int(q, 5);
@@ -481,12 +457,12 @@ TEST(Q07_item_survives_producer)
     int64_t t0;
     ASSERT_OK(mproc_queue_create(&q, 0));
     /* The producer exits right after put returned. */
-    p = qstart(put_and_exit, MPROC_LIST(mproc_value_queue(q)));
-    qjoin_ok(p);
+    p = th_start(put_and_exit, MPROC_LIST(mproc_value_queue(q)));
+    th_join_ok(p, 60000);
     ASSERT_EQ(mproc_queue_qsize(q), 1);
     ASSERT_EQ(get_int(q, 0), 7);
     /* The producer is SIGKILLed right after put returned. */
-    p = qstart(put_and_hang, MPROC_LIST(mproc_value_queue(q)));
+    p = th_start(put_and_hang, MPROC_LIST(mproc_value_queue(q)));
     t0 = th_now_ms();
     while (mproc_queue_qsize(q) < 1) {
         ASSERT_LT(th_now_ms() - t0, th_ms(20000));
@@ -530,7 +506,7 @@ TEST(Q07_producer_killed_mid_large_item)
     size_t len = 0;
     int code = 0;
     ASSERT_OK(mproc_queue_create(&q, 0));
-    p = qstart(big_put_forever, MPROC_LIST(mproc_value_queue(q)));
+    p = th_start(big_put_forever, MPROC_LIST(mproc_value_queue(q)));
     /* Wait until the first chunk is in (the item counts from then on). */
     {
         int64_t t0 = th_now_ms();
@@ -567,9 +543,9 @@ TEST(Q08_join_producer_before_consuming)
     mproc_process *p;
     int64_t i;
     ASSERT_OK(mproc_queue_create(&q, 0));
-    p = qstart(put_range_child,
-               MPROC_LIST(mproc_value_queue(q), mproc_int(5000)));
-    qjoin_ok(p); /* before a single get */
+    p = th_start(put_range_child,
+                 MPROC_LIST(mproc_value_queue(q), mproc_int(5000)));
+    th_join_ok(p, 60000); /* before a single get */
     ASSERT_EQ(mproc_queue_qsize(q), 5000);
     for (i = 0; i < 5000; i++)
         ASSERT_EQ(get_int(q, 0), i);
@@ -618,8 +594,8 @@ TEST(Q09_close_in_child)
     mproc_queue *q;
     mproc_process *p;
     ASSERT_OK(mproc_queue_create(&q, 0));
-    p = qstart(close_then_put_child, MPROC_LIST(mproc_value_queue(q)));
-    qjoin_ok(p);
+    p = th_start(close_then_put_child, MPROC_LIST(mproc_value_queue(q)));
+    th_join_ok(p, 60000);
     /* The child's close is its own: the item it put is there, and this
      * process can still put. */
     ASSERT_EQ(get_int(q, 0), 4);
@@ -634,7 +610,7 @@ TEST(Q09_close_in_child)
 static int task_worker(const mproc_value *args)
 {
     mproc_queue *q = arg_queue(args, 0);
-    int64_t i, n = qarg_int(args, 1);
+    int64_t i, n = th_arg_int_ok(args, 1);
     for (i = 0; i < n; i++) {
         ASSERT_EQ(get_int(q, th_ms(20000)), i);
         th_sleep_ms(1);
@@ -659,11 +635,11 @@ TEST(Q10_joinable)
     ASSERT_GE(dt, 200 - 16); /* a 15.6 ms clock tick */
     ASSERT_LE(dt, th_ms(1500));
     ASSERT_ERR(mproc_queue_join(q, 0), MPROC_ETIMEDOUT);
-    p = qstart(task_worker, MPROC_LIST(mproc_value_queue(q), mproc_int(50)));
+    p = th_start(task_worker, MPROC_LIST(mproc_value_queue(q), mproc_int(50)));
     ASSERT_OK(mproc_queue_join(q, th_ms(30000)));
     /* join returned: every item was got and marked done. */
     ASSERT_EQ(mproc_queue_qsize(q), 0);
-    qjoin_ok(p);
+    th_join_ok(p, 60000);
     ASSERT_ERR(mproc_queue_task_done(q), MPROC_ERANGE);
     ASSERT_OK(mproc_queue_join(q, 0));
     mproc_queue_destroy(q);
@@ -706,7 +682,7 @@ TEST(Q11_large_items)
     const void *bp;
     size_t i, blen;
     ASSERT_OK(mproc_queue_create(&q, 0));
-    p = qstart(q11_child, MPROC_LIST(mproc_value_queue(q)));
+    p = th_start(q11_child, MPROC_LIST(mproc_value_queue(q)));
     for (i = 0; i < Q11_N; i++) {
         void *buf = NULL;
         size_t len = 0;
@@ -720,7 +696,7 @@ TEST(Q11_large_items)
     ASSERT_EQ(blen, (size_t)1 << 20);
     ASSERT(qcheck(bp, blen, 77));
     mproc_value_free(v);
-    qjoin_ok(p);
+    th_join_ok(p, 60000);
     ASSERT_EQ(mproc_queue_qsize(q), 0);
     mproc_queue_destroy(q);
     return 0;
@@ -753,10 +729,10 @@ TEST(Q12_consumer_killed_while_waiting)
     int64_t i;
     ASSERT_OK(mproc_queue_create(&q, 0));
     ASSERT_OK(mproc_queue_create(&res, 0));
-    victim = qstart(forward_consumer,
-                    MPROC_LIST(mproc_value_queue(q), mproc_value_queue(res)));
-    other = qstart(forward_consumer,
-                   MPROC_LIST(mproc_value_queue(q), mproc_value_queue(res)));
+    victim = th_start(forward_consumer,
+                      MPROC_LIST(mproc_value_queue(q), mproc_value_queue(res)));
+    other = th_start(forward_consumer,
+                     MPROC_LIST(mproc_value_queue(q), mproc_value_queue(res)));
     /* Both are blocked in get on the empty queue by now. */
     th_sleep_ms(300);
     ASSERT_OK(mproc_process_kill(victim));
@@ -779,7 +755,7 @@ TEST(Q12_consumer_killed_while_waiting)
         mproc_value_free(back);
         mproc_value_free(none);
     }
-    qjoin_ok(other);
+    th_join_ok(other, 60000);
     ASSERT_EQ(mproc_queue_qsize(q), 0);
     mproc_queue_destroy(q);
     mproc_queue_destroy(res);
@@ -800,10 +776,10 @@ TEST(Q12_consumer_killed_in_stream)
     ASSERT_NOT_NULL(seen);
     ASSERT_OK(mproc_queue_create(&q, 0));
     ASSERT_OK(mproc_queue_create(&res, 0));
-    victim = qstart(forward_consumer,
-                    MPROC_LIST(mproc_value_queue(q), mproc_value_queue(res)));
-    other = qstart(forward_consumer,
-                   MPROC_LIST(mproc_value_queue(q), mproc_value_queue(res)));
+    victim = th_start(forward_consumer,
+                      MPROC_LIST(mproc_value_queue(q), mproc_value_queue(res)));
+    other = th_start(forward_consumer,
+                     MPROC_LIST(mproc_value_queue(q), mproc_value_queue(res)));
     for (i = 0; i < n; i++) {
         put_int(q, i);
         if (i == n / 2)
@@ -816,7 +792,7 @@ TEST(Q12_consumer_killed_in_stream)
         ASSERT_OK(mproc_queue_put(q, none, MPROC_FOREVER));
         mproc_value_free(none);
     }
-    qjoin_ok(other);
+    th_join_ok(other, 60000);
     /* The victim may have taken one item and died before forwarding it:
      * that item was returned to nobody, which is not a loss the queue can
      * prevent; everything else must be there exactly once. */

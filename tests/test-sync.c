@@ -24,20 +24,6 @@
 #endif
 #endif
 
-#define CHILD_CHECK(cond, code)                                                \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            return (code);                                                     \
-    } while (0)
-
-static int64_t arg_int(const mproc_value *args, size_t i)
-{
-    int64_t v = -1;
-    if (mproc_value_get_int(mproc_list_get(args, i), &v) != 0)
-        return -1;
-    return v;
-}
-
 #define ARG_GETTER(fn, type, getter)                                           \
     static type *fn(const mproc_value *args, size_t i)                         \
     {                                                                          \
@@ -53,25 +39,6 @@ ARG_GETTER(arg_event, mproc_event, mproc_value_get_event)
 ARG_GETTER(arg_cond, mproc_cond, mproc_value_get_cond)
 ARG_GETTER(arg_barrier, mproc_barrier, mproc_value_get_barrier)
 ARG_GETTER(arg_shm, mproc_shm, mproc_value_get_shm)
-
-static mproc_process *start(mproc_target t, mproc_value *args)
-{
-    mproc_process *p = NULL;
-    ASSERT_OK(mproc_process_create(&p, t, args));
-    ASSERT_NOT_NULL(p);
-    ASSERT_OK(mproc_process_start(p));
-    return p;
-}
-
-/* Joins p and returns its exit code; destroys it. */
-static int finish(mproc_process *p)
-{
-    int code = -1000;
-    ASSERT_OK(mproc_process_join(p, th_ms(30000)));
-    ASSERT_OK(mproc_process_exitcode(p, &code));
-    mproc_process_destroy(p);
-    return code;
-}
 
 static mproc_shm *make_shm(size_t n)
 {
@@ -155,10 +122,10 @@ TEST(L01_counter_under_lock)
     volatile int64_t *counter = (volatile int64_t *)mproc_shm_ptr(m);
     ASSERT_EQ(*counter, 0); /* zero-filled */
     for (int i = 0; i < L01_PROCS; i++)
-        p[i] =
-            start(t_l01, MPROC_LIST(mproc_value_lock(l), mproc_value_shm(m)));
+        p[i] = th_start(t_l01,
+                        MPROC_LIST(mproc_value_lock(l), mproc_value_shm(m)));
     for (int i = 0; i < L01_PROCS; i++)
-        ASSERT_EQ(finish(p[i]), 0);
+        ASSERT_EQ(th_join_code(p[i], 30000), 0);
     ASSERT_EQ(*counter, (int64_t)L01_PROCS * L01_ITERS);
     mproc_lock_destroy(l);
     mproc_shm_destroy(m);
@@ -185,7 +152,7 @@ static int t_l02(const mproc_value *args)
 {
     mproc_lock *l = arg_lock(args, 0);
     mproc_shm *m = arg_shm(args, 1);
-    int64_t i = arg_int(args, 2);
+    int64_t i = th_arg_int(args, 2);
     l02_buf *b;
     char line[64];
     int n;
@@ -218,10 +185,10 @@ TEST(L02_seed_lock_print)
     char *line;
     int lines = 0;
     for (int i = 0; i < L02_PROCS; i++)
-        p[i] = start(t_l02, MPROC_LIST(mproc_value_lock(l), mproc_value_shm(m),
-                                       mproc_int(i)));
+        p[i] = th_start(t_l02, MPROC_LIST(mproc_value_lock(l),
+                                          mproc_value_shm(m), mproc_int(i)));
     for (int i = 0; i < L02_PROCS; i++)
-        ASSERT_EQ(finish(p[i]), 0);
+        ASSERT_EQ(th_join_code(p[i], 30000), 0);
     ASSERT_LT(b->len, L02_BUF);
     b->text[b->len] = '\0';
     line = b->text;
@@ -289,9 +256,9 @@ TEST(L03_timeout_and_nonblocking)
     ASSERT_NULL(mproc_lock_destroy(NULL));
 
     /* Held by another process. */
-    p = start(t_hold_lock,
-              MPROC_LIST(mproc_value_lock(l), mproc_value_event(held),
-                         mproc_value_event(release)));
+    p = th_start(t_hold_lock,
+                 MPROC_LIST(mproc_value_lock(l), mproc_value_event(held),
+                            mproc_value_event(release)));
     ASSERT_OK(mproc_event_wait(held, th_ms(10000)));
     t0 = th_now_ms();
     ASSERT_ERR(mproc_lock_acquire(l, 0), MPROC_EBUSY);
@@ -300,7 +267,7 @@ TEST(L03_timeout_and_nonblocking)
     ASSERT_OK(mproc_event_set(release));
     /* Released by the child: a generous timeout now succeeds. */
     ASSERT_OK(mproc_lock_acquire(l, th_ms(10000)));
-    ASSERT_EQ(finish(p), 0);
+    ASSERT_EQ(th_join_code(p, 30000), 0);
 
     /* Held by this thread: a Lock is not recursive, the owner waits like
      * anyone else (Python's Lock.acquire(timeout=...) returns False). */
@@ -386,9 +353,9 @@ TEST(L04_release_not_held)
     ASSERT_ERR(mproc_rlock_release(r), MPROC_ENOTOWNER);
     ASSERT_OK(mproc_lock_acquire(l, 0));
     ASSERT_OK(mproc_rlock_acquire(r, 0));
-    p = start(t_release_not_mine,
-              MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r)));
-    ASSERT_EQ(finish(p), 0);
+    p = th_start(t_release_not_mine,
+                 MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r)));
+    ASSERT_EQ(th_join_code(p, 30000), 0);
     /* Still ours after the child's attempts. */
     ASSERT_OK(mproc_lock_release(l));
     ASSERT_OK(mproc_rlock_release(r));
@@ -462,7 +429,7 @@ static int t_die_holding(const mproc_value *args)
     mproc_lock *l = arg_lock(args, 0);
     mproc_rlock *r = arg_rlock(args, 1);
     mproc_event *held = arg_event(args, 2);
-    int64_t wait_kill = arg_int(args, 3);
+    int64_t wait_kill = th_arg_int(args, 3);
     CHILD_CHECK(l != NULL && r != NULL && held != NULL, 2);
     CHILD_CHECK(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 3);
     CHILD_CHECK(mproc_rlock_acquire(r, MPROC_FOREVER) == 0, 4);
@@ -502,10 +469,10 @@ TEST(L05_owner_dies_exit)
     mproc_event *held = make_event();
     mproc_process *p;
     ASSERT_OK(mproc_rlock_create(&r));
-    p = start(t_die_holding,
-              MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
-                         mproc_value_event(held), mproc_int(0)));
-    ASSERT_EQ(finish(p), 0);
+    p = th_start(t_die_holding,
+                 MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
+                            mproc_value_event(held), mproc_int(0)));
+    ASSERT_EQ(th_join_code(p, 30000), 0);
     check_owner_dead(l, r);
     mproc_lock_destroy(l);
     mproc_rlock_destroy(r);
@@ -598,23 +565,23 @@ TEST(L05_owner_dies_while_waiting)
     mproc_process *waiter;
     int64_t killed_at;
     ASSERT_OK(mproc_rlock_create(&r));
-    holder = start(t_die_holding,
-                   MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
-                              mproc_value_event(held), mproc_int(1)));
+    holder = th_start(t_die_holding,
+                      MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
+                                 mproc_value_event(held), mproc_int(1)));
     ASSERT_OK(mproc_event_wait(held, th_ms(10000)));
-    waiter = start(t_wait_for_dead,
-                   MPROC_LIST(mproc_value_lock(l), mproc_value_shm(m),
-                              mproc_value_sem(waiting)));
+    waiter = th_start(t_wait_for_dead,
+                      MPROC_LIST(mproc_value_lock(l), mproc_value_shm(m),
+                                 mproc_value_sem(waiting)));
     ASSERT_OK(mproc_sem_acquire(waiting, th_ms(10000)));
     th_sleep_ms(th_ms(50)); /* in the acquire by now */
     ASSERT_EQ(*when, 0);
     killed_at = th_now_ms();
     ASSERT_OK(mproc_process_kill(holder));
-    ASSERT_EQ(finish(waiter), 0);
+    ASSERT_EQ(th_join_code(waiter, 30000), 0);
     /* The blocked acquirer had it within 100 ms of the kill. */
     ASSERT_GE(*when, killed_at);
     ASSERT_LE(*when - killed_at, th_ms(100));
-    ASSERT_EQ(finish(holder), -9);
+    ASSERT_EQ(th_join_code(holder, 30000), -9);
     mproc_lock_destroy(l);
     mproc_rlock_destroy(r);
     mproc_event_destroy(held);
@@ -666,15 +633,15 @@ TEST(L06_rlock_counts)
     /* Two releases leave it held. */
     ASSERT_OK(mproc_rlock_release(r));
     ASSERT_OK(mproc_rlock_release(r));
-    p = start(t_rlock_other,
-              MPROC_LIST(mproc_value_rlock(r), mproc_value_event(go),
-                         mproc_value_event(checked)));
+    p = th_start(t_rlock_other,
+                 MPROC_LIST(mproc_value_rlock(r), mproc_value_event(go),
+                            mproc_value_event(checked)));
     /* The child's checks run while it is held. */
     ASSERT_OK(mproc_event_wait(checked, th_ms(20000)));
     ASSERT_OK(mproc_rlock_release(r));
     ASSERT_ERR(mproc_rlock_release(r), MPROC_ENOTOWNER);
     ASSERT_OK(mproc_event_set(go));
-    ASSERT_EQ(finish(p), 0);
+    ASSERT_EQ(th_join_code(p, 30000), 0);
     mproc_rlock_destroy(r);
     mproc_event_destroy(go);
     mproc_event_destroy(checked);
@@ -741,11 +708,11 @@ TEST(L07_semaphore)
     ASSERT_EQ(mproc_sem_value(b), 1);
     t = s;
     s = make_sem(0, 0);
-    p = start(t_sem_child, MPROC_LIST(mproc_value_sem(s), mproc_value_sem(t),
-                                      mproc_value_sem(b)));
+    p = th_start(t_sem_child, MPROC_LIST(mproc_value_sem(s), mproc_value_sem(t),
+                                         mproc_value_sem(b)));
     /* Blocks until the child releases s. */
     ASSERT_OK(mproc_sem_acquire(s, th_ms(20000)));
-    ASSERT_EQ(finish(p), 0);
+    ASSERT_EQ(th_join_code(p, 30000), 0);
     ASSERT_EQ(mproc_sem_value(s), 0);
     ASSERT_EQ(mproc_sem_value(t), 0);
     mproc_sem_destroy(t);
@@ -780,12 +747,13 @@ TEST(L07_bounded_release_race)
         mproc_process *p[2];
         int ok = 0;
         for (int i = 0; i < 2; i++)
-            p[i] = start(t_racing_release,
+            p[i] =
+                th_start(t_racing_release,
                          MPROC_LIST(mproc_value_sem(b), mproc_value_event(go)));
         th_sleep_ms(th_ms(20));
         ASSERT_OK(mproc_event_set(go));
         for (int i = 0; i < 2; i++) {
-            int code = finish(p[i]);
+            int code = th_join_code(p[i], 30000);
             ASSERT(code == 0 || code == 1);
             ok += code == 0;
         }
@@ -837,15 +805,15 @@ TEST(L08_event)
     ASSERT_LE(th_now_ms() - t0, 100 + th_ms(150));
 
     for (int i = 0; i < L08_WAITERS; i++)
-        p[i] = start(t_event_waiter,
-                     MPROC_LIST(mproc_value_event(e), mproc_value_sem(ready)));
+        p[i] = th_start(t_event_waiter, MPROC_LIST(mproc_value_event(e),
+                                                   mproc_value_sem(ready)));
     for (int i = 0; i < L08_WAITERS; i++)
         ASSERT_OK(mproc_sem_acquire(ready, th_ms(20000)));
     th_sleep_ms(th_ms(50)); /* let them block in wait */
     ASSERT_OK(mproc_event_set(e));
     /* One set wakes every waiter. */
     for (int i = 0; i < L08_WAITERS; i++)
-        ASSERT_EQ(finish(p[i]), 0);
+        ASSERT_EQ(th_join_code(p[i], 30000), 0);
     ASSERT_EQ(mproc_event_is_set(e), 1);
     ASSERT_OK(mproc_event_wait(e, 0));
     ASSERT_OK(mproc_event_set(e)); /* setting twice is fine */
@@ -925,8 +893,8 @@ TEST(L09_condition)
     ASSERT_ERR(mproc_cond_release(c), MPROC_ENOTOWNER);
 
     for (int i = 0; i < L09_WAITERS; i++)
-        p[i] = start(t_cond_waiter,
-                     MPROC_LIST(mproc_value_cond(c), mproc_value_shm(m)));
+        p[i] = th_start(t_cond_waiter,
+                        MPROC_LIST(mproc_value_cond(c), mproc_value_shm(m)));
     /* All three inside wait: they increment `waiting` with the lock held
      * and only release it by waiting. */
     t0 = th_now_ms();
@@ -952,7 +920,7 @@ TEST(L09_condition)
     ASSERT_OK(mproc_cond_notify_all(c));
     ASSERT_OK(mproc_cond_release(c));
     for (int i = 0; i < L09_WAITERS; i++)
-        ASSERT_EQ(finish(p[i]), 0);
+        ASSERT_EQ(th_join_code(p[i], 30000), 0);
     ASSERT_EQ(st->woken, L09_WAITERS);
     mproc_cond_destroy(c);
     mproc_shm_destroy(m);
@@ -965,7 +933,7 @@ static int t_wait_to_be_killed(const mproc_value *args)
 {
     mproc_event *e = arg_event(args, 0);
     mproc_cond *c = arg_cond(args, 1);
-    int64_t which = arg_int(args, 2);
+    int64_t which = th_arg_int(args, 2);
     mproc_sem *ready = arg_sem(args, 3);
     CHILD_CHECK(e != NULL && c != NULL && ready != NULL, 2);
     if (which == 0) {
@@ -988,7 +956,7 @@ static int t_wait_to_wake(const mproc_value *args)
 {
     mproc_event *e = arg_event(args, 0);
     mproc_cond *c = arg_cond(args, 1);
-    int64_t which = arg_int(args, 2);
+    int64_t which = th_arg_int(args, 2);
     mproc_sem *ready = arg_sem(args, 3);
     int rc;
     CHILD_CHECK(e != NULL && c != NULL && ready != NULL, 2);
@@ -1017,9 +985,9 @@ TEST(L09_killed_waiter_blocks_nobody)
         mproc_process *live[2];
         for (int w = 0; w < 2; w++) {
             dead[w] =
-                start(t_wait_to_be_killed,
-                      MPROC_LIST(mproc_value_event(e), mproc_value_cond(c),
-                                 mproc_int(w), mproc_value_sem(ready)));
+                th_start(t_wait_to_be_killed,
+                         MPROC_LIST(mproc_value_event(e), mproc_value_cond(c),
+                                    mproc_int(w), mproc_value_sem(ready)));
             ASSERT_OK(mproc_sem_acquire(ready, th_ms(20000)));
         }
         /* In the wait by now (the condition's waiter released the lock). */
@@ -1028,13 +996,13 @@ TEST(L09_killed_waiter_blocks_nobody)
         th_sleep_ms(th_ms(30));
         for (int w = 0; w < 2; w++) {
             ASSERT_OK(mproc_process_kill(dead[w]));
-            ASSERT_EQ(finish(dead[w]), -9);
+            ASSERT_EQ(th_join_code(dead[w], 30000), -9);
         }
         for (int w = 0; w < 2; w++) {
             live[w] =
-                start(t_wait_to_wake,
-                      MPROC_LIST(mproc_value_event(e), mproc_value_cond(c),
-                                 mproc_int(w), mproc_value_sem(ready)));
+                th_start(t_wait_to_wake,
+                         MPROC_LIST(mproc_value_event(e), mproc_value_cond(c),
+                                    mproc_int(w), mproc_value_sem(ready)));
             ASSERT_OK(mproc_sem_acquire(ready, th_ms(20000)));
         }
         ASSERT_OK(mproc_cond_acquire(c, th_ms(20000)));
@@ -1043,7 +1011,7 @@ TEST(L09_killed_waiter_blocks_nobody)
         ASSERT_OK(mproc_cond_notify_all(c));
         ASSERT_OK(mproc_cond_release(c));
         for (int w = 0; w < 2; w++)
-            ASSERT_EQ(finish(live[w]), 0);
+            ASSERT_EQ(th_join_code(live[w], 30000), 0);
         ASSERT_OK(mproc_event_clear(e));
     }
     mproc_event_destroy(e);
@@ -1061,7 +1029,7 @@ TEST(L09_killed_waiter_blocks_nobody)
 static int t_barrier_wait(const mproc_value *args)
 {
     mproc_barrier *b = arg_barrier(args, 0);
-    int64_t timeout = arg_int(args, 1);
+    int64_t timeout = th_arg_int(args, 1);
     int rc;
     CHILD_CHECK(b != NULL, 2);
     rc = mproc_barrier_wait(b, (int)timeout);
@@ -1113,14 +1081,14 @@ TEST(L10_barrier)
         for (int i = 0; i < 3; i++)
             seen[i] = false;
         for (int i = 0; i < 2; i++)
-            p[i] = start(t_barrier_wait,
-                         MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
+            p[i] = th_start(t_barrier_wait, MPROC_LIST(mproc_value_barrier(b),
+                                                       mproc_int(30000)));
         wait_n_waiting(b, 2);
         idx = mproc_barrier_wait(b, th_ms(20000));
         ASSERT(idx >= 0 && idx < 3);
         seen[idx] = true;
         for (int i = 0; i < 2; i++) {
-            int code = finish(p[i]);
+            int code = th_join_code(p[i], 30000);
             ASSERT(code >= 10 && code < 13);
             ASSERT(!seen[code - 10]);
             seen[code - 10] = true;
@@ -1128,11 +1096,11 @@ TEST(L10_barrier)
     }
 
     /* A timeout breaks it for every waiter. */
-    p[0] = start(t_barrier_wait,
-                 MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
+    p[0] = th_start(t_barrier_wait,
+                    MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
     wait_n_waiting(b, 1);
     ASSERT_ERR(mproc_barrier_wait(b, 100), MPROC_EBROKEN);
-    ASSERT_EQ(finish(p[0]), 50);
+    ASSERT_EQ(th_join_code(p[0], 30000), 50);
     ASSERT_EQ(mproc_barrier_broken(b), 1);
     ASSERT_ERR(mproc_barrier_wait(b, 0), MPROC_EBROKEN);
     ASSERT_ERR(mproc_barrier_wait(b, 1000), MPROC_EBROKEN);
@@ -1143,31 +1111,31 @@ TEST(L10_barrier)
     ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
 
     /* abort breaks it for the waiters. */
-    p[0] = start(t_barrier_wait,
-                 MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
-    p[1] = start(t_barrier_wait,
-                 MPROC_LIST(mproc_value_barrier(b), mproc_int(-1)));
+    p[0] = th_start(t_barrier_wait,
+                    MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
+    p[1] = th_start(t_barrier_wait,
+                    MPROC_LIST(mproc_value_barrier(b), mproc_int(-1)));
     wait_n_waiting(b, 2);
     ASSERT_OK(mproc_barrier_abort(b));
-    ASSERT_EQ(finish(p[0]), 50);
-    ASSERT_EQ(finish(p[1]), 50);
+    ASSERT_EQ(th_join_code(p[0], 30000), 50);
+    ASSERT_EQ(th_join_code(p[1], 30000), 50);
     ASSERT_EQ(mproc_barrier_broken(b), 1);
 
     /* reset while parties wait: they leave broken, the barrier refills. */
     ASSERT_OK(mproc_barrier_reset(b));
-    p[0] = start(t_barrier_wait,
-                 MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
+    p[0] = th_start(t_barrier_wait,
+                    MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
     wait_n_waiting(b, 1);
     ASSERT_OK(mproc_barrier_reset(b));
-    ASSERT_EQ(finish(p[0]), 50);
+    ASSERT_EQ(th_join_code(p[0], 30000), 50);
     ASSERT_EQ(mproc_barrier_broken(b), 0);
     for (int i = 0; i < 2; i++)
-        p[i] = start(t_barrier_wait,
-                     MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
+        p[i] = th_start(t_barrier_wait,
+                        MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
     wait_n_waiting(b, 2);
     ASSERT_OK(mproc_barrier_wait(b, th_ms(20000)));
     for (int i = 0; i < 2; i++) {
-        int code = finish(p[i]);
+        int code = th_join_code(p[i], 30000);
         ASSERT(code >= 10 && code < 13);
     }
     mproc_barrier_destroy(b);
@@ -1230,17 +1198,17 @@ TEST(L11_objects_in_children)
     ASSERT_OK(mproc_barrier_create(&b, 2));
     mem[0] = 42;
     mem[99] = 43;
-    p = start(t_all_objects,
-              MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
-                         mproc_value_sem(s), mproc_value_event(e),
-                         mproc_value_cond(c), mproc_value_barrier(b),
-                         mproc_value_shm(m)));
+    p = th_start(t_all_objects,
+                 MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
+                            mproc_value_sem(s), mproc_value_event(e),
+                            mproc_value_cond(c), mproc_value_barrier(b),
+                            mproc_value_shm(m)));
     ASSERT_OK(mproc_event_wait(e, th_ms(20000)));
     ASSERT_OK(mproc_lock_acquire(l, th_ms(20000)));
     ASSERT(mproc_barrier_wait(b, th_ms(20000)) >= 0);
     ASSERT_OK(mproc_sem_acquire(s, th_ms(20000)));
     ASSERT_OK(mproc_lock_release(l));
-    ASSERT_EQ(finish(p), 0);
+    ASSERT_EQ(th_join_code(p, 30000), 0);
     ASSERT_EQ(mem[1], 44);
     mproc_lock_destroy(l);
     mproc_rlock_destroy(r);
@@ -1277,9 +1245,11 @@ TEST(L11_same_object_twice)
 {
     mproc_lock *l = make_lock();
     mproc_shm *m = make_shm(64);
-    ASSERT_EQ(finish(start(t_twice,
+    ASSERT_EQ(th_join_code(
+                  th_start(t_twice,
                            MPROC_LIST(mproc_value_lock(l), mproc_value_lock(l),
-                                      mproc_value_shm(m), mproc_value_shm(m)))),
+                                      mproc_value_shm(m), mproc_value_shm(m))),
+                  30000),
               0);
     ASSERT_EQ(((volatile char *)mproc_shm_ptr(m))[0], 7);
     ASSERT_OK(mproc_lock_acquire(l, 0));
@@ -1357,7 +1327,7 @@ static int t_l12_holder(const mproc_value *args)
 
 static int t_l12_program(const mproc_value *args)
 {
-    int64_t killed = arg_int(args, 0);
+    int64_t killed = th_arg_int(args, 0);
     mproc_sem *ready = arg_sem(args, 1);
     mproc_lock *l = NULL;
     mproc_rlock *r = NULL;
@@ -1475,8 +1445,9 @@ TEST(L12_no_names_left)
     nb = list_names(before, L12_MAX_NAMES);
 
     /* A program that ends normally after its child was killed. */
-    p = start(t_l12_program, MPROC_LIST(mproc_int(0), mproc_value_sem(ready)));
-    ASSERT_EQ(finish(p), 0);
+    p = th_start(t_l12_program,
+                 MPROC_LIST(mproc_int(0), mproc_value_sem(ready)));
+    ASSERT_EQ(th_join_code(p, 30000), 0);
 
     /* A program killed while its child holds everything; then the child. */
     ASSERT_OK(mproc_process_create(
@@ -1536,7 +1507,9 @@ TEST(L11_shm_in_children)
         ASSERT_EQ(p[i], 0);
     for (size_t i = 0; i < (size_t)1 << 20; i += 4096)
         p[i] = (unsigned char)(i >> 12);
-    ASSERT_EQ(finish(start(t_shm_write, MPROC_LIST(mproc_value_shm(m)))), 0);
+    ASSERT_EQ(th_join_code(
+                  th_start(t_shm_write, MPROC_LIST(mproc_value_shm(m))), 30000),
+              0);
     ASSERT_EQ(p[(1 << 20) - 1], 0x5a);
     mproc_shm_destroy(m);
     return 0;

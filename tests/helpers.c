@@ -1,0 +1,43 @@
+/*
+ * Helpers the test files share: starting and joining children, and reading
+ * a child's integer arguments (declared in harness.h).
+ */
+#include "harness.h"
+
+mproc_process *th_start(mproc_target fn, mproc_value *args)
+{
+    mproc_process *p = NULL;
+    ASSERT_OK(mproc_process_create(&p, fn, args));
+    ASSERT_NOT_NULL(p);
+    ASSERT_OK(mproc_process_start(p));
+    return p;
+}
+
+int th_join_code(mproc_process *p, int ms)
+{
+    int code = -1000;
+    ASSERT_OK(mproc_process_join(p, th_ms(ms)));
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    (void)mproc_process_destroy(p);
+    return code;
+}
+
+void th_join_ok(mproc_process *p, int ms)
+{
+    ASSERT_EQ(th_join_code(p, ms), 0);
+}
+
+int64_t th_arg_int(const mproc_value *args, size_t i)
+{
+    int64_t v = -1;
+    if (mproc_value_get_int(mproc_list_get(args, i), &v) != 0)
+        return -1;
+    return v;
+}
+
+int64_t th_arg_int_ok(const mproc_value *args, size_t i)
+{
+    int64_t v = 0;
+    ASSERT_OK(mproc_value_get_int(mproc_list_get(args, i), &v));
+    return v;
+}
