@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
     --build-dir) shift; build=$1 ;;
     --no-python) python=0 ;;
     --list) python3 "$here/bench_py.py" --list; exit 0 ;; # same names
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) benches="$benches $1" ;;
     esac
