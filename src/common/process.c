@@ -199,6 +199,16 @@ static void mark_exited(mproc_process *p)
         proc_unref(p);
 }
 
+/* Reaps p if it has ended: 0 (p now reads as exited), MPROC_ETIMEDOUT while
+ * it runs, or the backend's error. */
+static int reap_now(mproc_process *p)
+{
+    int rc = mproc__os_wait(&p->child, 0);
+    if (rc == 0)
+        mark_exited(p);
+    return rc;
+}
+
 static int proc_new(mproc_process **out, mproc_target target, mproc_run run,
                     mproc_value *args)
 {
@@ -279,8 +289,8 @@ mproc_process *mproc_process_destroy(mproc_process *p)
     unlock();
     /* A child that has already ended is reaped now rather than left a
      * zombie until active_children() or exit. */
-    if (state == PS_STARTED && mproc__os_wait(&p->child, 0) == 0)
-        mark_exited(p);
+    if (state == PS_STARTED)
+        (void)reap_now(p);
     /* mark_exited drops only the registry's reference; the caller's is
      * this one. */
     proc_unref(p); /* NOLINT(clang-analyzer-unix.Malloc) */
@@ -301,7 +311,9 @@ static int state_of(mproc_process *p)
     return s;
 }
 
-static int check_settable(mproc_process *p)
+/* The state of the child object p, or the error a call on it returns: p
+ * NULL (MPROC_EINVAL), not a child (MPROC_ESTATE), closed (MPROC_ECLOSED). */
+static int child_state(mproc_process *p)
 {
     int s;
     if (p == NULL)
@@ -309,8 +321,14 @@ static int check_settable(mproc_process *p)
     if (p->kind != PK_CHILD)
         return MPROC_ESTATE;
     s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    return s == PS_CLOSED ? MPROC_ECLOSED : s;
+}
+
+static int check_settable(mproc_process *p)
+{
+    int s = child_state(p);
+    if (s < 0)
+        return s;
     return s == PS_CREATED ? 0 : MPROC_ESTATE;
 }
 
@@ -999,25 +1017,17 @@ int mproc_process_is_alive(mproc_process *p)
         return MPROC_ECLOSED;
     if (s != PS_STARTED)
         return 0;
-    rc = mproc__os_wait(&p->child, 0);
+    rc = reap_now(p);
     if (rc == MPROC_ETIMEDOUT)
         return 1;
-    if (rc < 0)
-        return rc;
-    mark_exited(p);
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 static int send_signal(mproc_process *p, int sig)
 {
-    int s;
-    if (p == NULL)
-        return MPROC_EINVAL;
-    if (p->kind != PK_CHILD)
-        return MPROC_ESTATE;
-    s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    int s = child_state(p);
+    if (s < 0)
+        return s;
     if (s == PS_EXITED)
         return 0;
     if (s != PS_STARTED)
@@ -1037,23 +1047,17 @@ int mproc_process_kill(mproc_process *p)
 
 int mproc_process_close(mproc_process *p)
 {
-    int s, rc;
-    if (p == NULL)
-        return MPROC_EINVAL;
-    if (p->kind != PK_CHILD)
-        return MPROC_ESTATE;
-    s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    int s = child_state(p), rc;
+    if (s < 0)
+        return s;
     if (s == PS_STARTING)
         return MPROC_ESTATE;
     if (s == PS_STARTED) {
-        rc = mproc__os_wait(&p->child, 0);
+        rc = reap_now(p);
         if (rc == MPROC_ETIMEDOUT)
             return MPROC_ESTATE; /* still running */
         if (rc < 0)
             return rc;
-        mark_exited(p);
     }
     lock();
     /* The caller's reference keeps p; mark_exited released the
@@ -1094,12 +1098,11 @@ int mproc_process_exitcode(mproc_process *p, int *code)
     if (s == PS_CREATED || s == PS_STARTING)
         return MPROC_ENOTEXITED;
     if (s == PS_STARTED) {
-        rc = mproc__os_wait(&p->child, 0);
+        rc = reap_now(p);
         if (rc == MPROC_ETIMEDOUT)
             return MPROC_ENOTEXITED;
         if (rc < 0)
             return rc;
-        mark_exited(p);
     }
     /* The caller's reference keeps p; mark_exited released the
      * registry's. */
@@ -1134,19 +1137,16 @@ int mproc__process_wait_handle(mproc_process *p, mproc__handle *h,
         return MPROC_EINVAL;
     *h = MPROC__BADHANDLE;
     *ready_now = false;
-    if (p->kind != PK_CHILD)
-        return MPROC_ESTATE;
-    s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    s = child_state(p);
+    if (s < 0)
+        return s;
     if (s == PS_EXITED) {
         *ready_now = true;
         return 0;
     }
     if (s != PS_STARTED)
         return MPROC_ESTATE;
-    if (mproc__os_wait(&p->child, 0) == 0) {
-        mark_exited(p);
+    if (reap_now(p) == 0) {
         *ready_now = true;
         return 0;
     }
