@@ -192,6 +192,27 @@ static int mutex_init_raw(pthread_mutex_t *m)
     return rc == 0 ? 0 : mproc__os_error(rc);
 }
 
+#if defined(SEM_PORTABLE) || !defined(HAVE_FUTEX)
+/* A process-shared condition variable on the monotonic clock (macOS has no
+ * pthread_condattr_setclock; its timed waits poll instead). */
+static int cond_init_raw(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+    if (rc != 0)
+        return mproc__os_error(rc);
+    rc = pthread_condattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+#if !defined(__APPLE__)
+    if (rc == 0)
+        rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+#endif
+    if (rc == 0)
+        rc = pthread_cond_init(c, &a);
+    (void)pthread_condattr_destroy(&a);
+    return rc == 0 ? 0 : mproc__os_error(rc);
+}
+#endif
+
 /* The result of a pthread lock call as a code of ours. */
 static int mutex_result(pthread_mutex_t *m, int rc, int timeout_ms)
 {
@@ -347,7 +368,6 @@ int mproc__os_sem_init(void *mem, mproc__handle *h, unsigned initial,
                        unsigned max)
 {
     psem *s = (psem *)mem;
-    pthread_condattr_t a;
     int rc;
     if (mem == NULL || h == NULL)
         return MPROC_EINVAL;
@@ -357,19 +377,9 @@ int mproc__os_sem_init(void *mem, mproc__handle *h, unsigned initial,
     rc = mutex_init_raw(&s->m);
     if (rc != 0)
         return rc;
-    rc = pthread_condattr_init(&a);
+    rc = cond_init_raw(&s->c);
     if (rc != 0)
-        return mproc__os_error(rc);
-    rc = pthread_condattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-#if !defined(__APPLE__)
-    if (rc == 0)
-        rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-#endif
-    if (rc == 0)
-        rc = pthread_cond_init(&s->c, &a);
-    (void)pthread_condattr_destroy(&a);
-    if (rc != 0)
-        return mproc__os_error(rc);
+        return rc;
     s->value = initial;
     s->max = max;
     return 0;
@@ -786,24 +796,11 @@ _Static_assert(sizeof(pcond) <= MPROC__OS_COND_SIZE,
 
 int mproc__os_cond_init(void *mem, mproc__handle *h)
 {
-    pthread_condattr_t a;
-    int rc;
     if (mem == NULL || h == NULL)
         return MPROC_EINVAL;
     for (int i = 0; i < MPROC__OS_COND_HANDLES; i++)
         h[i] = MPROC__BADHANDLE;
-    rc = pthread_condattr_init(&a);
-    if (rc != 0)
-        return mproc__os_error(rc);
-    rc = pthread_condattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-#if !defined(__APPLE__)
-    if (rc == 0)
-        rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-#endif
-    if (rc == 0)
-        rc = pthread_cond_init(&((pcond *)mem)->c, &a);
-    (void)pthread_condattr_destroy(&a);
-    return rc == 0 ? 0 : mproc__os_error(rc);
+    return cond_init_raw(&((pcond *)mem)->c);
 }
 
 int mproc__os_cond_open(void *mem, const mproc__handle *h)
