@@ -357,10 +357,17 @@ int mproc_process_set_daemon(mproc_process *p, bool daemon)
     return 0;
 }
 
-static bool method_valid(mproc_start_method m)
+/* 0 when children can be started with `m` here. */
+static int check_method(mproc_start_method m)
 {
-    return m == MPROC_START_DEFAULT || m == MPROC_START_FORK ||
-           m == MPROC_START_SPAWN;
+    if (m != MPROC_START_DEFAULT && m != MPROC_START_FORK &&
+        m != MPROC_START_SPAWN)
+        return MPROC_EINVAL;
+#if defined(_WIN32)
+    if (m == MPROC_START_FORK)
+        return MPROC_ENOSYS;
+#endif
+    return 0;
 }
 
 int mproc_process_set_start_method(mproc_process *p, mproc_start_method method)
@@ -368,24 +375,18 @@ int mproc_process_set_start_method(mproc_process *p, mproc_start_method method)
     int rc = check_settable(p);
     if (rc != 0)
         return rc;
-    if (!method_valid(method))
-        return MPROC_EINVAL;
-#if defined(_WIN32)
-    if (method == MPROC_START_FORK)
-        return MPROC_ENOSYS;
-#endif
+    rc = check_method(method);
+    if (rc != 0)
+        return rc;
     p->method = method;
     return 0;
 }
 
 int mproc_set_start_method(mproc_start_method method)
 {
-    if (!method_valid(method))
-        return MPROC_EINVAL;
-#if defined(_WIN32)
-    if (method == MPROC_START_FORK)
-        return MPROC_ENOSYS;
-#endif
+    int rc = check_method(method);
+    if (rc != 0)
+        return rc;
     atomic_store(&g_method, (int)method);
     return 0;
 }
