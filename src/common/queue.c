@@ -272,6 +272,26 @@ static void qunlock(mproc_queue *q, int w)
         (void)mproc__os_word_wake((void *)&q->s->l[w].w, q->wh[w], 1);
 }
 
+/* The sleep of wait_room and wait_items: sleeps on word `w` while it holds
+ * `seq`, with lock `lw` dropped meanwhile unless `keep_lock` (then without
+ * a deadline). *locked turns false, and its error is returned, when the lock
+ * could not be taken back; else sleep_on's result. */
+static int sleep_unlocked(mproc_queue *q, int w, int lw, uint32_t seq,
+                          bool keep_lock, int64_t deadline, bool *locked)
+{
+    int rc, lrc;
+    if (keep_lock)
+        return sleep_on(q, w, seq, -1);
+    qunlock(q, lw);
+    rc = sleep_on(q, w, seq, deadline);
+    lrc = qlock(q, lw, deadline);
+    if (lrc < 0) {
+        *locked = false;
+        return lrc;
+    }
+    return rc;
+}
+
 /* The tag of the process holding lock w, or 0. */
 static uint32_t lock_owner(const qshared *s, int w)
 {
@@ -474,16 +494,8 @@ static int wait_room(mproc_queue *q, uint32_t rsize, bool new_item,
         seq = prepare_sleep(q, W_SPACE);
         if (atomic_load(&s->head) != h)
             continue;
-        if (!keep_lock)
-            qunlock(q, W_PLOCK);
-        rc = sleep_on(q, W_SPACE, seq, keep_lock ? -1 : deadline);
-        if (!keep_lock) {
-            int lrc = qlock(q, W_PLOCK, deadline);
-            if (lrc < 0) {
-                *locked = false;
-                return lrc;
-            }
-        }
+        rc = sleep_unlocked(q, W_SPACE, W_PLOCK, seq, keep_lock, deadline,
+                            locked);
         if (rc < 0)
             return rc;
         spins = SPIN / 2;
@@ -631,16 +643,8 @@ static int wait_record(mproc_queue *q, bool keep_lock, int64_t deadline,
         seq = prepare_sleep(q, W_ITEMS);
         if (BYTES(atomic_load(&s->tail)) != BYTES(h))
             continue;
-        if (!keep_lock)
-            qunlock(q, W_CLOCK);
-        rc = sleep_on(q, W_ITEMS, seq, keep_lock ? -1 : deadline);
-        if (!keep_lock) {
-            int lrc = qlock(q, W_CLOCK, deadline);
-            if (lrc < 0) {
-                *locked = false;
-                return lrc;
-            }
-        }
+        rc = sleep_unlocked(q, W_ITEMS, W_CLOCK, seq, keep_lock, deadline,
+                            locked);
         if (rc < 0)
             return rc;
         spins = keep_lock ? SPIN + YIELDS : SPIN / 2;
