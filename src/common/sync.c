@@ -519,29 +519,31 @@ struct mproc_rlock {
         return NULL;                                                           \
     }
 
+/* Create, acquire and release of the two recursive kinds: the RLock, and
+ * the Condition, whose lock is an RLock as in Python. */
+#define DEFINE_RECURSIVE(name, type)                                           \
+    int mproc_##name##_create(type **x)                                        \
+    {                                                                          \
+        if (x == NULL)                                                         \
+            return MPROC_EINVAL;                                               \
+        return name##_new(x, 0, 0);                                            \
+    }                                                                          \
+    int mproc_##name##_acquire(type *x, int timeout_ms)                        \
+    {                                                                          \
+        if (x == NULL || timeout_ms < MPROC_FOREVER)                           \
+            return MPROC_EINVAL;                                               \
+        return rec_acquire(&x->o, timeout_ms);                                 \
+    }                                                                          \
+    int mproc_##name##_release(type *x)                                        \
+    {                                                                          \
+        if (x == NULL)                                                         \
+            return MPROC_EINVAL;                                               \
+        return rec_release(&x->o);                                             \
+    }
+
 DEFINE_EXPORT(rlock, mproc_rlock, KIND_RLOCK)
 DEFINE_CREATE_DESTROY(rlock, mproc_rlock, KIND_RLOCK)
-
-int mproc_rlock_create(mproc_rlock **l)
-{
-    if (l == NULL)
-        return MPROC_EINVAL;
-    return rlock_new(l, 0, 0);
-}
-
-int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms)
-{
-    if (l == NULL || timeout_ms < MPROC_FOREVER)
-        return MPROC_EINVAL;
-    return rec_acquire(&l->o, timeout_ms);
-}
-
-int mproc_rlock_release(mproc_rlock *l)
-{
-    if (l == NULL)
-        return MPROC_EINVAL;
-    return rec_release(&l->o);
-}
+DEFINE_RECURSIVE(rlock, mproc_rlock)
 
 /* ---------------------------------------------------------------------------
  * Semaphore
@@ -597,27 +599,7 @@ struct mproc_cond {
 
 DEFINE_EXPORT(cond, mproc_cond, KIND_COND)
 DEFINE_CREATE_DESTROY(cond, mproc_cond, KIND_COND)
-
-int mproc_cond_create(mproc_cond **c)
-{
-    if (c == NULL)
-        return MPROC_EINVAL;
-    return cond_new(c, 0, 0);
-}
-
-int mproc_cond_acquire(mproc_cond *c, int timeout_ms)
-{
-    if (c == NULL || timeout_ms < MPROC_FOREVER)
-        return MPROC_EINVAL;
-    return rec_acquire(&c->o, timeout_ms);
-}
-
-int mproc_cond_release(mproc_cond *c)
-{
-    if (c == NULL)
-        return MPROC_EINVAL;
-    return rec_release(&c->o);
-}
+DEFINE_RECURSIVE(cond, mproc_cond)
 
 int mproc_cond_wait(mproc_cond *c, int timeout_ms)
 {
