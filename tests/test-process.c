@@ -600,42 +600,67 @@ static int t_start_daemon(const mproc_value *args)
     return 0;
 }
 
-static void daemon_case(bool kill_parent)
-{
+/* A P15 run: `mid` runs a target that gets (w, ctl_there) and starts a
+ * daemon holding w, the last writer of r. */
+typedef struct daemon_rig {
     mproc_process *mid;
-    mproc_conn *r = NULL, *w = NULL, *ctl_here = NULL, *ctl_there = NULL;
+    mproc_conn *r, *w, *ctl_here, *ctl_there;
+} daemon_rig;
+
+/* Starts mid with `target` and waits until the daemon runs (it says so on
+ * r). */
+static void daemon_rig_start(daemon_rig *d, mproc_target target)
+{
     char buf[8];
     size_t n = 0;
-    int code = -1;
-    int64_t t0;
 
-    ASSERT_OK(mproc_pipe(&r, &w, false));
-    ASSERT_OK(mproc_pipe(&ctl_here, &ctl_there, true));
-    mid = make(t_start_daemon,
-               MPROC_LIST(mproc_value_conn(w), mproc_value_conn(ctl_there)));
-    ASSERT_OK(mproc_process_start(mid));
-    mproc_conn_close(w);
-    mproc_conn_close(ctl_there);
+    memset(d, 0, sizeof *d);
+    ASSERT_OK(mproc_pipe(&d->r, &d->w, false));
+    ASSERT_OK(mproc_pipe(&d->ctl_here, &d->ctl_there, true));
+    d->mid = make(target, MPROC_LIST(mproc_value_conn(d->w),
+                                     mproc_value_conn(d->ctl_there)));
+    ASSERT_OK(mproc_process_start(d->mid));
+    mproc_conn_close(d->w);
+    mproc_conn_close(d->ctl_there);
     /* The daemon runs. */
-    ASSERT_OK(mproc_conn_recv_bytes(r, buf, sizeof buf, &n, th_ms(10000)));
+    ASSERT_OK(mproc_conn_recv_bytes(d->r, buf, sizeof buf, &n, th_ms(10000)));
     ASSERT_EQ(n, 2);
-    t0 = th_now_ms();
-    if (kill_parent)
-        ASSERT_OK(mproc_process_kill(mid));
-    else
-        ASSERT_OK(mproc_conn_send_bytes(ctl_here, "go", 2));
-    ASSERT_OK(mproc_process_join(mid, th_ms(10000)));
-    ASSERT_OK(mproc_process_exitcode(mid, &code));
-    ASSERT_EQ(code, kill_parent ? -9 : 0);
+}
+
+/* Joins mid (exit code `code`), checks the daemon died with it within 5 s
+ * of t0, and frees the rig. */
+static void daemon_rig_finish(daemon_rig *d, int code, int64_t t0)
+{
+    char buf[8];
+    size_t n = 0;
+    int got = -1;
+
+    ASSERT_OK(mproc_process_join(d->mid, th_ms(10000)));
+    ASSERT_OK(mproc_process_exitcode(d->mid, &got));
+    ASSERT_EQ(got, code);
     /* The daemon held the last writer: its death is end-of-file here. */
-    ASSERT_ERR(mproc_conn_recv_bytes(r, buf, sizeof buf, &n, th_ms(10000)),
+    ASSERT_ERR(mproc_conn_recv_bytes(d->r, buf, sizeof buf, &n, th_ms(10000)),
                MPROC_EEOF);
     ASSERT_LE(th_now_ms() - t0, th_ms(5000));
-    mproc_process_destroy(mid);
-    mproc_conn_destroy(r);
-    mproc_conn_destroy(w);
-    mproc_conn_destroy(ctl_here);
-    mproc_conn_destroy(ctl_there);
+    mproc_process_destroy(d->mid);
+    mproc_conn_destroy(d->r);
+    mproc_conn_destroy(d->w);
+    mproc_conn_destroy(d->ctl_here);
+    mproc_conn_destroy(d->ctl_there);
+}
+
+static void daemon_case(bool kill_parent)
+{
+    daemon_rig d;
+    int64_t t0;
+
+    daemon_rig_start(&d, t_start_daemon);
+    t0 = th_now_ms();
+    if (kill_parent)
+        ASSERT_OK(mproc_process_kill(d.mid));
+    else
+        ASSERT_OK(mproc_conn_send_bytes(d.ctl_here, "go", 2));
+    daemon_rig_finish(&d, kill_parent ? -9 : 0, t0);
 }
 
 TEST(P15_daemon_dies_with_parent)
@@ -677,43 +702,23 @@ static int t_start_daemon_thread(const mproc_value *args)
 
 TEST(P15_daemon_started_from_thread)
 {
-    mproc_process *mid;
-    mproc_conn *r = NULL, *w = NULL, *ctl_here = NULL, *ctl_there = NULL;
+    daemon_rig d;
     char buf[8];
     size_t n = 0;
-    int code = -1;
     int64_t t0;
 
-    ASSERT_OK(mproc_pipe(&r, &w, false));
-    ASSERT_OK(mproc_pipe(&ctl_here, &ctl_there, true));
-    mid = make(t_start_daemon_thread,
-               MPROC_LIST(mproc_value_conn(w), mproc_value_conn(ctl_there)));
-    ASSERT_OK(mproc_process_start(mid));
-    mproc_conn_close(w);
-    mproc_conn_close(ctl_there);
-    ASSERT_OK(mproc_conn_recv_bytes(r, buf, sizeof buf, &n, th_ms(10000)));
-    ASSERT_EQ(n, 2);
+    daemon_rig_start(&d, t_start_daemon_thread);
     ASSERT_OK(
-        mproc_conn_recv_bytes(ctl_here, buf, sizeof buf, &n, th_ms(10000)));
+        mproc_conn_recv_bytes(d.ctl_here, buf, sizeof buf, &n, th_ms(10000)));
     ASSERT_EQ(n, 4);
     /* The starting thread has ended; the daemon holds the last writer of
      * r, so its death would read as end-of-file here. */
-    ASSERT_EQ(mproc_conn_poll(r, th_ms(300)), 0);
-    ASSERT_EQ(mproc_process_is_alive(mid), 1);
+    ASSERT_EQ(mproc_conn_poll(d.r, th_ms(300)), 0);
+    ASSERT_EQ(mproc_process_is_alive(d.mid), 1);
     /* Now its parent is SIGKILLed: the daemon follows. */
     t0 = th_now_ms();
-    ASSERT_OK(mproc_process_kill(mid));
-    ASSERT_OK(mproc_process_join(mid, th_ms(10000)));
-    ASSERT_OK(mproc_process_exitcode(mid, &code));
-    ASSERT_EQ(code, -9);
-    ASSERT_ERR(mproc_conn_recv_bytes(r, buf, sizeof buf, &n, th_ms(10000)),
-               MPROC_EEOF);
-    ASSERT_LE(th_now_ms() - t0, th_ms(5000));
-    mproc_process_destroy(mid);
-    mproc_conn_destroy(r);
-    mproc_conn_destroy(w);
-    mproc_conn_destroy(ctl_here);
-    mproc_conn_destroy(ctl_there);
+    ASSERT_OK(mproc_process_kill(d.mid));
+    daemon_rig_finish(&d, -9, t0);
     return 0;
 }
 

@@ -453,7 +453,6 @@ TEST(Q07_item_survives_producer)
 {
     mproc_queue *q;
     mproc_process *p;
-    int code = 0;
     int64_t t0;
     ASSERT_OK(mproc_queue_create(&q, 0));
     /* The producer exits right after put returned. */
@@ -469,10 +468,7 @@ TEST(Q07_item_survives_producer)
         th_sleep_ms(1);
     }
     ASSERT_OK(mproc_process_kill(p));
-    ASSERT_OK(mproc_process_join(p, th_ms(20000)));
-    ASSERT_OK(mproc_process_exitcode(p, &code));
-    ASSERT_EQ(code, -9);
-    mproc_process_destroy(p);
+    ASSERT_EQ(th_join_code(p, 20000), -9);
     ASSERT_EQ(get_int(q, 0), 8);
     /* And the queue still works. */
     put_int(q, 9);
@@ -504,7 +500,6 @@ TEST(Q07_producer_killed_mid_large_item)
     mproc_process *p;
     void *buf = NULL;
     size_t len = 0;
-    int code = 0;
     ASSERT_OK(mproc_queue_create(&q, 0));
     p = th_start(big_put_forever, MPROC_LIST(mproc_value_queue(q)));
     /* Wait until the first chunk is in (the item counts from then on). */
@@ -517,10 +512,7 @@ TEST(Q07_producer_killed_mid_large_item)
     }
     th_sleep_ms(100);
     ASSERT_OK(mproc_process_kill(p));
-    ASSERT_OK(mproc_process_join(p, th_ms(20000)));
-    ASSERT_OK(mproc_process_exitcode(p, &code));
-    ASSERT_EQ(code, -9);
-    mproc_process_destroy(p);
+    ASSERT_EQ(th_join_code(p, 20000), -9);
     /* The torn item is never returned. */
     ASSERT_ERR(mproc_queue_get_bytes(q, &buf, &len, 500), MPROC_ETIMEDOUT);
     ASSERT_NULL(buf);
@@ -725,7 +717,7 @@ TEST(Q12_consumer_killed_while_waiting)
 {
     mproc_queue *q, *res;
     mproc_process *victim, *other;
-    int code = 0, round;
+    int round;
     int64_t i;
     ASSERT_OK(mproc_queue_create(&q, 0));
     ASSERT_OK(mproc_queue_create(&res, 0));
@@ -736,10 +728,7 @@ TEST(Q12_consumer_killed_while_waiting)
     /* Both are blocked in get on the empty queue by now. */
     th_sleep_ms(300);
     ASSERT_OK(mproc_process_kill(victim));
-    ASSERT_OK(mproc_process_join(victim, th_ms(20000)));
-    ASSERT_OK(mproc_process_exitcode(victim, &code));
-    ASSERT_EQ(code, -9);
-    mproc_process_destroy(victim);
+    ASSERT_EQ(th_join_code(victim, 20000), -9);
     /* Every item still reaches the surviving consumer, in order. */
     for (round = 0; round < 2; round++) {
         for (i = 0; i < 200; i++)
