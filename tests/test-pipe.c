@@ -465,6 +465,86 @@ TEST(C06_timeout_keeps_partial_message)
     return 0;
 }
 
+/* Sizes around the thresholds of the direct receive (16 KiB, the 64 KiB
+ * read-ahead) and far above them, small ones in between. */
+static const size_t c06_mix_sizes[] = {
+    (size_t)8 << 20, 100, 20000,           16384, 70000,   0,    65532,
+    65536,           5,   (size_t)1 << 20, 16383, 3 << 20, 40000};
+#define C06_MIX_N (sizeof c06_mix_sizes / sizeof c06_mix_sizes[0])
+
+static int slow_mix_child(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    uint8_t *buf = malloc((size_t)8 << 20);
+    size_t i;
+    ASSERT_NOT_NULL(buf);
+    for (i = 0; i < C06_MIX_N; i++) {
+        fill_pattern(buf, c06_mix_sizes[i], (unsigned)i);
+        ASSERT_OK(mproc_conn_send_bytes(c, buf, c06_mix_sizes[i]));
+    }
+    free(buf);
+    return 0;
+}
+
+/* Every way to receive, in turn, with timeouts short enough that most
+ * expire part-way through a message: into a buffer large enough, into an
+ * allocation, into a buffer too small for some, and polls. Each message
+ * arrives whole and in order. */
+TEST(C06_timeout_keeps_partial_message_mixed)
+{
+    mproc_conn *a, *b;
+    mproc_process *p;
+    size_t cap = (size_t)8 << 20;
+    uint8_t *big = malloc(cap);
+    size_t i = 0, len = 0;
+    unsigned long tries = 0;
+    ASSERT_NOT_NULL(big);
+    ASSERT_OK(mproc_pipe(&a, &b, false));
+    p = th_start(slow_mix_child, MPROC_LIST(mproc_value_conn(b)));
+    ASSERT_OK(mproc_conn_close(b));
+    while (i < C06_MIX_N && tries < 10000000) {
+        void *got = NULL;
+        int rc;
+        switch (tries++ % 4) {
+        case 0:
+            rc = mproc_conn_recv_bytes(a, big, cap, &len, 1);
+            got = big;
+            break;
+        case 1:
+            rc = mproc_conn_recv_bytes_alloc(a, &got, &len, 1);
+            break;
+        case 2:
+            rc = mproc_conn_poll(a, 0);
+            ASSERT(rc == 0 || rc == 1);
+            continue;
+        default:
+            rc = mproc_conn_recv_bytes(a, big, 17000, &len, 1);
+            if (rc == MPROC_ETOOSMALL) {
+                ASSERT_EQ(len, c06_mix_sizes[i]);
+                continue;
+            }
+            got = big;
+            break;
+        }
+        if (rc == MPROC_ETIMEDOUT)
+            continue;
+        ASSERT_OK(rc);
+        ASSERT_EQ(len, c06_mix_sizes[i]);
+        ASSERT(check_pattern(got, len, (unsigned)i));
+        if (got != big)
+            mproc_free(got);
+        i++;
+    }
+    ASSERT_EQ(i, C06_MIX_N);
+    ASSERT_ERR(mproc_conn_recv_bytes(a, big, cap, &len, th_ms(5000)),
+               MPROC_EEOF);
+    th_join_ok(p, 30000);
+    free(big);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
 /* --- C07 ---------------------------------------------------------------- */
 
 static int send_three_and_close(const mproc_value *args)

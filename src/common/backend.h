@@ -70,8 +70,8 @@ typedef struct mproc__child {
 
 /* What a spawned child gets. */
 typedef struct mproc__spawn_req {
-    const char *exe;           /* UTF-8 path; NULL: this program's executable */
-    const char *const *argv;   /* argv[0..], NULL-terminated */
+    const char *exe;         /* UTF-8 path; NULL: this program's executable */
+    const char *const *argv; /* argv[0..], NULL-terminated */
     const mproc__handle *inherit; /* exactly these reach the child (plus the
                                      three standard handles) */
     size_t n_inherit;
@@ -142,6 +142,13 @@ int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n);
 /* Writes all n bytes, blocking: 0, MPROC_EPIPE when the reader has gone
  * (never a SIGPIPE death), or a negative code. */
 int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n);
+/* Writes all na bytes of a, then all nb bytes of b, as chan_write does
+ * (same errors, never a SIGPIPE death): a frame header and its payload
+ * without copying them together. The two parts may reach the channel in
+ * more than one operation, so the bytes of two writers using one handle at
+ * once may interleave (an end has one user at a time). */
+int mproc__os_chan_writev(mproc__handle h, const void *a, size_t na,
+                          const void *b, size_t nb);
 /* 1 when a read would not block (data or end-of-file), 0 after the timeout,
  * or a negative code. */
 int mproc__os_chan_poll(mproc__handle h, int timeout_ms);

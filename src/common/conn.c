@@ -15,6 +15,16 @@
  * lost or half-read. A message too large for the read-ahead buffer is read
  * into its own allocation.
  *
+ * Large messages avoid copies: a frame goes out as one gather write (header
+ * and payload, no copy), and recv_bytes into a buffer big enough, or
+ * recv_bytes_alloc, reads the rest of a large message straight into the
+ * destination after taking what the read-ahead holds. If such a read stops
+ * part-way (timeout, error), the part received is put back into the
+ * read-ahead buffer or an allocation of its own, as if it had been read
+ * ahead. After a large message the next read-ahead is kept short, since
+ * the next message is likely large too and whatever the read-ahead takes
+ * of it is copied once more.
+ *
  * Map: the end; helpers; receive core; public calls; export/import and the
  * wait hook.
  */
@@ -24,8 +34,12 @@
 #include <string.h>
 
 #define HDR 4
-/* Read-ahead buffer; also the largest frame sent with one write. */
+/* Read-ahead buffer; also the largest frame sent from the send buffer. */
 #define RBUF_CAP ((size_t)64 * 1024)
+/* Messages from this size on are read straight into their destination. */
+#define DIRECT_MIN ((size_t)16 * 1024)
+/* The read-ahead after a large message. */
+#define RA_SHORT ((size_t)4 * 1024)
 
 struct mproc_conn {
     mproc__handle h;
@@ -44,6 +58,8 @@ struct mproc_conn {
     size_t big_have;
     /* send buffer for small frames (header and payload in one write) */
     uint8_t *wbuf;
+    /* the last message received was large: read ahead little */
+    bool ra_short;
 };
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -122,13 +138,19 @@ static int read_some(mproc_conn *c, uint8_t *dst, size_t n, int64_t deadline,
 
 /* Makes one whole message available at *msg / *len without consuming it.
  * A partial message is kept across a timeout. An end-of-file in the middle
- * of a message (the sender died while sending) drops the fragment. */
-static int fill_message(mproc_conn *c, int64_t deadline, const uint8_t **msg,
-                        size_t *len)
+ * of a message (the sender died while sending) drops the fragment.
+ *
+ * Returns 1 instead, with *len set and nothing read past the header, for a
+ * message not yet complete of DIRECT_MIN to direct_cap bytes: the caller
+ * takes the part received (take_prefix) and reads the rest itself
+ * (read_rest). direct_cap 0: never. */
+static int fill_message(mproc_conn *c, int64_t deadline, size_t direct_cap,
+                        const uint8_t **msg, size_t *len)
 {
     for (;;) {
         size_t avail = c->rlen - c->rpos;
         size_t got = 0;
+        size_t want;
         int rc;
         if (c->broken)
             return MPROC_EBADMSG;
@@ -140,6 +162,10 @@ static int fill_message(mproc_conn *c, int64_t deadline, const uint8_t **msg,
             }
             if (c->eof)
                 goto eof;
+            if (c->big_len >= DIRECT_MIN && c->big_len <= direct_cap) {
+                *len = c->big_len;
+                return 1;
+            }
             rc = read_some(c, c->big + c->big_have, c->big_len - c->big_have,
                            deadline, &got);
             if (rc == MPROC_EEOF)
@@ -160,6 +186,12 @@ static int fill_message(mproc_conn *c, int64_t deadline, const uint8_t **msg,
                 *msg = c->rbuf + c->rpos + HDR;
                 *len = l;
                 return 0;
+            }
+            if (c->eof)
+                goto eof;
+            if (l >= DIRECT_MIN && l <= direct_cap) {
+                *len = l;
+                return 1;
             }
             if (HDR + l > RBUF_CAP) {
                 c->big = malloc(l);
@@ -184,8 +216,12 @@ static int fill_message(mproc_conn *c, int64_t deadline, const uint8_t **msg,
             c->rpos = 0;
             c->rlen = avail;
         }
-        rc =
-            read_some(c, c->rbuf + c->rlen, RBUF_CAP - c->rlen, deadline, &got);
+        /* Before a header is known, after a large message: a short read,
+         * so that little of a large message goes through this buffer. */
+        want = RBUF_CAP - c->rlen;
+        if (avail < HDR && c->ra_short && want > RA_SHORT)
+            want = RA_SHORT;
+        rc = read_some(c, c->rbuf + c->rlen, want, deadline, &got);
         if (rc == MPROC_EEOF)
             goto eof;
         if (rc < 0)
@@ -203,6 +239,7 @@ eof:
 /* Drops the message fill_message returned. */
 static void consume(mproc_conn *c, size_t len)
 {
+    c->ra_short = len >= DIRECT_MIN;
     if (c->big != NULL) {
         free(c->big);
         c->big = NULL;
@@ -212,6 +249,79 @@ static void consume(mproc_conn *c, size_t len)
     c->rpos += HDR + len;
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
+}
+
+/* After fill_message returned 1: the part of the message received so far,
+ * moved to dst (or, own_big, c->big itself handed over as *dst), and the
+ * message dropped from the end. Returns the count moved. */
+static size_t take_prefix(mproc_conn *c, uint8_t **dst, bool own_big)
+{
+    size_t have;
+    if (c->big != NULL) {
+        have = c->big_have;
+        if (own_big) {
+            *dst = c->big;
+        } else {
+            memcpy(*dst, c->big, have);
+            free(c->big);
+        }
+        c->big = NULL;
+        c->big_len = c->big_have = 0;
+        return have;
+    }
+    have = c->rlen - c->rpos - HDR;
+    memcpy(*dst, c->rbuf + c->rpos + HDR, have);
+    /* fill_message returns 1 only with everything buffered belonging to
+     * this message. */
+    c->rpos = c->rlen = 0;
+    return have;
+}
+
+/* Reads bytes [have, len) of a message straight into dst. If it stops
+ * part-way, the part received is kept in the end as if read ahead (dst
+ * becomes c->big when dst_owned, else it is copied), so that a timeout
+ * never loses or tears the message; end-of-file drops it. */
+static int read_rest(mproc_conn *c, uint8_t *dst, bool dst_owned, size_t len,
+                     size_t have, int64_t deadline)
+{
+    int rc = 0;
+    while (have < len) {
+        size_t got = 0;
+        rc = read_some(c, dst + have, len - have, deadline, &got);
+        if (rc < 0)
+            break;
+        have += got;
+    }
+    if (rc == 0) {
+        c->ra_short = true;
+        return 0;
+    }
+    if (rc == MPROC_EEOF) {
+        if (dst_owned)
+            free(dst);
+        return rc;
+    }
+    if (dst_owned) {
+        c->big = dst;
+    } else if (c->rbuf != NULL && HDR + have <= RBUF_CAP) {
+        put_le32(c->rbuf, (uint32_t)len);
+        memcpy(c->rbuf + HDR, dst, have);
+        c->rpos = 0;
+        c->rlen = HDR + have;
+        return rc;
+    } else {
+        c->big = malloc(len);
+        if (c->big == NULL) {
+            /* Nowhere to keep the part received: the stream cannot be
+             * framed any more. */
+            c->broken = true;
+            return MPROC_ENOMEM;
+        }
+        memcpy(c->big, dst, have);
+    }
+    c->big_len = len;
+    c->big_have = have;
+    return rc;
 }
 
 static int check_recv(mproc_conn *c, int timeout_ms)
@@ -263,13 +373,12 @@ int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex)
     return rc;
 }
 
-/* Sends one frame. A small one goes as one write (header and payload copied
- * together), so a reader never sees a header without its payload from a
- * living sender; a large one goes as two writes, without a copy. */
+/* Sends one frame. A small one is copied together with its header into the
+ * send buffer and goes as one write (cheaper than a gather write for a few
+ * bytes); a large one goes as one gather write, without a copy. */
 static int send_frame(mproc_conn *c, const void *buf, size_t len)
 {
     uint8_t hdr[HDR];
-    int rc;
     if (len > MPROC_MESSAGE_MAX)
         return MPROC_EMSGSIZE;
     if (HDR + len <= RBUF_CAP) {
@@ -284,10 +393,7 @@ static int send_frame(mproc_conn *c, const void *buf, size_t len)
         return mproc__os_chan_write(c->h, c->wbuf, HDR + len);
     }
     put_le32(hdr, (uint32_t)len);
-    rc = mproc__os_chan_write(c->h, hdr, HDR);
-    if (rc == 0)
-        rc = mproc__os_chan_write(c->h, buf, len);
-    return rc;
+    return mproc__os_chan_writev(c->h, hdr, HDR, buf, len);
 }
 
 int mproc_conn_send(mproc_conn *c, const mproc_value *v)
@@ -339,7 +445,7 @@ int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms)
     if (out == NULL)
         return MPROC_EINVAL;
     *out = NULL;
-    rc = fill_message(c, mproc__deadline(timeout_ms), &msg, &len);
+    rc = fill_message(c, mproc__deadline(timeout_ms), 0, &msg, &len);
     if (rc < 0)
         return rc;
     rc = mproc__decode(msg, len, false, out);
@@ -358,14 +464,24 @@ int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap, size_t *len,
 {
     const uint8_t *msg;
     size_t n;
+    int64_t deadline;
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
     if (len == NULL || (buf == NULL && cap > 0))
         return MPROC_EINVAL;
-    rc = fill_message(c, mproc__deadline(timeout_ms), &msg, &n);
+    deadline = mproc__deadline(timeout_ms);
+    rc = fill_message(c, deadline, cap, &msg, &n);
     if (rc < 0)
         return rc;
+    if (rc == 1) {
+        uint8_t *dst = buf;
+        size_t have = take_prefix(c, &dst, false);
+        rc = read_rest(c, dst, false, n, have, deadline);
+        if (rc == 0)
+            *len = n;
+        return rc;
+    }
     *len = n;
     if (n > cap)
         return MPROC_ETOOSMALL; /* kept for the next receive */
@@ -381,6 +497,7 @@ int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf, size_t *len,
     const uint8_t *msg;
     size_t n;
     uint8_t *p;
+    int64_t deadline;
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
@@ -388,14 +505,30 @@ int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf, size_t *len,
         return MPROC_EINVAL;
     *buf = NULL;
     *len = 0;
-    rc = fill_message(c, mproc__deadline(timeout_ms), &msg, &n);
+    deadline = mproc__deadline(timeout_ms);
+    rc = fill_message(c, deadline, MPROC_MESSAGE_MAX, &msg, &n);
     if (rc < 0)
         return rc;
-    if (c->big != NULL) {
+    if (rc == 1) {
+        /* One allocation of the exact size, read into directly (or the one
+         * a previous receive began, taken over). */
+        size_t have;
+        p = NULL;
+        if (c->big == NULL) {
+            p = malloc(n);
+            if (p == NULL)
+                return MPROC_ENOMEM;
+        }
+        have = take_prefix(c, &p, true);
+        rc = read_rest(c, p, true, n, have, deadline);
+        if (rc < 0)
+            return rc;
+    } else if (c->big != NULL) {
         /* Hand over the allocation instead of copying a large message. */
         p = c->big;
         c->big = NULL;
         c->big_len = c->big_have = 0;
+        c->ra_short = true;
     } else {
         p = malloc(n > 0 ? n : 1);
         if (p == NULL)
@@ -416,7 +549,7 @@ int mproc_conn_poll(mproc_conn *c, int timeout_ms)
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
-    rc = fill_message(c, mproc__deadline(timeout_ms), &msg, &len);
+    rc = fill_message(c, mproc__deadline(timeout_ms), 0, &msg, &len);
     if (rc == 0 || rc == MPROC_EEOF || rc == MPROC_EBADMSG)
         return 1; /* a receive would not block */
     if (rc == MPROC_ETIMEDOUT)

@@ -13,8 +13,8 @@
  * Every descriptor is close-on-exec: a spawned child receives only those its
  * spawn request lists (the backend's process code clears the flag on them).
  *
- * Map: helpers (clock, poll with a deadline); chan_pair; read; write; poll;
- * wait_many.
+ * Map: helpers (clock, poll with a deadline); chan_pair; read; write;
+ * gather write; poll; wait_many.
  */
 #include "../common/backend.h"
 
@@ -23,9 +23,12 @@
 #include <limits.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,6 +158,53 @@ int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n)
         }
         p += w;
         n -= (size_t)w;
+    }
+    return 0;
+}
+
+int mproc__os_chan_writev(mproc__handle h, const void *a, size_t na,
+                          const void *b, size_t nb)
+{
+    struct iovec iov[2];
+    struct msghdr m;
+    size_t i = 0;
+    if (h < 0 || (a == NULL && na > 0) || (b == NULL && nb > 0))
+        return MPROC_EINVAL;
+    /* sendmsg, not writev: writev takes no MSG_NOSIGNAL. */
+    iov[0].iov_base = (void *)(uintptr_t)a;
+    iov[0].iov_len = na;
+    iov[1].iov_base = (void *)(uintptr_t)b;
+    iov[1].iov_len = nb;
+    while (i < 2) {
+        ssize_t w;
+        size_t left;
+        if (iov[i].iov_len == 0) {
+            i++;
+            continue;
+        }
+        memset(&m, 0, sizeof m);
+        m.msg_iov = iov + i;
+        m.msg_iovlen = 2 - i;
+        w = sendmsg((int)h, &m, SEND_FLAGS);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EPIPE || errno == ECONNRESET)
+                return MPROC_EPIPE;
+            return mproc__os_error(errno);
+        }
+        /* A partial write (a signal arrived after some bytes went out):
+         * skip what went out and send the rest. */
+        left = (size_t)w;
+        while (i < 2 && left >= iov[i].iov_len) {
+            left -= iov[i].iov_len;
+            iov[i].iov_len = 0;
+            i++;
+        }
+        if (i < 2) {
+            iov[i].iov_base = (char *)iov[i].iov_base + left;
+            iov[i].iov_len -= left;
+        }
     }
     return 0;
 }

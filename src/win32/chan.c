@@ -19,7 +19,7 @@
  * answer without waiting. Both hold under Wine 8 as on Windows.
  *
  * Map: per-thread I/O event; one overlapped operation; pair; read; write;
- * readiness (peek, zero-byte read); poll; wait_many.
+ * gather write; readiness (peek, zero-byte read); poll; wait_many.
  */
 #include "win32.h"
 
@@ -329,6 +329,23 @@ int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n)
         n -= done;
     }
     return 0;
+}
+
+/* Two writes: a pipe has no gather write (WriteFileGather needs page-sized,
+ * page-aligned buffers on a file). An end has one user at a time, so no
+ * other writer of ours comes between the two; a copy into one buffer would
+ * cost more than the second call for the large frames this is used for. */
+int mproc__os_chan_writev(mproc__handle h, const void *a, size_t na,
+                          const void *b, size_t nb)
+{
+    int rc;
+
+    if ((a == NULL && na > 0) || (b == NULL && nb > 0))
+        return MPROC_EINVAL;
+    rc = mproc__os_chan_write(h, a, na);
+    if (rc == 0)
+        rc = mproc__os_chan_write(h, b, nb);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------
