@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -49,7 +50,11 @@ static void random_bytes(unsigned char *p, size_t n)
     struct timespec ts;
     unsigned long long mix;
     size_t got = 0;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    int fd;
+    /* The bytes the device did not fill must still be defined: the mix
+     * below only XORs into them. */
+    memset(p, 0, n);
+    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         while (got < n) {
             ssize_t r = read(fd, p + got, n - got);
