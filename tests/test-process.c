@@ -39,6 +39,15 @@ static int run_and_code(mproc_process *p)
     return code;
 }
 
+/* Runs t(args) in a child to its end; returns its exit code. */
+static int run_code(mproc_target t, mproc_value *args)
+{
+    mproc_process *p = make(t, args);
+    int code = run_and_code(p);
+    mproc_process_destroy(p);
+    return code;
+}
+
 static int t_noop(const mproc_value *args)
 {
     (void)args;
@@ -89,9 +98,7 @@ TEST(P01_start_join)
     p = mproc_process_destroy(p);
     ASSERT_NULL(p);
     /* No arguments: the target gets an empty list. */
-    p = make(t_noop, NULL);
-    ASSERT_EQ(run_and_code(p), 0);
-    mproc_process_destroy(p);
+    ASSERT_EQ(run_code(t_noop, NULL), 0);
     return 0;
 }
 
@@ -100,9 +107,8 @@ TEST(P02_return_value_is_exit_code)
     static const int codes[] = {0, 1, 42, 200, 255};
     size_t i;
     for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-        mproc_process *p = make(t_return_arg0, MPROC_LIST(mproc_int(codes[i])));
-        ASSERT_EQ(run_and_code(p), codes[i]);
-        mproc_process_destroy(p);
+        ASSERT_EQ(run_code(t_return_arg0, MPROC_LIST(mproc_int(codes[i]))),
+                  codes[i]);
     }
     return 0;
 }
@@ -115,12 +121,8 @@ static int t_exit_n(const mproc_value *args)
 
 TEST(P03_mproc_exit)
 {
-    mproc_process *p = make(t_exit_n, MPROC_LIST(mproc_int(7)));
-    ASSERT_EQ(run_and_code(p), 7);
-    mproc_process_destroy(p);
-    p = make(t_exit_n, MPROC_LIST(mproc_int(0)));
-    ASSERT_EQ(run_and_code(p), 0);
-    mproc_process_destroy(p);
+    ASSERT_EQ(run_code(t_exit_n, MPROC_LIST(mproc_int(7))), 7);
+    ASSERT_EQ(run_code(t_exit_n, MPROC_LIST(mproc_int(0))), 0);
     return 0;
 }
 
@@ -451,16 +453,15 @@ static int t_start_then_sleep(const mproc_value *args)
 
 TEST(P12_parent_process)
 {
-    mproc_process *p, *mid;
+    mproc_process *mid;
     mproc_conn *r = NULL, *w = NULL;
     char buf[16];
     size_t n = 0;
+    int64_t me;
 
     ASSERT_NULL(mproc_parent_process());
-    p = make(t_check_parent,
-             MPROC_LIST(mproc_int(mproc_process_pid(mproc_current_process()))));
-    ASSERT_EQ(run_and_code(p), 0);
-    mproc_process_destroy(p);
+    me = mproc_process_pid(mproc_current_process());
+    ASSERT_EQ(run_code(t_check_parent, MPROC_LIST(mproc_int(me))), 0);
 
     /* The parent of a grandchild is killed: the grandchild notices. */
     ASSERT_OK(mproc_pipe(&r, &w, false));
@@ -545,7 +546,6 @@ TEST(P14_cpu_count)
 {
     int n = mproc_cpu_count();
     int u = mproc_cpu_count_usable();
-    mproc_process *p;
     ASSERT_GE(n, 1);
     ASSERT_GE(u, 1);
     ASSERT_LE(u, n);
@@ -557,9 +557,7 @@ TEST(P14_cpu_count)
     ASSERT_EQ(mproc_cpu_count_usable(), 1);
     ASSERT_EQ(mproc_cpu_count(), n);
     /* A child inherits the pinning. */
-    p = make(t_usable, NULL);
-    ASSERT_EQ(run_and_code(p), 1);
-    mproc_process_destroy(p);
+    ASSERT_EQ(run_code(t_usable, NULL), 1);
     return 0;
 }
 
@@ -867,12 +865,8 @@ static int t_static_target(const mproc_value *args)
 
 TEST(P18_targets_in_library_and_static)
 {
-    mproc_process *p = make(p18_lib_target, MPROC_LIST(mproc_int(5)));
-    ASSERT_EQ(run_and_code(p), 23);
-    mproc_process_destroy(p);
-    p = make(t_static_target, MPROC_LIST(mproc_int(2)));
-    ASSERT_EQ(run_and_code(p), 42);
-    mproc_process_destroy(p);
+    ASSERT_EQ(run_code(p18_lib_target, MPROC_LIST(mproc_int(5))), 23);
+    ASSERT_EQ(run_code(t_static_target, MPROC_LIST(mproc_int(2))), 42);
     return 0;
 }
 
@@ -915,9 +909,7 @@ TEST(P19_start_failures)
         /* The fork analogue: fork runs no executable, so the setting is
          * ignored and the child runs. */
         ASSERT_OK(mproc_set_executable("no-such-dir/no-such-program"));
-        p = make(t_noop, NULL);
-        ASSERT_EQ(run_and_code(p), 0);
-        mproc_process_destroy(p);
+        ASSERT_EQ(run_code(t_noop, NULL), 0);
         ASSERT_OK(mproc_set_executable(NULL));
     }
     ASSERT_EQ(mproc_active_children(NULL, 0), 0);
@@ -1019,15 +1011,12 @@ TEST(P22_stdio_flush)
     char path[64], buf[256];
     FILE *f;
     size_t n;
-    mproc_process *p;
     snprintf(path, sizeof path, "mproc-p22-%lld.txt",
              (long long)mproc_process_pid(mproc_current_process()));
     ASSERT_NOT_NULL(freopen(path, "w", stdout));
     /* A file is fully buffered: this stays in the buffer until start. */
     fputs("before\n", stdout);
-    p = make(t_print, NULL);
-    ASSERT_EQ(run_and_code(p), 0);
-    mproc_process_destroy(p);
+    ASSERT_EQ(run_code(t_print, NULL), 0);
     fputs("after\n", stdout);
     fflush(stdout);
     /* Text mode: the child's and our "\n" are "\r\n" in the file on
