@@ -80,6 +80,19 @@
  * on a wait word. */
 #define SPIN 100
 #define YIELDS 10
+/* A contended queue lock is different: its holder is another process of
+ * the same side, and two of them running at once make every operation
+ * move the lock, the position and the ring's lines between cores. So a
+ * taker spins briefly (a holder running elsewhere is done within
+ * nanoseconds), then naps 1 ms on the lock word without setting its
+ * sleeper bit (the holder's unlock stays free of system calls): the holder
+ * keeps its lines to itself, and with more processes than cores the napper's
+ * core goes to a process of the other side. Measured 2:2 on 2 cores: 0.76x
+ * of the 1:1 rate with spin-then-yield, 0.86x with spin-then-nap; 1:1 never
+ * contends. After LOCK_NAPS naps it sleeps with the bit set (on Windows a
+ * nap may last a timer tick, ~15 ms: only a contending taker pays it). */
+#define LOCK_SPIN 10
+#define LOCK_NAPS 5
 #define LOCK_CHECK_MS 20
 #define WAIT_SLICE_MS 100
 
@@ -226,11 +239,18 @@ static int qlock(mproc_queue *q, int w, int64_t deadline)
     uint32_t me = mproc__os_self_tag();
     uint32_t v;
     int i;
-    for (i = 0; i < SPIN + YIELDS; i++) {
+    for (i = 0;; i++) {
         v = 0;
         if (atomic_compare_exchange_weak(l, &v, me))
             return 0;
-        pause_or_yield(i);
+        if (i == LOCK_SPIN + LOCK_NAPS)
+            break;
+        if (i < LOCK_SPIN || v == 0)
+            cpu_relax();
+        else if (mproc__remaining(deadline) == 0)
+            mproc__os_yield(); /* no time to nap: a last few tries */
+        else
+            (void)mproc__os_word_wait((void *)&q->s->l[w].w, v, q->wh[w], 1);
     }
     for (;;) {
         int left, slice, rc;
