@@ -100,7 +100,11 @@ MPROC_API const char *mproc_version_string(void);
     X(ENOENT, -27, "no such process or object")                                \
     X(EIO, -28, "input/output error")                                          \
     X(ECHILD, -29, "the child process failed during start-up")                \
-    X(EUNKNOWN, -30, "unknown system error")
+    X(EUNKNOWN, -30, "unknown system error")                                   \
+    X(ECORRUPT, -31, "shared state is corrupt (written by a faulty peer?)")   \
+    X(EBOOTSTRAP, -32, "process not started: the bootstrap is not finished")  \
+    X(EFRAMING, -33, "message framing broken: the pipe end was closed")       \
+    X(ENOTCHILD, -34, "the process is not a child of the calling process")
 
 enum mproc_error {
 #define MPROC_ERRNO_ENUM_(name, value, msg) MPROC_##name = (value),
