@@ -11,6 +11,8 @@
 #
 # and stages that are not one preset's suite:
 #
+#   docs      the API reference (docs preset): Doxygen with zero warnings,
+#             every function, type, macro and enum value documented
 #   consumer  mproc installed as the README says (release, mingw-release),
 #             an outside project built against it every documented way
 #             and run, natively and under Wine (tests/consumer/run.sh)
@@ -33,7 +35,7 @@ cd "$root" || exit 1
 . scripts/deps.sh
 
 all_presets="debug asan tsan clang mingw"
-all_stages="consumer package"
+all_stages="docs consumer package"
 presets=${*:-$all_presets $all_stages}
 for p in $presets; do
     case " $all_presets $all_stages " in
@@ -142,6 +144,16 @@ run_preset()
 # ---------------------------------------------------------------------------
 # The stages beyond the presets' suites. Each prints its checks and ends
 # with "N passed, N failed", its summary line.
+
+stage_docs()
+{
+    if cmake --preset docs </dev/null && cmake --build --preset docs </dev/null; then
+        echo "docs: 1 passed, 0 failed"
+    else
+        echo "docs: 0 passed, 1 failed"
+        return 1
+    fi
+}
 
 stage_consumer()
 {
