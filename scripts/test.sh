@@ -12,7 +12,8 @@
 # and stages that are not one preset's suite:
 #
 #   docs      the API reference (docs preset): Doxygen with zero warnings,
-#             every function, type, macro and enum value documented
+#             every function, type, macro and enum value documented; the C
+#             programs of docs/guide-*.md built, run, output checked
 #   consumer  mproc installed as the README says (release, mingw-release),
 #             an outside project built against it every documented way
 #             and run, natively and under Wine (tests/consumer/run.sh)
@@ -147,12 +148,15 @@ run_preset()
 
 stage_docs()
 {
+    local rc=0
     if cmake --preset docs </dev/null && cmake --build --preset docs </dev/null; then
-        echo "docs: 1 passed, 0 failed"
+        echo "reference: 1 passed, 0 failed"
     else
-        echo "docs: 0 passed, 1 failed"
-        return 1
+        echo "reference: 0 passed, 1 failed"
+        rc=1
     fi
+    scripts/check-guides.sh build/docs </dev/null || rc=1
+    return $rc
 }
 
 stage_consumer()
