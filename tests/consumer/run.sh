@@ -101,6 +101,26 @@ readme_example()
 }
 echo "consumer $what: in $work"
 check "README's example is tests/consumer/app.c" readme_example
+# The README's CMake block for Windows programs is in this folder's
+# CMakeLists.txt, word for word.
+# contains_lines A B: file B holds the lines of file A, consecutively.
+contains_lines()
+{
+    awk -v n="$(wc -l <"$1")" '
+        NR == FNR { want[NR] = $0; next }
+        { if ($0 == want[k + 1]) k++; else k = ($0 == want[1]) ? 1 : 0
+          if (k == n) found = 1 }
+        END { exit !found }' "$1" "$2"
+}
+readme_windows_block()
+{
+    awk '/^```cmake$/ { f = 1; b = ""; next }
+         /^```$/ { if (f && b ~ /TARGET_RUNTIME_DLLS/) { printf "%s", b; exit } f = 0; next }
+         f { b = b $0 "\n" }' "$root/README.md" >"$work/readme-windows.cmake"
+    [ -s "$work/readme-windows.cmake" ] &&
+        contains_lines "$work/readme-windows.cmake" "$here/CMakeLists.txt"
+}
+check "README's Windows CMake block is in tests/consumer/CMakeLists.txt" readme_windows_block
 
 # ---------------------------------------------------------------------------
 # ELF and PE facts of a program.
