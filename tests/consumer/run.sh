@@ -318,18 +318,19 @@ stage_mingw()
 
 stage_deb()
 {
-    local debroot=$work/deb-root arch triplet soabi rt dev libdir f
+    local debroot=$work/deb-root arch triplet version soabi rt dev libdir f
     step "deb: configure (deb preset)" cmake --preset deb &&
         step "deb: build + cpack" cmake --build --preset deb || return
     arch=$(dpkg --print-architecture)
     triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
-    soabi=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' build/deb/CMakeCache.txt)
-    case "$soabi" in
-    0.*) soabi=$(echo "$soabi" | cut -d. -f1-2) ;;
-    *) soabi=${soabi%%.*} ;;
+    version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' build/deb/CMakeCache.txt)
+    case "$version" in
+    0.*) soabi=$(echo "$version" | cut -d. -f1-2) ;;
+    *) soabi=${version%%.*} ;;
     esac
-    rt=$(ls build/deb/libmproc"$soabi"_*_"$arch".deb 2>/dev/null | head -n1)
-    dev=$(ls build/deb/libmproc-dev_*_"$arch".deb 2>/dev/null | head -n1)
+    # This version's packages (older ones may still lie in build/deb).
+    rt=$(find build/deb -maxdepth 1 -name "libmproc${soabi}_${version}-*_$arch.deb" | head -n1)
+    dev=$(find build/deb -maxdepth 1 -name "libmproc-dev_${version}-*_$arch.deb" | head -n1)
     check "deb: libmproc$soabi and libmproc-dev packages" test -f "$rt" -a -f "$dev" ||
         return
     check "deb: libmproc-dev depends on libmproc$soabi of its version" \
@@ -340,7 +341,7 @@ stage_deb()
     libdir=usr/lib/$triplet
     dpkg-deb -c "$rt" >"$work/deb-rt.list"
     dpkg-deb -c "$dev" >"$work/deb-dev.list"
-    for f in "$libdir/libmproc.so.$soabi" "$libdir/libmproc.so.$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' build/deb/CMakeCache.txt)"; do
+    for f in "$libdir/libmproc.so.$soabi" "$libdir/libmproc.so.$version"; do
         check "deb: libmproc$soabi holds /$f" \
             grep -q " \./$f\( \|$\)" "$work/deb-rt.list"
     done
