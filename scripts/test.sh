@@ -168,7 +168,7 @@ stage_consumer()
         tests/consumer/run.sh mingw </dev/null || rc=1
         wine_stop
     else
-        echo "consumer mingw: 0 passed, 1 failed (Wine setup)"
+        echo "consumer-mingw: 0 passed, 1 failed (Wine setup)"
         rc=1
     fi
     return $rc

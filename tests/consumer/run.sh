@@ -18,7 +18,7 @@
 # Every program must print the README's line "[42, None, 'hello']" and
 # exit 0. mingw runs programs with wine64 in the current WINEPREFIX
 # (scripts/test.sh prepares one and keeps its wineserver alive). The last
-# line is "consumer <what>: N passed, N failed"; the exit status is 1 if
+# line is "consumer-<what>: N passed, N failed"; the exit status is 1 if
 # anything failed.
 set -uo pipefail
 
@@ -364,5 +364,5 @@ stage_deb()
 t0=$SECONDS
 "stage_$what"
 echo "consumer $what: $((SECONDS - t0)) s"
-echo "consumer $what: $passed passed, $failed failed"
+echo "consumer-$what: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
