@@ -1,4 +1,5 @@
-/*
+/**
+ * @file mproc.h
  * mproc: a portable multiprocessing runtime for C.
  *
  * The ideas of Python's multiprocessing module (Process, Pipe, Queue, Lock and
@@ -33,10 +34,17 @@
 extern "C" {
 #endif
 
-/* ---------------------------------------------------------------------------
- * Export macro and version
+/* ------------------------------------------------------------------------- */
+/** @defgroup version Export macro and version
+ * @{
  */
 
+/** @def MPROC_API
+ * Marks the functions of the library: exported from it and imported by
+ * programs. A program linked to the static library defines MPROC_STATIC
+ * before it includes this header (required on Windows, where the archive is
+ * libmproc_static.a; the CMake target mproc::mproc_static and pkg-config's
+ * mproc-static do it). */
 #if defined(MPROC_STATIC)
 #define MPROC_API
 #elif defined(_WIN32)
@@ -51,25 +59,34 @@ extern "C" {
 #define MPROC_API
 #endif
 
+/** The version of this header: major (the ABI changes with it from 1.0 on). */
 #define MPROC_VERSION_MAJOR 0
+/** Minor version (before 1.0, the ABI changes with it: SONAME .so.0.MINOR). */
 #define MPROC_VERSION_MINOR 1
+/** Patch version: same ABI, fixes only. */
 #define MPROC_VERSION_PATCH 0
+/** The header's version as one number, 0xMMmmpp (mproc_version() gives the
+ * library's). */
 #define MPROC_VERSION_HEX                                                      \
     ((MPROC_VERSION_MAJOR << 16) | (MPROC_VERSION_MINOR << 8) |                \
      MPROC_VERSION_PATCH)
 
-/* The version of the library actually linked, as MPROC_VERSION_HEX and as
+/** @{ */
+/** The version of the library actually linked, as MPROC_VERSION_HEX and as
  * "MAJOR.MINOR.PATCH". */
 MPROC_API unsigned mproc_version(void);
 MPROC_API const char *mproc_version_string(void);
+/** @} */
 
-/* ---------------------------------------------------------------------------
- * Errors
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup errors Errors
  *
  * One table: X(NAME, value, message). The values are stable across releases
  * and platforms.
+ * @{
  */
 
+/** The error table: X(NAME, value, message) for each code, in order. */
 #define MPROC_ERRNO_MAP(X)                                                     \
     X(EINVAL, -1, "invalid argument")                                          \
     X(ENOMEM, -2, "out of memory")                                             \
@@ -106,41 +123,56 @@ MPROC_API const char *mproc_version_string(void);
     X(EFRAMING, -33, "message framing broken: the pipe end was closed")       \
     X(ENOTCHILD, -34, "the process is not a child of the calling process")
 
+/** The error codes: MPROC_<NAME> = value, one for each row of
+ * MPROC_ERRNO_MAP. Functions return them as int. */
 enum mproc_error {
 #define MPROC_ERRNO_ENUM_(name, value, msg) MPROC_##name = (value),
     MPROC_ERRNO_MAP(MPROC_ERRNO_ENUM_)
 #undef MPROC_ERRNO_ENUM_
 };
 
-/* A sentence for an error code; "unknown error" for anything else. Never
+/** A sentence for an error code; "unknown error" for anything else. Never
  * NULL; the string is static. */
 MPROC_API const char *mproc_strerror(int err);
-/* The code's name without prefix ("EINVAL"); "UNKNOWN" for anything else. */
+/** The code's name without prefix ("EINVAL"); "UNKNOWN" for anything else. */
 MPROC_API const char *mproc_err_name(int err);
 
-/* A lock acquire that returned either of these holds the lock. */
+/** A lock acquire that returned either of these holds the lock. */
 #define MPROC_ACQUIRED(rc) ((rc) == 0 || (rc) == MPROC_EOWNERDEAD)
 
+/** A timeout that waits without limit (every `timeout_ms` argument). */
 #define MPROC_FOREVER (-1)
 
-/* ---------------------------------------------------------------------------
- * Opaque types
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup types Opaque types
+ * @{
  */
 
+/** A typed value: none, bool, int, float, string, bytes, list or a handle. */
 typedef struct mproc_value mproc_value;
+/** A process object: a target run in a child process (Process). */
 typedef struct mproc_process mproc_process;
+/** One end of a Pipe (Python's Connection). */
 typedef struct mproc_conn mproc_conn;
+/** A Queue or JoinableQueue shared between processes. */
 typedef struct mproc_queue mproc_queue;
+/** A Lock shared between processes. */
 typedef struct mproc_lock mproc_lock;
+/** A recursive lock (RLock) shared between processes. */
 typedef struct mproc_rlock mproc_rlock;
+/** A Semaphore or BoundedSemaphore shared between processes. */
 typedef struct mproc_sem mproc_sem;
+/** An Event shared between processes. */
 typedef struct mproc_event mproc_event;
+/** A Condition (with its own recursive lock) shared between processes. */
 typedef struct mproc_cond mproc_cond;
+/** A Barrier shared between processes. */
 typedef struct mproc_barrier mproc_barrier;
+/** A block of shared memory. */
 typedef struct mproc_shm mproc_shm;
 
-/* ---------------------------------------------------------------------------
- * Initialisation
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup init Initialisation
  *
  * mproc_init(argc, argv) must be the first statement of main() in every
  * program that may start processes with the spawn method (the default on
@@ -148,10 +180,14 @@ typedef struct mproc_shm mproc_shm;
  * started by spawn it recognises the bootstrap argument, receives the target
  * and its arguments from the parent, runs the target and exits with its code:
  * it never returns there. It is Python's `if __name__ == '__main__':`.
+ * @{
  */
+
+/** First statement of main(): 0 in the parent; in a spawned child it runs
+ * the target and never returns (see above). MPROC_EINVAL for a NULL argv. */
 MPROC_API int mproc_init(int argc, char **argv);
 
-/* End the calling process with exit code `code` (0..255) after flushing
+/** End the calling process with exit code `code` (0..255) after flushing
  * stdio, like Python's sys.exit(n) inside a target. In a child it ends the
  * child as a returning target does: its own daemon children are
  * terminated and the others joined, stdio is flushed, and no atexit
@@ -159,27 +195,30 @@ MPROC_API int mproc_init(int argc, char **argv);
  * process it is exit(code). */
 MPROC_API void mproc_exit(int code);
 
+/** How a child is started (Python's start methods). */
 typedef enum mproc_start_method {
-    MPROC_START_DEFAULT = 0, /* the program-wide default */
-    MPROC_START_FORK = 1,    /* POSIX only: the child is a copy of the parent */
-    MPROC_START_SPAWN = 2    /* a fresh copy of the executable; mproc_init */
+    MPROC_START_DEFAULT = 0, /**< the program-wide default */
+    MPROC_START_FORK = 1,    /**< POSIX only: the child copies the parent */
+    MPROC_START_SPAWN = 2    /**< a fresh copy of the executable; mproc_init */
 } mproc_start_method;
 
-/* The program-wide default: fork on POSIX, spawn on Windows, unless set
+/** @{ */
+/** The program-wide default: fork on POSIX, spawn on Windows, unless set
  * here or by the environment variable MPROC_START_METHOD=fork|spawn.
  * MPROC_ENOSYS for fork on Windows. */
 MPROC_API int mproc_set_start_method(mproc_start_method method);
 MPROC_API mproc_start_method mproc_get_start_method(void);
+/** @} */
 
-/* The executable that spawn starts (UTF-8 path, copied), like Python's
+/** The executable that spawn starts (UTF-8 path, copied), like Python's
  * set_executable(); NULL restores the default, this program's own file. It
  * must be a program that calls mproc_init() and holds the same targets (in
  * practice: this program). One that cannot start makes start fail with
  * MPROC_EEXEC; fork ignores it. */
 MPROC_API int mproc_set_executable(const char *path);
 
-/* ---------------------------------------------------------------------------
- * Values
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup values Values
  *
  * One typed value serves as process arguments, Pipe messages and Queue
  * items: none, bool, int (int64), float (double), string (UTF-8, may hold
@@ -190,56 +229,68 @@ MPROC_API int mproc_set_executable(const char *path);
  * Constructors return a new value owned by the caller, or NULL when out of
  * memory (or, for the handle constructors, when the object is NULL). Free a
  * value with mproc_value_free(); a list frees its items.
+ * @{
  */
 
+/** The type of a value (mproc_value_type()). */
 typedef enum mproc_type {
-    MPROC_TYPE_NONE = 0,
-    MPROC_TYPE_BOOL = 1,
-    MPROC_TYPE_INT = 2,
-    MPROC_TYPE_FLOAT = 3,
-    MPROC_TYPE_STRING = 4,
-    MPROC_TYPE_BYTES = 5,
-    MPROC_TYPE_LIST = 6,
+    MPROC_TYPE_NONE = 0,   /**< None */
+    MPROC_TYPE_BOOL = 1,   /**< bool */
+    MPROC_TYPE_INT = 2,    /**< int: int64_t */
+    MPROC_TYPE_FLOAT = 3,  /**< float: double */
+    MPROC_TYPE_STRING = 4, /**< str: UTF-8, may hold NUL bytes */
+    MPROC_TYPE_BYTES = 5,  /**< bytes */
+    MPROC_TYPE_LIST = 6,   /**< list of values */
     /* handles, only in process arguments */
-    MPROC_TYPE_CONN = 16,
-    MPROC_TYPE_QUEUE = 17,
-    MPROC_TYPE_LOCK = 18,
-    MPROC_TYPE_RLOCK = 19,
-    MPROC_TYPE_SEM = 20,
-    MPROC_TYPE_EVENT = 21,
-    MPROC_TYPE_COND = 22,
-    MPROC_TYPE_BARRIER = 23,
-    MPROC_TYPE_SHM = 24
+    MPROC_TYPE_CONN = 16,    /**< a pipe end (mproc_conn) */
+    MPROC_TYPE_QUEUE = 17,   /**< a queue (mproc_queue) */
+    MPROC_TYPE_LOCK = 18,    /**< a lock (mproc_lock) */
+    MPROC_TYPE_RLOCK = 19,   /**< a recursive lock (mproc_rlock) */
+    MPROC_TYPE_SEM = 20,     /**< a semaphore (mproc_sem) */
+    MPROC_TYPE_EVENT = 21,   /**< an event (mproc_event) */
+    MPROC_TYPE_COND = 22,    /**< a condition (mproc_cond) */
+    MPROC_TYPE_BARRIER = 23, /**< a barrier (mproc_barrier) */
+    MPROC_TYPE_SHM = 24      /**< shared memory (mproc_shm) */
 } mproc_type;
 
-/* Limits of the encoding (docs/wire-format.md). */
+/** @{ */
+/** Limits of the encoding (docs/wire-format.md). */
 #define MPROC_VALUE_MAX_DEPTH 64
-#define MPROC_MESSAGE_MAX ((size_t)1 << 30) /* 1 GiB, encoded or raw */
+#define MPROC_MESSAGE_MAX ((size_t)1 << 30) /**< 1 GiB, encoded or raw */
+/** @} */
 
+/** A new None value. */
 MPROC_API mproc_value *mproc_none(void);
+/** A new bool value (True, False). */
 MPROC_API mproc_value *mproc_bool(bool b);
+/** A new int value. */
 MPROC_API mproc_value *mproc_int(int64_t i);
+/** A new float value. */
 MPROC_API mproc_value *mproc_float(double d);
-MPROC_API mproc_value *mproc_str(const char *s); /* NUL-terminated, copied */
-MPROC_API mproc_value *mproc_strn(const char *s, size_t n); /* copied */
-MPROC_API mproc_value *mproc_bytes(const void *p, size_t n); /* copied */
-/* An empty list; items are added with mproc_list_append(). */
+/** A new str value of `s`, NUL-terminated, copied. */
+MPROC_API mproc_value *mproc_str(const char *s);
+/** A new str value of `n` bytes of `s` (NUL bytes too), copied. */
+MPROC_API mproc_value *mproc_strn(const char *s, size_t n);
+/** A new bytes value of `n` bytes at `p`, copied. */
+MPROC_API mproc_value *mproc_bytes(const void *p, size_t n);
+/** An empty list; items are added with mproc_list_append(). */
 MPROC_API mproc_value *mproc_list_new(void);
-/* A list that takes ownership of `n` items. If any item is NULL (a
+/** A list that takes ownership of `n` items. If any item is NULL (a
  * constructor ran out of memory) or memory runs out, every item is freed and
  * NULL returned. */
 MPROC_API mproc_value *mproc_list_from(mproc_value *const *items, size_t n);
-/* MPROC_LIST(a, b, c): mproc_list_from() over its arguments (at least one). */
+/** MPROC_LIST(a, b, c): mproc_list_from() over its arguments (at least one). */
 #define MPROC_LIST(...)                                                        \
     mproc_list_from((mproc_value *const[]){__VA_ARGS__},                       \
                     sizeof((mproc_value *const[]){__VA_ARGS__}) /              \
                         sizeof(mproc_value *))
-/* Appends `item` and takes ownership of it, also on failure (it is freed),
+/** Appends `item` and takes ownership of it, also on failure (it is freed),
  * with one exception: an item that contains `list` itself (a cycle) is
  * MPROC_EINVAL and nothing is freed. */
 MPROC_API int mproc_list_append(mproc_value *list, mproc_value *item);
 
-/* Handle values: they borrow the object, which must stay alive until the
+/** @{ */
+/** Handle values: they borrow the object, which must stay alive until the
  * process that receives it has been started. */
 MPROC_API mproc_value *mproc_value_conn(mproc_conn *c);
 MPROC_API mproc_value *mproc_value_queue(mproc_queue *q);
@@ -250,19 +301,23 @@ MPROC_API mproc_value *mproc_value_event(mproc_event *e);
 MPROC_API mproc_value *mproc_value_cond(mproc_cond *c);
 MPROC_API mproc_value *mproc_value_barrier(mproc_barrier *b);
 MPROC_API mproc_value *mproc_value_shm(mproc_shm *m);
+/** @} */
 
+/** Frees a value and, for a list, its items; NULL is a no-op. Handle values
+ * free only themselves, never the object they borrow. */
 MPROC_API void mproc_value_free(mproc_value *v);
-/* A deep copy (handles are copied as borrowed references), or NULL. */
+/** A deep copy (handles are copied as borrowed references), or NULL. */
 MPROC_API mproc_value *mproc_value_copy(const mproc_value *v);
-/* Deep equality; handles compare by object. NULL equals only NULL. Types
+/** Deep equality; handles compare by object. NULL equals only NULL. Types
  * must match (true is not 1); floats compare by value (0.0 equals -0.0),
  * except that NaN equals NaN, so that a decoded copy equals its original. */
 MPROC_API bool mproc_value_equal(const mproc_value *a, const mproc_value *b);
 
-/* MPROC_EINVAL for NULL. */
+/** The value's type (an mproc_type), or MPROC_EINVAL for NULL. */
 MPROC_API int mproc_value_type(const mproc_value *v);
 
-/* Accessors: 0 and the content, or MPROC_EINVAL for NULL arguments or a value
+/** @{ */
+/** Accessors: 0 and the content, or MPROC_EINVAL for NULL arguments or a value
  * of another type. Strings and bytes are borrowed from the value; a string
  * is always NUL-terminated after its `len` bytes. */
 MPROC_API int mproc_value_get_bool(const mproc_value *v, bool *out);
@@ -272,11 +327,13 @@ MPROC_API int mproc_value_get_str(const mproc_value *v, const char **s,
                                   size_t *len);
 MPROC_API int mproc_value_get_bytes(const mproc_value *v, const void **p,
                                     size_t *len);
-/* Number of items of a list, or a negative code. */
+/** @} */
+/** Number of items of a list, or a negative code. */
 MPROC_API int64_t mproc_list_size(const mproc_value *list);
-/* Item `i` of a list, borrowed; NULL when out of range or not a list. */
+/** Item `i` of a list, borrowed; NULL when out of range or not a list. */
 MPROC_API mproc_value *mproc_list_get(const mproc_value *list, size_t i);
-/* Objects of handle values, borrowed from the value: in a child they are
+/** @{ */
+/** Objects of handle values, borrowed from the value: in a child they are
  * open and usable while the value lives (the target's arguments live until
  * the target returns). */
 MPROC_API int mproc_value_get_conn(const mproc_value *v, mproc_conn **out);
@@ -289,14 +346,16 @@ MPROC_API int mproc_value_get_cond(const mproc_value *v, mproc_cond **out);
 MPROC_API int mproc_value_get_barrier(const mproc_value *v,
                                       mproc_barrier **out);
 MPROC_API int mproc_value_get_shm(const mproc_value *v, mproc_shm **out);
+/** @} */
 
-/* Python-like text ("[42, None, 'hello', True]") into buf, NUL-terminated
+/** Python-like text ("[42, None, 'hello', True]") into buf, NUL-terminated
  * and truncated to cap (buf may be NULL when cap is 0). Returns the length
  * the full text needs (without the NUL) or a negative code. */
 MPROC_API int64_t mproc_value_repr(const mproc_value *v, char *buf,
                                    size_t cap);
 
-/* The wire encoding (docs/wire-format.md), for values without handles.
+/** @{ */
+/** The wire encoding (docs/wire-format.md), for values without handles.
  * mproc_value_encode: a malloc'ed buffer the caller frees with
  * mproc_free(); MPROC_EINVAL for a handle or nesting deeper than
  * MPROC_VALUE_MAX_DEPTH, MPROC_EMSGSIZE past MPROC_MESSAGE_MAX.
@@ -307,19 +366,24 @@ MPROC_API int mproc_value_encode(const mproc_value *v, void **buf,
                                  size_t *len);
 MPROC_API int mproc_value_decode(const void *buf, size_t len,
                                  mproc_value **out);
+/** @} */
+/** Frees a buffer the library allocated for the caller (encode, the
+ * receive calls that allocate); NULL is a no-op. */
 MPROC_API void mproc_free(void *p);
 
-/* ---------------------------------------------------------------------------
- * Process
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup process Process
  *
  * A process object runs a target in a child process:
  *
+ * @code
  *   static int worker(const mproc_value *args) { ... return 0; }
  *   mproc_process *p;
  *   mproc_process_create(&p, worker, MPROC_LIST(mproc_int(i)));
  *   mproc_process_start(p);
  *   mproc_process_join(p, MPROC_FOREVER);
  *   p = mproc_process_destroy(p);
+ * @endcode
  *
  * The target's return value (0..255; other values are taken modulo 256, as
  * by exit()) is the child's exit code. A child
@@ -345,26 +409,33 @@ MPROC_API void mproc_free(void *p);
  * dies when its parent is killed, whichever of the parent's threads started
  * it (Linux: a pipe whose write end only the parent holds; its end-of-file
  * makes the kernel SIGKILL the child; Windows: a job object).
+ * @{
  */
 
+/** A target: runs in the child with the argument list given at create;
+ * its return value is the child's exit code. */
 typedef int (*mproc_target)(const mproc_value *args);
+/** A run function: runs in the child with the child's own process object
+ * (its state: mproc_process_state()); its return value is the exit code. */
 typedef int (*mproc_run)(mproc_process *self);
 
-/* Takes ownership of `args` (a list, or NULL for no arguments), also on
+/** Takes ownership of `args` (a list, or NULL for no arguments), also on
  * failure. MPROC_EINVAL for a NULL target or out, or args not a list. */
 MPROC_API int mproc_process_create(mproc_process **out, mproc_target target,
                                    mproc_value *args);
-/* Takes ownership of `state` (any value or NULL), also on failure. */
+/** Takes ownership of `state` (any value or NULL), also on failure. */
 MPROC_API int mproc_process_create_run(mproc_process **out, mproc_run run,
                                        mproc_value *state);
 
-/* Settings, before start only (MPROC_ESTATE after). The name is copied. */
+/** @{ */
+/** Settings, before start only (MPROC_ESTATE after). The name is copied. */
 MPROC_API int mproc_process_set_name(mproc_process *p, const char *name);
 MPROC_API int mproc_process_set_daemon(mproc_process *p, bool daemon);
 MPROC_API int mproc_process_set_start_method(mproc_process *p,
                                              mproc_start_method method);
+/** @} */
 
-/* Starts the child. Returns once the child exists and (under spawn) has
+/** Starts the child. Returns once the child exists and (under spawn) has
  * found its target: MPROC_ERESOLVE when it cannot, MPROC_EEXEC when the
  * executable cannot start, MPROC_ECHILD when it ended before it could run
  * the target (it is not an mproc program, or crashed while starting),
@@ -372,55 +443,61 @@ MPROC_API int mproc_process_set_start_method(mproc_process *p,
  * child is left behind (it has been reaped) and the object can be started
  * again. */
 MPROC_API int mproc_process_start(mproc_process *p);
-/* 0 once the child has exited, MPROC_ETIMEDOUT if it is still running after
+/** 0 once the child has exited, MPROC_ETIMEDOUT if it is still running after
  * timeout_ms. */
 MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms);
-/* 1 running, 0 not started or exited, or a negative code. */
+/** 1 running, 0 not started or exited, or a negative code. */
 MPROC_API int mproc_process_is_alive(mproc_process *p);
-/* SIGTERM / SIGKILL (TerminateProcess on Windows). A child that has already
+/** @{ */
+/** SIGTERM / SIGKILL (TerminateProcess on Windows). A child that has already
  * exited is not an error. */
 MPROC_API int mproc_process_terminate(mproc_process *p);
 MPROC_API int mproc_process_kill(mproc_process *p);
-/* Releases the OS resources of an exited process. */
+/** @} */
+/** Releases the OS resources of an exited process. */
 MPROC_API int mproc_process_close(mproc_process *p);
+/** Releases the object and returns NULL; a child still running goes on
+ * (see above). The objects of mproc_current_process() and
+ * mproc_parent_process() are borrowed: destroying them does nothing. */
 MPROC_API mproc_process *mproc_process_destroy(mproc_process *p);
 
-/* The child's pid (> 0) once started, else a negative code. */
+/** The child's pid (> 0) once started, else a negative code. */
 MPROC_API int64_t mproc_process_pid(const mproc_process *p);
-/* 0 and the exit code once the child has exited (reaping it if needed);
+/** 0 and the exit code once the child has exited (reaping it if needed);
  * MPROC_ENOTEXITED before that, as Python's None. */
 MPROC_API int mproc_process_exitcode(mproc_process *p, int *code);
-/* Borrowed; valid until the name is changed or the object destroyed. NULL
+/** Borrowed; valid until the name is changed or the object destroyed. NULL
  * only for a NULL process. */
 MPROC_API const char *mproc_process_name(const mproc_process *p);
-/* 1 daemon, 0 not, or a negative code. */
+/** 1 daemon, 0 not, or a negative code. */
 MPROC_API int mproc_process_daemon(const mproc_process *p);
-/* The state of the run-function form (borrowed), NULL otherwise. */
+/** The state of the run-function form (borrowed), NULL otherwise. */
 MPROC_API mproc_value *mproc_process_state(const mproc_process *p);
 
-/* ---------------------------------------------------------------------------
- * Introspection
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup introspection Introspection
+ * @{
  */
 
-/* The calling process: "MainProcess" in the main program, or the child's
+/** The calling process: "MainProcess" in the main program, or the child's
  * own object (name, pid, daemon flag, state). Borrowed, never NULL. */
 MPROC_API mproc_process *mproc_current_process(void);
-/* The parent of a child (pid, name, is_alive tells whether the parent still
+/** The parent of a child (pid, name, is_alive tells whether the parent still
  * runs; join waits for it to end); NULL in the main process. Borrowed. */
 MPROC_API mproc_process *mproc_parent_process(void);
-/* Reaps the children that have ended and stores up to `cap` of the live
+/** Reaps the children that have ended and stores up to `cap` of the live
  * ones in `out` as new references (release each with
  * mproc_process_destroy). Returns the number of live children, which may be
  * larger than cap. out may be NULL when cap is 0. */
 MPROC_API int mproc_active_children(mproc_process **out, size_t cap);
-/* The number of CPUs of the system, like Python's os.cpu_count(). */
+/** The number of CPUs of the system, like Python's os.cpu_count(). */
 MPROC_API int mproc_cpu_count(void);
-/* The number of CPUs this process may really use: the affinity mask and,
+/** The number of CPUs this process may really use: the affinity mask and,
  * on Linux, a cgroup CPU quota (rounded up). */
 MPROC_API int mproc_cpu_count_usable(void);
 
-/* ---------------------------------------------------------------------------
- * Pipe
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup pipe Pipe
  *
  * mproc_pipe() makes a connected pair of ends. Duplex: both ends send and
  * receive. One-way (duplex false): `a` only receives and `b` only sends, as
@@ -437,34 +514,42 @@ MPROC_API int mproc_cpu_count_usable(void);
  * blocks until the receiver reads it. Errors on an end after close:
  * MPROC_ECLOSED; a receive on a send-only end, or a send on a receive-only
  * end: MPROC_EDIRECTION.
+ * @{
  */
 
+/** A connected pair of ends in *a and *b (Python's Pipe(duplex)); both
+ * are NULL on failure. */
 MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
-/* MPROC_EPIPE when the peer has closed (never a SIGPIPE death),
+/** @{ */
+/** MPROC_EPIPE when the peer has closed (never a SIGPIPE death),
  * MPROC_EMSGSIZE over MPROC_MESSAGE_MAX (nothing sent), MPROC_EINVAL for a
  * value holding handles. */
 MPROC_API int mproc_conn_send(mproc_conn *c, const mproc_value *v);
 MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf,
                                     size_t len);
-/* A new value owned by the caller. MPROC_EEOF once the peer closed and every
+/** @} */
+/** A new value owned by the caller. MPROC_EEOF once the peer closed and every
  * message was read; MPROC_ETIMEDOUT; MPROC_EBADMSG for malformed bytes (the
  * message is consumed, the pipe stays usable). */
 MPROC_API int mproc_conn_recv(mproc_conn *c, mproc_value **out,
                               int timeout_ms);
-/* Into the caller's buffer: MPROC_ETOOSMALL with *len set to the size needed
+/** Into the caller's buffer: MPROC_ETOOSMALL with *len set to the size needed
  * when it does not fit; the message stays for the next receive. */
 MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap,
                                     size_t *len, int timeout_ms);
-/* Into a buffer the caller frees with mproc_free(). */
+/** Into a buffer the caller frees with mproc_free(). */
 MPROC_API int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf,
                                           size_t *len, int timeout_ms);
-/* 1 when a message (or end-of-file) is ready, 0 after the timeout. */
+/** 1 when a message (or end-of-file) is ready, 0 after the timeout. */
 MPROC_API int mproc_conn_poll(mproc_conn *c, int timeout_ms);
+/** Closes the end (the peer then reads end-of-file or gets MPROC_EPIPE);
+ * closing it again is MPROC_ECLOSED. */
 MPROC_API int mproc_conn_close(mproc_conn *c);
+/** Closes the end if open, frees it and returns NULL. */
 MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
 
-/* ---------------------------------------------------------------------------
- * Queue
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup queue Queue
  *
  * Any number of producer and consumer processes. When put returns, the item
  * is in the shared channel: it survives the producer exiting or being killed.
@@ -485,11 +570,20 @@ MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
  * that has begun receiving such an item waits for the rest of it, whatever
  * its timeout. A process killed in the middle of streaming such an item
  * (producer or consumer) loses that item; the queue recovers.
+ * @{
  */
 
+/** A new queue of at most `maxsize` items (0: unbounded), Python's
+ * Queue(maxsize). */
 MPROC_API int mproc_queue_create(mproc_queue **q, size_t maxsize);
-/* A joinable queue (Python's JoinableQueue): task_done and join. */
+/** A joinable queue (Python's JoinableQueue): task_done and join. */
 MPROC_API int mproc_queue_create_joinable(mproc_queue **q, size_t maxsize);
+/** @{ */
+/** Put a value (a copy is queued) or raw bytes; get a new value owned by
+ * the caller, or raw bytes in a buffer the caller frees with mproc_free().
+ * Timeouts as above: MPROC_EFULL / MPROC_EEMPTY at timeout 0,
+ * MPROC_ETIMEDOUT after a positive one. A put after close is MPROC_ECLOSED;
+ * a value holding handles is MPROC_EINVAL. */
 MPROC_API int mproc_queue_put(mproc_queue *q, const mproc_value *v,
                               int timeout_ms);
 MPROC_API int mproc_queue_get(mproc_queue *q, mproc_value **out,
@@ -498,22 +592,29 @@ MPROC_API int mproc_queue_put_bytes(mproc_queue *q, const void *buf,
                                     size_t len, int timeout_ms);
 MPROC_API int mproc_queue_get_bytes(mproc_queue *q, void **buf, size_t *len,
                                     int timeout_ms);
-/* Number of items, or a negative code. */
+/** @} */
+/** Number of items, or a negative code. */
 MPROC_API int64_t mproc_queue_qsize(mproc_queue *q);
-/* 1 or 0, or a negative code. */
+/** @{ */
+/** 1 or 0, or a negative code. */
 MPROC_API int mproc_queue_empty(mproc_queue *q);
 MPROC_API int mproc_queue_full(mproc_queue *q);
-/* No more puts from this process (MPROC_ECLOSED); items already in the queue
+/** @} */
+/** No more puts from this process (MPROC_ECLOSED); items already in the queue
  * can still be got, and other processes can still put. */
 MPROC_API int mproc_queue_close(mproc_queue *q);
-/* Joinable queues only (MPROC_ESTATE otherwise). One task_done too many is
+/** @{ */
+/** Joinable queues only (MPROC_ESTATE otherwise). One task_done too many is
  * MPROC_ERANGE. */
 MPROC_API int mproc_queue_task_done(mproc_queue *q);
 MPROC_API int mproc_queue_join(mproc_queue *q, int timeout_ms);
+/** @} */
+/** Releases this process's view of the queue and returns NULL; other
+ * processes that have it keep using it. */
 MPROC_API mproc_queue *mproc_queue_destroy(mproc_queue *q);
 
-/* ---------------------------------------------------------------------------
- * Synchronisation
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup sync Synchronisation
  *
  * Every object here is shared with the children it is passed to. An acquire
  * returns 0, or MPROC_EOWNERDEAD when the previous owner died holding the
@@ -530,52 +631,68 @@ MPROC_API mproc_queue *mproc_queue_destroy(mproc_queue *q);
  * A process that dies while waiting (not holding) may cost the others: on a
  * Condition it may swallow one notify; on a Barrier it stays counted, so
  * the others time out and break it (reset mends it).
+ * @{
  */
 
-/* Lock: not recursive. The owner thread acquiring it again waits like
+/** Lock: not recursive. The owner thread acquiring it again waits like
  * anyone else (MPROC_EBUSY at timeout 0, MPROC_ETIMEDOUT, or forever with
  * MPROC_FOREVER), as Python's Lock does. */
 MPROC_API int mproc_lock_create(mproc_lock **l);
+/** Acquires the Lock: 0 or MPROC_EOWNERDEAD (both hold it), MPROC_EBUSY at
+ * timeout 0, MPROC_ETIMEDOUT. */
 MPROC_API int mproc_lock_acquire(mproc_lock *l, int timeout_ms);
-/* MPROC_ENOTOWNER when not held, or held by another process or thread
+/** MPROC_ENOTOWNER when not held, or held by another process or thread
  * (stricter than Python's Lock, which any thread may release). */
 MPROC_API int mproc_lock_release(mproc_lock *l);
+/** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_lock *mproc_lock_destroy(mproc_lock *l);
 
-/* RLock: the owner thread may acquire it again; it is free after as many
+/** @{ */
+/** RLock: the owner thread may acquire it again; it is free after as many
  * releases as acquires. Release by anyone else: MPROC_ENOTOWNER. After
  * MPROC_EOWNERDEAD the count restarts at 1. */
 MPROC_API int mproc_rlock_create(mproc_rlock **l);
 MPROC_API int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms);
 MPROC_API int mproc_rlock_release(mproc_rlock *l);
 MPROC_API mproc_rlock *mproc_rlock_destroy(mproc_rlock *l);
+/** @} */
 
-/* max 0: unbounded (Semaphore); max > 0: BoundedSemaphore, a release past
+/** max 0: unbounded (Semaphore); max > 0: BoundedSemaphore, a release past
  * max is MPROC_ERANGE (decided atomically: of two racing releases at max-1,
  * exactly one succeeds). MPROC_EINVAL when initial > max > 0, or initial or
  * max above INT32_MAX. */
 MPROC_API int mproc_sem_create(mproc_sem **s, unsigned initial, unsigned max);
+/** Takes one unit, waiting while the value is 0 (MPROC_EBUSY at timeout 0,
+ * MPROC_ETIMEDOUT). */
 MPROC_API int mproc_sem_acquire(mproc_sem *s, int timeout_ms);
+/** Gives one unit back; past a BoundedSemaphore's max: MPROC_ERANGE. */
 MPROC_API int mproc_sem_release(mproc_sem *s);
-/* The current value, or a negative code. */
+/** The current value, or a negative code. */
 MPROC_API int64_t mproc_sem_value(mproc_sem *s);
+/** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_sem *mproc_sem_destroy(mproc_sem *s);
 
+/** A new Event, not set. */
 MPROC_API int mproc_event_create(mproc_event **e);
+/** Sets the flag and wakes every waiter. */
 MPROC_API int mproc_event_set(mproc_event *e);
+/** Clears the flag. */
 MPROC_API int mproc_event_clear(mproc_event *e);
-/* 1 or 0, or a negative code. */
+/** 1 or 0, or a negative code. */
 MPROC_API int mproc_event_is_set(mproc_event *e);
-/* 0 once set, MPROC_ETIMEDOUT. A set during the wait wakes every waiter
+/** 0 once set, MPROC_ETIMEDOUT. A set during the wait wakes every waiter
  * with 0, even if a clear follows before a waiter runs. */
 MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms);
+/** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_event *mproc_event_destroy(mproc_event *e);
 
-/* A condition over its own recursive lock. */
+/** @{ */
+/** A condition over its own recursive lock. */
 MPROC_API int mproc_cond_create(mproc_cond **c);
 MPROC_API int mproc_cond_acquire(mproc_cond *c, int timeout_ms);
 MPROC_API int mproc_cond_release(mproc_cond *c);
-/* Called with the lock held (MPROC_ENOTOWNER otherwise); returns with it
+/** @} */
+/** Called with the lock held (MPROC_ENOTOWNER otherwise); returns with it
  * held. 0 when notified, MPROC_ETIMEDOUT. The wait releases the lock
  * completely however deep the caller's recursion, and restores the depth.
  * Like POSIX and Python conditions it may return 0 without a notify (a
@@ -583,13 +700,17 @@ MPROC_API int mproc_cond_release(mproc_cond *c);
  * MPROC_EOWNERDEAD: woken, holding the lock, whose previous owner died
  * holding it. Timeout 0 is MPROC_ETIMEDOUT at once (the lock is kept). */
 MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms);
-/* Wakes up to n waiters (n 0: none); notify_all wakes every one. Both need
+/** @{ */
+/** Wakes up to n waiters (n 0: none); notify_all wakes every one. Both need
  * the lock held (MPROC_ENOTOWNER otherwise). */
 MPROC_API int mproc_cond_notify(mproc_cond *c, unsigned n);
 MPROC_API int mproc_cond_notify_all(mproc_cond *c);
+/** @} */
+/** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_cond *mproc_cond_destroy(mproc_cond *c);
 
-/* parties >= 1. wait returns this waiter's index (0..parties-1), or
+/** @{ */
+/** parties >= 1. wait returns this waiter's index (0..parties-1), or
  * MPROC_EBROKEN for every waiter once a wait times out or abort is called,
  * until reset. The semantics of Python's threading.Barrier: reset while
  * parties wait makes them leave with MPROC_EBROKEN and leaves the barrier
@@ -602,26 +723,35 @@ MPROC_API int mproc_barrier_abort(mproc_barrier *b);
 MPROC_API int mproc_barrier_reset(mproc_barrier *b);
 MPROC_API int mproc_barrier_parties(mproc_barrier *b);
 MPROC_API int mproc_barrier_n_waiting(mproc_barrier *b);
-/* 1 broken, 0 not, or a negative code. */
+/** @} */
+/** 1 broken, 0 not, or a negative code. */
 MPROC_API int mproc_barrier_broken(mproc_barrier *b);
+/** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_barrier *mproc_barrier_destroy(mproc_barrier *b);
 
-/* ---------------------------------------------------------------------------
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup shm Shared memory
  * Shared memory: `size` bytes, zero-filled, mapped in every process it is
  * passed to. Anonymous: nothing is left behind when the last process that
  * has it ends (Linux: a memfd; other POSIX: shm_open unlinked at once;
  * Windows: an unnamed file mapping). MPROC_EINVAL for size 0, MPROC_ENOMEM
  * when the system cannot provide it. mproc_shm_ptr and mproc_shm_size give
  * NULL and 0 for a NULL object.
+ * @{
  */
 
+/** A new block of `size` bytes, zero-filled. */
 MPROC_API int mproc_shm_create(mproc_shm **m, size_t size);
+/** The block's address in this process. */
 MPROC_API void *mproc_shm_ptr(const mproc_shm *m);
+/** The block's size in bytes. */
 MPROC_API size_t mproc_shm_size(const mproc_shm *m);
+/** Unmaps the block in this process and returns NULL; other processes
+ * that have it keep it. */
 MPROC_API mproc_shm *mproc_shm_destroy(mproc_shm *m);
 
-/* ---------------------------------------------------------------------------
- * Waiting on many (Python's multiprocessing.connection.wait)
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup wait Waiting on many (Python's multiprocessing.connection.wait)
  *
  * Fill `kind` and the matching pointer; on return `ready` tells which are
  * ready: a pipe end with a message or end-of-file, a queue with an item, a
@@ -629,23 +759,30 @@ MPROC_API mproc_shm *mproc_shm_destroy(mproc_shm *m);
  * MPROC_EINVAL for no items (n == 0), an unknown kind or a NULL object;
  * MPROC_ECLOSED for a closed pipe end. Readiness is a hint, as in Python: a
  * queue's item may be taken by another consumer before this one gets it.
+ * @{
  */
 
+/** What an mproc_wait_item waits on. */
 enum mproc_wait_kind {
-    MPROC_WAIT_CONN = 1,
-    MPROC_WAIT_QUEUE = 2,
-    MPROC_WAIT_PROCESS = 3
+    MPROC_WAIT_CONN = 1,   /**< a pipe end: a message or end-of-file */
+    MPROC_WAIT_QUEUE = 2,  /**< a queue: an item */
+    MPROC_WAIT_PROCESS = 3 /**< a process: it has exited */
 };
 
+/** One object for mproc_wait(). */
 typedef struct mproc_wait_item {
-    int kind; /* enum mproc_wait_kind */
-    mproc_conn *conn;
-    mproc_queue *queue;
-    mproc_process *process;
-    bool ready;
+    int kind;               /**< enum mproc_wait_kind */
+    mproc_conn *conn;       /**< the pipe end, for MPROC_WAIT_CONN */
+    mproc_queue *queue;     /**< the queue, for MPROC_WAIT_QUEUE */
+    mproc_process *process; /**< the process, for MPROC_WAIT_PROCESS */
+    bool ready;             /**< set by mproc_wait(): ready or not */
 } mproc_wait_item;
 
+/** Waits until one of the `n` items is ready or the timeout passes (see
+ * above). */
 MPROC_API int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms);
+
+/** @} */
 
 #ifdef __cplusplus
 }

@@ -2,12 +2,17 @@
 # Checks for the tools a task needs and installs the missing ones on Debian
 # 12 (and derivatives) with apt-get.
 #
-#   scripts/deps.sh [--check|--dry-run] demo|test|bench ...
+#   scripts/deps.sh [--check|--dry-run] demo|test|bench|docs|package ...
 #
-#   demo   cmake ninja-build gcc libc6-dev          (build + run the examples)
-#   test   demo + clang libclang-rt-dev gcc-mingw-w64-x86-64 wine64
-#          (sanitizers, clang + fuzz build, Windows cross build under Wine)
-#   bench  demo + libapr1-dev python3 pkg-config (bench/run.sh)
+#   demo     cmake ninja-build gcc libc6-dev        (build + run the examples)
+#   test     demo + clang libclang-rt-dev gcc-mingw-w64-x86-64 wine64
+#            (sanitizers, clang + fuzz build, Windows cross build under Wine)
+#            + docs + package (scripts/test.sh's docs, consumer and package
+#            stages)
+#   bench    demo + libapr1-dev python3 pkg-config (bench/run.sh)
+#   docs     demo + doxygen                (the API reference: docs target)
+#   package  demo + pkg-config dpkg-dev    (the .deb packages: deb preset;
+#            building against an installed mproc with pkg-config)
 #
 # As root, missing packages are installed with apt-get (one `apt-get update`,
 # only if something is missing). As any other user the script prints the
@@ -28,17 +33,19 @@
 #   SETS     comma-separated sets that need it
 #   PROBE    cmd:NAME | file:PATH | clang-rt | wine64
 MPROC_DEPS_TABLE='
-demo,test,bench  cmake                 cmd:cmake
-demo,test,bench  ninja-build           cmd:ninja
-demo,test,bench  gcc                   cmd:gcc
-demo,test,bench  libc6-dev             file:/usr/include/stdio.h
-test             clang                 cmd:clang
-test             libclang-rt-dev       clang-rt
-test             gcc-mingw-w64-x86-64  cmd:x86_64-w64-mingw32-gcc
-test             wine64                wine64
-bench            libapr1-dev           file:/usr/include/apr-1.0/apr.h
-bench            python3               cmd:python3
-bench            pkg-config            cmd:pkg-config
+demo,test,bench,docs,package  cmake                 cmd:cmake
+demo,test,bench,docs,package  ninja-build           cmd:ninja
+demo,test,bench,docs,package  gcc                   cmd:gcc
+demo,test,bench,docs,package  libc6-dev             file:/usr/include/stdio.h
+test                          clang                 cmd:clang
+test                          libclang-rt-dev       clang-rt
+test                          gcc-mingw-w64-x86-64  cmd:x86_64-w64-mingw32-gcc
+test                          wine64                wine64
+bench                         libapr1-dev           file:/usr/include/apr-1.0/apr.h
+bench                         python3               cmd:python3
+bench,test,package            pkg-config            cmd:pkg-config
+test,docs                     doxygen               cmd:doxygen
+test,package                  dpkg-dev              cmd:dpkg-shlibdeps
 '
 
 # The wine64 loader of Debian's wine64 package (no 32-bit architecture is
@@ -124,13 +131,13 @@ mproc_deps()
     --dry-run) mode=dry-run; shift ;;
     esac
     if [ $# -eq 0 ]; then
-        echo "usage: deps.sh [--check|--dry-run] demo|test|bench ..." >&2
+        echo "usage: deps.sh [--check|--dry-run] demo|test|bench|docs|package ..." >&2
         return 2
     fi
     for s in "$@"; do
         case "$s" in
-        demo | test | bench) ;;
-        *) echo "deps: unknown set '$s' (demo, test, bench)" >&2; return 2 ;;
+        demo | test | bench | docs | package) ;;
+        *) echo "deps: unknown set '$s' (demo, test, bench, docs, package)" >&2; return 2 ;;
         esac
     done
 

@@ -9,7 +9,18 @@
 #   clang   clang, warnings as errors; the bounded fuzz tests when they exist
 #   mingw   Windows x86_64 cross build with mingw-w64, tests under Wine
 #
-#   scripts/test.sh [PRESET...]     default: all of them, in that order
+# and stages that are not one preset's suite:
+#
+#   docs      the API reference (docs preset): Doxygen with zero warnings,
+#             every function, type, macro and enum value documented; the C
+#             programs of docs/guide-*.md built, run, output checked
+#   consumer  mproc installed as the README says (release, mingw-release),
+#             an outside project built against it every documented way
+#             and run, natively and under Wine (tests/consumer/run.sh)
+#   package   the .deb packages (deb preset), unpacked into an empty
+#             folder, a consumer built against them and run
+#
+#   scripts/test.sh [STAGE...]      default: all of them, in that order
 #
 #   MPROC_CTEST_ARGS="-R ^P0 -j1"   extra arguments for every ctest run
 #
@@ -25,11 +36,12 @@ cd "$root" || exit 1
 . scripts/deps.sh
 
 all_presets="debug asan tsan clang mingw"
-presets=${*:-$all_presets}
+all_stages="docs consumer package"
+presets=${*:-$all_presets $all_stages}
 for p in $presets; do
-    case " $all_presets " in
+    case " $all_presets $all_stages " in
     *" $p "*) ;;
-    *) echo "test: unknown preset '$p' (one of: $all_presets)" >&2; exit 2 ;;
+    *) echo "test: unknown stage '$p' (one of: $all_presets $all_stages)" >&2; exit 2 ;;
     esac
 done
 
@@ -130,8 +142,69 @@ run_preset()
     fi
 }
 
+# ---------------------------------------------------------------------------
+# The stages beyond the presets' suites. Each prints its checks and ends
+# with "N passed, N failed", its summary line.
+
+stage_docs()
+{
+    local rc=0
+    if cmake --preset docs </dev/null && cmake --build --preset docs </dev/null; then
+        echo "reference: 1 passed, 0 failed"
+    else
+        echo "reference: 0 passed, 1 failed"
+        rc=1
+    fi
+    scripts/check-guides.sh build/docs </dev/null || rc=1
+    return $rc
+}
+
+stage_consumer()
+{
+    local rc=0
+    tests/consumer/run.sh native </dev/null || rc=1
+    # Windows programs under the same persistent wineserver as the suite.
+    if wine_start; then
+        tests/consumer/run.sh mingw </dev/null || rc=1
+        wine_stop
+    else
+        echo "consumer-mingw: 0 passed, 1 failed (Wine setup)"
+        rc=1
+    fi
+    return $rc
+}
+
+stage_package()
+{
+    tests/consumer/run.sh deb </dev/null
+}
+
+run_stage()
+{
+    local s=$1 t0=$SECONDS log=$logdir/$1.log
+    echo
+    echo "======================================================================"
+    echo "=== $s"
+    echo "======================================================================"
+    # Not in a pipeline: wine_start must set this shell's variables.
+    if "stage_$s" >"$log" 2>&1; then
+        status[$s]=passed
+    else
+        status[$s]=FAILED
+    fi
+    cat "$log"
+    took[$s]="$((SECONDS - t0)) s"
+    summary[$s]=$(grep -E '(^|: )[0-9]+ passed, [0-9]+ failed' "$log")
+    if [ -z "${summary[$s]}" ]; then
+        summary[$s]="(no summary; see $log)"
+    fi
+}
+
 for p in $presets; do
-    run_preset "$p"
+    case " $all_stages " in
+    *" $p "*) run_stage "$p" ;;
+    *) run_preset "$p" ;;
+    esac
     echo "=== $p: ${status[$p]} (${took[$p]})"
 done
 
@@ -140,7 +213,7 @@ echo
 echo "======================================================================"
 echo "=== Results (total $((SECONDS - started)) s)"
 for p in $presets; do
-    printf '  %-6s %-20s %s\n' "$p" "${status[$p]}" "${took[$p]}"
+    printf '  %-8s %-20s %s\n' "$p" "${status[$p]}" "${took[$p]}"
     [ "${status[$p]}" = passed ] || failed=1
 done
 if [ $failed -eq 0 ]; then
