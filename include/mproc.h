@@ -148,6 +148,8 @@ typedef struct mproc_shm mproc_shm;
  * started by spawn it recognises the bootstrap argument, receives the target
  * and its arguments from the parent, runs the target and exits with its code:
  * it never returns there. It is Python's `if __name__ == '__main__':`.
+
+
  */
 MPROC_API int mproc_init(int argc, char **argv);
 
@@ -336,6 +338,10 @@ MPROC_API void mproc_free(void *p);
  * (MPROC_ESTATE), close while running (MPROC_ESTATE), anything but destroy
  * after close (MPROC_ECLOSED).
  *
+ * As in Python, a child's standard input is the null device, so that children do not compete
+ * with their parent for the terminal (mproc_process_set_inherit_stdin to
+ * share the parent's). Its standard output and error are the parent's.
+ *
  * Destroying a process that is still running does not stop it: the library
  * keeps what it needs to reap it (active_children() lists it and reaps it).
  *
@@ -363,6 +369,10 @@ MPROC_API int mproc_process_set_name(mproc_process *p, const char *name);
 MPROC_API int mproc_process_set_daemon(mproc_process *p, bool daemon);
 MPROC_API int mproc_process_set_start_method(mproc_process *p,
                                              mproc_start_method method);
+/* true: the child reads the parent's standard input (the same file or
+ * terminal, sharing its position) instead of the null device. */
+MPROC_API int mproc_process_set_inherit_stdin(mproc_process *p,
+                                              bool inherit);
 
 /* Starts the child. Returns once the child exists and (under spawn) has
  * found its target: MPROC_ERESOLVE when it cannot, MPROC_EEXEC when the

@@ -166,6 +166,7 @@ enum th_outcome th_supervise(const char *name, const char *method,
 extern int th_argc;
 extern char **th_argv;
 
+
 /* --- platform part of the runner (runner-posix.c, runner-win32.c) ------ */
 
 /* Starts this executable with `args` (NULL-terminated, after argv[0]) in a
@@ -175,6 +176,14 @@ extern char **th_argv;
  * the child could not be started. */
 int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
                     bool *crashed, int *status);
+/* Closes the standard descriptors 0-2 as a program may (Windows: the C
+ * runtime's, which also clears the standard handles), keeping copies
+ * elsewhere; restore puts those back. 0 or -1. */
+int th_platform_std_close(void);
+void th_platform_std_restore(void);
+/* How many of the standard descriptors 0-2 are open (Windows: valid
+ * standard handles). */
+int th_platform_std_open(void);
 int64_t th_platform_now_ms(void);
 void th_platform_sleep_ms(int ms);
 int th_platform_open_handles(void);

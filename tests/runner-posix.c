@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -129,6 +130,40 @@ int th_platform_open_handles(void)
 const char *th_platform_name(void)
 {
     return "posix";
+}
+
+/* Copies of 0-2 while the test has them closed; -1: was not open. */
+static int saved_std[3] = {-1, -1, -1};
+
+int th_platform_std_close(void)
+{
+    int fd;
+    for (fd = 0; fd < 3; fd++) {
+        saved_std[fd] = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+        (void)close(fd);
+    }
+    return 0;
+}
+
+void th_platform_std_restore(void)
+{
+    int fd;
+    for (fd = 0; fd < 3; fd++) {
+        if (saved_std[fd] < 0)
+            continue;
+        (void)dup2(saved_std[fd], fd);
+        (void)close(saved_std[fd]);
+        saved_std[fd] = -1;
+    }
+}
+
+int th_platform_std_open(void)
+{
+    int fd, n = 0;
+    for (fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            n++;
+    return n;
 }
 
 bool th_platform_is_wine(void)

@@ -1,5 +1,5 @@
 /*
- * Tests of the process area: rows P01-P24 of CONFORMANCE.md.
+ * Tests of the process area: rows P01-P31 of CONFORMANCE.md.
  *
  * Children report what they saw through their exit code (0: every check in
  * the child held; another number names the check that failed), or through a
@@ -8,7 +8,9 @@
  */
 #include "harness.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #if defined(__has_include)
 #if __has_include(<sched.h>)
 #include <sched.h>
@@ -1107,6 +1109,258 @@ TEST(P24_run_form)
     ASSERT_OK(mproc_process_create_run(&p, worker_no_state, mproc_int(3)));
     ASSERT_EQ(run_and_code(p), 2);
     mproc_process_destroy(p);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * P25-P31 (the second round): the bootstrap guard, descriptors, how
+ * children start, defaults, exit through a shared library
+ */
+
+/* P26: the standard descriptors closed, every kind of object created and
+ * handed to children that print to stdout and stderr. */
+#define P26_TEXT "P26: text that must reach no object's shared state\n"
+
+static int t_p26_print(const mproc_value *args)
+{
+    int i;
+    (void)args; /* held, so that a spawned child has their descriptors */
+    for (i = 0; i < 64; i++) {
+        fputs(P26_TEXT, stdout);
+        fputs(P26_TEXT, stderr);
+    }
+    /* No flush: the child's exit does it, as in the report. */
+    return 0;
+}
+
+/* The first failure while the standard streams are closed (an assertion
+ * could not print it). */
+static int p26_line, p26_rc;
+
+static void p26_note(int line, int64_t rc)
+{
+    if (rc < 0 && p26_line == 0) {
+        p26_line = line;
+        p26_rc = (int)rc;
+    }
+}
+#define P26_OK(expr) p26_note(__LINE__, (int64_t)(expr))
+
+TEST(P26_no_library_descriptor_on_0_1_2)
+{
+    mproc_event *e = NULL;
+    mproc_shm *m = NULL;
+    mproc_lock *l = NULL;
+    mproc_conn *a = NULL, *b = NULL, *r = NULL, *w = NULL;
+    mproc_queue *q = NULL;
+    mproc_rlock *rl = NULL;
+    mproc_sem *s = NULL;
+    mproc_cond *c = NULL;
+    mproc_barrier *bar = NULL;
+    mproc_process *p[2] = {NULL, NULL};
+    mproc_value *v = NULL;
+    int open_after_create, open_after_start, i, code[2] = {-1, -1};
+    const unsigned char *bytes;
+    size_t k, nonzero = 0;
+
+    ASSERT_EQ(th_platform_std_open(), 3);
+    ASSERT_OK(th_platform_std_close());
+    /* Objects whose memory a stray write would show first. */
+    P26_OK(mproc_event_create(&e));
+    P26_OK(mproc_shm_create(&m, 4096));
+    P26_OK(mproc_lock_create(&l));
+    P26_OK(mproc_pipe(&a, &b, true));
+    P26_OK(mproc_pipe(&r, &w, false));
+    P26_OK(mproc_queue_create(&q, 0));
+    P26_OK(mproc_rlock_create(&rl));
+    P26_OK(mproc_sem_create(&s, 3, 0));
+    P26_OK(mproc_cond_create(&c));
+    P26_OK(mproc_barrier_create(&bar, 2));
+    open_after_create = th_platform_std_open();
+    /* Children add their own descriptors: pidfds, a daemon's lifeline,
+     * the bootstrap channel. */
+    for (i = 0; i < 2 && p26_line == 0; i++) {
+        P26_OK(mproc_process_create(
+            &p[i], t_p26_print,
+            MPROC_LIST(mproc_value_event(e), mproc_value_shm(m),
+                       mproc_value_lock(l), mproc_value_conn(b),
+                       mproc_value_conn(w), mproc_value_queue(q),
+                       mproc_value_rlock(rl), mproc_value_sem(s),
+                       mproc_value_cond(c), mproc_value_barrier(bar))));
+        P26_OK(mproc_process_set_daemon(p[i], i == 1));
+        P26_OK(mproc_process_start(p[i]));
+    }
+    open_after_start = th_platform_std_open();
+    for (i = 0; i < 2 && p26_line == 0; i++) {
+        P26_OK(mproc_process_join(p[i], th_ms(20000)));
+        P26_OK(mproc_process_exitcode(p[i], &code[i]));
+    }
+    th_platform_std_restore();
+    ASSERT_EQ(p26_rc, 0);
+    ASSERT_EQ(p26_line, 0);
+    ASSERT_EQ(open_after_create, 0);
+    ASSERT_EQ(open_after_start, 0);
+    ASSERT_EQ(code[0], 0);
+    ASSERT_EQ(code[1], 0);
+
+    /* Nothing of the children's output reached any object. */
+    ASSERT_EQ(mproc_event_is_set(e), 0);
+    bytes = mproc_shm_ptr(m);
+    for (k = 0; k < 4096; k++)
+        nonzero += bytes[k] != 0;
+    ASSERT_EQ(nonzero, 0);
+    ASSERT_ERR(mproc_lock_acquire(l, 0), 0);
+    ASSERT_OK(mproc_lock_release(l));
+    ASSERT_EQ(mproc_conn_poll(a, 0), 0);
+    ASSERT_EQ(mproc_conn_poll(r, 0), 0);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    ASSERT_ERR(mproc_queue_get(q, &v, 0), MPROC_EEMPTY);
+    ASSERT_ERR(mproc_rlock_acquire(rl, 0), 0);
+    ASSERT_OK(mproc_rlock_release(rl));
+    ASSERT_EQ(mproc_sem_value(s), 3);
+    ASSERT_ERR(mproc_cond_acquire(c, 0), 0);
+    ASSERT_OK(mproc_cond_release(c));
+    ASSERT_EQ(mproc_barrier_n_waiting(bar), 0);
+    ASSERT_EQ(mproc_barrier_broken(bar), 0);
+    ASSERT_EQ(mproc_barrier_parties(bar), 2);
+    /* And the objects still work. */
+    ASSERT_OK(mproc_conn_send_bytes(b, "ok", 2));
+    ASSERT_EQ(mproc_conn_poll(a, th_ms(1000)), 1);
+    ASSERT_OK(mproc_event_set(e));
+    ASSERT_EQ(mproc_event_is_set(e), 1);
+
+    for (i = 0; i < 2; i++)
+        mproc_process_destroy(p[i]);
+    mproc_event_destroy(e);
+    mproc_shm_destroy(m);
+    mproc_lock_destroy(l);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    mproc_conn_destroy(r);
+    mproc_conn_destroy(w);
+    mproc_queue_destroy(q);
+    mproc_rlock_destroy(rl);
+    mproc_sem_destroy(s);
+    mproc_cond_destroy(c);
+    mproc_barrier_destroy(bar);
+    return 0;
+}
+
+/* P27: daemon and other spawn children start alike. Signal dispositions
+ * and masks are POSIX; tests/skip.h skips the row where there are none. */
+#if defined(SIGCHLD) && defined(F_GETFD) && defined(SIG_SETMASK)
+static int t_p27_check(const mproc_value *args)
+{
+    static const int sigs[] = {SIGINT, SIGCHLD, SIGPIPE, SIGTERM};
+    int fd = (int)th_arg_int(args, 0);
+    mproc_conn *go = NULL;
+    struct sigaction sa;
+    sigset_t mask;
+    char buf[4];
+    size_t i, n = 0;
+    int code = 0;
+
+    for (i = 0; i < sizeof sigs / sizeof sigs[0] && code == 0; i++)
+        if (sigaction(sigs[i], NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+            code = 10 + (int)i;
+    if (code == 0 && (sigprocmask(SIG_SETMASK, NULL, &mask) != 0 ||
+                      sigismember(&mask, SIGUSR1) != 0))
+        code = 20;
+    /* The parent's pipe end, open without close-on-exec. */
+    if (code == 0 && fcntl(fd, F_GETFD) >= 0)
+        code = 30;
+    /* Exits only when told: the parent ignores SIGCHLD meanwhile, and a
+     * child ending then would be reaped by the kernel, not by join. */
+    if (mproc_value_get_conn(mproc_list_get(args, 1), &go) != 0 ||
+        mproc_conn_recv_bytes(go, buf, sizeof buf, &n, th_ms(20000)) != 0)
+        return code ? code : 40;
+    return code;
+}
+#endif
+
+TEST(P27_daemon_spawn_starts_like_others)
+{
+#if defined(SIGCHLD) && defined(F_GETFD) && defined(SIG_SETMASK)
+    mproc_process *p[2];
+    mproc_conn *here[2], *there[2];
+    void (*old_int)(int), (*old_chld)(int);
+    sigset_t usr1, old_mask;
+    int fds[2], i;
+
+    ASSERT_EQ(pipe(fds), 0); /* without close-on-exec, as programs do */
+    for (i = 0; i < 2; i++) {
+        ASSERT_OK(mproc_pipe(&here[i], &there[i], true));
+        p[i] = make(t_p27_check,
+                    MPROC_LIST(mproc_int(fds[1]), mproc_value_conn(there[i])));
+        ASSERT_OK(mproc_process_set_start_method(p[i], MPROC_START_SPAWN));
+        ASSERT_OK(mproc_process_set_daemon(p[i], i == 1));
+    }
+    /* What a program may do before it starts children. */
+    old_int = signal(SIGINT, SIG_IGN);
+    old_chld = signal(SIGCHLD, SIG_IGN);
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    ASSERT_EQ(sigprocmask(SIG_BLOCK, &usr1, &old_mask), 0);
+    for (i = 0; i < 2; i++)
+        ASSERT_OK(mproc_process_start(p[i]));
+    ASSERT_EQ(sigprocmask(SIG_SETMASK, &old_mask, NULL), 0);
+    (void)signal(SIGCHLD, old_chld);
+    (void)signal(SIGINT, old_int);
+    close(fds[1]);
+    for (i = 0; i < 2; i++)
+        ASSERT_OK(mproc_conn_send_bytes(here[i], "go", 2));
+    /* The daemon is checked like the other (exit code 0: all held). */
+    for (i = 0; i < 2; i++) {
+        int code = th_join_code(p[i], 20000);
+        if (code != 0)
+            printf("%s child: check %d failed\n", i ? "daemon" : "other", code);
+        ASSERT_EQ(code, 0);
+        mproc_conn_destroy(here[i]);
+        mproc_conn_destroy(there[i]);
+    }
+    close(fds[0]);
+#endif
+    return 0;
+}
+
+/* P30: the child's stdin. 10: end-of-file at once (the null device), 20:
+ * the parent's text, 30: anything else. */
+#define P30_TEXT "parent stdin"
+
+static int t_p30_read_stdin(const mproc_value *args)
+{
+    char buf[64];
+    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
+    (void)args;
+    if (n == 0)
+        return feof(stdin) ? 10 : 31;
+    buf[n] = '\0';
+    return strcmp(buf, P30_TEXT) == 0 ? 20 : 30;
+}
+
+TEST(P30_stdin_is_null_device)
+{
+    char path[64];
+    FILE *f;
+    mproc_process *p;
+
+    snprintf(path, sizeof path, "mproc-p30-%lld.txt",
+             (long long)mproc_process_pid(mproc_current_process()));
+    f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs(P30_TEXT, f);
+    ASSERT_EQ(fclose(f), 0);
+    ASSERT_NOT_NULL(freopen(path, "r", stdin));
+
+    ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
+    p = make(t_p30_read_stdin, NULL);
+    ASSERT_OK(mproc_process_set_inherit_stdin(p, true));
+    ASSERT_EQ(run_and_code(p), 20);
+    ASSERT_ERR(mproc_process_set_inherit_stdin(p, false), MPROC_ESTATE);
+    mproc_process_destroy(p);
+    ASSERT_ERR(mproc_process_set_inherit_stdin(NULL, true), MPROC_EINVAL);
+    ASSERT_NOT_NULL(freopen(path, "r", stdin)); /* let go of the file */
+    remove(path);
     return 0;
 }
 

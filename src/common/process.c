@@ -56,6 +56,7 @@ struct mproc_process {
     char *ident;      /* "1", "1:2": the counters from the main process */
     bool static_strs; /* name and ident are not ours to free */
     bool daemon;
+    bool inherit_stdin;
     mproc_start_method method;
     mproc__child child;
     mproc_process *next, *prev; /* registry links, under g_lock */
@@ -357,6 +358,15 @@ int mproc_process_set_daemon(mproc_process *p, bool daemon)
     return 0;
 }
 
+int mproc_process_set_inherit_stdin(mproc_process *p, bool inherit)
+{
+    int rc = check_settable(p);
+    if (rc != 0)
+        return rc;
+    p->inherit_stdin = inherit;
+    return 0;
+}
+
 /* 0 when children can be started with `m` here. */
 static int check_method(mproc_start_method m)
 {
@@ -491,6 +501,19 @@ static void child_finish(int code)
     mproc__os_exit(code & 0xff);
 }
 
+/* Forgets what the stdio buffer of stdin holds: a fork child given the
+ * null device must not read the parent's buffered terminal input either. */
+static void stdin_forget(void)
+{
+#if defined(__GLIBC__)
+    __fpurge(stdin);
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) ||     \
+    defined(__OpenBSD__) || defined(__DragonFly__)
+    (void)fpurge(stdin);
+#endif
+    clearerr(stdin);
+}
+
 /* The child's world after fork: no children of its own yet, the counter
  * restarts, and it is its own current process. */
 static void child_after_fork(mproc_process *p, int64_t parent_pid)
@@ -516,6 +539,8 @@ static void child_after_fork(mproc_process *p, int64_t parent_pid)
     p->child.handle = MPROC__BADHANDLE;
     p->child.lifeline = MPROC__BADHANDLE;
     g_current = p;
+    if (!p->inherit_stdin)
+        stdin_forget();
     child_finish(run_target(p));
 }
 
@@ -533,7 +558,7 @@ static int start_fork(mproc_process *p)
     /* Output buffered before the fork must not be written twice. Only
      * the standard streams: the child flushes no other (child_finish). */
     flush_std();
-    rc = mproc__os_fork(&p->child, keep.h, keep.n, p->daemon);
+    rc = mproc__os_fork(&p->child, keep.h, keep.n, p->daemon, p->inherit_stdin);
     mproc__handle_list_free(&keep);
     if (rc < 0)
         return rc;
@@ -717,6 +742,7 @@ static int start_spawn(mproc_process *p)
     req.inherit = handles.h;
     req.n_inherit = handles.n;
     req.daemon = p->daemon;
+    req.inherit_stdin = p->inherit_stdin;
     fflush(stdout);
     fflush(stderr);
     rc = mproc__os_spawn(&req, &p->child);
