@@ -149,7 +149,15 @@ typedef struct mproc_shm mproc_shm;
  * and its arguments from the parent, runs the target and exits with its code:
  * it never returns there. It is Python's `if __name__ == '__main__':`.
 
-
+ *
+ * A spawned child whose main starts a process before mproc_init has run
+ * (the missing `if __name__ == '__main__':` of Python) would start a copy of
+ * itself doing the same, until the system's process limit. Such a start
+ * fails with MPROC_EBOOTSTRAP instead; the parent's start fails with
+ * MPROC_EBOOTSTRAP too, and the child is ended (SIGKILL) without running its
+ * target. A spawned child knows that it is one before mproc_init through the
+ * environment entry MPROC_BOOTSTRAP, which its parent set for it alone and
+ * mproc_init removes.
  */
 MPROC_API int mproc_init(int argc, char **argv);
 
@@ -378,8 +386,11 @@ MPROC_API int mproc_process_set_inherit_stdin(mproc_process *p,
  * found its target: MPROC_ERESOLVE when it cannot, MPROC_EEXEC when the
  * executable cannot start, MPROC_ECHILD when it ended before it could run
  * the target (it is not an mproc program, or crashed while starting),
- * MPROC_EDAEMON when called in a daemon child. After a failed start no
- * child is left behind (it has been reaped) and the object can be started
+ * MPROC_EDAEMON when called in a daemon child, MPROC_EBOOTSTRAP when called
+ * in a spawned child before its bootstrap finished (mproc_init) or when the
+ * spawned child started a process itself before its mproc_init (see
+ * mproc_init). After a failed start no child
+ * is left behind (it has been reaped) and the object can be started
  * again. */
 MPROC_API int mproc_process_start(mproc_process *p);
 /* 0 once the child has exited, MPROC_ETIMEDOUT if it is still running after

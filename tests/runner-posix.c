@@ -132,6 +132,11 @@ const char *th_platform_name(void)
     return "posix";
 }
 
+int th_platform_setenv(const char *name, const char *value)
+{
+    return value != NULL ? setenv(name, value, 1) : unsetenv(name);
+}
+
 /* Copies of 0-2 while the test has them closed; -1: was not open. */
 static int saved_std[3] = {-1, -1, -1};
 

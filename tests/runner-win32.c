@@ -110,6 +110,15 @@ const char *th_platform_name(void)
     return "win32";
 }
 
+int th_platform_setenv(const char *name, const char *value)
+{
+    /* The C runtime's copy (getenv) and the process's block (what
+     * CreateProcess hands to children). */
+    if (_putenv_s(name, value != NULL ? value : "") != 0)
+        return -1;
+    return SetEnvironmentVariableA(name, value) ? 0 : -1;
+}
+
 static int saved_std[3] = {-1, -1, -1};
 
 int th_platform_std_close(void)

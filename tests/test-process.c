@@ -1117,6 +1117,124 @@ TEST(P24_run_form)
  * children start, defaults, exit through a shared library
  */
 
+/* P25: a copy of the runner whose main starts a process before mproc_init
+ * (th_p25_main) logs what it does to the file named by TH_P25_ENV: "main
+ * D" when its main runs at depth D, "start D RC" with its start's result,
+ * "target" when a target runs. A regression would start a chain of such
+ * copies; it ends at P25_MAX_DEPTH, so the test cannot fork-bomb the
+ * machine. */
+#define P25_MAX_DEPTH 4
+#define P25_DEPTH_ENV "MPROC_TEST_P25_DEPTH"
+#define P25_METHOD_ENV "MPROC_TEST_P25_METHOD"
+
+static void p25_log(const char *what, int depth, int rc)
+{
+    const char *path = getenv(TH_P25_ENV);
+    FILE *f = path ? fopen(path, "a") : NULL;
+    if (f == NULL)
+        return;
+    fprintf(f, "%s %d %d\n", what, depth, rc);
+    fclose(f);
+}
+
+static int t_p25_target(const mproc_value *args)
+{
+    (void)args;
+    p25_log("target", 0, 0);
+    return 0;
+}
+
+int th_p25_main(int argc, char **argv)
+{
+    const char *d = getenv(P25_DEPTH_ENV);
+    const char *m = getenv(P25_METHOD_ENV);
+    int depth = (d ? (int)strtol(d, NULL, 10) : 0) + 1;
+    mproc_process *p = NULL;
+    char buf[16];
+    int rc;
+
+    p25_log("main", depth, 0);
+    if (depth > P25_MAX_DEPTH)
+        return 99; /* a regression's chain ends here */
+    snprintf(buf, sizeof buf, "%d", depth);
+    (void)th_platform_setenv(P25_DEPTH_ENV, buf);
+    rc = mproc_process_create(&p, t_p25_target, NULL);
+    if (rc == 0)
+        rc = mproc_process_set_start_method(
+            p, m != NULL && strcmp(m, "fork") == 0 ? MPROC_START_FORK
+                                                   : MPROC_START_SPAWN);
+    if (rc == 0)
+        rc = mproc_process_start(p);
+    p25_log("start", depth, rc);
+    if (rc == 0)
+        (void)mproc_process_join(p, MPROC_FOREVER);
+    mproc_process_destroy(p);
+    /* Only now: where this program's bootstrap would happen. */
+    rc = mproc_init(argc, argv);
+    return rc == 0 ? 0 : 3;
+}
+
+TEST(P25_start_before_bootstrap_is_refused)
+{
+    char path[64], what[16], line[64];
+    FILE *f;
+    mproc_process *p;
+    int depth, rc, code, mains = 0, deeper = 0, targets = 0;
+
+    snprintf(path, sizeof path, "mproc-p25-%lld.log",
+             (long long)mproc_process_pid(mproc_current_process()));
+    remove(path);
+    ASSERT_OK(th_platform_setenv(TH_P25_ENV, path));
+    ASSERT_OK(th_platform_setenv(P25_DEPTH_ENV, "0"));
+    ASSERT_OK(th_platform_setenv(
+        P25_METHOD_ENV, th_method() == MPROC_START_FORK ? "fork" : "spawn"));
+    /* The case needs main to run again in the child: spawn. The child
+     * tries to start its own with this run's method. */
+    p = make(t_p25_target, NULL);
+    ASSERT_OK(mproc_process_set_start_method(p, MPROC_START_SPAWN));
+    rc = mproc_process_start(p);
+    ASSERT_OK(th_platform_setenv(TH_P25_ENV, NULL));
+    ASSERT_OK(th_platform_setenv(P25_DEPTH_ENV, NULL));
+    ASSERT_OK(th_platform_setenv(P25_METHOD_ENV, NULL));
+    ASSERT_ERR(rc, MPROC_EBOOTSTRAP);
+    ASSERT_EQ(mproc_process_is_alive(p), 0);
+    ASSERT_ERR(mproc_process_exitcode(p, &code), MPROC_ENOTEXITED);
+    ASSERT_EQ(mproc_active_children(NULL, 0), 0);
+
+    f = fopen(path, "r");
+    ASSERT_NOT_NULL(f);
+    /* Lines "what depth rc" (p25_log). */
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *sp = strchr(line, ' ');
+        char *end = NULL;
+        if (sp == NULL || (size_t)(sp - line) >= sizeof what)
+            continue;
+        memcpy(what, line, (size_t)(sp - line));
+        what[sp - line] = '\0';
+        depth = (int)strtol(sp + 1, &end, 10);
+        code = (int)strtol(end, NULL, 10);
+        if (strcmp(what, "main") == 0 && depth == 1)
+            mains++;
+        else if (strcmp(what, "main") == 0)
+            deeper++;
+        else if (strcmp(what, "target") == 0)
+            targets++;
+        else if (strcmp(what, "start") == 0)
+            /* If the child logged its start before it was ended: */
+            ASSERT_ERR(code, MPROC_EBOOTSTRAP);
+    }
+    fclose(f);
+    remove(path);
+    ASSERT_EQ(mains, 1);   /* the child's main ran */
+    ASSERT_EQ(deeper, 0);  /* and started no copy of itself */
+    ASSERT_EQ(targets, 0); /* no target ran anywhere */
+
+    /* The object can be started once the program is guarded. */
+    ASSERT_EQ(run_and_code(p), 0);
+    mproc_process_destroy(p);
+    return 0;
+}
+
 /* P26: the standard descriptors closed, every kind of object created and
  * handed to children that print to stdout and stderr. */
 #define P26_TEXT "P26: text that must reach no object's shared state\n"

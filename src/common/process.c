@@ -5,8 +5,8 @@
  *
  * Map of this file: globals and the lock; objects; settings; start (fork
  * path, spawn path with the parent side of the bootstrap); the child side
- * (after fork, and mproc_init in a spawned child); join, is_alive, signals,
- * close; the exit hook; introspection.
+ * (after fork, and mproc_init in a spawned child, the bootstrap guard);
+ * join, is_alive, signals, close; the exit hook; introspection.
  *
  * References. A process object is counted: the caller's reference from
  * create, one per reference handed out by active_children, and the
@@ -30,6 +30,17 @@
  *
  * where str is u32 length + bytes. Handles inside the arguments are
  * inherited by the child under the same values (backend.h).
+ *
+ * The bootstrap guard. A spawned child runs main() again, and a main that
+ * starts a process before mproc_init (Python's missing `if __name__ ==
+ * '__main__':`) would spawn a grandchild doing the same, until the
+ * process limit. So the parent also gives the child the environment entry
+ * MPROC_BOOTSTRAP=<handle>: a process that has it and has not finished its
+ * bootstrap refuses every start with MPROC_EBOOTSTRAP, and its first
+ * refusal replies MPROC_EBOOTSTRAP to the parent on that handle and closes
+ * it. The parent's start then fails with that code and ends the child,
+ * which never runs its target. mproc_init removes the entry, so that the
+ * child's own children (and programs it runs) do not inherit it.
  */
 #include "internal.h"
 
@@ -67,6 +78,7 @@ struct mproc_process {
 #define BOOT_FLAG_DAEMON 1u
 #define BOOT_FLAG_RUN 2u
 #define BOOT_ARG "--mproc-spawn"
+#define BOOT_ENV "MPROC_BOOTSTRAP"
 /* A sanity bound for the bootstrap frame: arguments plus a little. */
 #define BOOT_MAX (MPROC_MESSAGE_MAX + 65536)
 
@@ -87,6 +99,15 @@ static bool g_exit_hook;
 static bool g_forked; /* this process is a fork child */
 static const char *g_argv0;
 static char *g_executable;
+
+/* Where this process stands in the spawn bootstrap (the guard, above). */
+enum {
+    BS_UNKNOWN, /* mproc_init has not run: the environment tells */
+    BS_PENDING, /* a spawned child reading its bootstrap */
+    BS_DONE,    /* not a spawned child, or its target runs */
+    BS_REFUSED  /* it tried to start a process first: it must end */
+};
+static atomic_int g_boot = BS_UNKNOWN;
 
 static mproc_process g_main = {
     .kind = PK_SELF,
@@ -120,6 +141,7 @@ static void unlock(void)
 }
 
 static void exit_hook(void);
+static int check_bootstrap(void);
 
 /* Flushes stdout and stderr. Where the C library can tell that nothing is
  * buffered, the stream is left alone: around a fork every page written is
@@ -478,6 +500,8 @@ static int collect_handles(const mproc_value *v, mproc__handle_list *out)
 static int run_target(mproc_process *self)
 {
     int code;
+    /* From here on this process may start children of its own. */
+    atomic_store(&g_boot, BS_DONE);
     if (self->run != NULL)
         code = self->run(self);
     else
@@ -716,9 +740,10 @@ static int start_spawn(mproc_process *p)
     mproc__spawn_req req;
     const char *argv[4];
     char hbuf[32];
+    char envbuf[sizeof BOOT_ENV + 32];
     char *exe = NULL;
     uint8_t reply[4];
-    int rc, status;
+    int rc, wrc, status;
 
     rc = build_boot(p, &b, &handles);
     if (rc == 0)
@@ -732,6 +757,9 @@ static int start_spawn(mproc_process *p)
         exe = dup_str(g_executable);
     unlock();
     snprintf(hbuf, sizeof hbuf, "%lld", (long long)ch[1]);
+    /* The guard's entry (top of this file): the child knows it is one
+     * before its main reaches mproc_init. */
+    snprintf(envbuf, sizeof envbuf, "%s=%lld", BOOT_ENV, (long long)ch[1]);
     argv[0] = exe ? exe : (g_argv0 ? g_argv0 : "mproc-child");
     argv[1] = BOOT_ARG;
     argv[2] = hbuf;
@@ -743,6 +771,7 @@ static int start_spawn(mproc_process *p)
     req.n_inherit = handles.n;
     req.daemon = p->daemon;
     req.inherit_stdin = p->inherit_stdin;
+    req.env = envbuf;
     fflush(stdout);
     fflush(stderr);
     rc = mproc__os_spawn(&req, &p->child);
@@ -751,13 +780,18 @@ static int start_spawn(mproc_process *p)
     if (rc < 0)
         goto out;
     /* A child that dies before it replies (not an mproc program, a crash
-     * in start-up) reads as EOF or a broken pipe here. */
-    rc = write_all(ch[0], b.p, b.n);
-    if (rc == 0)
-        rc = read_all(ch[0], reply, 4);
+     * in start-up) reads as EOF or a broken pipe here. One that refused
+     * its bootstrap (its main started a process first) replied without
+     * reading the frame and closed its end: the write may then fail, but
+     * the reply is there to read. */
+    wrc = write_all(ch[0], b.p, b.n);
+    rc = wrc == 0 || wrc == MPROC_EPIPE ? read_all(ch[0], reply, 4)
+                                        : MPROC_ECHILD;
     if (rc == 0) {
         status = (int)(int32_t)get_u32(reply);
         rc = status <= 0 ? status : MPROC_ECHILD;
+        if (rc == 0 && wrc != 0)
+            rc = MPROC_ECHILD; /* a 0 without the frame: not ours */
     } else {
         rc = MPROC_ECHILD;
     }
@@ -781,6 +815,11 @@ int mproc_process_start(mproc_process *p)
         return MPROC_EINVAL;
     if (p->kind != PK_CHILD)
         return MPROC_ESTATE;
+    /* Before anything else: a spawned child that has not finished its
+     * bootstrap starts nothing (the guard, top of this file). */
+    rc = check_bootstrap();
+    if (rc < 0)
+        return rc;
     lock();
     if (p->state != PS_CREATED) {
         rc = p->state == PS_CLOSED ? MPROC_ECLOSED : MPROC_ESTATE;
@@ -881,6 +920,42 @@ static void reply(mproc__handle h, int status)
     (void)write_all(h, x, 4);
 }
 
+/* The bootstrap guard (top of this file): 0 when this process may start
+ * children, else MPROC_EBOOTSTRAP. The first refusal in a spawned child
+ * that has not reached mproc_init tells the parent on the handle its
+ * environment names, so that the parent's start fails with this code and
+ * ends the child. */
+static int check_bootstrap(void)
+{
+    int b = atomic_load(&g_boot);
+    const char *env;
+    mproc__handle h;
+    char *end = NULL;
+    long long v;
+
+    if (b == BS_DONE)
+        return 0;
+    if (b != BS_UNKNOWN)
+        return MPROC_EBOOTSTRAP;
+    env = getenv(BOOT_ENV);
+    if (env == NULL) {
+        /* Not a spawned child (mproc_init may never run: fork needs
+         * none); later starts skip the lookup. */
+        (void)atomic_compare_exchange_strong(&g_boot, &b, BS_DONE);
+        return atomic_load(&g_boot) == BS_DONE ? 0 : MPROC_EBOOTSTRAP;
+    }
+    if (!atomic_compare_exchange_strong(&g_boot, &b, BS_REFUSED))
+        return atomic_load(&g_boot) == BS_DONE ? 0 : MPROC_EBOOTSTRAP;
+    v = strtoll(env, &end, 10);
+    h = (mproc__handle)v;
+    if (end != env && *end == '\0' && h != MPROC__BADHANDLE &&
+        mproc__os_handle_is_channel(h)) {
+        reply(h, MPROC_EBOOTSTRAP);
+        mproc__os_handle_close(h);
+    }
+    return MPROC_EBOOTSTRAP;
+}
+
 /* Reads the bootstrap, resolves the target, replies, runs it, exits. */
 static void child_main_spawn(const char *harg)
 {
@@ -968,10 +1043,26 @@ static void child_main_spawn(const char *harg)
 
 int mproc_init(int argc, char **argv)
 {
+    bool spawned = argc >= 3 && argv != NULL && argv[1] != NULL &&
+                   strcmp(argv[1], BOOT_ARG) == 0 && argv[2] != NULL;
+    int b = BS_UNKNOWN;
+
+    /* The guard's entry is for this process only. */
+    mproc__os_unsetenv(BOOT_ENV);
+    if (!atomic_compare_exchange_strong(&g_boot, &b,
+                                        spawned ? BS_PENDING : BS_DONE) &&
+        b == BS_REFUSED) {
+        /* This program started a process before mproc_init: the parent
+         * has been told, and the target must not run. */
+        if (spawned) {
+            fflush(NULL);
+            mproc__os_exit(70);
+        }
+        return MPROC_EBOOTSTRAP;
+    }
     if (argc >= 1 && argv != NULL)
         g_argv0 = argv[0];
-    if (argc >= 3 && argv != NULL && argv[1] != NULL &&
-        strcmp(argv[1], BOOT_ARG) == 0 && argv[2] != NULL)
+    if (spawned)
         child_main_spawn(argv[2]); /* never returns */
     (void)mproc_get_start_method();
     return 0;
