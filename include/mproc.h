@@ -148,7 +148,11 @@ typedef struct mproc_shm mproc_shm;
  * started by spawn it recognises the bootstrap argument, receives the target
  * and its arguments from the parent, runs the target and exits with its code:
  * it never returns there. It is Python's `if __name__ == '__main__':`.
-
+ *
+ * In the parent it returns MPROC_EINVAL when the
+ * environment variable MPROC_START_METHOD holds anything but "fork" or
+ * "spawn" (unset or empty: the default), and MPROC_ENOSYS for "fork" where
+ * there is no fork (Windows); the rest of its work is done all the same.
  *
  * A spawned child whose main starts a process before mproc_init has run
  * (the missing `if __name__ == '__main__':` of Python) would start a copy of
@@ -177,7 +181,10 @@ typedef enum mproc_start_method {
 
 /* The program-wide default: fork on POSIX, spawn on Windows, unless set
  * here or by the environment variable MPROC_START_METHOD=fork|spawn.
- * MPROC_ENOSYS for fork on Windows. */
+ * MPROC_ENOSYS for fork on Windows. While MPROC_START_METHOD names no
+ * method (see mproc_init) and none was set here, a start that uses the
+ * default fails with mproc_init's error. A spawned child's default is its
+ * parent's. */
 MPROC_API int mproc_set_start_method(mproc_start_method method);
 MPROC_API mproc_start_method mproc_get_start_method(void);
 
@@ -344,9 +351,15 @@ MPROC_API void mproc_free(void *p);
  * Lifecycle: created -> started -> exited (join or is_alive saw it) ->
  * closed. Misuse is an error: start twice (MPROC_ESTATE), join before start
  * (MPROC_ESTATE), close while running (MPROC_ESTATE), anything but destroy
- * after close (MPROC_ECLOSED).
+ * after close (MPROC_ECLOSED). Only the process that started a child may
+ * join, poll, signal, close it or read its exit code: a fork child's copy
+ * of an object its parent started gives MPROC_ENOTCHILD for those (as
+ * Python's "can only join a child process"); the parent process object
+ * (mproc_parent_process) is the one exception, see below.
  *
- * As in Python, a child's standard input is the null device, so that children do not compete
+ * Defaults, as in Python: a new process is a daemon when the process that
+ * creates it is one (which cannot start it, though: MPROC_EDAEMON), and
+ * its standard input is the null device, so that children do not compete
  * with their parent for the terminal (mproc_process_set_inherit_stdin to
  * share the parent's). Its standard output and error are the parent's.
  *
@@ -389,7 +402,8 @@ MPROC_API int mproc_process_set_inherit_stdin(mproc_process *p,
  * MPROC_EDAEMON when called in a daemon child, MPROC_EBOOTSTRAP when called
  * in a spawned child before its bootstrap finished (mproc_init) or when the
  * spawned child started a process itself before its mproc_init (see
- * mproc_init). After a failed start no child
+ * mproc_init), MPROC_EINVAL or MPROC_ENOSYS when the default start method
+ * is used and MPROC_START_METHOD names none. After a failed start no child
  * is left behind (it has been reaped) and the object can be started
  * again. */
 MPROC_API int mproc_process_start(mproc_process *p);
@@ -414,8 +428,16 @@ MPROC_API int mproc_process_exitcode(mproc_process *p, int *code);
 /* Borrowed; valid until the name is changed or the object destroyed. NULL
  * only for a NULL process. */
 MPROC_API const char *mproc_process_name(const mproc_process *p);
-/* 1 daemon, 0 not, or a negative code. */
+/* 1 daemon, 0 not, or a negative code (MPROC_ECLOSED after close). */
 MPROC_API int mproc_process_daemon(const mproc_process *p);
+/* The start method a child was started with (MPROC_START_FORK or
+ * MPROC_START_SPAWN); before start, the one it would be started with now.
+ * For mproc_current_process() in a child: the method it was really
+ * started with (which may differ from mproc_get_start_method(), the
+ * program-wide default it inherited from its parent). MPROC_START_DEFAULT
+ * for the main process and the parent object; a negative code for NULL or
+ * after close. */
+MPROC_API int mproc_process_start_method(const mproc_process *p);
 /* The state of the run-function form (borrowed), NULL otherwise. */
 MPROC_API mproc_value *mproc_process_state(const mproc_process *p);
 

@@ -297,6 +297,7 @@ TEST(P09_lifecycle_misuse)
     ASSERT_ERR(mproc_process_exitcode(p, &code), MPROC_ECLOSED);
     ASSERT_ERR(mproc_process_pid(p), MPROC_ECLOSED);
     ASSERT_ERR(mproc_process_set_name(p, "x"), MPROC_ECLOSED);
+    ASSERT_ERR(mproc_process_daemon(p), MPROC_ECLOSED);
     p = mproc_process_destroy(p);
 
     /* Close of a process that never started is fine. */
@@ -1438,6 +1439,148 @@ TEST(P27_daemon_spawn_starts_like_others)
     }
     close(fds[0]);
 #endif
+    return 0;
+}
+
+/* P28: defaults from the creator; the start method a child reports. */
+static int t_p28_daemon_child(const mproc_value *args)
+{
+    mproc_process *c = NULL;
+    (void)args;
+    CHILD_CHECK(mproc_process_daemon(mproc_current_process()) == 1, 2);
+    CHILD_CHECK(mproc_process_create(&c, t_noop, NULL) == 0, 3);
+    CHILD_CHECK(mproc_process_daemon(c) == 1, 4); /* its creator's */
+    CHILD_CHECK(mproc_process_start(c) == MPROC_EDAEMON, 5);
+    mproc_process_destroy(c);
+    return 0;
+}
+
+/* 10 x the method this child was started with + the program-wide
+ * default it sees. */
+static int t_p28_report_method(const mproc_value *args)
+{
+    (void)args;
+    return 10 * mproc_process_start_method(mproc_current_process()) +
+           (int)mproc_get_start_method();
+}
+
+TEST(P28_daemon_default_and_start_method)
+{
+    mproc_start_method mine = mproc_get_start_method();
+    mproc_start_method other =
+        mine == MPROC_START_FORK ? MPROC_START_SPAWN : MPROC_START_FORK;
+    mproc_process *p = make(t_noop, NULL);
+    int rc;
+
+    ASSERT_EQ(mproc_process_daemon(p), 0);
+    mproc_process_destroy(p);
+    p = make(t_p28_daemon_child, NULL);
+    ASSERT_OK(mproc_process_set_daemon(p, true));
+    ASSERT_EQ(run_and_code(p), 0);
+    mproc_process_destroy(p);
+
+    /* The main process was not started by mproc. */
+    ASSERT_EQ(mproc_process_start_method(mproc_current_process()),
+              MPROC_START_DEFAULT);
+    ASSERT_ERR(mproc_process_start_method(NULL), MPROC_EINVAL);
+    p = make(t_p28_report_method, NULL);
+    ASSERT_EQ(mproc_process_start_method(p), mine);
+    ASSERT_EQ(run_and_code(p), 11 * (int)mine);
+    ASSERT_EQ(mproc_process_start_method(p), mine);
+    mproc_process_destroy(p);
+    /* Started with the other method (where there is one): the child says
+     * so, and still sees its parent's program-wide default. */
+    p = make(t_p28_report_method, NULL);
+    rc = mproc_process_set_start_method(p, other);
+    if (rc != MPROC_ENOSYS) {
+        ASSERT_OK(rc);
+        ASSERT_EQ(mproc_process_start_method(p), other);
+        ASSERT_EQ(run_and_code(p), 10 * (int)other + (int)mine);
+        ASSERT_EQ(mproc_process_start_method(p), other);
+    }
+    ASSERT_OK(mproc_process_close(p));
+    ASSERT_ERR(mproc_process_start_method(p), MPROC_ECLOSED);
+    mproc_process_destroy(p);
+    return 0;
+}
+
+/* P29: an unknown MPROC_START_METHOD is mproc_init's error. */
+TEST(_p29_pass)
+{
+    return 0;
+}
+
+TEST(P29_unknown_start_method_is_error)
+{
+    mproc_process *p = make(t_noop, NULL);
+    int fork_rc = mproc_process_set_start_method(p, MPROC_START_FORK);
+    enum th_outcome out;
+    int status = -1;
+
+    mproc_process_destroy(p);
+    ASSERT(fork_rc == 0 || fork_rc == MPROC_ENOSYS);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "bogus"));
+    ASSERT_ERR(mproc_init(th_argc, th_argv), MPROC_EINVAL);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "Spawn"));
+    ASSERT_ERR(mproc_init(th_argc, th_argv), MPROC_EINVAL);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "fork"));
+    ASSERT_ERR(mproc_init(th_argc, th_argv), fork_rc);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "spawn"));
+    ASSERT_OK(mproc_init(th_argc, th_argv));
+    /* A fresh program: the runner ends with 2 when mproc_init fails. */
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "bogus"));
+    out = th_supervise("_p29_pass", NULL, th_ms(20000), &status);
+    ASSERT_EQ(out, TH_OUT_FAIL);
+    ASSERT_EQ(status, 2);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "fork"));
+    out = th_supervise("_p29_pass", NULL, th_ms(20000), &status);
+    ASSERT_EQ(out, fork_rc == 0 ? TH_OUT_PASS : TH_OUT_FAIL);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", NULL));
+    ASSERT_OK(mproc_init(th_argc, th_argv));
+    return 0;
+}
+
+/* P09, continued: a fork child's copy of a process its parent started is
+ * not its child. tests/skip.h skips it where there is no fork. */
+static mproc_process *p09_sibling;
+
+static int t_p09_touch_sibling(const mproc_value *args)
+{
+    int code = 0;
+    (void)args;
+    CHILD_CHECK(mproc_process_join(p09_sibling, 0) == MPROC_ENOTCHILD, 2);
+    CHILD_CHECK(mproc_process_is_alive(p09_sibling) == MPROC_ENOTCHILD, 3);
+    CHILD_CHECK(mproc_process_kill(p09_sibling) == MPROC_ENOTCHILD, 4);
+    CHILD_CHECK(mproc_process_terminate(p09_sibling) == MPROC_ENOTCHILD, 5);
+    CHILD_CHECK(mproc_process_exitcode(p09_sibling, &code) == MPROC_ENOTCHILD,
+                6);
+    CHILD_CHECK(mproc_process_close(p09_sibling) == MPROC_ENOTCHILD, 7);
+    CHILD_CHECK(mproc_process_pid(p09_sibling) > 0, 8);
+    CHILD_CHECK(strcmp(mproc_strerror(MPROC_ENOTCHILD),
+                       mproc_strerror(MPROC_ECHILD)) != 0,
+                9);
+    /* The parent object is the exception (Python's parent_process()):
+     * joining it waits for the parent to end. */
+    CHILD_CHECK(
+        mproc_process_join(mproc_parent_process(), 0) == MPROC_ETIMEDOUT, 10);
+    return 0;
+}
+
+TEST(P09_not_a_child_is_enotchild)
+{
+    mproc_process *p;
+    p09_sibling = make(t_sleep_forever, NULL);
+    ASSERT_OK(mproc_process_set_start_method(p09_sibling, MPROC_START_FORK));
+    ASSERT_OK(mproc_process_start(p09_sibling));
+    p = make(t_p09_touch_sibling, NULL);
+    ASSERT_OK(mproc_process_set_start_method(p, MPROC_START_FORK));
+    ASSERT_EQ(run_and_code(p), 0);
+    mproc_process_destroy(p);
+    /* The child could not signal it. */
+    ASSERT_EQ(mproc_process_is_alive(p09_sibling), 1);
+    ASSERT_OK(mproc_process_kill(p09_sibling));
+    ASSERT_OK(mproc_process_join(p09_sibling, th_ms(10000)));
+    p09_sibling = mproc_process_destroy(p09_sibling);
     return 0;
 }
 

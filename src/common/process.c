@@ -68,7 +68,9 @@ struct mproc_process {
     bool static_strs; /* name and ident are not ours to free */
     bool daemon;
     bool inherit_stdin;
-    mproc_start_method method;
+    mproc_start_method method;  /* the setting; DEFAULT: the program's */
+    mproc_start_method started; /* how it was started (DEFAULT: not yet) */
+    int64_t owner;              /* pid of the process that started it */
     mproc__child child;
     mproc_process *next, *prev; /* registry links, under g_lock */
     bool in_registry;
@@ -173,9 +175,20 @@ static char *dup_str(const char *s)
     return d;
 }
 
+/* p was started by another process (a fork child inherited the object):
+ * its pid and handles are not this process's to wait for, signal or
+ * close (a fork child closed those descriptors, and their numbers may
+ * have been reused since). */
+static bool foreign(const mproc_process *p)
+{
+    return p->kind == PK_CHILD && p->started != MPROC_START_DEFAULT &&
+           p->owner != mproc__os_getpid();
+}
+
 static void proc_free(mproc_process *p)
 {
-    mproc__os_child_release(&p->child);
+    if (!foreign(p))
+        mproc__os_child_release(&p->child);
     if (p->args != NULL)
         mproc_value_free(p->args);
     if (!p->static_strs) {
@@ -258,6 +271,8 @@ static int proc_new(mproc_process **out, mproc_target target, mproc_run run,
     lock();
     n = ++g_counter;
     parent_ident = g_current->ident;
+    /* Python's rule: the daemon flag defaults to the creator's. */
+    p->daemon = g_current->daemon;
     unlock();
     /* Python's naming: the identity is the parent's identity plus this
      * process's number among its siblings. */
@@ -312,7 +327,7 @@ mproc_process *mproc_process_destroy(mproc_process *p)
     unlock();
     /* A child that has already ended is reaped now rather than left a
      * zombie until active_children() or exit. */
-    if (state == PS_STARTED)
+    if (state == PS_STARTED && !foreign(p))
         (void)reap_now(p);
     /* mark_exited drops only the registry's reference; the caller's is
      * this one. */
@@ -335,16 +350,25 @@ static int state_of(mproc_process *p)
 }
 
 /* The state of the child object p, or the error a call on it returns: p
- * NULL (MPROC_EINVAL), not a child (MPROC_ESTATE), closed (MPROC_ECLOSED). */
+ * NULL (MPROC_EINVAL), not a child (MPROC_ESTATE), closed (MPROC_ECLOSED),
+ * started by another process (MPROC_ENOTCHILD: a fork child's copy). */
 static int child_state(mproc_process *p)
 {
+    int64_t me;
+    bool other;
     int s;
     if (p == NULL)
         return MPROC_EINVAL;
     if (p->kind != PK_CHILD)
         return MPROC_ESTATE;
-    s = state_of(p);
-    return s == PS_CLOSED ? MPROC_ECLOSED : s;
+    me = mproc__os_getpid();
+    lock();
+    s = p->state;
+    other = p->started != MPROC_START_DEFAULT && p->owner != me;
+    unlock();
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    return other ? MPROC_ENOTCHILD : s;
 }
 
 static int check_settable(mproc_process *p)
@@ -423,28 +447,81 @@ int mproc_set_start_method(mproc_start_method method)
     return 0;
 }
 
-static mproc_start_method method_from_env(void)
+/* The method MPROC_START_METHOD names ("fork" or "spawn"; unset or empty:
+ * the platform's default) in *m: 0, or MPROC_EINVAL for another value and
+ * MPROC_ENOSYS for fork where there is none, with *m the platform's
+ * default. */
+static int method_from_env(mproc_start_method *m)
 {
     const char *s = getenv("MPROC_START_METHOD");
-    if (s != NULL && strcmp(s, "spawn") == 0)
-        return MPROC_START_SPAWN;
 #if !defined(_WIN32)
-    if (s != NULL && strcmp(s, "fork") == 0)
-        return MPROC_START_FORK;
-    return MPROC_START_FORK;
+    *m = MPROC_START_FORK;
 #else
-    return MPROC_START_SPAWN;
+    *m = MPROC_START_SPAWN;
 #endif
+    if (s == NULL || s[0] == '\0')
+        return 0;
+    if (strcmp(s, "spawn") == 0) {
+        *m = MPROC_START_SPAWN;
+        return 0;
+    }
+    if (strcmp(s, "fork") == 0) {
+        int rc = check_method(MPROC_START_FORK);
+        if (rc == 0)
+            *m = MPROC_START_FORK;
+        return rc;
+    }
+    return MPROC_EINVAL;
+}
+
+/* The program-wide method in *m: 0, or the environment's error (then *m is
+ * the platform's default, and nothing is remembered, so that every start
+ * reports it). */
+static int program_method(mproc_start_method *m)
+{
+    int v = atomic_load(&g_method);
+    int rc;
+    if (v != MPROC_START_DEFAULT) {
+        *m = (mproc_start_method)v;
+        return 0;
+    }
+    rc = method_from_env(m);
+    if (rc == 0) {
+        int expected = MPROC_START_DEFAULT;
+        /* A concurrent mproc_set_start_method wins. */
+        if (!atomic_compare_exchange_strong(&g_method, &expected, (int)*m))
+            *m = (mproc_start_method)expected;
+    }
+    return rc;
 }
 
 mproc_start_method mproc_get_start_method(void)
 {
-    int m = atomic_load(&g_method);
-    if (m == MPROC_START_DEFAULT) {
-        m = (int)method_from_env();
-        atomic_store(&g_method, m);
-    }
-    return (mproc_start_method)m;
+    mproc_start_method m;
+    (void)program_method(&m);
+    return m;
+}
+
+int mproc_process_start_method(const mproc_process *p)
+{
+    mproc_start_method m;
+    int s;
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->kind != PK_CHILD)
+        return (int)p->started; /* DEFAULT for the main process, parent */
+    lock();
+    s = p->state;
+    m = p->started;
+    unlock();
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    if (m != MPROC_START_DEFAULT)
+        return (int)m;
+    if (p->method != MPROC_START_DEFAULT)
+        return (int)p->method;
+    (void)program_method(&m);
+    return (int)m;
 }
 
 int mproc_set_executable(const char *path)
@@ -562,6 +639,7 @@ static void child_after_fork(mproc_process *p, int64_t parent_pid)
     p->child.pid = mproc__os_getpid();
     p->child.handle = MPROC__BADHANDLE;
     p->child.lifeline = MPROC__BADHANDLE;
+    p->owner = 0;
     g_current = p;
     if (!p->inherit_stdin)
         stdin_forget();
@@ -808,7 +886,7 @@ out:
 
 int mproc_process_start(mproc_process *p)
 {
-    mproc_start_method m;
+    mproc_start_method m = p != NULL ? p->method : MPROC_START_DEFAULT;
     int rc;
 
     if (p == NULL)
@@ -820,6 +898,7 @@ int mproc_process_start(mproc_process *p)
     rc = check_bootstrap();
     if (rc < 0)
         return rc;
+    rc = m != MPROC_START_DEFAULT ? 0 : program_method(&m);
     lock();
     if (p->state != PS_CREATED) {
         rc = p->state == PS_CLOSED ? MPROC_ECLOSED : MPROC_ESTATE;
@@ -830,19 +909,25 @@ int mproc_process_start(mproc_process *p)
         unlock();
         return MPROC_EDAEMON;
     }
+    if (rc < 0) {
+        unlock();
+        return rc; /* MPROC_START_METHOD names no method */
+    }
     p->state = PS_STARTING;
+    p->started = m; /* the fork child's copy of p reads it too */
+    p->owner = mproc__os_getpid();
     if (!g_exit_hook && g_current == &g_main) {
         g_exit_hook = true;
         atexit(exit_hook);
     }
     unlock();
 
-    m = p->method != MPROC_START_DEFAULT ? p->method : mproc_get_start_method();
     rc = m == MPROC_START_FORK ? start_fork(p) : start_spawn(p);
 
     lock();
     if (rc < 0) {
         p->state = PS_CREATED;
+        p->started = MPROC_START_DEFAULT;
     } else {
         p->state = PS_STARTED;
         atomic_fetch_add(&p->refs, 1);
@@ -1024,6 +1109,7 @@ static void child_main_spawn(const char *harg)
     self.ident = ident;
     self.static_strs = true;
     self.daemon = (flags & BOOT_FLAG_DAEMON) != 0;
+    self.started = MPROC_START_SPAWN;
     self.args = args;
     if (flags & BOOT_FLAG_RUN)
         memcpy(&self.run, &fn, sizeof fn);
@@ -1046,6 +1132,8 @@ int mproc_init(int argc, char **argv)
     bool spawned = argc >= 3 && argv != NULL && argv[1] != NULL &&
                    strcmp(argv[1], BOOT_ARG) == 0 && argv[2] != NULL;
     int b = BS_UNKNOWN;
+    mproc_start_method m;
+    int rc;
 
     /* The guard's entry is for this process only. */
     mproc__os_unsetenv(BOOT_ENV);
@@ -1064,8 +1152,12 @@ int mproc_init(int argc, char **argv)
         g_argv0 = argv[0];
     if (spawned)
         child_main_spawn(argv[2]); /* never returns */
-    (void)mproc_get_start_method();
-    return 0;
+    /* An unknown MPROC_START_METHOD is an error even where the program
+     * chose a method itself. */
+    rc = method_from_env(&m);
+    if (rc == 0)
+        (void)program_method(&m);
+    return rc;
 }
 
 void mproc_exit(int code)
@@ -1107,9 +1199,9 @@ int mproc_process_join(mproc_process *p, int timeout_ms)
         return parent_join(timeout_ms);
     if (p->kind == PK_SELF)
         return MPROC_ESTATE; /* a process cannot join itself */
-    s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    s = child_state(p);
+    if (s < 0)
+        return s;
     if (s == PS_EXITED)
         return 0;
     if (s != PS_STARTED)
@@ -1130,9 +1222,9 @@ int mproc_process_is_alive(mproc_process *p)
         return mproc__os_parent_alive(p->child.pid);
     if (p->kind == PK_SELF)
         return 1;
-    s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    s = child_state(p);
+    if (s < 0)
+        return s;
     if (s != PS_STARTED)
         return 0;
     rc = reap_now(p);
@@ -1210,9 +1302,9 @@ int mproc_process_exitcode(mproc_process *p, int *code)
         return MPROC_EINVAL;
     if (p->kind != PK_CHILD)
         return MPROC_ENOTEXITED;
-    s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    s = child_state(p);
+    if (s < 0)
+        return s;
     if (s == PS_CREATED || s == PS_STARTING)
         return MPROC_ENOTEXITED;
     if (s == PS_STARTED) {
@@ -1237,6 +1329,9 @@ int mproc_process_daemon(const mproc_process *p)
 {
     if (p == NULL)
         return MPROC_EINVAL;
+    if (p->kind == PK_CHILD &&
+        state_of((mproc_process *)(uintptr_t)p) == PS_CLOSED)
+        return MPROC_ECLOSED;
     return p->daemon ? 1 : 0;
 }
 
