@@ -149,7 +149,11 @@ typedef struct mproc_shm mproc_shm;
  * and its arguments from the parent, runs the target and exits with its code:
  * it never returns there. It is Python's `if __name__ == '__main__':`.
  *
- * In the parent it returns MPROC_EINVAL when the
+ * In the parent it also finds the file spawn starts: argv[0] as an absolute
+ * path (searched in PATH when it has no slash) if that is this program's
+ * own file, else the system's name for it (/proc/self/exe,
+ * GetModuleFileNameW). So a program run under a loader such as valgrind
+ * spawns itself, not the loader. It returns MPROC_EINVAL when the
  * environment variable MPROC_START_METHOD holds anything but "fork" or
  * "spawn" (unset or empty: the default), and MPROC_ENOSYS for "fork" where
  * there is no fork (Windows); the rest of its work is done all the same.

@@ -101,6 +101,7 @@ static bool g_exit_hook;
 static bool g_forked; /* this process is a fork child */
 static const char *g_argv0;
 static char *g_executable;
+static char *g_spawn_path; /* what spawn starts (mproc_init); NULL: default */
 
 /* Where this process stands in the spawn bootstrap (the guard, above). */
 enum {
@@ -833,6 +834,8 @@ static int start_spawn(mproc_process *p)
     lock();
     if (g_executable != NULL)
         exe = dup_str(g_executable);
+    else if (g_spawn_path != NULL)
+        exe = dup_str(g_spawn_path);
     unlock();
     snprintf(hbuf, sizeof hbuf, "%lld", (long long)ch[1]);
     /* The guard's entry (top of this file): the child knows it is one
@@ -1133,6 +1136,7 @@ int mproc_init(int argc, char **argv)
                    strcmp(argv[1], BOOT_ARG) == 0 && argv[2] != NULL;
     int b = BS_UNKNOWN;
     mproc_start_method m;
+    char *path = NULL, *old;
     int rc;
 
     /* The guard's entry is for this process only. */
@@ -1152,6 +1156,13 @@ int mproc_init(int argc, char **argv)
         g_argv0 = argv[0];
     if (spawned)
         child_main_spawn(argv[2]); /* never returns */
+    /* What spawn will start: the file this program was run from. */
+    (void)mproc__os_spawn_path(g_argv0, &path);
+    lock();
+    old = g_spawn_path;
+    g_spawn_path = path;
+    unlock();
+    free(old);
     /* An unknown MPROC_START_METHOD is an error even where the program
      * chose a method itself. */
     rc = method_from_env(&m);
