@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h> /* atexit, for the mproc_init macro */
 
 #ifdef __cplusplus
 extern "C" {
@@ -166,8 +167,19 @@ typedef struct mproc_shm mproc_shm;
  * target. A spawned child knows that it is one before mproc_init through the
  * environment entry MPROC_BOOTSTRAP, which its parent set for it alone and
  * mproc_init removes.
+ *
+ * mproc_init is a macro: it hands the library the atexit of the calling
+ * module, so that the exit-time join of children (Process) runs from the
+ * program's own exit(), never from a DLL's detach code (which Windows runs
+ * after it stopped the program's other threads, and after _exit).
+ * mproc_init_ex is what it expands to; the function mproc_init also exists,
+ * for callers that do not use this header (then a program using the DLL on
+ * Windows does not join its children at exit).
  */
+MPROC_API int mproc_init_ex(int argc, char **argv,
+                            int (*register_atexit)(void (*)(void)));
 MPROC_API int mproc_init(int argc, char **argv);
+#define mproc_init(argc, argv) mproc_init_ex((argc), (argv), atexit)
 
 /* End the calling process with exit code `code` (0..255) after flushing
  * stdio, like Python's sys.exit(n) inside a target. In a child it ends the

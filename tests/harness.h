@@ -182,6 +182,11 @@ int th_p25_main(int argc, char **argv);
  * the child could not be started. */
 int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
                     bool *crashed, int *status);
+/* The same for another program of the build: `name` is a file beside this
+ * executable (the build puts every program in one directory). */
+int th_platform_run_exe(const char *name, const char *const *args,
+                        int timeout_ms, bool *timed_out, bool *crashed,
+                        int *status);
 /* Sets (value not NULL) or removes an environment variable of this
  * process, where its children inherit it: 0 or -1. */
 int th_platform_setenv(const char *name, const char *value);

@@ -36,6 +36,14 @@ static int self_exe(char *buf, size_t cap)
 int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
                     bool *crashed, int *status)
 {
+    return th_platform_run_exe(NULL, args, timeout_ms, timed_out, crashed,
+                               status);
+}
+
+int th_platform_run_exe(const char *name, const char *const *args,
+                        int timeout_ms, bool *timed_out, bool *crashed,
+                        int *status)
+{
     char exe[4096];
     char *argv[16];
     size_t i, n = 0;
@@ -47,6 +55,13 @@ int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
 
     if (self_exe(exe, sizeof exe) != 0)
         return -1;
+    if (name != NULL) {
+        char *slash = strrchr(exe, '/');
+        size_t dir = slash ? (size_t)(slash - exe) + 1 : 0;
+        if (dir + strlen(name) + 1 > sizeof exe)
+            return -1;
+        memcpy(exe + dir, name, strlen(name) + 1);
+    }
     argv[n++] = exe;
     for (i = 0; args[i] != NULL && n < 15; i++)
         argv[n++] = (char *)(uintptr_t)args[i];

@@ -20,6 +20,14 @@ static void append_arg(wchar_t *cmd, size_t cap, const wchar_t *arg)
 int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
                     bool *crashed, int *status)
 {
+    return th_platform_run_exe(NULL, args, timeout_ms, timed_out, crashed,
+                               status);
+}
+
+int th_platform_run_exe(const char *name, const char *const *args,
+                        int timeout_ms, bool *timed_out, bool *crashed,
+                        int *status)
+{
     wchar_t exe[MAX_PATH * 2];
     wchar_t cmd[4096];
     wchar_t warg[512];
@@ -32,6 +40,13 @@ int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
 
     if (GetModuleFileNameW(NULL, exe, MAX_PATH * 2) == 0)
         return -1;
+    if (name != NULL) {
+        wchar_t *slash = wcsrchr(exe, L'\\');
+        size_t dir = slash ? (size_t)(slash - exe) + 1 : 0;
+        if (MultiByteToWideChar(CP_UTF8, 0, name, -1, exe + dir,
+                                (int)(MAX_PATH * 2 - dir)) == 0)
+            return -1;
+    }
     cmd[0] = L'\0';
     wcsncat(cmd, L"\"", 4095);
     wcsncat(cmd, exe, 4095 - wcslen(cmd));

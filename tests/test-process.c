@@ -1625,6 +1625,68 @@ TEST(P30_stdin_is_null_device)
     return 0;
 }
 
+/* P31: tests/p31prog.c, linked against the shared library (the DLL on
+ * Windows), ends while its other thread is inside the library: with exit
+ * (its child is joined, and nothing hangs) and with _Exit (no join). */
+static bool p31_marker_exists(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    fclose(f);
+    return true;
+}
+
+static void p31_run(const char *mode, const char *marker, int child_ms,
+                    int64_t *took)
+{
+    const char *args[4];
+    char ms[16];
+    bool timed_out = false, crashed = false;
+    int status = -1;
+    int64_t t0 = th_now_ms();
+
+    snprintf(ms, sizeof ms, "%d", child_ms);
+    args[0] = mode;
+    args[1] = marker;
+    args[2] = ms;
+    args[3] = NULL;
+    ASSERT_EQ(th_platform_run_exe(MPROC_TEST_P31_EXE, args, th_ms(20000),
+                                  &timed_out, &crashed, &status),
+              0);
+    *took = th_now_ms() - t0;
+    ASSERT(!timed_out);
+    ASSERT(!crashed);
+    ASSERT_EQ(status, 0);
+}
+
+TEST(P31_exit_while_thread_in_library)
+{
+    char marker[64];
+    int64_t took;
+    int i;
+
+    snprintf(marker, sizeof marker, "mproc-p31-%lld.done",
+             (long long)mproc_process_pid(mproc_current_process()));
+    /* exit(): the child is joined first, whatever the other thread was
+     * doing. A hang would come from a stopped thread holding a lock, so
+     * try a few times. */
+    for (i = 0; i < 4; i++) {
+        remove(marker);
+        p31_run("exit", marker, 200, &took);
+        ASSERT(p31_marker_exists(marker));
+    }
+    remove(marker);
+    /* _Exit(): no join, so the program ends before its child creates the
+     * marker (the runner then ends the child with the program's process
+     * group or job). */
+    p31_run("_exit", marker, th_ms(3000), &took);
+    ASSERT(!p31_marker_exists(marker));
+    ASSERT_LT(took, th_ms(3000));
+    remove(marker);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * Backend-level checks of the spawn bootstrap (not conformance rows)
  */

@@ -142,6 +142,18 @@ void mproc__os_unsetenv(const char *name);
  * environment. */
 int mproc__os_handle_is_channel(mproc__handle h);
 
+/* 1 when an atexit handler that the library registers itself runs at
+ * exit(), like the program's own, while the program's other threads still
+ * run (static builds; ELF shared libraries); 0 in a Windows DLL, where the
+ * C runtime runs a DLL's atexit handlers at DLL_PROCESS_DETACH, after
+ * ExitProcess stopped every other thread (perhaps inside the library,
+ * holding a lock), and also after _exit(). There the exit hook is
+ * registered by the program's own module (mproc_init, a macro). */
+#if defined(_WIN32) && !defined(MPROC_STATIC)
+#define MPROC__OS_LIBRARY_ATEXIT 0
+#else
+#define MPROC__OS_LIBRARY_ATEXIT 1
+#endif
 
 int mproc__os_cpu_count(void);
 int mproc__os_cpu_count_usable(void);

@@ -890,6 +890,7 @@ out:
 int mproc_process_start(mproc_process *p)
 {
     mproc_start_method m = p != NULL ? p->method : MPROC_START_DEFAULT;
+    bool hook = false;
     int rc;
 
     if (p == NULL)
@@ -919,11 +920,15 @@ int mproc_process_start(mproc_process *p)
     p->state = PS_STARTING;
     p->started = m; /* the fork child's copy of p reads it too */
     p->owner = mproc__os_getpid();
-    if (!g_exit_hook && g_current == &g_main) {
+    /* Where the library's own atexit handler is safe, the first start
+     * installs it (mproc_init may not have run: fork needs no init). */
+    if (!g_exit_hook && g_current == &g_main && MPROC__OS_LIBRARY_ATEXIT) {
         g_exit_hook = true;
-        atexit(exit_hook);
+        hook = true;
     }
     unlock();
+    if (hook)
+        (void)atexit(exit_hook);
 
     rc = m == MPROC_START_FORK ? start_fork(p) : start_spawn(p);
 
@@ -1130,7 +1135,27 @@ static void child_main_spawn(const char *harg)
     child_finish(run_target(&self));
 }
 
-int mproc_init(int argc, char **argv)
+/* Installs the exit hook from mproc_init: through `reg`, the atexit of the
+ * program's own module, where the library's own would not do (backend.h,
+ * MPROC__OS_LIBRARY_ATEXIT), else as the first start would. */
+static void install_exit_hook(int (*reg)(void (*)(void)))
+{
+    bool hook = false;
+    /* Safe: the first start installs it (fork needs no mproc_init).
+     * Without `reg` there is no safe way: children are not joined. */
+    if (MPROC__OS_LIBRARY_ATEXIT || reg == NULL)
+        return;
+    lock();
+    if (!g_exit_hook && g_current == &g_main) {
+        g_exit_hook = true;
+        hook = true;
+    }
+    unlock();
+    if (hook)
+        (void)reg(exit_hook);
+}
+
+int mproc_init_ex(int argc, char **argv, int (*register_atexit)(void (*)(void)))
 {
     bool spawned = argc >= 3 && argv != NULL && argv[1] != NULL &&
                    strcmp(argv[1], BOOT_ARG) == 0 && argv[2] != NULL;
@@ -1163,12 +1188,20 @@ int mproc_init(int argc, char **argv)
     g_spawn_path = path;
     unlock();
     free(old);
+    install_exit_hook(register_atexit);
     /* An unknown MPROC_START_METHOD is an error even where the program
      * chose a method itself. */
     rc = method_from_env(&m);
     if (rc == 0)
         (void)program_method(&m);
     return rc;
+}
+
+/* The exported function behind the mproc_init macro, for callers that do
+ * not see the header (bindings, dlsym). */
+int(mproc_init)(int argc, char **argv)
+{
+    return mproc_init_ex(argc, argv, NULL);
 }
 
 void mproc_exit(int code)
