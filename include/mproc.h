@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h> /* atexit, for the mproc_init macro */
 
 #ifdef __cplusplus
 extern "C" {
@@ -180,12 +181,45 @@ typedef struct mproc_shm mproc_shm;
  * started by spawn it recognises the bootstrap argument, receives the target
  * and its arguments from the parent, runs the target and exits with its code:
  * it never returns there. It is Python's `if __name__ == '__main__':`.
+ *
+ * In the parent it also finds the file spawn starts: argv[0] as an absolute
+ * path (searched in PATH when it has no slash) if that is this program's
+ * own file, else the system's name for it (/proc/self/exe,
+ * GetModuleFileNameW). So a program run under a loader such as valgrind
+ * spawns itself, not the loader. It returns MPROC_EINVAL when the
+ * environment variable MPROC_START_METHOD holds anything but "fork" or
+ * "spawn" (unset or empty: the default), and MPROC_ENOSYS for "fork" where
+ * there is no fork (Windows); the rest of its work is done all the same.
+ *
+ * A spawned child whose main starts a process before mproc_init has run
+ * (the missing `if __name__ == '__main__':` of Python) would start a copy of
+ * itself doing the same, until the system's process limit. Such a start
+ * fails with MPROC_EBOOTSTRAP instead; the parent's start fails with
+ * MPROC_EBOOTSTRAP too, and the child is ended (SIGKILL) without running its
+ * target. A spawned child knows that it is one before mproc_init through the
+ * environment entry MPROC_BOOTSTRAP, which its parent set for it alone and
+ * mproc_init removes.
+ *
+ * mproc_init is a macro: it hands the library the atexit of the calling
+ * module, so that the exit-time join of children (Process) runs from the
+ * program's own exit(), never from a DLL's detach code (which Windows runs
+ * after it stopped the program's other threads, and after _exit).
+ * mproc_init_ex is what it expands to; the function mproc_init also exists,
+ * for callers that do not use this header (then a program using the DLL on
+ * Windows does not join its children at exit).
  * @{
  */
 
-/** First statement of main(): 0 in the parent; in a spawned child it runs
- * the target and never returns (see above). MPROC_EINVAL for a NULL argv. */
+/** What the mproc_init macro expands to (see above): 0 in the parent; in a
+ * spawned child it runs the target and never returns. MPROC_EINVAL for a
+ * NULL argv or a bad MPROC_START_METHOD, MPROC_ENOSYS for fork where there
+ * is none. */
+MPROC_API int mproc_init_ex(int argc, char **argv,
+                            int (*register_atexit)(void (*)(void)));
+/** The plain function behind the macro, for callers that do not use this
+ * header (see above). */
 MPROC_API int mproc_init(int argc, char **argv);
+#define mproc_init(argc, argv) mproc_init_ex((argc), (argv), atexit)
 
 /** End the calling process with exit code `code` (0..255) after flushing
  * stdio, like Python's sys.exit(n) inside a target. In a child it ends the
@@ -205,7 +239,10 @@ typedef enum mproc_start_method {
 /** @{ */
 /** The program-wide default: fork on POSIX, spawn on Windows, unless set
  * here or by the environment variable MPROC_START_METHOD=fork|spawn.
- * MPROC_ENOSYS for fork on Windows. */
+ * MPROC_ENOSYS for fork on Windows. While MPROC_START_METHOD names no
+ * method (see mproc_init) and none was set here, a start that uses the
+ * default fails with mproc_init's error. A spawned child's default is its
+ * parent's. */
 MPROC_API int mproc_set_start_method(mproc_start_method method);
 MPROC_API mproc_start_method mproc_get_start_method(void);
 /** @} */
@@ -398,7 +435,17 @@ MPROC_API void mproc_free(void *p);
  * Lifecycle: created -> started -> exited (join or is_alive saw it) ->
  * closed. Misuse is an error: start twice (MPROC_ESTATE), join before start
  * (MPROC_ESTATE), close while running (MPROC_ESTATE), anything but destroy
- * after close (MPROC_ECLOSED).
+ * after close (MPROC_ECLOSED). Only the process that started a child may
+ * join, poll, signal, close it or read its exit code: a fork child's copy
+ * of an object its parent started gives MPROC_ENOTCHILD for those (as
+ * Python's "can only join a child process"); the parent process object
+ * (mproc_parent_process) is the one exception, see below.
+ *
+ * Defaults, as in Python: a new process is a daemon when the process that
+ * creates it is one (which cannot start it, though: MPROC_EDAEMON), and
+ * its standard input is the null device, so that children do not compete
+ * with their parent for the terminal (mproc_process_set_inherit_stdin to
+ * share the parent's). Its standard output and error are the parent's.
  *
  * Destroying a process that is still running does not stop it: the library
  * keeps what it needs to reap it (active_children() lists it and reaps it).
@@ -434,13 +481,21 @@ MPROC_API int mproc_process_set_daemon(mproc_process *p, bool daemon);
 MPROC_API int mproc_process_set_start_method(mproc_process *p,
                                              mproc_start_method method);
 /** @} */
+/** true: the child reads the parent's standard input (the same file or
+ * terminal, sharing its position) instead of the null device. */
+MPROC_API int mproc_process_set_inherit_stdin(mproc_process *p,
+                                              bool inherit);
 
 /** Starts the child. Returns once the child exists and (under spawn) has
  * found its target: MPROC_ERESOLVE when it cannot, MPROC_EEXEC when the
  * executable cannot start, MPROC_ECHILD when it ended before it could run
  * the target (it is not an mproc program, or crashed while starting),
- * MPROC_EDAEMON when called in a daemon child. After a failed start no
- * child is left behind (it has been reaped) and the object can be started
+ * MPROC_EDAEMON when called in a daemon child, MPROC_EBOOTSTRAP when called
+ * in a spawned child before its bootstrap finished (mproc_init) or when the
+ * spawned child started a process itself before its mproc_init (see
+ * mproc_init), MPROC_EINVAL or MPROC_ENOSYS when the default start method
+ * is used and MPROC_START_METHOD names none. After a failed start no child
+ * is left behind (it has been reaped) and the object can be started
  * again. */
 MPROC_API int mproc_process_start(mproc_process *p);
 /** 0 once the child has exited, MPROC_ETIMEDOUT if it is still running after
@@ -469,8 +524,16 @@ MPROC_API int mproc_process_exitcode(mproc_process *p, int *code);
 /** Borrowed; valid until the name is changed or the object destroyed. NULL
  * only for a NULL process. */
 MPROC_API const char *mproc_process_name(const mproc_process *p);
-/** 1 daemon, 0 not, or a negative code. */
+/** 1 daemon, 0 not, or a negative code (MPROC_ECLOSED after close). */
 MPROC_API int mproc_process_daemon(const mproc_process *p);
+/** The start method a child was started with (MPROC_START_FORK or
+ * MPROC_START_SPAWN); before start, the one it would be started with now.
+ * For mproc_current_process() in a child: the method it was really
+ * started with (which may differ from mproc_get_start_method(), the
+ * program-wide default it inherited from its parent). MPROC_START_DEFAULT
+ * for the main process and the parent object; a negative code for NULL or
+ * after close. */
+MPROC_API int mproc_process_start_method(const mproc_process *p);
 /** The state of the run-function form (borrowed), NULL otherwise. */
 MPROC_API mproc_value *mproc_process_state(const mproc_process *p);
 

@@ -166,6 +166,13 @@ enum th_outcome th_supervise(const char *name, const char *method,
 extern int th_argc;
 extern char **th_argv;
 
+/* P25 (tests/test-process.c): the runner's main calls this instead of its
+ * own when the environment holds TH_P25_ENV, before mproc_init, so that a
+ * spawned copy of the runner behaves as a program whose main starts a
+ * process before mproc_init. */
+#define TH_P25_ENV "MPROC_TEST_P25_LOG"
+int th_p25_main(int argc, char **argv);
+
 /* --- platform part of the runner (runner-posix.c, runner-win32.c) ------ */
 
 /* Starts this executable with `args` (NULL-terminated, after argv[0]) in a
@@ -175,6 +182,22 @@ extern char **th_argv;
  * the child could not be started. */
 int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
                     bool *crashed, int *status);
+/* The same for another program of the build: `name` is a file beside this
+ * executable (the build puts every program in one directory). */
+int th_platform_run_exe(const char *name, const char *const *args,
+                        int timeout_ms, bool *timed_out, bool *crashed,
+                        int *status);
+/* Sets (value not NULL) or removes an environment variable of this
+ * process, where its children inherit it: 0 or -1. */
+int th_platform_setenv(const char *name, const char *value);
+/* Closes the standard descriptors 0-2 as a program may (Windows: the C
+ * runtime's, which also clears the standard handles), keeping copies
+ * elsewhere; restore puts those back. 0 or -1. */
+int th_platform_std_close(void);
+void th_platform_std_restore(void);
+/* How many of the standard descriptors 0-2 are open (Windows: valid
+ * standard handles). */
+int th_platform_std_open(void);
 int64_t th_platform_now_ms(void);
 void th_platform_sleep_ms(int ms);
 int th_platform_open_handles(void);

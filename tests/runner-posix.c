@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -35,6 +36,14 @@ static int self_exe(char *buf, size_t cap)
 int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
                     bool *crashed, int *status)
 {
+    return th_platform_run_exe(NULL, args, timeout_ms, timed_out, crashed,
+                               status);
+}
+
+int th_platform_run_exe(const char *name, const char *const *args,
+                        int timeout_ms, bool *timed_out, bool *crashed,
+                        int *status)
+{
     char exe[4096];
     char *argv[16];
     size_t i, n = 0;
@@ -46,6 +55,13 @@ int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
 
     if (self_exe(exe, sizeof exe) != 0)
         return -1;
+    if (name != NULL) {
+        char *slash = strrchr(exe, '/');
+        size_t dir = slash ? (size_t)(slash - exe) + 1 : 0;
+        if (dir + strlen(name) + 1 > sizeof exe)
+            return -1;
+        memcpy(exe + dir, name, strlen(name) + 1);
+    }
     argv[n++] = exe;
     for (i = 0; args[i] != NULL && n < 15; i++)
         argv[n++] = (char *)(uintptr_t)args[i];
@@ -129,6 +145,45 @@ int th_platform_open_handles(void)
 const char *th_platform_name(void)
 {
     return "posix";
+}
+
+int th_platform_setenv(const char *name, const char *value)
+{
+    return value != NULL ? setenv(name, value, 1) : unsetenv(name);
+}
+
+/* Copies of 0-2 while the test has them closed; -1: was not open. */
+static int saved_std[3] = {-1, -1, -1};
+
+int th_platform_std_close(void)
+{
+    int fd;
+    for (fd = 0; fd < 3; fd++) {
+        saved_std[fd] = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+        (void)close(fd);
+    }
+    return 0;
+}
+
+void th_platform_std_restore(void)
+{
+    int fd;
+    for (fd = 0; fd < 3; fd++) {
+        if (saved_std[fd] < 0)
+            continue;
+        (void)dup2(saved_std[fd], fd);
+        (void)close(saved_std[fd]);
+        saved_std[fd] = -1;
+    }
+}
+
+int th_platform_std_open(void)
+{
+    int fd, n = 0;
+    for (fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            n++;
+    return n;
 }
 
 bool th_platform_is_wine(void)

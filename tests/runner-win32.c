@@ -5,6 +5,9 @@
 
 #include <windows.h>
 
+#include <fcntl.h>
+#include <io.h>
+
 static void append_arg(wchar_t *cmd, size_t cap, const wchar_t *arg)
 {
     /* Test names and methods hold no quotes or spaces; quote anyway for the
@@ -16,6 +19,14 @@ static void append_arg(wchar_t *cmd, size_t cap, const wchar_t *arg)
 
 int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
                     bool *crashed, int *status)
+{
+    return th_platform_run_exe(NULL, args, timeout_ms, timed_out, crashed,
+                               status);
+}
+
+int th_platform_run_exe(const char *name, const char *const *args,
+                        int timeout_ms, bool *timed_out, bool *crashed,
+                        int *status)
 {
     wchar_t exe[MAX_PATH * 2];
     wchar_t cmd[4096];
@@ -29,6 +40,13 @@ int th_platform_run(const char *const *args, int timeout_ms, bool *timed_out,
 
     if (GetModuleFileNameW(NULL, exe, MAX_PATH * 2) == 0)
         return -1;
+    if (name != NULL) {
+        wchar_t *slash = wcsrchr(exe, L'\\');
+        size_t dir = slash ? (size_t)(slash - exe) + 1 : 0;
+        if (MultiByteToWideChar(CP_UTF8, 0, name, -1, exe + dir,
+                                (int)(MAX_PATH * 2 - dir)) == 0)
+            return -1;
+    }
     cmd[0] = L'\0';
     wcsncat(cmd, L"\"", 4095);
     wcsncat(cmd, exe, 4095 - wcslen(cmd));
@@ -105,6 +123,58 @@ int th_platform_open_handles(void)
 const char *th_platform_name(void)
 {
     return "win32";
+}
+
+int th_platform_setenv(const char *name, const char *value)
+{
+    /* The C runtime's copy (getenv) and the process's block (what
+     * CreateProcess hands to children). */
+    if (_putenv_s(name, value != NULL ? value : "") != 0)
+        return -1;
+    return SetEnvironmentVariableA(name, value) ? 0 : -1;
+}
+
+static int saved_std[3] = {-1, -1, -1};
+
+int th_platform_std_close(void)
+{
+    int fd;
+    /* All copies first: a copy takes the lowest free number, which a
+     * closed standard one would be. */
+    for (fd = 0; fd < 3; fd++)
+        saved_std[fd] = _dup(fd);
+    /* The runtime clears the standard handle with the descriptor. */
+    for (fd = 0; fd < 3; fd++)
+        (void)_close(fd);
+    return 0;
+}
+
+void th_platform_std_restore(void)
+{
+    int fd;
+    for (fd = 0; fd < 3; fd++) {
+        if (saved_std[fd] < 0)
+            continue;
+        (void)_dup2(saved_std[fd], fd);
+        (void)_close(saved_std[fd]);
+        saved_std[fd] = -1;
+    }
+}
+
+int th_platform_std_open(void)
+{
+
+    static const DWORD which[3] = {STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+                                   STD_ERROR_HANDLE};
+    DWORD flags;
+    int i, n = 0;
+    for (i = 0; i < 3; i++) {
+        HANDLE h = GetStdHandle(which[i]);
+        if (h != NULL && h != INVALID_HANDLE_VALUE &&
+            GetHandleInformation(h, &flags))
+            n++;
+    }
+    return n;
 }
 
 bool th_platform_is_wine(void)

@@ -238,11 +238,15 @@ char **th_argv;
 
 int main(int argc, char **argv)
 {
-    int rc = mproc_init(argc, argv);
+    int rc;
     size_t i;
 
     th_argc = argc;
     th_argv = argv;
+    /* Before mproc_init, on purpose (P25). */
+    if (getenv(TH_P25_ENV) != NULL)
+        return th_p25_main(argc, argv);
+    rc = mproc_init(argc, argv);
 
     if (rc < 0) {
         fprintf(stderr, "mproc_init: %s\n", mproc_strerror(rc));

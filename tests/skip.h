@@ -14,3 +14,10 @@ TH_SKIP_ENTRY("_meta_skip", "win32", "the harness's own skip check")
 TH_SKIP_ENTRY("process_spawn_child_ends_early_is_echild", "win32",
               "the test's stand-in for a program that is not an mproc "
               "program is a POSIX shell script")
+TH_SKIP_ENTRY("P09_not_a_child_is_enotchild", "win32",
+              "no fork: a process object never reaches another process, so "
+              "none can be another process's child")
+TH_SKIP_ENTRY("P27_daemon_spawn_starts_like_others", "win32",
+              "no signal dispositions or masks to inherit, and a daemon child "
+              "is started by the same CreateProcessW call with the same handle "
+              "list as any other (P20 checks the handles)")

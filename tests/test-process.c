@@ -1,5 +1,5 @@
 /*
- * Tests of the process area: rows P01-P24 of CONFORMANCE.md.
+ * Tests of the process area: rows P01-P31 of CONFORMANCE.md.
  *
  * Children report what they saw through their exit code (0: every check in
  * the child held; another number names the check that failed), or through a
@@ -8,7 +8,9 @@
  */
 #include "harness.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #if defined(__has_include)
 #if __has_include(<sched.h>)
 #include <sched.h>
@@ -295,6 +297,7 @@ TEST(P09_lifecycle_misuse)
     ASSERT_ERR(mproc_process_exitcode(p, &code), MPROC_ECLOSED);
     ASSERT_ERR(mproc_process_pid(p), MPROC_ECLOSED);
     ASSERT_ERR(mproc_process_set_name(p, "x"), MPROC_ECLOSED);
+    ASSERT_ERR(mproc_process_daemon(p), MPROC_ECLOSED);
     p = mproc_process_destroy(p);
 
     /* Close of a process that never started is fine. */
@@ -1107,6 +1110,580 @@ TEST(P24_run_form)
     ASSERT_OK(mproc_process_create_run(&p, worker_no_state, mproc_int(3)));
     ASSERT_EQ(run_and_code(p), 2);
     mproc_process_destroy(p);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * P25-P31 (the second round): the bootstrap guard, descriptors, how
+ * children start, defaults, exit through a shared library
+ */
+
+/* P25: a copy of the runner whose main starts a process before mproc_init
+ * (th_p25_main) logs what it does to the file named by TH_P25_ENV: "main
+ * D" when its main runs at depth D, "start D RC" with its start's result,
+ * "target" when a target runs. A regression would start a chain of such
+ * copies; it ends at P25_MAX_DEPTH, so the test cannot fork-bomb the
+ * machine. */
+#define P25_MAX_DEPTH 4
+#define P25_DEPTH_ENV "MPROC_TEST_P25_DEPTH"
+#define P25_METHOD_ENV "MPROC_TEST_P25_METHOD"
+
+static void p25_log(const char *what, int depth, int rc)
+{
+    const char *path = getenv(TH_P25_ENV);
+    FILE *f = path ? fopen(path, "a") : NULL;
+    if (f == NULL)
+        return;
+    fprintf(f, "%s %d %d\n", what, depth, rc);
+    fclose(f);
+}
+
+static int t_p25_target(const mproc_value *args)
+{
+    (void)args;
+    p25_log("target", 0, 0);
+    return 0;
+}
+
+int th_p25_main(int argc, char **argv)
+{
+    const char *d = getenv(P25_DEPTH_ENV);
+    const char *m = getenv(P25_METHOD_ENV);
+    int depth = (d ? (int)strtol(d, NULL, 10) : 0) + 1;
+    mproc_process *p = NULL;
+    char buf[16];
+    int rc;
+
+    p25_log("main", depth, 0);
+    if (depth > P25_MAX_DEPTH)
+        return 99; /* a regression's chain ends here */
+    snprintf(buf, sizeof buf, "%d", depth);
+    (void)th_platform_setenv(P25_DEPTH_ENV, buf);
+    rc = mproc_process_create(&p, t_p25_target, NULL);
+    if (rc == 0)
+        rc = mproc_process_set_start_method(
+            p, m != NULL && strcmp(m, "fork") == 0 ? MPROC_START_FORK
+                                                   : MPROC_START_SPAWN);
+    if (rc == 0)
+        rc = mproc_process_start(p);
+    p25_log("start", depth, rc);
+    if (rc == 0)
+        (void)mproc_process_join(p, MPROC_FOREVER);
+    mproc_process_destroy(p);
+    /* Only now: where this program's bootstrap would happen. */
+    rc = mproc_init(argc, argv);
+    return rc == 0 ? 0 : 3;
+}
+
+TEST(P25_start_before_bootstrap_is_refused)
+{
+    char path[64], what[16], line[64];
+    FILE *f;
+    mproc_process *p;
+    int depth, rc, code, mains = 0, deeper = 0, targets = 0;
+
+    snprintf(path, sizeof path, "mproc-p25-%lld.log",
+             (long long)mproc_process_pid(mproc_current_process()));
+    remove(path);
+    ASSERT_OK(th_platform_setenv(TH_P25_ENV, path));
+    ASSERT_OK(th_platform_setenv(P25_DEPTH_ENV, "0"));
+    ASSERT_OK(th_platform_setenv(
+        P25_METHOD_ENV, th_method() == MPROC_START_FORK ? "fork" : "spawn"));
+    /* The case needs main to run again in the child: spawn. The child
+     * tries to start its own with this run's method. */
+    p = make(t_p25_target, NULL);
+    ASSERT_OK(mproc_process_set_start_method(p, MPROC_START_SPAWN));
+    rc = mproc_process_start(p);
+    ASSERT_OK(th_platform_setenv(TH_P25_ENV, NULL));
+    ASSERT_OK(th_platform_setenv(P25_DEPTH_ENV, NULL));
+    ASSERT_OK(th_platform_setenv(P25_METHOD_ENV, NULL));
+    ASSERT_ERR(rc, MPROC_EBOOTSTRAP);
+    ASSERT_EQ(mproc_process_is_alive(p), 0);
+    ASSERT_ERR(mproc_process_exitcode(p, &code), MPROC_ENOTEXITED);
+    ASSERT_EQ(mproc_active_children(NULL, 0), 0);
+
+    f = fopen(path, "r");
+    ASSERT_NOT_NULL(f);
+    /* Lines "what depth rc" (p25_log). */
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *sp = strchr(line, ' ');
+        char *end = NULL;
+        if (sp == NULL || (size_t)(sp - line) >= sizeof what)
+            continue;
+        memcpy(what, line, (size_t)(sp - line));
+        what[sp - line] = '\0';
+        depth = (int)strtol(sp + 1, &end, 10);
+        code = (int)strtol(end, NULL, 10);
+        if (strcmp(what, "main") == 0 && depth == 1)
+            mains++;
+        else if (strcmp(what, "main") == 0)
+            deeper++;
+        else if (strcmp(what, "target") == 0)
+            targets++;
+        else if (strcmp(what, "start") == 0)
+            /* If the child logged its start before it was ended: */
+            ASSERT_ERR(code, MPROC_EBOOTSTRAP);
+    }
+    fclose(f);
+    remove(path);
+    ASSERT_EQ(mains, 1);   /* the child's main ran */
+    ASSERT_EQ(deeper, 0);  /* and started no copy of itself */
+    ASSERT_EQ(targets, 0); /* no target ran anywhere */
+
+    /* The object can be started once the program is guarded. */
+    ASSERT_EQ(run_and_code(p), 0);
+    mproc_process_destroy(p);
+    return 0;
+}
+
+/* P26: the standard descriptors closed, every kind of object created and
+ * handed to children that print to stdout and stderr. */
+#define P26_TEXT "P26: text that must reach no object's shared state\n"
+
+static int t_p26_print(const mproc_value *args)
+{
+    int i;
+    (void)args; /* held, so that a spawned child has their descriptors */
+    for (i = 0; i < 64; i++) {
+        fputs(P26_TEXT, stdout);
+        fputs(P26_TEXT, stderr);
+    }
+    /* No flush: the child's exit does it, as in the report. */
+    return 0;
+}
+
+/* The first failure while the standard streams are closed (an assertion
+ * could not print it). */
+static int p26_line, p26_rc;
+
+static void p26_note(int line, int64_t rc)
+{
+    if (rc < 0 && p26_line == 0) {
+        p26_line = line;
+        p26_rc = (int)rc;
+    }
+}
+#define P26_OK(expr) p26_note(__LINE__, (int64_t)(expr))
+
+TEST(P26_no_library_descriptor_on_0_1_2)
+{
+    mproc_event *e = NULL;
+    mproc_shm *m = NULL;
+    mproc_lock *l = NULL;
+    mproc_conn *a = NULL, *b = NULL, *r = NULL, *w = NULL;
+    mproc_queue *q = NULL;
+    mproc_rlock *rl = NULL;
+    mproc_sem *s = NULL;
+    mproc_cond *c = NULL;
+    mproc_barrier *bar = NULL;
+    mproc_process *p[2] = {NULL, NULL};
+    mproc_value *v = NULL;
+    int open_after_create, open_after_start, i, code[2] = {-1, -1};
+    const unsigned char *bytes;
+    size_t k, nonzero = 0;
+
+    ASSERT_EQ(th_platform_std_open(), 3);
+    ASSERT_OK(th_platform_std_close());
+    /* Objects whose memory a stray write would show first. */
+    P26_OK(mproc_event_create(&e));
+    P26_OK(mproc_shm_create(&m, 4096));
+    P26_OK(mproc_lock_create(&l));
+    P26_OK(mproc_pipe(&a, &b, true));
+    P26_OK(mproc_pipe(&r, &w, false));
+    P26_OK(mproc_queue_create(&q, 0));
+    P26_OK(mproc_rlock_create(&rl));
+    P26_OK(mproc_sem_create(&s, 3, 0));
+    P26_OK(mproc_cond_create(&c));
+    P26_OK(mproc_barrier_create(&bar, 2));
+    open_after_create = th_platform_std_open();
+    /* Children add their own descriptors: pidfds, a daemon's lifeline,
+     * the bootstrap channel. */
+    for (i = 0; i < 2 && p26_line == 0; i++) {
+        P26_OK(mproc_process_create(
+            &p[i], t_p26_print,
+            MPROC_LIST(mproc_value_event(e), mproc_value_shm(m),
+                       mproc_value_lock(l), mproc_value_conn(b),
+                       mproc_value_conn(w), mproc_value_queue(q),
+                       mproc_value_rlock(rl), mproc_value_sem(s),
+                       mproc_value_cond(c), mproc_value_barrier(bar))));
+        P26_OK(mproc_process_set_daemon(p[i], i == 1));
+        P26_OK(mproc_process_start(p[i]));
+    }
+    open_after_start = th_platform_std_open();
+    for (i = 0; i < 2 && p26_line == 0; i++) {
+        P26_OK(mproc_process_join(p[i], th_ms(20000)));
+        P26_OK(mproc_process_exitcode(p[i], &code[i]));
+    }
+    th_platform_std_restore();
+    ASSERT_EQ(p26_rc, 0);
+    ASSERT_EQ(p26_line, 0);
+    ASSERT_EQ(open_after_create, 0);
+    ASSERT_EQ(open_after_start, 0);
+    ASSERT_EQ(code[0], 0);
+    ASSERT_EQ(code[1], 0);
+
+    /* Nothing of the children's output reached any object. */
+    ASSERT_EQ(mproc_event_is_set(e), 0);
+    bytes = mproc_shm_ptr(m);
+    for (k = 0; k < 4096; k++)
+        nonzero += bytes[k] != 0;
+    ASSERT_EQ(nonzero, 0);
+    ASSERT_ERR(mproc_lock_acquire(l, 0), 0);
+    ASSERT_OK(mproc_lock_release(l));
+    ASSERT_EQ(mproc_conn_poll(a, 0), 0);
+    ASSERT_EQ(mproc_conn_poll(r, 0), 0);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    ASSERT_ERR(mproc_queue_get(q, &v, 0), MPROC_EEMPTY);
+    ASSERT_ERR(mproc_rlock_acquire(rl, 0), 0);
+    ASSERT_OK(mproc_rlock_release(rl));
+    ASSERT_EQ(mproc_sem_value(s), 3);
+    ASSERT_ERR(mproc_cond_acquire(c, 0), 0);
+    ASSERT_OK(mproc_cond_release(c));
+    ASSERT_EQ(mproc_barrier_n_waiting(bar), 0);
+    ASSERT_EQ(mproc_barrier_broken(bar), 0);
+    ASSERT_EQ(mproc_barrier_parties(bar), 2);
+    /* And the objects still work. */
+    ASSERT_OK(mproc_conn_send_bytes(b, "ok", 2));
+    ASSERT_EQ(mproc_conn_poll(a, th_ms(1000)), 1);
+    ASSERT_OK(mproc_event_set(e));
+    ASSERT_EQ(mproc_event_is_set(e), 1);
+
+    for (i = 0; i < 2; i++)
+        mproc_process_destroy(p[i]);
+    mproc_event_destroy(e);
+    mproc_shm_destroy(m);
+    mproc_lock_destroy(l);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    mproc_conn_destroy(r);
+    mproc_conn_destroy(w);
+    mproc_queue_destroy(q);
+    mproc_rlock_destroy(rl);
+    mproc_sem_destroy(s);
+    mproc_cond_destroy(c);
+    mproc_barrier_destroy(bar);
+    return 0;
+}
+
+/* P27: daemon and other spawn children start alike. Signal dispositions
+ * and masks are POSIX; tests/skip.h skips the row where there are none. */
+#if defined(SIGCHLD) && defined(F_GETFD) && defined(SIG_SETMASK)
+static int t_p27_check(const mproc_value *args)
+{
+    static const int sigs[] = {SIGINT, SIGCHLD, SIGPIPE, SIGTERM};
+    int fd = (int)th_arg_int(args, 0);
+    mproc_conn *go = NULL;
+    struct sigaction sa;
+    sigset_t mask;
+    char buf[4];
+    size_t i, n = 0;
+    int code = 0;
+
+    for (i = 0; i < sizeof sigs / sizeof sigs[0] && code == 0; i++)
+        if (sigaction(sigs[i], NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+            code = 10 + (int)i;
+    if (code == 0 && (sigprocmask(SIG_SETMASK, NULL, &mask) != 0 ||
+                      sigismember(&mask, SIGUSR1) != 0))
+        code = 20;
+    /* The parent's pipe end, open without close-on-exec. */
+    if (code == 0 && fcntl(fd, F_GETFD) >= 0)
+        code = 30;
+    /* Exits only when told: the parent ignores SIGCHLD meanwhile, and a
+     * child ending then would be reaped by the kernel, not by join. */
+    if (mproc_value_get_conn(mproc_list_get(args, 1), &go) != 0 ||
+        mproc_conn_recv_bytes(go, buf, sizeof buf, &n, th_ms(20000)) != 0)
+        return code ? code : 40;
+    return code;
+}
+#endif
+
+TEST(P27_daemon_spawn_starts_like_others)
+{
+#if defined(SIGCHLD) && defined(F_GETFD) && defined(SIG_SETMASK)
+    mproc_process *p[2];
+    mproc_conn *here[2], *there[2];
+    void (*old_int)(int), (*old_chld)(int);
+    sigset_t usr1, old_mask;
+    int fds[2], i;
+
+    ASSERT_EQ(pipe(fds), 0); /* without close-on-exec, as programs do */
+    for (i = 0; i < 2; i++) {
+        ASSERT_OK(mproc_pipe(&here[i], &there[i], true));
+        p[i] = make(t_p27_check,
+                    MPROC_LIST(mproc_int(fds[1]), mproc_value_conn(there[i])));
+        ASSERT_OK(mproc_process_set_start_method(p[i], MPROC_START_SPAWN));
+        ASSERT_OK(mproc_process_set_daemon(p[i], i == 1));
+    }
+    /* What a program may do before it starts children. */
+    old_int = signal(SIGINT, SIG_IGN);
+    old_chld = signal(SIGCHLD, SIG_IGN);
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    ASSERT_EQ(sigprocmask(SIG_BLOCK, &usr1, &old_mask), 0);
+    for (i = 0; i < 2; i++)
+        ASSERT_OK(mproc_process_start(p[i]));
+    ASSERT_EQ(sigprocmask(SIG_SETMASK, &old_mask, NULL), 0);
+    (void)signal(SIGCHLD, old_chld);
+    (void)signal(SIGINT, old_int);
+    close(fds[1]);
+    for (i = 0; i < 2; i++)
+        ASSERT_OK(mproc_conn_send_bytes(here[i], "go", 2));
+    /* The daemon is checked like the other (exit code 0: all held). */
+    for (i = 0; i < 2; i++) {
+        int code = th_join_code(p[i], 20000);
+        if (code != 0)
+            printf("%s child: check %d failed\n", i ? "daemon" : "other", code);
+        ASSERT_EQ(code, 0);
+        mproc_conn_destroy(here[i]);
+        mproc_conn_destroy(there[i]);
+    }
+    close(fds[0]);
+#endif
+    return 0;
+}
+
+/* P28: defaults from the creator; the start method a child reports. */
+static int t_p28_daemon_child(const mproc_value *args)
+{
+    mproc_process *c = NULL;
+    (void)args;
+    CHILD_CHECK(mproc_process_daemon(mproc_current_process()) == 1, 2);
+    CHILD_CHECK(mproc_process_create(&c, t_noop, NULL) == 0, 3);
+    CHILD_CHECK(mproc_process_daemon(c) == 1, 4); /* its creator's */
+    CHILD_CHECK(mproc_process_start(c) == MPROC_EDAEMON, 5);
+    mproc_process_destroy(c);
+    return 0;
+}
+
+/* 10 x the method this child was started with + the program-wide
+ * default it sees. */
+static int t_p28_report_method(const mproc_value *args)
+{
+    (void)args;
+    return 10 * mproc_process_start_method(mproc_current_process()) +
+           (int)mproc_get_start_method();
+}
+
+TEST(P28_daemon_default_and_start_method)
+{
+    mproc_start_method mine = mproc_get_start_method();
+    mproc_start_method other =
+        mine == MPROC_START_FORK ? MPROC_START_SPAWN : MPROC_START_FORK;
+    mproc_process *p = make(t_noop, NULL);
+    int rc;
+
+    ASSERT_EQ(mproc_process_daemon(p), 0);
+    mproc_process_destroy(p);
+    p = make(t_p28_daemon_child, NULL);
+    ASSERT_OK(mproc_process_set_daemon(p, true));
+    ASSERT_EQ(run_and_code(p), 0);
+    mproc_process_destroy(p);
+
+    /* The main process was not started by mproc. */
+    ASSERT_EQ(mproc_process_start_method(mproc_current_process()),
+              MPROC_START_DEFAULT);
+    ASSERT_ERR(mproc_process_start_method(NULL), MPROC_EINVAL);
+    p = make(t_p28_report_method, NULL);
+    ASSERT_EQ(mproc_process_start_method(p), mine);
+    ASSERT_EQ(run_and_code(p), 11 * (int)mine);
+    ASSERT_EQ(mproc_process_start_method(p), mine);
+    mproc_process_destroy(p);
+    /* Started with the other method (where there is one): the child says
+     * so, and still sees its parent's program-wide default. */
+    p = make(t_p28_report_method, NULL);
+    rc = mproc_process_set_start_method(p, other);
+    if (rc != MPROC_ENOSYS) {
+        ASSERT_OK(rc);
+        ASSERT_EQ(mproc_process_start_method(p), other);
+        ASSERT_EQ(run_and_code(p), 10 * (int)other + (int)mine);
+        ASSERT_EQ(mproc_process_start_method(p), other);
+    }
+    ASSERT_OK(mproc_process_close(p));
+    ASSERT_ERR(mproc_process_start_method(p), MPROC_ECLOSED);
+    mproc_process_destroy(p);
+    return 0;
+}
+
+/* P29: an unknown MPROC_START_METHOD is mproc_init's error. */
+TEST(_p29_pass)
+{
+    return 0;
+}
+
+TEST(P29_unknown_start_method_is_error)
+{
+    mproc_process *p = make(t_noop, NULL);
+    int fork_rc = mproc_process_set_start_method(p, MPROC_START_FORK);
+    enum th_outcome out;
+    int status = -1;
+
+    mproc_process_destroy(p);
+    ASSERT(fork_rc == 0 || fork_rc == MPROC_ENOSYS);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "bogus"));
+    ASSERT_ERR(mproc_init(th_argc, th_argv), MPROC_EINVAL);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "Spawn"));
+    ASSERT_ERR(mproc_init(th_argc, th_argv), MPROC_EINVAL);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "fork"));
+    ASSERT_ERR(mproc_init(th_argc, th_argv), fork_rc);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "spawn"));
+    ASSERT_OK(mproc_init(th_argc, th_argv));
+    /* A fresh program: the runner ends with 2 when mproc_init fails. */
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "bogus"));
+    out = th_supervise("_p29_pass", NULL, th_ms(20000), &status);
+    ASSERT_EQ(out, TH_OUT_FAIL);
+    ASSERT_EQ(status, 2);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", "fork"));
+    out = th_supervise("_p29_pass", NULL, th_ms(20000), &status);
+    ASSERT_EQ(out, fork_rc == 0 ? TH_OUT_PASS : TH_OUT_FAIL);
+    ASSERT_OK(th_platform_setenv("MPROC_START_METHOD", NULL));
+    ASSERT_OK(mproc_init(th_argc, th_argv));
+    return 0;
+}
+
+/* P09, continued: a fork child's copy of a process its parent started is
+ * not its child. tests/skip.h skips it where there is no fork. */
+static mproc_process *p09_sibling;
+
+static int t_p09_touch_sibling(const mproc_value *args)
+{
+    int code = 0;
+    (void)args;
+    CHILD_CHECK(mproc_process_join(p09_sibling, 0) == MPROC_ENOTCHILD, 2);
+    CHILD_CHECK(mproc_process_is_alive(p09_sibling) == MPROC_ENOTCHILD, 3);
+    CHILD_CHECK(mproc_process_kill(p09_sibling) == MPROC_ENOTCHILD, 4);
+    CHILD_CHECK(mproc_process_terminate(p09_sibling) == MPROC_ENOTCHILD, 5);
+    CHILD_CHECK(mproc_process_exitcode(p09_sibling, &code) == MPROC_ENOTCHILD,
+                6);
+    CHILD_CHECK(mproc_process_close(p09_sibling) == MPROC_ENOTCHILD, 7);
+    CHILD_CHECK(mproc_process_pid(p09_sibling) > 0, 8);
+    CHILD_CHECK(strcmp(mproc_strerror(MPROC_ENOTCHILD),
+                       mproc_strerror(MPROC_ECHILD)) != 0,
+                9);
+    /* The parent object is the exception (Python's parent_process()):
+     * joining it waits for the parent to end. */
+    CHILD_CHECK(
+        mproc_process_join(mproc_parent_process(), 0) == MPROC_ETIMEDOUT, 10);
+    return 0;
+}
+
+TEST(P09_not_a_child_is_enotchild)
+{
+    mproc_process *p;
+    p09_sibling = make(t_sleep_forever, NULL);
+    ASSERT_OK(mproc_process_set_start_method(p09_sibling, MPROC_START_FORK));
+    ASSERT_OK(mproc_process_start(p09_sibling));
+    p = make(t_p09_touch_sibling, NULL);
+    ASSERT_OK(mproc_process_set_start_method(p, MPROC_START_FORK));
+    ASSERT_EQ(run_and_code(p), 0);
+    mproc_process_destroy(p);
+    /* The child could not signal it. */
+    ASSERT_EQ(mproc_process_is_alive(p09_sibling), 1);
+    ASSERT_OK(mproc_process_kill(p09_sibling));
+    ASSERT_OK(mproc_process_join(p09_sibling, th_ms(10000)));
+    p09_sibling = mproc_process_destroy(p09_sibling);
+    return 0;
+}
+
+/* P30: the child's stdin. 10: end-of-file at once (the null device), 20:
+ * the parent's text, 30: anything else. */
+#define P30_TEXT "parent stdin"
+
+static int t_p30_read_stdin(const mproc_value *args)
+{
+    char buf[64];
+    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
+    (void)args;
+    if (n == 0)
+        return feof(stdin) ? 10 : 31;
+    buf[n] = '\0';
+    return strcmp(buf, P30_TEXT) == 0 ? 20 : 30;
+}
+
+TEST(P30_stdin_is_null_device)
+{
+    char path[64];
+    FILE *f;
+    mproc_process *p;
+
+    snprintf(path, sizeof path, "mproc-p30-%lld.txt",
+             (long long)mproc_process_pid(mproc_current_process()));
+    f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs(P30_TEXT, f);
+    ASSERT_EQ(fclose(f), 0);
+    ASSERT_NOT_NULL(freopen(path, "r", stdin));
+
+    ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
+    p = make(t_p30_read_stdin, NULL);
+    ASSERT_OK(mproc_process_set_inherit_stdin(p, true));
+    ASSERT_EQ(run_and_code(p), 20);
+    ASSERT_ERR(mproc_process_set_inherit_stdin(p, false), MPROC_ESTATE);
+    mproc_process_destroy(p);
+    ASSERT_ERR(mproc_process_set_inherit_stdin(NULL, true), MPROC_EINVAL);
+    ASSERT_NOT_NULL(freopen(path, "r", stdin)); /* let go of the file */
+    remove(path);
+    return 0;
+}
+
+/* P31: tests/p31prog.c, linked against the shared library (the DLL on
+ * Windows), ends while its other thread is inside the library: with exit
+ * (its child is joined, and nothing hangs) and with _Exit (no join). */
+static bool p31_marker_exists(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    fclose(f);
+    return true;
+}
+
+static void p31_run(const char *mode, const char *marker, int child_ms,
+                    int64_t *took)
+{
+    const char *args[4];
+    char ms[16];
+    bool timed_out = false, crashed = false;
+    int status = -1;
+    int64_t t0 = th_now_ms();
+
+    snprintf(ms, sizeof ms, "%d", child_ms);
+    args[0] = mode;
+    args[1] = marker;
+    args[2] = ms;
+    args[3] = NULL;
+    ASSERT_EQ(th_platform_run_exe(MPROC_TEST_P31_EXE, args, th_ms(20000),
+                                  &timed_out, &crashed, &status),
+              0);
+    *took = th_now_ms() - t0;
+    ASSERT(!timed_out);
+    ASSERT(!crashed);
+    ASSERT_EQ(status, 0);
+}
+
+TEST(P31_exit_while_thread_in_library)
+{
+    char marker[64];
+    int64_t took;
+    int i;
+
+    snprintf(marker, sizeof marker, "mproc-p31-%lld.done",
+             (long long)mproc_process_pid(mproc_current_process()));
+    /* exit(): the child is joined first, whatever the other thread was
+     * doing. A hang would come from a stopped thread holding a lock, so
+     * try a few times. */
+    for (i = 0; i < 4; i++) {
+        remove(marker);
+        p31_run("exit", marker, 200, &took);
+        ASSERT(p31_marker_exists(marker));
+    }
+    remove(marker);
+    /* _Exit(): no join, so the program ends before its child creates the
+     * marker (the runner then ends the child with the program's process
+     * group or job). */
+    p31_run("_exit", marker, th_ms(3000), &took);
+    ASSERT(!p31_marker_exists(marker));
+    ASSERT_LT(took, th_ms(3000));
+    remove(marker);
     return 0;
 }
 

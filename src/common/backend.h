@@ -68,14 +68,23 @@ typedef struct mproc__child {
     mproc__handle lifeline;
 } mproc__child;
 
-/* What a spawned child gets. */
+/* What a spawned child gets. Every spawned child starts alike, daemon or
+ * not: an empty signal mask and default dispositions for SIGPIPE, SIGTERM,
+ * SIGINT and SIGCHLD (POSIX), exactly the handles listed, the null device
+ * as its standard input unless inherit_stdin, and this process's
+ * environment plus `env`. */
 typedef struct mproc__spawn_req {
     const char *exe;         /* UTF-8 path; NULL: this program's executable */
     const char *const *argv; /* argv[0..], NULL-terminated */
     const mproc__handle *inherit; /* exactly these reach the child (plus the
                                      three standard handles) */
     size_t n_inherit;
-    bool daemon; /* the child dies with this process, however it ends */
+    bool daemon;        /* the child dies with this process, however it ends */
+    bool inherit_stdin; /* false: the child's stdin is the null device */
+    /* One "NAME=value" entry added to the child's environment (replacing
+     * any entry of that name there), or NULL. This process's own
+     * environment is not changed. */
+    const char *env;
 } mproc__spawn_req;
 
 /* Starts a child; an executable that cannot start is MPROC_EEXEC (the
@@ -85,10 +94,12 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out);
 
 /* POSIX: fork. In the parent returns 0 with out->pid > 0; in the child
  * returns 0 with out->pid == 0, after closing every descriptor other than
- * the standard three and `keep`, and arranging to die with the parent if
- * `daemon`. Windows: MPROC_ENOSYS. */
+ * the standard three and `keep`, giving it the null device as its
+ * standard input unless `inherit_stdin` (the stdio buffer of stdin is the
+ * caller's to discard), and arranging to die with the parent if `daemon`.
+ * Windows: MPROC_ENOSYS. */
 int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
-                   bool daemon);
+                   bool daemon, bool inherit_stdin);
 
 /* Waits for the child to exit and reaps it: 0 with c->reaped and
  * c->exitcode set, or MPROC_ETIMEDOUT. Exit codes read as on POSIX: a
@@ -113,6 +124,36 @@ int mproc__os_parent_alive(int64_t pid);
 
 /* This program's executable, malloc'ed UTF-8 path. */
 int mproc__os_self_exe(char **path);
+/* The file spawn should start as this program, malloc'ed UTF-8 path, found
+ * once at mproc_init, or NULL for the backend's default (/proc/self/exe,
+ * GetModuleFileNameW). POSIX makes argv0 (the path the program was run by,
+ * searched in PATH when it has no slash) absolute and gives it when it
+ * names this very program's file (same device and inode), so that a
+ * program run under a loader such as valgrind, where /proc/self/exe names
+ * the loader, starts itself. Windows: always NULL. */
+int mproc__os_spawn_path(const char *argv0, char **path);
+
+/* Removes NAME from this process's environment (the C library's copy and,
+ * on Windows, the process's own block that children inherit). Not
+ * thread-safe against getenv in other threads, as setenv is not. */
+void mproc__os_unsetenv(const char *name);
+/* 1 when h is an open end of a byte channel (POSIX: a socket; Windows: a
+ * pipe), else 0: a check before writing to a handle named by the
+ * environment. */
+int mproc__os_handle_is_channel(mproc__handle h);
+
+/* 1 when an atexit handler that the library registers itself runs at
+ * exit(), like the program's own, while the program's other threads still
+ * run (static builds; ELF shared libraries); 0 in a Windows DLL, where the
+ * C runtime runs a DLL's atexit handlers at DLL_PROCESS_DETACH, after
+ * ExitProcess stopped every other thread (perhaps inside the library,
+ * holding a lock), and also after _exit(). There the exit hook is
+ * registered by the program's own module (mproc_init, a macro). */
+#if defined(_WIN32) && !defined(MPROC_STATIC)
+#define MPROC__OS_LIBRARY_ATEXIT 0
+#else
+#define MPROC__OS_LIBRARY_ATEXIT 1
+#endif
 
 int mproc__os_cpu_count(void);
 int mproc__os_cpu_count_usable(void);

@@ -5,8 +5,8 @@
  *
  * Map of this file: globals and the lock; objects; settings; start (fork
  * path, spawn path with the parent side of the bootstrap); the child side
- * (after fork, and mproc_init in a spawned child); join, is_alive, signals,
- * close; the exit hook; introspection.
+ * (after fork, and mproc_init in a spawned child, the bootstrap guard);
+ * join, is_alive, signals, close; the exit hook; introspection.
  *
  * References. A process object is counted: the caller's reference from
  * create, one per reference handed out by active_children, and the
@@ -30,6 +30,17 @@
  *
  * where str is u32 length + bytes. Handles inside the arguments are
  * inherited by the child under the same values (backend.h).
+ *
+ * The bootstrap guard. A spawned child runs main() again, and a main that
+ * starts a process before mproc_init (Python's missing `if __name__ ==
+ * '__main__':`) would spawn a grandchild doing the same, until the
+ * process limit. So the parent also gives the child the environment entry
+ * MPROC_BOOTSTRAP=<handle>: a process that has it and has not finished its
+ * bootstrap refuses every start with MPROC_EBOOTSTRAP, and its first
+ * refusal replies MPROC_EBOOTSTRAP to the parent on that handle and closes
+ * it. The parent's start then fails with that code and ends the child,
+ * which never runs its target. mproc_init removes the entry, so that the
+ * child's own children (and programs it runs) do not inherit it.
  */
 #include "internal.h"
 
@@ -56,7 +67,10 @@ struct mproc_process {
     char *ident;      /* "1", "1:2": the counters from the main process */
     bool static_strs; /* name and ident are not ours to free */
     bool daemon;
-    mproc_start_method method;
+    bool inherit_stdin;
+    mproc_start_method method;  /* the setting; DEFAULT: the program's */
+    mproc_start_method started; /* how it was started (DEFAULT: not yet) */
+    int64_t owner;              /* pid of the process that started it */
     mproc__child child;
     mproc_process *next, *prev; /* registry links, under g_lock */
     bool in_registry;
@@ -66,6 +80,7 @@ struct mproc_process {
 #define BOOT_FLAG_DAEMON 1u
 #define BOOT_FLAG_RUN 2u
 #define BOOT_ARG "--mproc-spawn"
+#define BOOT_ENV "MPROC_BOOTSTRAP"
 /* A sanity bound for the bootstrap frame: arguments plus a little. */
 #define BOOT_MAX (MPROC_MESSAGE_MAX + 65536)
 
@@ -86,6 +101,16 @@ static bool g_exit_hook;
 static bool g_forked; /* this process is a fork child */
 static const char *g_argv0;
 static char *g_executable;
+static char *g_spawn_path; /* what spawn starts (mproc_init); NULL: default */
+
+/* Where this process stands in the spawn bootstrap (the guard, above). */
+enum {
+    BS_UNKNOWN, /* mproc_init has not run: the environment tells */
+    BS_PENDING, /* a spawned child reading its bootstrap */
+    BS_DONE,    /* not a spawned child, or its target runs */
+    BS_REFUSED  /* it tried to start a process first: it must end */
+};
+static atomic_int g_boot = BS_UNKNOWN;
 
 static mproc_process g_main = {
     .kind = PK_SELF,
@@ -119,6 +144,7 @@ static void unlock(void)
 }
 
 static void exit_hook(void);
+static int check_bootstrap(void);
 
 /* Flushes stdout and stderr. Where the C library can tell that nothing is
  * buffered, the stream is left alone: around a fork every page written is
@@ -150,9 +176,20 @@ static char *dup_str(const char *s)
     return d;
 }
 
+/* p was started by another process (a fork child inherited the object):
+ * its pid and handles are not this process's to wait for, signal or
+ * close (a fork child closed those descriptors, and their numbers may
+ * have been reused since). */
+static bool foreign(const mproc_process *p)
+{
+    return p->kind == PK_CHILD && p->started != MPROC_START_DEFAULT &&
+           p->owner != mproc__os_getpid();
+}
+
 static void proc_free(mproc_process *p)
 {
-    mproc__os_child_release(&p->child);
+    if (!foreign(p))
+        mproc__os_child_release(&p->child);
     if (p->args != NULL)
         mproc_value_free(p->args);
     if (!p->static_strs) {
@@ -235,6 +272,8 @@ static int proc_new(mproc_process **out, mproc_target target, mproc_run run,
     lock();
     n = ++g_counter;
     parent_ident = g_current->ident;
+    /* Python's rule: the daemon flag defaults to the creator's. */
+    p->daemon = g_current->daemon;
     unlock();
     /* Python's naming: the identity is the parent's identity plus this
      * process's number among its siblings. */
@@ -289,7 +328,7 @@ mproc_process *mproc_process_destroy(mproc_process *p)
     unlock();
     /* A child that has already ended is reaped now rather than left a
      * zombie until active_children() or exit. */
-    if (state == PS_STARTED)
+    if (state == PS_STARTED && !foreign(p))
         (void)reap_now(p);
     /* mark_exited drops only the registry's reference; the caller's is
      * this one. */
@@ -312,16 +351,25 @@ static int state_of(mproc_process *p)
 }
 
 /* The state of the child object p, or the error a call on it returns: p
- * NULL (MPROC_EINVAL), not a child (MPROC_ESTATE), closed (MPROC_ECLOSED). */
+ * NULL (MPROC_EINVAL), not a child (MPROC_ESTATE), closed (MPROC_ECLOSED),
+ * started by another process (MPROC_ENOTCHILD: a fork child's copy). */
 static int child_state(mproc_process *p)
 {
+    int64_t me;
+    bool other;
     int s;
     if (p == NULL)
         return MPROC_EINVAL;
     if (p->kind != PK_CHILD)
         return MPROC_ESTATE;
-    s = state_of(p);
-    return s == PS_CLOSED ? MPROC_ECLOSED : s;
+    me = mproc__os_getpid();
+    lock();
+    s = p->state;
+    other = p->started != MPROC_START_DEFAULT && p->owner != me;
+    unlock();
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    return other ? MPROC_ENOTCHILD : s;
 }
 
 static int check_settable(mproc_process *p)
@@ -354,6 +402,15 @@ int mproc_process_set_daemon(mproc_process *p, bool daemon)
     if (rc != 0)
         return rc;
     p->daemon = daemon;
+    return 0;
+}
+
+int mproc_process_set_inherit_stdin(mproc_process *p, bool inherit)
+{
+    int rc = check_settable(p);
+    if (rc != 0)
+        return rc;
+    p->inherit_stdin = inherit;
     return 0;
 }
 
@@ -391,28 +448,81 @@ int mproc_set_start_method(mproc_start_method method)
     return 0;
 }
 
-static mproc_start_method method_from_env(void)
+/* The method MPROC_START_METHOD names ("fork" or "spawn"; unset or empty:
+ * the platform's default) in *m: 0, or MPROC_EINVAL for another value and
+ * MPROC_ENOSYS for fork where there is none, with *m the platform's
+ * default. */
+static int method_from_env(mproc_start_method *m)
 {
     const char *s = getenv("MPROC_START_METHOD");
-    if (s != NULL && strcmp(s, "spawn") == 0)
-        return MPROC_START_SPAWN;
 #if !defined(_WIN32)
-    if (s != NULL && strcmp(s, "fork") == 0)
-        return MPROC_START_FORK;
-    return MPROC_START_FORK;
+    *m = MPROC_START_FORK;
 #else
-    return MPROC_START_SPAWN;
+    *m = MPROC_START_SPAWN;
 #endif
+    if (s == NULL || s[0] == '\0')
+        return 0;
+    if (strcmp(s, "spawn") == 0) {
+        *m = MPROC_START_SPAWN;
+        return 0;
+    }
+    if (strcmp(s, "fork") == 0) {
+        int rc = check_method(MPROC_START_FORK);
+        if (rc == 0)
+            *m = MPROC_START_FORK;
+        return rc;
+    }
+    return MPROC_EINVAL;
+}
+
+/* The program-wide method in *m: 0, or the environment's error (then *m is
+ * the platform's default, and nothing is remembered, so that every start
+ * reports it). */
+static int program_method(mproc_start_method *m)
+{
+    int v = atomic_load(&g_method);
+    int rc;
+    if (v != MPROC_START_DEFAULT) {
+        *m = (mproc_start_method)v;
+        return 0;
+    }
+    rc = method_from_env(m);
+    if (rc == 0) {
+        int expected = MPROC_START_DEFAULT;
+        /* A concurrent mproc_set_start_method wins. */
+        if (!atomic_compare_exchange_strong(&g_method, &expected, (int)*m))
+            *m = (mproc_start_method)expected;
+    }
+    return rc;
 }
 
 mproc_start_method mproc_get_start_method(void)
 {
-    int m = atomic_load(&g_method);
-    if (m == MPROC_START_DEFAULT) {
-        m = (int)method_from_env();
-        atomic_store(&g_method, m);
-    }
-    return (mproc_start_method)m;
+    mproc_start_method m;
+    (void)program_method(&m);
+    return m;
+}
+
+int mproc_process_start_method(const mproc_process *p)
+{
+    mproc_start_method m;
+    int s;
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (p->kind != PK_CHILD)
+        return (int)p->started; /* DEFAULT for the main process, parent */
+    lock();
+    s = p->state;
+    m = p->started;
+    unlock();
+    if (s == PS_CLOSED)
+        return MPROC_ECLOSED;
+    if (m != MPROC_START_DEFAULT)
+        return (int)m;
+    if (p->method != MPROC_START_DEFAULT)
+        return (int)p->method;
+    (void)program_method(&m);
+    return (int)m;
 }
 
 int mproc_set_executable(const char *path)
@@ -468,6 +578,8 @@ static int collect_handles(const mproc_value *v, mproc__handle_list *out)
 static int run_target(mproc_process *self)
 {
     int code;
+    /* From here on this process may start children of its own. */
+    atomic_store(&g_boot, BS_DONE);
     if (self->run != NULL)
         code = self->run(self);
     else
@@ -489,6 +601,19 @@ static void child_finish(int code)
         fflush(NULL);
     }
     mproc__os_exit(code & 0xff);
+}
+
+/* Forgets what the stdio buffer of stdin holds: a fork child given the
+ * null device must not read the parent's buffered terminal input either. */
+static void stdin_forget(void)
+{
+#if defined(__GLIBC__)
+    __fpurge(stdin);
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) ||     \
+    defined(__OpenBSD__) || defined(__DragonFly__)
+    (void)fpurge(stdin);
+#endif
+    clearerr(stdin);
 }
 
 /* The child's world after fork: no children of its own yet, the counter
@@ -515,7 +640,10 @@ static void child_after_fork(mproc_process *p, int64_t parent_pid)
     p->child.pid = mproc__os_getpid();
     p->child.handle = MPROC__BADHANDLE;
     p->child.lifeline = MPROC__BADHANDLE;
+    p->owner = 0;
     g_current = p;
+    if (!p->inherit_stdin)
+        stdin_forget();
     child_finish(run_target(p));
 }
 
@@ -533,7 +661,7 @@ static int start_fork(mproc_process *p)
     /* Output buffered before the fork must not be written twice. Only
      * the standard streams: the child flushes no other (child_finish). */
     flush_std();
-    rc = mproc__os_fork(&p->child, keep.h, keep.n, p->daemon);
+    rc = mproc__os_fork(&p->child, keep.h, keep.n, p->daemon, p->inherit_stdin);
     mproc__handle_list_free(&keep);
     if (rc < 0)
         return rc;
@@ -691,9 +819,10 @@ static int start_spawn(mproc_process *p)
     mproc__spawn_req req;
     const char *argv[4];
     char hbuf[32];
+    char envbuf[sizeof BOOT_ENV + 32];
     char *exe = NULL;
     uint8_t reply[4];
-    int rc, status;
+    int rc, wrc, status;
 
     rc = build_boot(p, &b, &handles);
     if (rc == 0)
@@ -705,8 +834,13 @@ static int start_spawn(mproc_process *p)
     lock();
     if (g_executable != NULL)
         exe = dup_str(g_executable);
+    else if (g_spawn_path != NULL)
+        exe = dup_str(g_spawn_path);
     unlock();
     snprintf(hbuf, sizeof hbuf, "%lld", (long long)ch[1]);
+    /* The guard's entry (top of this file): the child knows it is one
+     * before its main reaches mproc_init. */
+    snprintf(envbuf, sizeof envbuf, "%s=%lld", BOOT_ENV, (long long)ch[1]);
     argv[0] = exe ? exe : (g_argv0 ? g_argv0 : "mproc-child");
     argv[1] = BOOT_ARG;
     argv[2] = hbuf;
@@ -717,6 +851,8 @@ static int start_spawn(mproc_process *p)
     req.inherit = handles.h;
     req.n_inherit = handles.n;
     req.daemon = p->daemon;
+    req.inherit_stdin = p->inherit_stdin;
+    req.env = envbuf;
     fflush(stdout);
     fflush(stderr);
     rc = mproc__os_spawn(&req, &p->child);
@@ -725,13 +861,18 @@ static int start_spawn(mproc_process *p)
     if (rc < 0)
         goto out;
     /* A child that dies before it replies (not an mproc program, a crash
-     * in start-up) reads as EOF or a broken pipe here. */
-    rc = write_all(ch[0], b.p, b.n);
-    if (rc == 0)
-        rc = read_all(ch[0], reply, 4);
+     * in start-up) reads as EOF or a broken pipe here. One that refused
+     * its bootstrap (its main started a process first) replied without
+     * reading the frame and closed its end: the write may then fail, but
+     * the reply is there to read. */
+    wrc = write_all(ch[0], b.p, b.n);
+    rc = wrc == 0 || wrc == MPROC_EPIPE ? read_all(ch[0], reply, 4)
+                                        : MPROC_ECHILD;
     if (rc == 0) {
         status = (int)(int32_t)get_u32(reply);
         rc = status <= 0 ? status : MPROC_ECHILD;
+        if (rc == 0 && wrc != 0)
+            rc = MPROC_ECHILD; /* a 0 without the frame: not ours */
     } else {
         rc = MPROC_ECHILD;
     }
@@ -748,13 +889,20 @@ out:
 
 int mproc_process_start(mproc_process *p)
 {
-    mproc_start_method m;
+    mproc_start_method m = p != NULL ? p->method : MPROC_START_DEFAULT;
+    bool hook = false;
     int rc;
 
     if (p == NULL)
         return MPROC_EINVAL;
     if (p->kind != PK_CHILD)
         return MPROC_ESTATE;
+    /* Before anything else: a spawned child that has not finished its
+     * bootstrap starts nothing (the guard, top of this file). */
+    rc = check_bootstrap();
+    if (rc < 0)
+        return rc;
+    rc = m != MPROC_START_DEFAULT ? 0 : program_method(&m);
     lock();
     if (p->state != PS_CREATED) {
         rc = p->state == PS_CLOSED ? MPROC_ECLOSED : MPROC_ESTATE;
@@ -765,19 +913,29 @@ int mproc_process_start(mproc_process *p)
         unlock();
         return MPROC_EDAEMON;
     }
+    if (rc < 0) {
+        unlock();
+        return rc; /* MPROC_START_METHOD names no method */
+    }
     p->state = PS_STARTING;
-    if (!g_exit_hook && g_current == &g_main) {
+    p->started = m; /* the fork child's copy of p reads it too */
+    p->owner = mproc__os_getpid();
+    /* Where the library's own atexit handler is safe, the first start
+     * installs it (mproc_init may not have run: fork needs no init). */
+    if (!g_exit_hook && g_current == &g_main && MPROC__OS_LIBRARY_ATEXIT) {
         g_exit_hook = true;
-        atexit(exit_hook);
+        hook = true;
     }
     unlock();
+    if (hook)
+        (void)atexit(exit_hook);
 
-    m = p->method != MPROC_START_DEFAULT ? p->method : mproc_get_start_method();
     rc = m == MPROC_START_FORK ? start_fork(p) : start_spawn(p);
 
     lock();
     if (rc < 0) {
         p->state = PS_CREATED;
+        p->started = MPROC_START_DEFAULT;
     } else {
         p->state = PS_STARTED;
         atomic_fetch_add(&p->refs, 1);
@@ -855,6 +1013,42 @@ static void reply(mproc__handle h, int status)
     (void)write_all(h, x, 4);
 }
 
+/* The bootstrap guard (top of this file): 0 when this process may start
+ * children, else MPROC_EBOOTSTRAP. The first refusal in a spawned child
+ * that has not reached mproc_init tells the parent on the handle its
+ * environment names, so that the parent's start fails with this code and
+ * ends the child. */
+static int check_bootstrap(void)
+{
+    int b = atomic_load(&g_boot);
+    const char *env;
+    mproc__handle h;
+    char *end = NULL;
+    long long v;
+
+    if (b == BS_DONE)
+        return 0;
+    if (b != BS_UNKNOWN)
+        return MPROC_EBOOTSTRAP;
+    env = getenv(BOOT_ENV);
+    if (env == NULL) {
+        /* Not a spawned child (mproc_init may never run: fork needs
+         * none); later starts skip the lookup. */
+        (void)atomic_compare_exchange_strong(&g_boot, &b, BS_DONE);
+        return atomic_load(&g_boot) == BS_DONE ? 0 : MPROC_EBOOTSTRAP;
+    }
+    if (!atomic_compare_exchange_strong(&g_boot, &b, BS_REFUSED))
+        return atomic_load(&g_boot) == BS_DONE ? 0 : MPROC_EBOOTSTRAP;
+    v = strtoll(env, &end, 10);
+    h = (mproc__handle)v;
+    if (end != env && *end == '\0' && h != MPROC__BADHANDLE &&
+        mproc__os_handle_is_channel(h)) {
+        reply(h, MPROC_EBOOTSTRAP);
+        mproc__os_handle_close(h);
+    }
+    return MPROC_EBOOTSTRAP;
+}
+
 /* Reads the bootstrap, resolves the target, replies, runs it, exits. */
 static void child_main_spawn(const char *harg)
 {
@@ -923,6 +1117,7 @@ static void child_main_spawn(const char *harg)
     self.ident = ident;
     self.static_strs = true;
     self.daemon = (flags & BOOT_FLAG_DAEMON) != 0;
+    self.started = MPROC_START_SPAWN;
     self.args = args;
     if (flags & BOOT_FLAG_RUN)
         memcpy(&self.run, &fn, sizeof fn);
@@ -940,15 +1135,73 @@ static void child_main_spawn(const char *harg)
     child_finish(run_target(&self));
 }
 
-int mproc_init(int argc, char **argv)
+/* Installs the exit hook from mproc_init: through `reg`, the atexit of the
+ * program's own module, where the library's own would not do (backend.h,
+ * MPROC__OS_LIBRARY_ATEXIT), else as the first start would. */
+static void install_exit_hook(int (*reg)(void (*)(void)))
 {
+    bool hook = false;
+    /* Safe: the first start installs it (fork needs no mproc_init).
+     * Without `reg` there is no safe way: children are not joined. */
+    if (MPROC__OS_LIBRARY_ATEXIT || reg == NULL)
+        return;
+    lock();
+    if (!g_exit_hook && g_current == &g_main) {
+        g_exit_hook = true;
+        hook = true;
+    }
+    unlock();
+    if (hook)
+        (void)reg(exit_hook);
+}
+
+int mproc_init_ex(int argc, char **argv, int (*register_atexit)(void (*)(void)))
+{
+    bool spawned = argc >= 3 && argv != NULL && argv[1] != NULL &&
+                   strcmp(argv[1], BOOT_ARG) == 0 && argv[2] != NULL;
+    int b = BS_UNKNOWN;
+    mproc_start_method m;
+    char *path = NULL, *old;
+    int rc;
+
+    /* The guard's entry is for this process only. */
+    mproc__os_unsetenv(BOOT_ENV);
+    if (!atomic_compare_exchange_strong(&g_boot, &b,
+                                        spawned ? BS_PENDING : BS_DONE) &&
+        b == BS_REFUSED) {
+        /* This program started a process before mproc_init: the parent
+         * has been told, and the target must not run. */
+        if (spawned) {
+            fflush(NULL);
+            mproc__os_exit(70);
+        }
+        return MPROC_EBOOTSTRAP;
+    }
     if (argc >= 1 && argv != NULL)
         g_argv0 = argv[0];
-    if (argc >= 3 && argv != NULL && argv[1] != NULL &&
-        strcmp(argv[1], BOOT_ARG) == 0 && argv[2] != NULL)
+    if (spawned)
         child_main_spawn(argv[2]); /* never returns */
-    (void)mproc_get_start_method();
-    return 0;
+    /* What spawn will start: the file this program was run from. */
+    (void)mproc__os_spawn_path(g_argv0, &path);
+    lock();
+    old = g_spawn_path;
+    g_spawn_path = path;
+    unlock();
+    free(old);
+    install_exit_hook(register_atexit);
+    /* An unknown MPROC_START_METHOD is an error even where the program
+     * chose a method itself. */
+    rc = method_from_env(&m);
+    if (rc == 0)
+        (void)program_method(&m);
+    return rc;
+}
+
+/* The exported function behind the mproc_init macro, for callers that do
+ * not see the header (bindings, dlsym). */
+int(mproc_init)(int argc, char **argv)
+{
+    return mproc_init_ex(argc, argv, NULL);
 }
 
 void mproc_exit(int code)
@@ -990,9 +1243,9 @@ int mproc_process_join(mproc_process *p, int timeout_ms)
         return parent_join(timeout_ms);
     if (p->kind == PK_SELF)
         return MPROC_ESTATE; /* a process cannot join itself */
-    s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    s = child_state(p);
+    if (s < 0)
+        return s;
     if (s == PS_EXITED)
         return 0;
     if (s != PS_STARTED)
@@ -1013,9 +1266,9 @@ int mproc_process_is_alive(mproc_process *p)
         return mproc__os_parent_alive(p->child.pid);
     if (p->kind == PK_SELF)
         return 1;
-    s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    s = child_state(p);
+    if (s < 0)
+        return s;
     if (s != PS_STARTED)
         return 0;
     rc = reap_now(p);
@@ -1093,9 +1346,9 @@ int mproc_process_exitcode(mproc_process *p, int *code)
         return MPROC_EINVAL;
     if (p->kind != PK_CHILD)
         return MPROC_ENOTEXITED;
-    s = state_of(p);
-    if (s == PS_CLOSED)
-        return MPROC_ECLOSED;
+    s = child_state(p);
+    if (s < 0)
+        return s;
     if (s == PS_CREATED || s == PS_STARTING)
         return MPROC_ENOTEXITED;
     if (s == PS_STARTED) {
@@ -1120,6 +1373,9 @@ int mproc_process_daemon(const mproc_process *p)
 {
     if (p == NULL)
         return MPROC_EINVAL;
+    if (p->kind == PK_CHILD &&
+        state_of((mproc_process *)(uintptr_t)p) == PS_CLOSED)
+        return MPROC_ECLOSED;
     return p->daemon ? 1 : 0;
 }
 

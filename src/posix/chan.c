@@ -12,11 +12,13 @@
  *
  * Every descriptor is close-on-exec: a spawned child receives only those its
  * spawn request lists (the backend's process code clears the flag on them).
+ * None is 0, 1 or 2 (posix.h).
  *
  * Map: helpers (clock, poll with a deadline); chan_pair; read; write;
  * gather write; poll; wait_many.
  */
 #include "../common/backend.h"
+#include "posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -85,10 +87,15 @@ int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
 #ifdef SOCK_CLOEXEC
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return mproc__os_error(errno);
+    /* Never on 0, 1 or 2 (posix.h). */
+    if (mproc__posix_pair_high(sv) != 0)
+        return mproc__os_error(errno);
 #else
     /* No atomic close-on-exec (macOS): a spawn racing on another thread
      * could inherit these; the spawn path closes unlisted descriptors. */
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return mproc__os_error(errno);
+    if (mproc__posix_pair_high(sv) != 0)
         return mproc__os_error(errno);
     if ((rc = set_cloexec(sv[0])) < 0 || (rc = set_cloexec(sv[1])) < 0)
         goto fail;

@@ -18,6 +18,7 @@
  * turns into a SIGKILL of the child (see "Daemon lifelines" below).
  */
 #include "../common/backend.h"
+#include "posix.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -83,8 +84,8 @@ static int open_pidfd(pid_t pid)
 #if defined(SYS_pidfd_open)
     long fd = syscall(SYS_pidfd_open, pid, 0);
     if (fd >= 0) {
-        /* pidfds are close-on-exec from birth; nothing else to do. */
-        return (int)fd;
+        /* pidfds are close-on-exec from birth; never on 0-2 (posix.h). */
+        return mproc__posix_fd_high((int)fd);
     }
 #else
     (void)pid;
@@ -279,13 +280,22 @@ static void lifeline_arm(int rfd, pid_t parent)
  * Fork
  */
 
-static void close_range_fallback(int lo, int hi)
+/* One past the highest descriptor number worth closing by brute force. */
+static int fd_limit(void)
 {
-    DIR *d = opendir("/proc/self/fd");
+    long max = sysconf(_SC_OPEN_MAX);
+    return (max < 0 || max > 65536) ? 65536 : (int)max;
+}
+
+/* Closes lo..hi without close_range. `limit` is fd_limit(); with
+ * async_safe (between fork and exec: no opendir, which allocates) it
+ * closes every number up to it, else it reads /proc/self/fd. */
+static void close_range_fallback(int lo, int hi, int limit, bool async_safe)
+{
+    DIR *d = async_safe ? NULL : opendir("/proc/self/fd");
     struct dirent *e;
     if (d == NULL) {
-        long max = sysconf(_SC_OPEN_MAX);
-        int fd, top = (max < 0 || max > 65536) ? 65536 : (int)max;
+        int fd, top = limit;
         if (hi < top)
             top = hi + 1;
         for (fd = lo; fd < top; fd++)
@@ -303,7 +313,7 @@ static void close_range_fallback(int lo, int hi)
     closedir(d);
 }
 
-static void close_fds(int lo, int hi)
+static void close_fds(int lo, int hi, int limit, bool async_safe)
 {
     if (lo > hi)
         return;
@@ -311,33 +321,64 @@ static void close_fds(int lo, int hi)
     if (syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0u) == 0)
         return;
 #endif
-    close_range_fallback(lo, hi);
+    close_range_fallback(lo, hi, limit, async_safe);
 }
 
-/* In a new child: closes every descriptor but 0-2, `keep` and `also` (-1:
- * none). */
-static void close_except(const mproc__handle *keep, size_t nkeep, int also)
+/* In a new child: closes every descriptor but 0-2, `keep` and the two of
+ * `also` (-1: none). `limit` and `async_safe` as for
+ * close_range_fallback. */
+static void close_except(const mproc__handle *keep, size_t nkeep,
+                         const int also[2], int limit, bool async_safe)
 {
     int lo = 3;
     for (;;) {
         /* The smallest kept descriptor >= lo; no sorting, no allocation
          * (the keep list is short and this runs after fork). */
-        int next = also >= lo ? also : INT_MAX;
+        int next = INT_MAX;
         size_t i;
+        for (i = 0; i < 2; i++)
+            if (also[i] >= lo && also[i] < next)
+                next = also[i];
         for (i = 0; i < nkeep; i++)
             if (keep[i] >= lo && keep[i] < next)
                 next = (int)keep[i];
         if (next == INT_MAX) {
-            close_fds(lo, INT_MAX);
+            close_fds(lo, INT_MAX, limit, async_safe);
             return;
         }
-        close_fds(lo, next - 1);
+        close_fds(lo, next - 1, limit, async_safe);
         lo = next + 1;
     }
 }
 
+/* The null device, close-on-exec and above 2, or -1. */
+static int open_null(void)
+{
+    return mproc__posix_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
+/* In a new child: `nullfd` (open_null, or -1 to open it here) becomes its
+ * standard input, so that it does not compete with its parent for the
+ * terminal (as in Python). Without a null device stdin stays as it was.
+ * Only system calls: safe between fork and exec. */
+static void stdin_to_null(int nullfd)
+{
+    int fd = nullfd >= 0
+                 ? nullfd
+                 : open("/dev/null", O_RDONLY | O_CLOEXEC); /* may be 0 */
+    if (fd < 0)
+        return;
+    if (fd == 0) {
+        (void)fcntl(0, F_SETFD, 0);
+        return;
+    }
+    (void)dup2(fd, 0); /* clears close-on-exec on 0 */
+    if (nullfd < 0)
+        (void)close(fd);
+}
+
 int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
-                   bool daemon)
+                   bool daemon, bool inherit_stdin)
 {
     /* Everything daemon-only stays off the path of other children. */
     int lp[2] = {-1, -1};
@@ -346,7 +387,7 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
 
     if (daemon) {
         parent = getpid();
-        if (pipe2(lp, O_CLOEXEC) != 0)
+        if (pipe2(lp, O_CLOEXEC) != 0 || mproc__posix_pair_high(lp) != 0)
             return mproc__os_error(errno);
     }
     pid = fork();
@@ -364,8 +405,11 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
     out->lifeline = MPROC__BADHANDLE;
     out->lock = 0;
     if (pid == 0) {
+        const int also[2] = {lp[0], -1};
         /* Closes the lifeline's write end too (and every other daemon's). */
-        close_except(keep, nkeep, lp[0]);
+        close_except(keep, nkeep, also, fd_limit(), false);
+        if (!inherit_stdin)
+            stdin_to_null(-1);
         if (daemon)
             lifeline_arm(lp[0], parent);
         out->pid = 0;
@@ -382,7 +426,28 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
 
 /* ---------------------------------------------------------------------------
  * Spawn
+ *
+ * Every spawned child starts alike, daemon or not (backend.h): no blocked
+ * signal, default dispositions for the signals in spawn_sigdefault, only
+ * its handles, the null device as stdin unless asked otherwise, and the
+ * environment plus the request's entry. A child that is not a daemon goes
+ * through posix_spawn (vfork-like on glibc, so cheap); a daemon child goes
+ * through fork + exec, since its lifeline must be armed in between, and
+ * does by hand what the posix_spawn attributes do.
  */
+
+/* The signals a spawned child gets at their default disposition, whatever
+ * the parent did with them: those a parent commonly ignores or catches
+ * for itself. Not every signal: a program run under nohup ignores SIGHUP
+ * on purpose, and its children should too. */
+static void spawn_sigdefault(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGPIPE);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGCHLD);
+}
 
 static bool is_kept(int fd, const mproc__handle *keep, size_t n)
 {
@@ -402,6 +467,32 @@ static char *const *argv_of(const mproc__spawn_req *req)
     return av;
 }
 
+/* The child's environment: this process's, with `add` ("NAME=value") in
+ * place of any entry of that name. A malloc'ed array of borrowed strings
+ * (free the array only), or environ itself when add is NULL; NULL when out
+ * of memory. */
+static char **env_with(const char *add)
+{
+    const char *eq;
+    size_t n = 0, k = 0, i, namelen;
+    char **env;
+    if (add == NULL)
+        return environ;
+    eq = strchr(add, '=');
+    namelen = eq ? (size_t)(eq - add) + 1 : strlen(add);
+    while (environ != NULL && environ[n] != NULL)
+        n++;
+    env = malloc((n + 2) * sizeof *env);
+    if (env == NULL)
+        return NULL;
+    for (i = 0; i < n; i++)
+        if (strncmp(environ[i], add, namelen) != 0)
+            env[k++] = environ[i];
+    memcpy(&env[k++], &add, sizeof add); /* exec does not write to it */
+    env[k] = NULL;
+    return env;
+}
+
 static int exec_error(int err)
 {
     switch (err) {
@@ -418,8 +509,10 @@ static int exec_error(int err)
     }
 }
 
-/* posix_spawn: fast (vfork-like on glibc), reports exec failures itself. */
-static int spawn_posix(const mproc__spawn_req *req, const char *exe, pid_t *pid)
+/* posix_spawn: fast (vfork-like on glibc), reports exec failures itself.
+ * nullfd: the child's stdin, or -1 to keep this process's. */
+static int spawn_posix(const mproc__spawn_req *req, const char *exe,
+                       char *const *envp, int nullfd, pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -436,13 +529,16 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe, pid_t *pid)
     rc = 0;
     /* dup2(fd, fd) clears close-on-exec on the listed descriptors (glibc
      * 2.29, musl, POSIX 2024); every other library descriptor is
-     * close-on-exec. */
+     * close-on-exec. None of them is 0-2 (posix.h), so the stdin action
+     * below cannot clobber one. */
     for (i = 0; i < req->n_inherit && rc == 0; i++) {
         fd = (int)req->inherit[i];
         if (fd > top)
             top = fd;
         rc = posix_spawn_file_actions_adddup2(&fa, fd, fd);
     }
+    if (rc == 0 && nullfd >= 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, nullfd, 0);
 #if defined(__GLIBC__) &&                                                      \
     (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     /* Descriptors the program opened without close-on-exec must not reach
@@ -456,14 +552,8 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe, pid_t *pid)
 #else
     (void)is_kept;
 #endif
-    /* A child starts with no blocked signals and default dispositions for
-     * the ones a parent commonly changes. */
     sigemptyset(&none);
-    sigemptyset(&deflt);
-    sigaddset(&deflt, SIGPIPE);
-    sigaddset(&deflt, SIGTERM);
-    sigaddset(&deflt, SIGINT);
-    sigaddset(&deflt, SIGCHLD);
+    spawn_sigdefault(&deflt);
     if (rc == 0)
         rc = posix_spawnattr_setsigmask(&attr, &none);
     if (rc == 0)
@@ -474,7 +564,7 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe, pid_t *pid)
     if (rc != 0) {
         rc = mproc__os_error(rc);
     } else {
-        rc = posix_spawn(pid, exe, &fa, &attr, argv_of(req), environ);
+        rc = posix_spawn(pid, exe, &fa, &attr, argv_of(req), envp);
         if (rc != 0)
             rc = exec_error(rc);
     }
@@ -484,18 +574,30 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe, pid_t *pid)
 }
 
 /* fork + exec, for daemon children: the lifeline must be armed between the
- * two, which posix_spawn cannot do. An exec failure comes back over a
- * close-on-exec pipe. On success *lifeline is the write end to keep. */
+ * two, which posix_spawn cannot do. Between them it does what spawn_posix
+ * asks of posix_spawn, with system calls only. An exec failure comes back
+ * over a close-on-exec pipe. On success *lifeline is the write end to
+ * keep. */
 static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
-                          pid_t *pid_out, int *lifeline)
+                          char *const *envp, int nullfd, pid_t *pid_out,
+                          int *lifeline)
 {
     int ep[2], lp[2], err = 0;
+    int limit = fd_limit();
     pid_t parent = getpid(), pid;
+    sigset_t none, deflt;
+    struct sigaction dfl;
     ssize_t n;
 
-    if (pipe2(lp, O_CLOEXEC) != 0)
+    /* Everything the child needs is ready before fork. */
+    sigemptyset(&none);
+    spawn_sigdefault(&deflt);
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    if (pipe2(lp, O_CLOEXEC) != 0 || mproc__posix_pair_high(lp) != 0)
         return mproc__os_error(errno);
-    if (pipe2(ep, O_CLOEXEC) != 0) {
+    if (pipe2(ep, O_CLOEXEC) != 0 || mproc__posix_pair_high(ep) != 0) {
         err = errno;
         close(lp[0]);
         close(lp[1]);
@@ -512,19 +614,25 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
     }
     if (pid == 0) {
         /* Only async-signal-safe calls from here to exec. */
-        sigset_t none;
+        const int also[2] = {lp[0], ep[1]};
         size_t i;
-        /* Its own write end would keep it alive; other close-on-exec
-         * descriptors go at exec. */
+        int sig;
+        /* Its own write end would keep it alive. */
         close(lp[1]);
         lifeline_arm(lp[0], parent);
+        if (nullfd >= 0)
+            stdin_to_null(nullfd);
+        /* Descriptors the program opened without close-on-exec stay
+         * behind, as they do for posix_spawn; the null device's and the
+         * other close-on-exec ones go at exec. */
+        close_except(req->inherit, req->n_inherit, also, limit, true);
         for (i = 0; i < req->n_inherit; i++)
             (void)fcntl((int)req->inherit[i], F_SETFD, 0);
-        sigemptyset(&none);
+        for (sig = 1; sig < NSIG; sig++)
+            if (sigismember(&deflt, sig) == 1)
+                (void)sigaction(sig, &dfl, NULL);
         (void)sigprocmask(SIG_SETMASK, &none, NULL);
-        (void)signal(SIGPIPE, SIG_DFL);
-        (void)signal(SIGTERM, SIG_DFL);
-        execve(exe, argv_of(req), environ);
+        execve(exe, argv_of(req), envp);
         err = errno;
         (void)!write(ep[1], &err, sizeof err);
         _exit(127);
@@ -552,16 +660,28 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     /* /proc/self/exe names this program's file even if it was renamed or
      * replaced on disk since it started. */
     const char *exe = req->exe ? req->exe : "/proc/self/exe";
+    char **envp;
     pid_t pid = 0;
     int lifeline = -1;
+    int nullfd = -1;
     int rc;
 
     if (req->argv == NULL || req->argv[0] == NULL)
         return MPROC_EINVAL;
+    envp = env_with(req->env);
+    if (envp == NULL)
+        return MPROC_ENOMEM;
+    /* Without a null device (a bare chroot) the child keeps this stdin. */
+    if (!req->inherit_stdin)
+        nullfd = open_null();
     if (req->daemon)
-        rc = spawn_forkexec(req, exe, &pid, &lifeline);
+        rc = spawn_forkexec(req, exe, envp, nullfd, &pid, &lifeline);
     else
-        rc = spawn_posix(req, exe, &pid);
+        rc = spawn_posix(req, exe, envp, nullfd, &pid);
+    if (nullfd >= 0)
+        close(nullfd);
+    if (envp != environ)
+        free(envp);
     if (rc != 0)
         return rc;
     out->pid = pid;
@@ -617,6 +737,91 @@ int mproc__os_self_exe(char **path)
     return *path ? 0 : MPROC_ENOMEM;
 }
 
+/* The identity of the file at `path`, through open + fstat: a loader such
+ * as valgrind intercepts the open of /proc/self/exe (and its readlink),
+ * not a stat of it, so only this form names the program's own file there
+ * too. A file that cannot be read (mode 0711) is stat'ed. */
+static int file_stat(const char *path, struct stat *st)
+{
+    int fd = mproc__posix_fd_high(open(path, O_RDONLY | O_CLOEXEC));
+    int rc;
+    if (fd < 0)
+        return stat(path, st);
+    rc = fstat(fd, st);
+    (void)close(fd);
+    return rc;
+}
+
+/* `path` made absolute into buf (PATH_MAX + 1 bytes): prefixed with the
+ * working directory when relative. Symbolic links stay: exec follows them,
+ * and a program may look at the name it was run by. */
+static bool absolute(const char *path, char *buf)
+{
+    char cwd[PATH_MAX + 1];
+    int n;
+    if (path[0] == '/')
+        n = snprintf(buf, PATH_MAX + 1, "%s", path);
+    else if (getcwd(cwd, sizeof cwd) != NULL)
+        n = snprintf(buf, PATH_MAX + 1, "%s/%s", cwd, path);
+    else
+        return false;
+    return n > 0 && n <= PATH_MAX;
+}
+
+/* argv0 as an absolute path into buf (PATH_MAX + 1 bytes): as given when
+ * it holds a slash, else found in PATH as execvp would. */
+static bool resolve_argv0(const char *argv0, char *buf)
+{
+    const char *dirs, *next;
+    char cand[PATH_MAX + 1];
+    if (strchr(argv0, '/') != NULL)
+        return absolute(argv0, buf);
+    dirs = getenv("PATH");
+    for (; dirs != NULL && *dirs != '\0'; dirs = next) {
+        size_t len;
+        next = strchr(dirs, ':');
+        len = next ? (size_t)(next - dirs) : strlen(dirs);
+        next = next ? next + 1 : dirs + len;
+        /* An empty entry is the working directory. */
+        if (snprintf(cand, sizeof cand, "%.*s/%s", len ? (int)len : 1,
+                     len ? dirs : ".", argv0) >= (int)sizeof cand)
+            continue;
+        if (access(cand, X_OK) == 0 && absolute(cand, buf))
+            return true;
+    }
+    return false;
+}
+
+int mproc__os_spawn_path(const char *argv0, char **path)
+{
+    char buf[PATH_MAX + 1];
+    struct stat self, st;
+    *path = NULL;
+    /* The path the program was run by, if it still names this very file
+     * (the program may have been given a false argv[0], or replaced on
+     * disk since); else NULL: /proc/self/exe. */
+    if (argv0 == NULL || argv0[0] == '\0' || !resolve_argv0(argv0, buf))
+        return 0;
+    if (file_stat("/proc/self/exe", &self) != 0 || file_stat(buf, &st) != 0 ||
+        self.st_dev != st.st_dev || self.st_ino != st.st_ino)
+        return 0;
+    *path = strdup(buf);
+    return *path ? 0 : MPROC_ENOMEM;
+}
+
+void mproc__os_unsetenv(const char *name)
+{
+    (void)unsetenv(name);
+}
+
+int mproc__os_handle_is_channel(mproc__handle h)
+{
+    struct stat st;
+    if (h < 0 || h > INT_MAX || fstat((int)h, &st) != 0)
+        return 0;
+    return S_ISSOCK(st.st_mode) ? 1 : 0;
+}
+
 /* ---------------------------------------------------------------------------
  * CPU counts
  */
@@ -638,9 +843,20 @@ static int quota_cpus(long long quota, long long period)
     return n < 1 ? 1 : (n > INT_MAX ? INT_MAX : (int)n);
 }
 
+/* fopen(path, "re"), but never on 0-2 (posix.h): another thread may fork
+ * while the file is open. */
+static FILE *fopen_high(const char *path)
+{
+    int fd = mproc__posix_fd_high(open(path, O_RDONLY | O_CLOEXEC));
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (f == NULL && fd >= 0)
+        (void)close(fd);
+    return f;
+}
+
 static int read_line(const char *path, char *buf, size_t cap)
 {
-    FILE *f = fopen(path, "re");
+    FILE *f = fopen_high(path);
     if (f == NULL)
         return -1;
     if (fgets(buf, (int)cap, f) == NULL) {
@@ -659,7 +875,7 @@ static int cgroup_cpus(void)
     char v1[4096] = "";
     char v2[4096] = "";
     int best = 0;
-    FILE *f = fopen("/proc/self/cgroup", "re");
+    FILE *f = fopen_high("/proc/self/cgroup");
     if (f == NULL)
         return 0;
     while (fgets(line, sizeof line, f) != NULL) {
@@ -780,7 +996,7 @@ int mproc__os_cpu_count_usable(void)
 static int file_identity(const char *path, char *buf, size_t cap)
 {
     struct stat st;
-    if (stat(path, &st) != 0)
+    if (file_stat(path, &st) != 0)
         return MPROC_ERESOLVE;
     snprintf(buf, cap, "%llu:%llu:%lld:%lld", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino, (long long)st.st_size,

@@ -15,8 +15,12 @@
  *   The name exists for the few instructions between shm_open and
  *   shm_unlink; only an exclusive creator with our random name could meet
  *   it, and a kill inside that window is the one way a name could be left.
+ *
+ * The descriptor is never 0, 1 or 2 (posix.h): a child's stdout there
+ * would write printf text into the segment.
  */
 #include "../common/backend.h"
+#include "posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +58,8 @@ static void random_bytes(unsigned char *p, size_t n)
     /* The bytes the device did not fill must still be defined: the mix
      * below only XORs into them. */
     memset(p, 0, n);
-    fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    /* Short-lived, but another thread may fork or print meanwhile. */
+    fd = mproc__posix_fd_high(open("/dev/urandom", O_RDONLY | O_CLOEXEC));
     if (fd >= 0) {
         while (got < n) {
             ssize_t r = read(fd, p + got, n - got);
@@ -101,7 +106,7 @@ static int shm_anon(void)
         (void)shm_unlink(name);
         /* O_CLOEXEC is not honoured by every shm_open; make sure. */
         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-        return fd;
+        return mproc__posix_fd_high(fd);
     }
     errno = EEXIST;
     return -1;
@@ -112,7 +117,7 @@ static int anon_fd(void)
 #if defined(__linux__) && defined(MFD_CLOEXEC)
     int fd = memfd_create("mproc", MFD_CLOEXEC);
     if (fd >= 0)
-        return fd;
+        return mproc__posix_fd_high(fd);
     /* Kernels before 3.17 (ENOSYS) or seccomp filters (EPERM): fall back. */
     if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
         return -1;

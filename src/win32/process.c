@@ -1,9 +1,10 @@
 /*
  * Win32 backend: processes.
  *
- * Map: the executable's path; command-line quoting; the daemon job; spawn;
- * wait, signal, release; pids and the parent; CPU counts; locating a
- * function as (module, offset) and resolving it in the child; exit.
+ * Map: the executable's path; the environment; command-line quoting; the
+ * daemon job; spawn; wait, signal, release; pids and the parent; CPU
+ * counts; locating a function as (module, offset) and resolving it in the
+ * child; exit.
  *
  * Exit codes: TerminateProcess gives the child MPROC__WIN_EXIT_SIGTERM or
  * MPROC__WIN_EXIT_SIGKILL (win32.h), which mproc__os_wait reads back as -15
@@ -68,10 +69,94 @@ int mproc__os_self_exe(char **path)
     return *path == NULL ? err : 0;
 }
 
+int mproc__os_spawn_path(const char *argv0, char **path)
+{
+    /* GetModuleFileNameW names the program's own file, under any loader:
+     * nothing to resolve. */
+    (void)argv0;
+    *path = NULL;
+    return 0;
+}
+
 static bool same_path(const wchar_t *a, const wchar_t *b)
 {
     /* NTFS names compare without case for the loader too. */
     return CompareStringOrdinal(a, -1, b, -1, TRUE) == CSTR_EQUAL;
+}
+
+/* ---------------------------------------------------------------------------
+ * The environment
+ */
+
+void mproc__os_unsetenv(const char *name)
+{
+    wchar_t *w;
+    int err = 0;
+    /* The C runtime keeps its own copy (getenv), built at start-up; the
+     * process's block is what children inherit. An empty value removes
+     * the entry from the runtime's copy. */
+    (void)_putenv_s(name, "");
+    w = mproc__win_wide(name, &err);
+    if (w != NULL) {
+        (void)SetEnvironmentVariableW(w, NULL);
+        free(w);
+    }
+}
+
+/* The length of the name of entry e ("NAME=value"); entries Windows keeps
+ * for drive letters start with '=' ("=C:=C:\\dir"), which is part of the
+ * name. */
+static size_t env_name_len(const wchar_t *e)
+{
+    const wchar_t *eq = wcschr(e[0] == L'=' ? e + 1 : e, L'=');
+    return eq ? (size_t)(eq - e) : wcslen(e);
+}
+
+/* A malloc'ed environment block for CreateProcessW: this process's, with
+ * `add` ("NAME=value", UTF-8) in place of any entry of that name (names
+ * compare without case, as Windows does). NULL with *err set on failure. */
+static wchar_t *env_block_with(const char *add, int *err)
+{
+    wchar_t *mine, *wadd, *block, *out;
+    const wchar_t *e;
+    size_t total = 0, addlen, namelen;
+
+    wadd = mproc__win_wide(add, err);
+    if (wadd == NULL)
+        return NULL;
+    addlen = wcslen(wadd);
+    namelen = env_name_len(wadd);
+    mine = GetEnvironmentStringsW();
+    if (mine == NULL) {
+        *err = mproc__win_last_error();
+        free(wadd);
+        return NULL;
+    }
+    for (e = mine; *e; e += wcslen(e) + 1)
+        total += wcslen(e) + 1;
+    block = malloc((total + addlen + 2) * sizeof *block);
+    if (block == NULL) {
+        *err = MPROC_ENOMEM;
+        FreeEnvironmentStringsW(mine);
+        free(wadd);
+        return NULL;
+    }
+    out = block;
+    for (e = mine; *e; e += wcslen(e) + 1) {
+        size_t n = wcslen(e) + 1;
+        if (env_name_len(e) == namelen &&
+            CompareStringOrdinal(e, (int)namelen, wadd, (int)namelen, TRUE) ==
+                CSTR_EQUAL)
+            continue;
+        memcpy(out, e, n * sizeof *out);
+        out += n;
+    }
+    memcpy(out, wadd, (addlen + 1) * sizeof *out);
+    out += addlen + 1;
+    *out = L'\0';
+    FreeEnvironmentStringsW(mine);
+    free(wadd);
+    return block;
 }
 
 /* ---------------------------------------------------------------------------
@@ -327,11 +412,34 @@ static int create_error(DWORD err)
     }
 }
 
+/* A standard handle of this process, to hand to a child as its own, or
+ * NULL. A program that closed its standard handle without SetStdHandle
+ * leaves a stale value, which Windows may since have given to one of our
+ * objects: a handle of the child's list, or one that is no stream at all
+ * (a mutex, an event, a section), is never passed as a standard stream. */
+static HANDLE std_handle(DWORD which, const mproc__spawn_req *req)
+{
+    HANDLE h = GetStdHandle(which);
+    size_t i;
+
+    if (!valid_handle(h))
+        return NULL;
+    for (i = 0; i < req->n_inherit; i++)
+        if (mproc__win_h(req->inherit[i]) == h)
+            return NULL;
+    SetLastError(NO_ERROR);
+    if (GetFileType(h) == FILE_TYPE_UNKNOWN && GetLastError() != NO_ERROR)
+        return NULL;
+    return h;
+}
+
 int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
 {
     STARTUPINFOEXW si;
     PROCESS_INFORMATION pi;
+    HANDLE std_in, std_out, std_err, nul = INVALID_HANDLE_VALUE;
     wchar_t *exe = NULL;
+    wchar_t *env = NULL;
     wchar_t *cmd = NULL;
     HANDLE *list = NULL;
     DWORD *old = NULL;
@@ -366,6 +474,21 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     rc = build_cmdline(req->argv, &cmd);
     if (rc != 0)
         goto out;
+    if (req->env != NULL && (env = env_block_with(req->env, &rc)) == NULL)
+        goto out;
+    std_in = std_handle(STD_INPUT_HANDLE, req);
+    std_out = std_handle(STD_OUTPUT_HANDLE, req);
+    std_err = std_handle(STD_ERROR_HANDLE, req);
+    if (!req->inherit_stdin) {
+        /* Like Python's children: the null device, so that the child does
+         * not compete with its parent for the console. Without one (it
+         * cannot fail on Windows) the child keeps this stdin. */
+        nul = CreateFileW(L"NUL", GENERIC_READ,
+                          FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                          OPEN_EXISTING, 0, NULL);
+        if (valid_handle(nul))
+            std_in = nul;
+    }
 
     list = malloc((req->n_inherit + 3) * sizeof *list);
     old = malloc((req->n_inherit + 3) * sizeof *old);
@@ -384,16 +507,16 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     }
     /* The standard handles are passed explicitly: Windows gives a child
      * that inherits through a handle list no others (Wine does anyway). */
-    inherit_add(list, &n, GetStdHandle(STD_INPUT_HANDLE));
-    inherit_add(list, &n, GetStdHandle(STD_OUTPUT_HANDLE));
-    inherit_add(list, &n, GetStdHandle(STD_ERROR_HANDLE));
+    inherit_add(list, &n, std_in);
+    inherit_add(list, &n, std_out);
+    inherit_add(list, &n, std_err);
 
     memset(&si, 0, sizeof si);
     si.StartupInfo.cb = sizeof si;
     si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-    si.StartupInfo.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
-    si.StartupInfo.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
-    si.StartupInfo.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    si.StartupInfo.hStdInput = std_in;
+    si.StartupInfo.hStdOutput = std_out;
+    si.StartupInfo.hStdError = std_err;
     nattr = (n > 0 ? 1u : 0u) + (req->daemon ? 1u : 0u);
     if (nattr > 0) {
         InitializeProcThreadAttributeList(NULL, nattr, 0, &attr_size);
@@ -434,7 +557,7 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
         rc = inherit_on(list, old, n);
         if (rc == 0) {
             ok = CreateProcessW(exe, cmd, NULL, NULL, n > 0 ? TRUE : FALSE,
-                                flags, NULL, NULL, &si.StartupInfo, &pi);
+                                flags, env, NULL, &si.StartupInfo, &pi);
             if (!ok)
                 err = GetLastError();
             inherit_off(list, old, n);
@@ -473,21 +596,34 @@ out:
         DeleteProcThreadAttributeList(attr);
         free(attr);
     }
+    if (valid_handle(nul))
+        CloseHandle(nul);
     free(old);
     free(list);
     free(cmd);
+    free(env);
     free(exe);
     return rc;
 }
 
 int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
-                   bool daemon)
+                   bool daemon, bool inherit_stdin)
 {
     (void)out;
     (void)keep;
     (void)nkeep;
     (void)daemon;
+    (void)inherit_stdin;
     return MPROC_ENOSYS;
+}
+
+int mproc__os_handle_is_channel(mproc__handle h)
+{
+    DWORD flags;
+    if (!valid_handle(mproc__win_h(h)) ||
+        !GetHandleInformation(mproc__win_h(h), &flags))
+        return 0;
+    return GetFileType(mproc__win_h(h)) == FILE_TYPE_PIPE ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+/*
+ * Internal helpers of the POSIX backend, shared by its files. Nothing in
+ * src/common sees this header.
+ *
+ * Map: descriptors.
+ */
+#ifndef MPROC_POSIX_H
+#define MPROC_POSIX_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------------------
+ * Descriptors
+ *
+ * Every descriptor the library creates goes through mproc__posix_fd_high
+ * as soon as it exists. A program that closed its standard streams leaves
+ * 0, 1 or 2 free, and open(), socket(), pipe() and memfd_create() all take
+ * the lowest free number: an object's socket or memfd would become the
+ * program's stdin, stdout or stderr, a child would keep it as such (a fork
+ * child keeps 0-2 whatever they are; a spawned child gets its handles
+ * under the same numbers), and the exit-time flush of printf text would
+ * write into the object's shared state. So no descriptor of ours ever sits
+ * on 0, 1 or 2.
+ */
+
+/* fd itself when it is above 2 (or negative: the caller's error stays in
+ * errno); otherwise a close-on-exec copy at the lowest free number >= 3,
+ * with fd closed: -1 with errno set when no copy can be made (fd is closed
+ * then too). Only system calls: safe between fork and exec. */
+static inline int mproc__posix_fd_high(int fd)
+{
+    int moved, err;
+    if (fd < 0 || fd > 2)
+        return fd;
+    moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    err = errno;
+    (void)close(fd);
+    errno = err;
+    return moved;
+}
+
+/* Both ends of a pair from pipe2() or socketpair(); -1 with errno and both
+ * closed on failure. */
+static inline int mproc__posix_pair_high(int fds[2])
+{
+    int err;
+    fds[0] = mproc__posix_fd_high(fds[0]);
+    if (fds[0] < 0) {
+        err = errno;
+        (void)close(fds[1]);
+        errno = err;
+        return -1;
+    }
+    fds[1] = mproc__posix_fd_high(fds[1]);
+    if (fds[1] < 0) {
+        err = errno;
+        (void)close(fds[0]);
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+#endif /* MPROC_POSIX_H */
