@@ -219,6 +219,8 @@ MPROC_API int mproc_init_ex(int argc, char **argv,
 /** The plain function behind the macro, for callers that do not use this
  * header (see above). */
 MPROC_API int mproc_init(int argc, char **argv);
+/** The first statement of main() (see above): mproc_init_ex with the
+ * calling module's atexit. */
 #define mproc_init(argc, argv) mproc_init_ex((argc), (argv), atexit)
 
 /** End the calling process with exit code `code` (0..255) after flushing
