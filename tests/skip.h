@@ -4,13 +4,24 @@
  * with the reason printed). Nothing else is skipped. docs/platforms.md
  * repeats the table for users.
  *
- *   TH_SKIP_ENTRY(test name, platform ("posix", "win32", "wine"), reason)
+ *   TH_SKIP_ENTRY(test name, platform ("posix", "win32", "wine",
+ *                 "posix-nonroot"), reason)
  *
  * "wine" rows hold on Windows and are skipped only when the runner detects
- * Wine.
+ * Wine. "posix-nonroot" rows need root on POSIX (to make a set-id program
+ * or to switch to another user) and are skipped only when the runner is
+ * not root.
  */
 TH_SKIP_ENTRY("_meta_skip", "posix", "the harness's own skip check")
 TH_SKIP_ENTRY("_meta_skip", "win32", "the harness's own skip check")
 TH_SKIP_ENTRY("process_spawn_child_ends_early_is_echild", "win32",
               "the test's stand-in for a program that is not an mproc "
               "program is a POSIX shell script")
+TH_SKIP_ENTRY("S01_secure_exec_program_refused", "win32",
+              "Windows has no set-id programs; its nearest form, a child "
+              "elevated above its parent, needs a UAC consent no test can "
+              "give (the check is there: docs/security.md)")
+TH_SKIP_ENTRY("S01_secure_exec_program_refused", "posix-nonroot",
+              "making a setgid program of the runner needs root")
+TH_SKIP_ENTRY("S04_other_user_cannot_open_objects", "posix-nonroot",
+              "switching a probe to another user needs root")
