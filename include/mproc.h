@@ -148,6 +148,15 @@ typedef struct mproc_shm mproc_shm;
  * started by spawn it recognises the bootstrap argument, receives the target
  * and its arguments from the parent, runs the target and exits with its code:
  * it never returns there. It is Python's `if __name__ == '__main__':`.
+ *
+ * Trust (docs/security.md): as in Python, the process that started the
+ * child is trusted and nobody else. The child reads its bootstrap only from
+ * a channel that its parent made, running as its user; it refuses to run
+ * in a setuid, setgid or otherwise secure-exec program; it calls only a
+ * function entry of a module it has already mapped (it never loads one).
+ * A refusal ends the child before anything runs, with exit code 71 (the
+ * channel or the program refused) or 70 (a bad frame or target; the parent
+ * learns why).
  */
 MPROC_API int mproc_init(int argc, char **argv);
 
@@ -365,12 +374,17 @@ MPROC_API int mproc_process_set_start_method(mproc_process *p,
                                              mproc_start_method method);
 
 /* Starts the child. Returns once the child exists and (under spawn) has
- * found its target: MPROC_ERESOLVE when it cannot, MPROC_EEXEC when the
- * executable cannot start, MPROC_ECHILD when it ended before it could run
- * the target (it is not an mproc program, or crashed while starting),
- * MPROC_EDAEMON when called in a daemon child. After a failed start no
- * child is left behind (it has been reaped) and the object can be started
- * again. */
+ * found its target: MPROC_ERESOLVE when it cannot find or verify it (a
+ * function of a library loaded at run time, which a spawned child does not
+ * load; a static function of a stripped program; an address where no
+ * function begins), MPROC_EPERM when the child refused its bootstrap (the
+ * executable is setuid, setgid or otherwise secure-exec; docs/security.md),
+ * MPROC_EEXEC when the executable cannot start, MPROC_ECHILD when it ended
+ * before it could run the target (it is not an mproc program, or crashed
+ * while starting), MPROC_EDAEMON when called in a daemon child, and under
+ * spawn MPROC_EINVAL for a name longer than 16 KiB. After a failed start
+ * no child is left behind (it has been reaped) and the object can be
+ * started again. */
 MPROC_API int mproc_process_start(mproc_process *p);
 /* 0 once the child has exited, MPROC_ETIMEDOUT if it is still running after
  * timeout_ms. */
