@@ -143,7 +143,7 @@ static void spawn_runner(const char *const *args, const mproc__handle *inherit,
 
     ASSERT_OK(mproc__os_self_exe(&exe));
     argv[0] = exe;
-    for (i = 0; args[i] != NULL && i < 6; i++)
+    for (i = 0; i < 6 && args[i] != NULL; i++)
         argv[i + 1] = args[i];
     argv[i + 1] = NULL;
     memset(&req, 0, sizeof req);
@@ -614,6 +614,8 @@ TEST(S03_malformed_frame_refused)
     n = strlen(module);
     ASSERT(n + 5 < sizeof padded);
     memcpy(padded, module, n);
+    /* A NUL inside the string, on purpose: no terminator is wanted. */
+    // NOLINTNEXTLINE(bugprone-not-null-terminated-result)
     memcpy(padded + n, "\0junk", 5);
     free(module);
     spec.module = padded;
@@ -777,7 +779,7 @@ static size_t fds_of(int64_t pid, int *fds, size_t cap)
     d = opendir(path);
     ASSERT_NOT_NULL(d);
     while ((e = readdir(d)) != NULL && n < cap) {
-        int fd = atoi(e->d_name);
+        int fd = (int)strtol(e->d_name, NULL, 10);
         if (fd > 2 && fd != dirfd(d))
             fds[n++] = fd;
     }

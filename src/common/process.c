@@ -985,7 +985,7 @@ static void boot_fail(mproc__handle h, int rc)
 static void child_main_spawn(const char *harg)
 {
     static mproc_process self;
-    mproc__handle h;
+    mproc__handle h = MPROC__BADHANDLE;
     mproc__boot_frame f;
     uint8_t lenb[4];
     uint8_t *frame = NULL;
