@@ -207,6 +207,15 @@ typedef struct mproc_shm mproc_shm;
  * mproc_init_ex is what it expands to; the function mproc_init also exists,
  * for callers that do not use this header (then a program using the DLL on
  * Windows does not join its children at exit).
+ *
+ * Trust (docs/security.md): as in Python, the process that started the
+ * child is trusted and nobody else. The child reads its bootstrap only from
+ * a channel that its parent made, running as its user; it refuses to run
+ * in a setuid, setgid or otherwise secure-exec program; it calls only a
+ * function entry of a module it has already mapped (it never loads one).
+ * A refusal ends the child before anything runs, with exit code 71 (the
+ * channel or the program refused) or 70 (a bad frame or target; the parent
+ * learns why).
  * @{
  */
 
@@ -489,16 +498,21 @@ MPROC_API int mproc_process_set_inherit_stdin(mproc_process *p,
                                               bool inherit);
 
 /** Starts the child. Returns once the child exists and (under spawn) has
- * found its target: MPROC_ERESOLVE when it cannot, MPROC_EEXEC when the
- * executable cannot start, MPROC_ECHILD when it ended before it could run
- * the target (it is not an mproc program, or crashed while starting),
- * MPROC_EDAEMON when called in a daemon child, MPROC_EBOOTSTRAP when called
- * in a spawned child before its bootstrap finished (mproc_init) or when the
- * spawned child started a process itself before its mproc_init (see
- * mproc_init), MPROC_EINVAL or MPROC_ENOSYS when the default start method
- * is used and MPROC_START_METHOD names none. After a failed start no child
- * is left behind (it has been reaped) and the object can be started
- * again. */
+ * found its target: MPROC_ERESOLVE when it cannot find or verify it (a
+ * function of a library loaded at run time, which a spawned child does not
+ * load; a static function of a stripped program; an address where no
+ * function begins), MPROC_EPERM when the child refused its bootstrap (the
+ * executable is setuid, setgid or otherwise secure-exec; docs/security.md),
+ * MPROC_EEXEC when the executable cannot start, MPROC_ECHILD when it ended
+ * before it could run the target (it is not an mproc program, or crashed
+ * while starting), MPROC_EDAEMON when called in a daemon child,
+ * MPROC_EBOOTSTRAP when called in a spawned child before its bootstrap
+ * finished (mproc_init) or when the spawned child started a process itself
+ * before its mproc_init (see mproc_init), MPROC_EINVAL or MPROC_ENOSYS when
+ * the default start method is used and MPROC_START_METHOD names none, and
+ * under spawn MPROC_EINVAL for a name longer than 16 KiB. After a failed
+ * start no child is left behind (it has been reaped) and the object can be
+ * started again. */
 MPROC_API int mproc_process_start(mproc_process *p);
 /** 0 once the child has exited, MPROC_ETIMEDOUT if it is still running after
  * timeout_ms. */

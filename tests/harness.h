@@ -203,6 +203,9 @@ void th_platform_sleep_ms(int ms);
 int th_platform_open_handles(void);
 const char *th_platform_name(void); /* "posix" or "win32" */
 bool th_platform_is_wine(void);
+/* POSIX: the runner's effective uid is 0 (tests that switch users need
+ * it); Windows: false. */
+bool th_platform_is_root(void);
 /* Pins this process (and so the children it starts from now on) to one CPU
  * it may use: 0, or -1 where the platform has no affinity call. */
 int th_platform_pin_to_one_cpu(void);

@@ -18,3 +18,4 @@
 #include "list-queue.h"
 #include "list-sync.h"
 #include "list-backend.h"
+#include "list-security.h"

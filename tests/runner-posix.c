@@ -191,6 +191,11 @@ bool th_platform_is_wine(void)
     return false;
 }
 
+bool th_platform_is_root(void)
+{
+    return geteuid() == 0;
+}
+
 int th_platform_pin_to_one_cpu(void)
 {
 #if defined(CPU_SET) && defined(CPU_ZERO) && defined(CPU_ISSET)

@@ -183,6 +183,11 @@ bool th_platform_is_wine(void)
     return nt != NULL && GetProcAddress(nt, "wine_get_version") != NULL;
 }
 
+bool th_platform_is_root(void)
+{
+    return false; /* no tests need an administrator */
+}
+
 int th_platform_pin_to_one_cpu(void)
 {
     DWORD_PTR mine = 0, sys = 0, one;

@@ -111,7 +111,9 @@ static const th_skip *find_skip(const char *name)
         if (strcmp(skips[i].name, name) != 0)
             continue;
         if (strcmp(skips[i].platform, plat) == 0 ||
-            (strcmp(skips[i].platform, "wine") == 0 && th_platform_is_wine()))
+            (strcmp(skips[i].platform, "wine") == 0 && th_platform_is_wine()) ||
+            (strcmp(skips[i].platform, "posix-nonroot") == 0 &&
+             strcmp(plat, "posix") == 0 && !th_platform_is_root()))
             return &skips[i];
     }
     return NULL;

@@ -4,10 +4,13 @@
  * with the reason printed). Nothing else is skipped. docs/platforms.md
  * repeats the table for users.
  *
- *   TH_SKIP_ENTRY(test name, platform ("posix", "win32", "wine"), reason)
+ *   TH_SKIP_ENTRY(test name, platform ("posix", "win32", "wine",
+ *                 "posix-nonroot"), reason)
  *
  * "wine" rows hold on Windows and are skipped only when the runner detects
- * Wine.
+ * Wine. "posix-nonroot" rows need root on POSIX (to make a set-id program
+ * or to switch to another user) and are skipped only when the runner is
+ * not root.
  */
 TH_SKIP_ENTRY("_meta_skip", "posix", "the harness's own skip check")
 TH_SKIP_ENTRY("_meta_skip", "win32", "the harness's own skip check")
@@ -21,3 +24,11 @@ TH_SKIP_ENTRY("P27_daemon_spawn_starts_like_others", "win32",
               "no signal dispositions or masks to inherit, and a daemon child "
               "is started by the same CreateProcessW call with the same handle "
               "list as any other (P20 checks the handles)")
+TH_SKIP_ENTRY("S01_secure_exec_program_refused", "win32",
+              "Windows has no set-id programs; its nearest form, a child "
+              "elevated above its parent, needs a UAC consent no test can "
+              "give (the check is there: docs/security.md)")
+TH_SKIP_ENTRY("S01_secure_exec_program_refused", "posix-nonroot",
+              "making a setgid program of the runner needs root")
+TH_SKIP_ENTRY("S04_other_user_cannot_open_objects", "posix-nonroot",
+              "switching a probe to another user needs root")

@@ -137,10 +137,6 @@ int mproc__os_spawn_path(const char *argv0, char **path);
  * on Windows, the process's own block that children inherit). Not
  * thread-safe against getenv in other threads, as setenv is not. */
 void mproc__os_unsetenv(const char *name);
-/* 1 when h is an open end of a byte channel (POSIX: a socket; Windows: a
- * pipe), else 0: a check before writing to a handle named by the
- * environment. */
-int mproc__os_handle_is_channel(mproc__handle h);
 
 /* 1 when an atexit handler that the library registers itself runs at
  * exit(), like the program's own, while the program's other threads still
@@ -158,12 +154,39 @@ int mproc__os_handle_is_channel(mproc__handle h);
 int mproc__os_cpu_count(void);
 int mproc__os_cpu_count_usable(void);
 
-/* A function as (module path, offset from the module's base): the path is
- * malloc'ed. MPROC_ERESOLVE when the address is in no module. */
+/* A function as (module, offset from the module's base): the module string
+ * is malloc'ed and opaque to common code (it names the file and, where the
+ * platform can, its identity). MPROC_ERESOLVE when the address is in no
+ * module. */
 int mproc__os_locate(const void *fn, char **module, uint64_t *offset);
-/* The inverse in another process: loads the module if needed, checks that
- * it is the same file, and returns the address. MPROC_ERESOLVE on failure. */
+/* The inverse in a spawned child, for a frame from the trusted parent
+ * (docs/security.md): finds the module among those this process has
+ * already mapped (it never loads one: no code of a new file may run),
+ * checks that it is the same file, and that module + offset is the entry
+ * of a function this process can verify on its own (POSIX: the start of a
+ * function symbol of the module's dynamic or full symbol table; Windows:
+ * the start of a primary unwind entry or of an export). The address, or
+ * MPROC_ERESOLVE. */
 int mproc__os_resolve(const char *module, uint64_t offset, void **fn);
+
+/* The spawn bootstrap's checks in the child (docs/security.md). */
+
+/* 1 when this program runs with privileges its invoker may lack, so that a
+ * frame must not make it call anything: POSIX: setuid, setgid, file
+ * capabilities or any other secure-exec (AT_SECURE, issetugid(), or real
+ * and effective ids that differ); Windows: a token of a higher integrity
+ * level than the parent's (an elevated child of a process that is not),
+ * or one that cannot be compared. Else 0. */
+int mproc__os_secure_exec(void);
+/* 0 when `h` is the child's end of a byte channel whose other end belongs
+ * to the process that started this one and runs as this process's real
+ * user: POSIX: an AF_UNIX stream socket whose peer credentials (taken when
+ * the pair was created) name getppid() and getuid(); Windows: the client
+ * end of a named pipe whose server process is the parent, whose user SID
+ * is this process's. Sets *parent to the parent's pid. MPROC_EPERM
+ * otherwise (also for a value that is no handle at all). Nothing is read
+ * from or written to h. */
+int mproc__os_boot_channel(mproc__handle h, int64_t *parent);
 
 /* Ends the process now with `code`, without atexit handlers (stdio is
  * flushed by the caller). */

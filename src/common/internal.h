@@ -3,7 +3,8 @@
  * seen by a backend except through backend.h.
  *
  * Map: checks and helpers; the value tree; byte buffers and the codec;
- * objects that travel to children (export/import); per-module hooks.
+ * objects that travel to children (export/import); the spawn bootstrap
+ * frame; per-module hooks.
  */
 #ifndef MPROC_INTERNAL_H
 #define MPROC_INTERNAL_H
@@ -110,8 +111,7 @@ int mproc__decode(const uint8_t *p, size_t n, bool allow_handles,
  * past MPROC_MESSAGE_MAX): exact for values without handles, an upper bound
  * with them (an export's size is known only once exported). mproc__encode
  * uses it to reserve the buffer once; a caller may use it to size a frame. */
-int mproc__encoded_size(const mproc_value *v, bool allow_handles,
-                        size_t *size);
+int mproc__encoded_size(const mproc_value *v, bool allow_handles, size_t *size);
 
 /* ---------------------------------------------------------------------------
  * Objects that travel to children as process arguments.
@@ -160,13 +160,54 @@ int mproc__shm_export(mproc_shm *m, mproc__export *ex);
 int mproc__shm_import(const mproc__export *ex, mproc_shm **out);
 
 /* ---------------------------------------------------------------------------
+ * The spawn bootstrap frame (process.c, which documents the layout; the
+ * trust boundary is in docs/security.md)
+ *
+ * The parser is a pure function over a byte buffer: it reads nothing else,
+ * calls nothing that could run code, and gives MPROC_EBADMSG for every
+ * input that is not exactly one well-formed frame (tests/fuzz/fuzz_boot.c).
+ */
+
+#define MPROC__BOOT_MAGIC 0x3142504du /* "MPB1" */
+#define MPROC__BOOT_FLAG_DAEMON 1u
+#define MPROC__BOOT_FLAG_RUN 2u
+/* The longest string of a frame (module, name, identity, parent name). */
+#define MPROC__BOOT_STR_MAX 16384u
+/* The longest payload: arguments plus the fixed part and four strings. */
+#define MPROC__BOOT_MAX ((uint64_t)MPROC_MESSAGE_MAX + 65536u + 40u)
+
+/* A string of the frame: n bytes at p, no NUL among them (not
+ * NUL-terminated: p points into the frame). */
+typedef struct mproc__boot_str {
+    const char *p;
+    uint32_t n;
+} mproc__boot_str;
+
+typedef struct mproc__boot_frame {
+    uint32_t flags;  /* MPROC__BOOT_FLAG_*, no other bit */
+    uint32_t method; /* MPROC_START_FORK or MPROC_START_SPAWN */
+    int64_t ppid;    /* > 0 */
+    uint64_t offset; /* the target, for mproc__os_resolve */
+    mproc__boot_str module, name, ident, pname;
+    const uint8_t *args; /* encoded arguments (0 bytes: none) */
+    uint32_t args_len;
+} mproc__boot_frame;
+
+/* Parses the payload p[0..n) (the bytes after the frame's length word):
+ * 0 with *f pointing into p, or MPROC_EBADMSG (*f zeroed). */
+int mproc__boot_parse(const uint8_t *p, size_t n, mproc__boot_frame *f);
+/* Appends the payload of f up to and including its args length word (the
+ * caller appends the f->args_len bytes of arguments): the inverse of
+ * mproc__boot_parse. MPROC_EINVAL for a field the parser would refuse. */
+int mproc__boot_encode_head(const mproc__boot_frame *f, mproc__buf *b);
+
+/* ---------------------------------------------------------------------------
  * Hooks between modules
  */
 
 /* wait.c asks each kind for the handle that becomes ready. */
 int mproc__conn_wait_handle(mproc_conn *c, mproc__handle *h, bool *ready_now);
-int mproc__queue_wait_handle(mproc_queue *q, mproc__handle *h,
-                             bool *ready_now);
+int mproc__queue_wait_handle(mproc_queue *q, mproc__handle *h, bool *ready_now);
 int mproc__process_wait_handle(mproc_process *p, mproc__handle *h,
                                bool *ready_now);
 /* queue.c: every successful mproc__queue_wait_handle is paired with one

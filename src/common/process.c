@@ -28,8 +28,23 @@
  *   str parent name; u32 args length + encoded args (0: an empty list; the
  *   state of the run form, where 0 means NULL)
  *
- * where str is u32 length + bytes. Handles inside the arguments are
- * inherited by the child under the same values (backend.h).
+ * where str is u32 length + bytes (at most MPROC__BOOT_STR_MAX, no NUL).
+ * Handles inside the arguments are inherited by the child under the same
+ * values (backend.h).
+ *
+ * Trust (docs/security.md). The frame makes the child call a function, so
+ * the child believes only its real parent, as Python's spawn child does.
+ * Before it reads a byte it checks that the channel's other end belongs to
+ * the process that started it, running as its user
+ * (mproc__os_boot_channel); a channel that fails is neither read nor
+ * written, and the child exits with BOOT_EXIT_REFUSED. A secure-exec
+ * program (setuid, setgid, file capabilities; Windows: elevated above its
+ * parent) refuses too, telling the parent MPROC_EPERM. The frame is parsed
+ * by a pure function (mproc__boot_parse, fuzzed), and the target is
+ * resolved only in a module the child has already mapped, at a verified
+ * function entry (mproc__os_resolve). A parent that sees the channel close
+ * without a reply and the child exit with BOOT_EXIT_REFUSED reports
+ * MPROC_EPERM.
  *
  * The bootstrap guard. A spawned child runs main() again, and a main that
  * starts a process before mproc_init (Python's missing `if __name__ ==
@@ -76,13 +91,13 @@ struct mproc_process {
     bool in_registry;
 };
 
-#define BOOT_MAGIC 0x3142504du /* "MPB1" */
-#define BOOT_FLAG_DAEMON 1u
-#define BOOT_FLAG_RUN 2u
 #define BOOT_ARG "--mproc-spawn"
 #define BOOT_ENV "MPROC_BOOTSTRAP"
-/* A sanity bound for the bootstrap frame: arguments plus a little. */
-#define BOOT_MAX (MPROC_MESSAGE_MAX + 65536)
+/* A spawned child's exit code when its bootstrap failed (the parent got
+ * the reason in the reply), and when it refused its channel or to run at
+ * all (docs/security.md). */
+#define BOOT_EXIT_FAILED 70
+#define BOOT_EXIT_REFUSED 71
 
 /* ---------------------------------------------------------------------------
  * Globals and the lock
@@ -686,11 +701,57 @@ static int put_u64(mproc__buf *b, uint64_t v)
     return rc < 0 ? rc : put_u32(b, (uint32_t)(v >> 32));
 }
 
-static int put_str(mproc__buf *b, const char *s)
+static int put_str(mproc__buf *b, const mproc__boot_str *s)
 {
+    int rc = put_u32(b, s->n);
+    return rc < 0 ? rc : mproc__buf_append(b, s->p, s->n);
+}
+
+static bool str_ok(const mproc__boot_str *s)
+{
+    return s->n <= MPROC__BOOT_STR_MAX &&
+           (s->n == 0 || (s->p != NULL && memchr(s->p, 0, s->n) == NULL));
+}
+
+int mproc__boot_encode_head(const mproc__boot_frame *f, mproc__buf *b)
+{
+    int rc;
+    if (f == NULL || b == NULL ||
+        (f->flags & ~(MPROC__BOOT_FLAG_DAEMON | MPROC__BOOT_FLAG_RUN)) != 0 ||
+        (f->method != MPROC_START_FORK && f->method != MPROC_START_SPAWN) ||
+        f->ppid <= 0 || !str_ok(&f->module) || !str_ok(&f->name) ||
+        !str_ok(&f->ident) || !str_ok(&f->pname))
+        return MPROC_EINVAL;
+    rc = put_u32(b, MPROC__BOOT_MAGIC);
+    if (rc == 0)
+        rc = put_u32(b, f->flags);
+    if (rc == 0)
+        rc = put_u32(b, f->method);
+    if (rc == 0)
+        rc = put_u64(b, (uint64_t)f->ppid);
+    if (rc == 0)
+        rc = put_u64(b, f->offset);
+    if (rc == 0)
+        rc = put_str(b, &f->module);
+    if (rc == 0)
+        rc = put_str(b, &f->name);
+    if (rc == 0)
+        rc = put_str(b, &f->ident);
+    if (rc == 0)
+        rc = put_str(b, &f->pname);
+    if (rc == 0)
+        rc = put_u32(b, f->args_len);
+    return rc;
+}
+
+static mproc__boot_str view(const char *s)
+{
+    mproc__boot_str v;
     size_t n = strlen(s);
-    int rc = put_u32(b, (uint32_t)n);
-    return rc < 0 ? rc : mproc__buf_append(b, s, n);
+    v.p = s;
+    /* Longer than any frame may hold: the encoder refuses it. */
+    v.n = n > MPROC__BOOT_STR_MAX ? MPROC__BOOT_STR_MAX + 1 : (uint32_t)n;
+    return v;
 }
 
 /* Callers pass 4 readable bytes (the analyzer loses track through the
@@ -725,52 +786,39 @@ static int read_all(mproc__handle h, void *p, size_t n)
 static int build_boot(mproc_process *p, mproc__buf *b,
                       mproc__handle_list *handles)
 {
+    mproc__boot_frame f;
     const void *fnaddr;
     char *module = NULL;
-    uint64_t offset = 0;
-    uint32_t flags = 0;
     size_t at_len, start;
     int rc;
 
+    memset(&f, 0, sizeof f);
     /* Function pointers become addresses through memcpy: ISO C has no
      * conversion between them and object pointers. */
     if (p->run != NULL) {
         memcpy(&fnaddr, &p->run, sizeof fnaddr);
-        flags |= BOOT_FLAG_RUN;
+        f.flags |= MPROC__BOOT_FLAG_RUN;
     } else {
         memcpy(&fnaddr, &p->target, sizeof fnaddr);
     }
     if (p->daemon)
-        flags |= BOOT_FLAG_DAEMON;
-    rc = mproc__os_locate(fnaddr, &module, &offset);
+        f.flags |= MPROC__BOOT_FLAG_DAEMON;
+    rc = mproc__os_locate(fnaddr, &module, &f.offset);
     if (rc < 0)
         return rc;
+    f.method = (uint32_t)mproc_get_start_method();
+    f.ppid = mproc__os_getpid();
+    f.module = view(module);
+    f.name = view(p->name);
+    f.ident = view(p->ident);
+    f.pname = view(g_current->name);
     rc = put_u32(b, 0); /* frame length, filled in below */
     if (rc == 0)
-        rc = put_u32(b, BOOT_MAGIC);
-    if (rc == 0)
-        rc = put_u32(b, flags);
-    if (rc == 0)
-        rc = put_u32(b, (uint32_t)mproc_get_start_method());
-    if (rc == 0)
-        rc = put_u64(b, (uint64_t)mproc__os_getpid());
-    if (rc == 0)
-        rc = put_u64(b, offset);
-    if (rc == 0)
-        rc = put_str(b, module);
-    if (rc == 0)
-        rc = put_str(b, p->name);
-    if (rc == 0)
-        rc = put_str(b, p->ident);
-    if (rc == 0)
-        rc = put_str(b, g_current->name);
+        rc = mproc__boot_encode_head(&f, b);
     free(module);
     if (rc < 0)
         return rc;
-    at_len = b->n;
-    rc = put_u32(b, 0);
-    if (rc < 0)
-        return rc;
+    at_len = b->n - 4; /* the args length word, filled in below */
     start = b->n;
     /* No arguments (the common case) need no codec at all. */
     if (p->args != NULL &&
@@ -779,7 +827,7 @@ static int build_boot(mproc_process *p, mproc__buf *b,
         if (rc < 0)
             return rc;
     }
-    if (b->n - start > UINT32_MAX || b->n - 4 > UINT32_MAX)
+    if (b->n - 4 > MPROC__BOOT_MAX)
         return MPROC_EMSGSIZE;
     {
         uint32_t alen = (uint32_t)(b->n - start);
@@ -809,6 +857,19 @@ static void discard_child(mproc__child *c)
     mproc__os_child_release(c);
     c->handle = MPROC__BADHANDLE;
     c->lifeline = MPROC__BADHANDLE;
+}
+
+/* The channel closed without a reply. A child that refused the bootstrap
+ * says nothing on a channel (it may not trust it) and exits with
+ * BOOT_EXIT_REFUSED at once: that is MPROC_EPERM. Anything else that ends
+ * before replying (not an mproc program, a crash in start-up) is
+ * MPROC_ECHILD; a program that closed the channel and still runs is not
+ * waited for long. */
+static int silent_end(mproc__child *c)
+{
+    if (mproc__os_wait(c, 2000) == 0 && c->exitcode == BOOT_EXIT_REFUSED)
+        return MPROC_EPERM;
+    return MPROC_ECHILD;
 }
 
 static int start_spawn(mproc_process *p)
@@ -874,7 +935,7 @@ static int start_spawn(mproc_process *p)
         if (rc == 0 && wrc != 0)
             rc = MPROC_ECHILD; /* a 0 without the frame: not ours */
     } else {
-        rc = MPROC_ECHILD;
+        rc = silent_end(&p->child);
     }
     if (rc < 0)
         discard_child(&p->child);
@@ -982,24 +1043,67 @@ static uint64_t rd_u64(boot_reader *r)
     return lo | hi << 32;
 }
 
-static char *rd_str(boot_reader *r)
+/* A view of the next string: bounded, inside the frame, without NUL. */
+static mproc__boot_str rd_str(boot_reader *r)
 {
+    mproc__boot_str s = {NULL, 0};
     uint32_t n = rd_u32(r);
-    char *s;
-    if (r->bad || r->n < n) {
+    if (r->bad || n > MPROC__BOOT_STR_MAX || r->n < n ||
+        (n > 0 && memchr(r->p, 0, n) != NULL)) {
         r->bad = true;
-        return NULL;
+        return s;
     }
-    s = malloc((size_t)n + 1);
-    if (s == NULL) {
-        r->bad = true;
-        return NULL;
-    }
-    memcpy(s, r->p, n);
-    s[n] = '\0';
+    s.p = (const char *)r->p;
+    s.n = n;
     r->p += n;
     r->n -= n;
     return s;
+}
+
+int mproc__boot_parse(const uint8_t *p, size_t n, mproc__boot_frame *f)
+{
+    boot_reader r;
+    uint32_t magic;
+
+    if (f == NULL)
+        return MPROC_EINVAL;
+    memset(f, 0, sizeof *f);
+    if (p == NULL || n > MPROC__BOOT_MAX)
+        return MPROC_EBADMSG;
+    r.p = p;
+    r.n = n;
+    r.bad = false;
+    magic = rd_u32(&r);
+    f->flags = rd_u32(&r);
+    f->method = rd_u32(&r);
+    f->ppid = (int64_t)rd_u64(&r);
+    f->offset = rd_u64(&r);
+    f->module = rd_str(&r);
+    f->name = rd_str(&r);
+    f->ident = rd_str(&r);
+    f->pname = rd_str(&r);
+    f->args_len = rd_u32(&r);
+    f->args = r.p;
+    /* The arguments are the rest of the frame, exactly. */
+    if (r.bad || magic != MPROC__BOOT_MAGIC || r.n != f->args_len ||
+        (f->flags & ~(MPROC__BOOT_FLAG_DAEMON | MPROC__BOOT_FLAG_RUN)) != 0 ||
+        (f->method != MPROC_START_FORK && f->method != MPROC_START_SPAWN) ||
+        f->ppid <= 0) {
+        memset(f, 0, sizeof *f);
+        return MPROC_EBADMSG;
+    }
+    return 0;
+}
+
+static char *dup_view(const mproc__boot_str *s)
+{
+    char *d = malloc((size_t)s->n + 1);
+    if (d != NULL) {
+        if (s->n > 0)
+            memcpy(d, s->p, s->n);
+        d[s->n] = '\0';
+    }
+    return d;
 }
 
 static void reply(mproc__handle h, int status)
@@ -1013,6 +1117,20 @@ static void reply(mproc__handle h, int status)
     (void)write_all(h, x, 4);
 }
 
+/* The handle argument: a decimal number, nothing else. */
+static int parse_handle(const char *s, mproc__handle *h)
+{
+    char *end = NULL;
+    long long v;
+    if (s == NULL || *s < '0' || *s > '9')
+        return MPROC_EINVAL;
+    v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || v < 0 || v > INTPTR_MAX)
+        return MPROC_EINVAL;
+    *h = (mproc__handle)v;
+    return 0;
+}
+
 /* The bootstrap guard (top of this file): 0 when this process may start
  * children, else MPROC_EBOOTSTRAP. The first refusal in a spawned child
  * that has not reached mproc_init tells the parent on the handle its
@@ -1023,8 +1141,7 @@ static int check_bootstrap(void)
     int b = atomic_load(&g_boot);
     const char *env;
     mproc__handle h;
-    char *end = NULL;
-    long long v;
+    int64_t parent = 0;
 
     if (b == BS_DONE)
         return 0;
@@ -1039,72 +1156,81 @@ static int check_bootstrap(void)
     }
     if (!atomic_compare_exchange_strong(&g_boot, &b, BS_REFUSED))
         return atomic_load(&g_boot) == BS_DONE ? 0 : MPROC_EBOOTSTRAP;
-    v = strtoll(env, &end, 10);
-    h = (mproc__handle)v;
-    if (end != env && *end == '\0' && h != MPROC__BADHANDLE &&
-        mproc__os_handle_is_channel(h)) {
+    /* Written only to a channel the real parent made (as the bootstrap
+     * itself: docs/security.md), so the entry cannot aim the reply at any
+     * other descriptor of this program. */
+    if (parse_handle(env, &h) == 0 && mproc__os_boot_channel(h, &parent) == 0) {
         reply(h, MPROC_EBOOTSTRAP);
         mproc__os_handle_close(h);
     }
     return MPROC_EBOOTSTRAP;
 }
 
-/* Reads the bootstrap, resolves the target, replies, runs it, exits. */
+/* Ends a bootstrap that failed with rc, telling the parent. */
+static void boot_fail(mproc__handle h, int rc)
+{
+    reply(h, rc < 0 ? rc : MPROC_EBADMSG);
+    mproc__os_exit(BOOT_EXIT_FAILED);
+}
+
+/* Checks the channel and the program, reads the bootstrap, resolves the
+ * target, replies, runs it, exits (the order is docs/security.md's). */
 static void child_main_spawn(const char *harg)
 {
     static mproc_process self;
-    mproc__handle h;
+    mproc__handle h = MPROC__BADHANDLE;
+    mproc__boot_frame f;
     uint8_t lenb[4];
     uint8_t *frame = NULL;
-    boot_reader r;
-    uint32_t len, flags, method, alen;
-    uint64_t offset;
-    int64_t ppid;
+    uint32_t len;
+    int64_t ppid = 0;
     char *module = NULL, *name = NULL, *ident = NULL, *pname = NULL;
     void *fn = NULL;
     mproc_value *args = NULL;
-    char *end = NULL;
     int rc;
 
-    h = (mproc__handle)strtoll(harg, &end, 10);
-    if (end == harg || *end != '\0')
-        mproc__os_exit(70);
-    if (read_all(h, lenb, 4) != 0)
-        mproc__os_exit(70);
-    len = get_u32(lenb);
-    if ((uint64_t)len > (uint64_t)BOOT_MAX)
-        mproc__os_exit(70);
-    frame = malloc(len ? len : 1);
-    if (frame == NULL || read_all(h, frame, len) != 0)
-        mproc__os_exit(70);
-    r.p = frame;
-    r.n = len;
-    r.bad = false;
-    rc = rd_u32(&r) == BOOT_MAGIC ? 0 : MPROC_EBADMSG;
-    flags = rd_u32(&r);
-    method = rd_u32(&r);
-    ppid = (int64_t)rd_u64(&r);
-    offset = rd_u64(&r);
-    module = rd_str(&r);
-    name = rd_str(&r);
-    ident = rd_str(&r);
-    pname = rd_str(&r);
-    alen = rd_u32(&r);
-    if (r.bad || r.n != alen)
-        rc = MPROC_EBADMSG;
-    if (rc == 0)
-        rc = mproc__os_resolve(module, offset, &fn);
-    if (rc == 0 && alen > 0)
-        rc = mproc__decode(r.p, alen, true, &args);
-    if (rc != 0) {
-        reply(h, rc < 0 ? rc : MPROC_EBADMSG);
-        mproc__os_exit(70);
+    memset(&f, 0, sizeof f);
+    /* Nothing is read from or written to a channel that is not the
+     * parent's: its other end could be anyone's. */
+    if (parse_handle(harg, &h) != 0 || mproc__os_boot_channel(h, &ppid) != 0)
+        mproc__os_exit(BOOT_EXIT_REFUSED);
+    /* A program that runs with more privilege than its invoker would run a
+     * function the invoker chose: refused, and the parent is told. */
+    if (mproc__os_secure_exec() != 0) {
+        reply(h, MPROC_EPERM);
+        mproc__os_exit(BOOT_EXIT_REFUSED);
     }
+    /* A channel that ends early: the parent is gone or gave up. */
+    if (read_all(h, lenb, 4) != 0)
+        mproc__os_exit(BOOT_EXIT_FAILED);
+    len = get_u32(lenb);
+    rc = (uint64_t)len > MPROC__BOOT_MAX ? MPROC_EBADMSG : 0;
+    if (rc == 0 && (frame = malloc(len ? len : 1)) == NULL)
+        rc = MPROC_ENOMEM;
+    if (rc == 0 && read_all(h, frame, len) != 0)
+        mproc__os_exit(BOOT_EXIT_FAILED);
+    if (rc == 0)
+        rc = mproc__boot_parse(frame, len, &f);
+    /* The frame speaks for the parent the channel belongs to. */
+    if (rc == 0 && f.ppid != ppid)
+        rc = MPROC_EBADMSG;
+    if (rc == 0) {
+        module = dup_view(&f.module);
+        name = dup_view(&f.name);
+        ident = dup_view(&f.ident);
+        pname = dup_view(&f.pname);
+        if (module == NULL || name == NULL || ident == NULL || pname == NULL)
+            rc = MPROC_ENOMEM;
+    }
+    if (rc == 0)
+        rc = mproc__os_resolve(module, f.offset, &fn);
+    if (rc == 0 && f.args_len > 0)
+        rc = mproc__decode(f.args, f.args_len, true, &args);
+    if (rc != 0)
+        boot_fail(h, rc);
     free(module);
-    free(frame);
 
-    if (method == MPROC_START_FORK || method == MPROC_START_SPAWN)
-        atomic_store(&g_method, (int)method);
+    atomic_store(&g_method, (int)f.method); /* one of the two (parsed) */
     g_parent_obj.name = pname;
     g_parent_obj.ident = (char *)"";
     g_parent_obj.child.pid = ppid;
@@ -1116,16 +1242,17 @@ static void child_main_spawn(const char *harg)
     self.name = name;
     self.ident = ident;
     self.static_strs = true;
-    self.daemon = (flags & BOOT_FLAG_DAEMON) != 0;
+    self.daemon = (f.flags & MPROC__BOOT_FLAG_DAEMON) != 0;
     self.started = MPROC_START_SPAWN;
     self.args = args;
-    if (flags & BOOT_FLAG_RUN)
+    if (f.flags & MPROC__BOOT_FLAG_RUN)
         memcpy(&self.run, &fn, sizeof fn);
     else
         memcpy(&self.target, &fn, sizeof fn);
     self.child.pid = mproc__os_getpid();
     self.child.handle = MPROC__BADHANDLE;
     self.child.lifeline = MPROC__BADHANDLE;
+    free(frame); /* args, name and the others are copies */
     lock();
     g_current = &self;
     unlock();

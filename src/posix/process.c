@@ -4,7 +4,7 @@
  * process by (module, offset).
  *
  * Map of this file: reaping; daemon lifelines; fork; spawn; signals and
- * pids; CPU counts; locate and resolve; exit.
+ * pids; CPU counts; locate and resolve; the bootstrap's checks; exit.
  *
  * Reaping. A child is waited for without being reaped first (waitid with
  * WNOWAIT, or poll on a pidfd), then reaped with a non-blocking waitpid under
@@ -34,13 +34,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #if defined(__linux__)
+#include <sys/auxv.h>
 #include <sys/prctl.h>
+#endif
+#if defined(__FreeBSD__)
+#include <sys/ucred.h>
+#include <sys/un.h>
 #endif
 
 /* Declared by unistd.h only with _GNU_SOURCE on glibc, never on macOS. */
@@ -814,13 +821,6 @@ void mproc__os_unsetenv(const char *name)
     (void)unsetenv(name);
 }
 
-int mproc__os_handle_is_channel(mproc__handle h)
-{
-    struct stat st;
-    if (h < 0 || h > INT_MAX || fstat((int)h, &st) != 0)
-        return 0;
-    return S_ISSOCK(st.st_mode) ? 1 : 0;
-}
 
 /* ---------------------------------------------------------------------------
  * CPU counts
@@ -987,22 +987,48 @@ int mproc__os_cpu_count_usable(void)
  * Locate and resolve
  *
  * The module string is opaque to common code: "dev:ino:size:mtime_ns:path",
- * where path is empty for the main program. The identity fields let the
- * child check that it would jump into the same file, not merely one with
- * the same name. Offsets are from the module's load bias (link_map
- * l_addr), which both processes compute the same way.
+ * where path is the module's name in the dynamic linker's list (empty for
+ * the main program). The identity fields let the child check that it would
+ * jump into the same file, not merely one with the same name. Offsets are
+ * from the module's load bias (dlpi_addr, link_map l_addr), which both
+ * processes compute the same way, and so equal the link-time address of
+ * the function: the value of its symbol.
+ *
+ * The child trusts the frame only because its parent sent it (see "The
+ * bootstrap's checks" below), and still takes nothing on faith: it never
+ * loads a module (a library's constructors would run before any check),
+ * and it jumps only to an address that it can see is where a function
+ * begins. The dynamic symbol table answers for exported functions
+ * (dladdr1), the module's full symbol table, read from the file as data,
+ * for static ones; a fragment that the compiler split off a function
+ * ("name.cold") is not an entry. What neither table knows (a static
+ * function of a stripped program) is refused. Unwind tables
+ * (.eh_frame_hdr) were the other candidate, present even when stripped,
+ * but they list split fragments as if they were functions, with no name
+ * to tell them apart.
  */
+
+static int file_identity_fd(int fd, char *buf, size_t cap, struct stat *st)
+{
+    if (fstat(fd, st) != 0)
+        return MPROC_ERESOLVE;
+    snprintf(buf, cap, "%llu:%llu:%lld:%lld", (unsigned long long)st->st_dev,
+             (unsigned long long)st->st_ino, (long long)st->st_size,
+             (long long)st->st_mtim.tv_sec * 1000000000LL +
+                 (long long)st->st_mtim.tv_nsec);
+    return 0;
+}
 
 static int file_identity(const char *path, char *buf, size_t cap)
 {
     struct stat st;
-    if (file_stat(path, &st) != 0)
+    int rc;
+    int fd = mproc__posix_fd_high(open(path, O_RDONLY | O_CLOEXEC));
+    if (fd < 0)
         return MPROC_ERESOLVE;
-    snprintf(buf, cap, "%llu:%llu:%lld:%lld", (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino, (long long)st.st_size,
-             (long long)st.st_mtim.tv_sec * 1000000000LL +
-                 (long long)st.st_mtim.tv_nsec);
-    return 0;
+    rc = file_identity_fd(fd, buf, cap, &st);
+    close(fd);
+    return rc;
 }
 
 int mproc__os_locate(const void *fn, char **module, uint64_t *offset)
@@ -1031,16 +1057,135 @@ int mproc__os_locate(const void *fn, char **module, uint64_t *offset)
     return 0;
 }
 
+/* A mapped module by its name in the dynamic linker's list ("" is the
+ * main program), and whether `offset` lies in one of its executable
+ * segments. */
+typedef struct module_find {
+    const char *name;
+    uint64_t offset;
+    uintptr_t base;
+    bool found;
+    bool in_code;
+} module_find;
+
+static int find_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+    module_find *m = data;
+    const char *name = info->dlpi_name != NULL ? info->dlpi_name : "";
+    ElfW(Half) i;
+
+    (void)size;
+    if (strcmp(name, m->name) != 0)
+        return 0;
+    m->found = true;
+    m->base = (uintptr_t)info->dlpi_addr;
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) != 0 &&
+            m->offset >= ph->p_vaddr && m->offset - ph->p_vaddr < ph->p_memsz)
+            m->in_code = true;
+    }
+    return 1; /* the first of that name is the one */
+}
+
+/* `addr` is where an exported function begins. */
+static bool dynamic_entry(void *addr)
+{
+    Dl_info info;
+    void *extra = NULL;
+    const ElfW(Sym) * sym;
+    if (dladdr1(addr, &info, &extra, RTLD_DL_SYMENT) == 0 || extra == NULL)
+        return false;
+    sym = extra;
+    return info.dli_saddr == addr && ELF64_ST_TYPE(sym->st_info) == STT_FUNC;
+}
+
+/* `n` bytes at `off` lie inside a file of `size` bytes. */
+static bool in_file(uint64_t off, uint64_t n, uint64_t size)
+{
+    return off <= size && n <= size - off;
+}
+
+/* A function symbol of value `value` in the symbol tables of the ELF image
+ * `f` (`size` bytes, the file read as data: every offset and count is
+ * checked against the file before use). */
+static bool symtab_entry(const unsigned char *f, uint64_t size, uint64_t value)
+{
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)(const void *)f;
+    const ElfW(Shdr) * sh;
+    ElfW(Half) i;
+
+    if (size < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh->e_ident[EI_CLASS] !=
+            (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32) ||
+        eh->e_shentsize != sizeof *sh ||
+        !in_file(eh->e_shoff, (uint64_t)eh->e_shnum * sizeof *sh, size) ||
+        eh->e_shoff % sizeof(void *) != 0)
+        return false;
+    sh = (const ElfW(Shdr) *)(const void *)(f + eh->e_shoff);
+    for (i = 0; i < eh->e_shnum; i++) {
+        const ElfW(Shdr) *st = &sh[i], *ss;
+        const ElfW(Sym) * sym;
+        const char *names;
+        uint64_t k, count;
+
+        if (st->sh_type != SHT_SYMTAB || st->sh_entsize != sizeof *sym ||
+            st->sh_link >= eh->e_shnum ||
+            !in_file(st->sh_offset, st->sh_size, size) ||
+            st->sh_offset % sizeof(void *) != 0)
+            continue;
+        ss = &sh[st->sh_link];
+        if (ss->sh_type != SHT_STRTAB || ss->sh_size == 0 ||
+            !in_file(ss->sh_offset, ss->sh_size, size))
+            continue;
+        sym = (const ElfW(Sym) *)(const void *)(f + st->sh_offset);
+        names = (const char *)f + ss->sh_offset;
+        count = st->sh_size / sizeof *sym;
+        for (k = 0; k < count; k++) {
+            const char *name;
+            size_t left;
+            if (sym[k].st_value != value ||
+                ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC ||
+                sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= ss->sh_size)
+                continue;
+            name = names + sym[k].st_name;
+            left = (size_t)(ss->sh_size - sym[k].st_name);
+            /* The table's last string must end inside it. */
+            if (memchr(name, '\0', left) == NULL)
+                continue;
+            if (strstr(name, ".cold") == NULL)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The file behind `fd` (already checked to be the module) has a function
+ * symbol at `value`. */
+static bool file_entry(int fd, const struct stat *st, uint64_t value)
+{
+    void *map;
+    bool ok;
+    if (st->st_size <= 0 || (uint64_t)st->st_size > (uint64_t)SIZE_MAX)
+        return false;
+    map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED)
+        return false;
+    ok = symtab_entry(map, (uint64_t)st->st_size, value);
+    munmap(map, (size_t)st->st_size);
+    return ok;
+}
+
 int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
 {
     char id[128];
     const char *path = module;
-    struct link_map *lm = NULL, *lm2 = NULL;
-    Dl_info info;
-    void *handle;
+    module_find m;
+    struct stat st;
     void *addr;
     int colons = 0;
     size_t idlen;
+    int fd, rc = MPROC_ERESOLVE;
 
     if (module == NULL || fn == NULL)
         return MPROC_ERESOLVE;
@@ -1050,26 +1195,115 @@ int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
     if (colons < 4)
         return MPROC_ERESOLVE;
     idlen = (size_t)(path - module - 1);
-    if (file_identity(path[0] ? path : "/proc/self/exe", id, sizeof id) != 0)
+    /* Only a module this process has mapped already. */
+    memset(&m, 0, sizeof m);
+    m.name = path;
+    m.offset = offset;
+    (void)dl_iterate_phdr(find_module, &m);
+    if (!m.found || !m.in_code)
         return MPROC_ERESOLVE;
-    if (strlen(id) != idlen || memcmp(id, module, idlen) != 0)
-        return MPROC_ERESOLVE; /* another file under that name */
-    if (path[0] == '\0') {
-        handle = dlopen(NULL, RTLD_LAZY);
-    } else {
-        handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-        if (handle == NULL)
-            handle = dlopen(path, RTLD_NOW);
-    }
-    /* Library handles stay open: the target must stay mapped. */
-    if (handle == NULL || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 ||
-        lm == NULL)
+    /* The same file the parent meant. */
+    fd = open(path[0] ? path : "/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return MPROC_ERESOLVE;
-    addr = (void *)((uintptr_t)lm->l_addr + (uintptr_t)offset);
-    /* The address must fall inside that module's mapping. */
-    if (dladdr1(addr, &info, (void **)&lm2, RTLD_DL_LINKMAP) == 0 || lm2 != lm)
-        return MPROC_ERESOLVE;
+    if (file_identity_fd(fd, id, sizeof id, &st) != 0 || strlen(id) != idlen ||
+        memcmp(id, module, idlen) != 0)
+        goto out; /* another file under that name */
+    addr = (void *)(m.base + (uintptr_t)offset);
+    if (!dynamic_entry(addr) && !file_entry(fd, &st, offset))
+        goto out;
     *fn = addr;
+    rc = 0;
+out:
+    close(fd);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * The bootstrap's checks (docs/security.md)
+ *
+ * The bootstrap channel is one end of a socketpair that the parent made
+ * for this child (mproc__os_chan_pair): the kernel stamps both ends with
+ * the credentials of the process that called socketpair(), and nobody can
+ * change them later. So "the peer is my parent, as my user" proves that
+ * the frame comes from the process that started this one, and not from a
+ * grandparent's inherited descriptor, a pipe on standard input or a socket
+ * of any other process.
+ */
+
+int mproc__os_secure_exec(void)
+{
+#if defined(__linux__)
+    unsigned long secure;
+    errno = 0;
+    secure = getauxval(AT_SECURE);
+    if (secure != 0 || errno != 0) /* unknown is refused too */
+        return 1;
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) ||     \
+    defined(__OpenBSD__) || defined(__DragonFly__)
+    if (issetugid())
+        return 1;
+#endif
+    /* Any system: ids that differ mean a set-id program, or one that
+     * changed its ids before mproc_init. */
+    return getuid() != geteuid() || getgid() != getegid() ? 1 : 0;
+}
+
+int mproc__os_boot_channel(mproc__handle h, int64_t *parent)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    int type = 0, fd;
+    pid_t ppid = getppid();
+    pid_t peer_pid = -1;
+    uid_t peer_uid = (uid_t)-1;
+
+    if (parent == NULL || h < 0 || h > INT_MAX)
+        return MPROC_EPERM;
+    fd = (int)h;
+    memset(&sa, 0, sizeof sa);
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0 ||
+        sa.ss_family != AF_UNIX)
+        return MPROC_EPERM;
+    len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        type != SOCK_STREAM)
+        return MPROC_EPERM;
+#if defined(SO_PEERCRED) && defined(__linux__)
+    {
+        struct ucred cr;
+        len = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 ||
+            len != sizeof cr)
+            return MPROC_EPERM;
+        peer_pid = cr.pid;
+        peer_uid = cr.uid;
+    }
+#elif defined(__APPLE__) && defined(LOCAL_PEERPID)
+    {
+        /* Untested here: macOS has the pid and getpeereid the ids. */
+        gid_t g;
+        len = sizeof peer_pid;
+        if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &peer_pid, &len) != 0 ||
+            getpeereid(fd, &peer_uid, &g) != 0)
+            return MPROC_EPERM;
+    }
+#elif defined(__FreeBSD__) && defined(LOCAL_PEERCRED)
+    {
+        /* Untested here: FreeBSD 13 fills cr_pid. */
+        struct xucred xc;
+        len = sizeof xc;
+        if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERCRED, &xc, &len) != 0 ||
+            xc.cr_version != XUCRED_VERSION)
+            return MPROC_EPERM;
+        peer_pid = xc.cr_pid;
+        peer_uid = xc.cr_uid;
+    }
+#endif
+    /* A system without peer credentials refuses every channel. */
+    if (peer_pid <= 0 || peer_pid != ppid || peer_uid != getuid())
+        return MPROC_EPERM;
+    *parent = (int64_t)ppid;
     return 0;
 }
 

@@ -131,10 +131,11 @@ static BOOL io_wait(HANDLE h, bool write, void *buf, DWORD n, DWORD *done)
  */
 
 /* Owner-only access: a DACL with one entry, the user of this process's
- * token. Made once; without it (token unreadable) the pipe gets the
- * default DACL, which still lets only this user open it for writing. */
+ * token. Made once. Without it (token unreadable) no pipe is made: the
+ * default DACL of a named pipe lets everyone read (docs/security.md). */
 static INIT_ONCE sd_once = INIT_ONCE_STATIC_INIT;
 static SECURITY_ATTRIBUTES *pipe_sa;
+static DWORD pipe_sa_error;
 
 static BOOL CALLBACK sd_init(INIT_ONCE *once, void *param, void **ctx)
 {
@@ -156,16 +157,20 @@ static BOOL CALLBACK sd_init(INIT_ONCE *once, void *param, void **ctx)
     (void)once;
     (void)param;
     (void)ctx;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) {
+        pipe_sa_error = GetLastError();
         return TRUE;
+    }
     ok = GetTokenInformation(token, TokenUser, &tu, sizeof tu, &len);
     CloseHandle(token);
     if (!ok || !InitializeAcl(&acl.acl, sizeof acl, ACL_REVISION) ||
         !AddAccessAllowedAce(&acl.acl, ACL_REVISION, GENERIC_ALL,
                              tu.user.User.Sid) ||
         !InitializeSecurityDescriptor(&sd, SECURITY_DESCRIPTOR_REVISION) ||
-        !SetSecurityDescriptorDacl(&sd, TRUE, &acl.acl, FALSE))
+        !SetSecurityDescriptorDacl(&sd, TRUE, &acl.acl, FALSE)) {
+        pipe_sa_error = GetLastError();
         return TRUE;
+    }
     sa.nLength = sizeof sa;
     sa.lpSecurityDescriptor = &sd;
     sa.bInheritHandle = FALSE;
@@ -202,6 +207,9 @@ static int pair_once(mproc__handle h[2], bool duplex)
     if ((rc = make_name(name, sizeof name / sizeof name[0])) != 0)
         return rc;
     InitOnceExecuteOnce(&sd_once, sd_init, NULL, NULL);
+    if (pipe_sa == NULL)
+        return pipe_sa_error != 0 ? mproc__os_error((long)pipe_sa_error)
+                                  : MPROC_EUNKNOWN;
     open_mode = (duplex ? PIPE_ACCESS_DUPLEX : PIPE_ACCESS_INBOUND) |
                 FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE;
     server = CreateNamedPipeW(name, open_mode,

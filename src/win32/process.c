@@ -4,7 +4,7 @@
  * Map: the executable's path; the environment; command-line quoting; the
  * daemon job; spawn; wait, signal, release; pids and the parent; CPU
  * counts; locating a function as (module, offset) and resolving it in the
- * child; exit.
+ * child; the bootstrap's checks; exit.
  *
  * Exit codes: TerminateProcess gives the child MPROC__WIN_EXIT_SIGTERM or
  * MPROC__WIN_EXIT_SIGKILL (win32.h), which mproc__os_wait reads back as -15
@@ -617,14 +617,6 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
     return MPROC_ENOSYS;
 }
 
-int mproc__os_handle_is_channel(mproc__handle h)
-{
-    DWORD flags;
-    if (!valid_handle(mproc__win_h(h)) ||
-        !GetHandleInformation(mproc__win_h(h), &flags))
-        return 0;
-    return GetFileType(mproc__win_h(h)) == FILE_TYPE_PIPE ? 1 : 0;
-}
 
 /* ---------------------------------------------------------------------------
  * Wait, signal, release
@@ -852,6 +844,51 @@ int mproc__os_cpu_count_usable(void)
  * randomisation and a DLL loaded at another base.
  */
 
+static HMODULE module_of(const void *addr)
+{
+    HMODULE m = NULL;
+    if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                                GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                            (LPCWSTR)addr, &m))
+        return NULL;
+    return m;
+}
+
+static const IMAGE_NT_HEADERS *nt_headers(const unsigned char *b);
+
+/* A program's pointer to a function of a DLL that it imports without
+ * dllimport is the address of an import thunk of its own, `jmp
+ * [rip+disp32]` through its import address table: the function is where
+ * that slot points. The child checks that a target is a function entry,
+ * which a thunk is not, so the parent names the function itself. */
+static const void *through_thunk(const void *fn, HMODULE m)
+{
+#if defined(_M_X64) || defined(__x86_64__)
+    const unsigned char *p = fn;
+    const IMAGE_NT_HEADERS *nt = nt_headers((const unsigned char *)m);
+    uintptr_t slot, lo = (uintptr_t)m, size;
+    int32_t disp;
+    const void *to;
+
+    if (nt == NULL || p[0] != 0xFF || p[1] != 0x25)
+        return fn;
+    size = nt->OptionalHeader.SizeOfImage;
+    if ((uintptr_t)p - lo > size - 6)
+        return fn;
+    memcpy(&disp, p + 2, sizeof disp);
+    slot = (uintptr_t)p + 6 + (uintptr_t)(intptr_t)disp;
+    if (slot < lo || slot - lo > size - sizeof to)
+        return fn;
+    memcpy(&to, (const void *)slot, sizeof to);
+    if (to == NULL || module_of(to) == NULL || module_of(to) == m)
+        return fn;
+    return to;
+#else
+    (void)m;
+    return fn;
+#endif
+}
+
 int mproc__os_locate(const void *fn, char **module, uint64_t *offset)
 {
     HMODULE m = NULL;
@@ -860,10 +897,10 @@ int mproc__os_locate(const void *fn, char **module, uint64_t *offset)
 
     if (fn == NULL || module == NULL || offset == NULL)
         return MPROC_EINVAL;
-    if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
-                                GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-                            (LPCWSTR)fn, &m) ||
-        m == NULL)
+    if ((m = module_of(fn)) == NULL)
+        return MPROC_ERESOLVE;
+    fn = through_thunk(fn, m);
+    if ((m = module_of(fn)) == NULL)
         return MPROC_ERESOLVE;
     w = module_path(m);
     if (w == NULL)
@@ -885,6 +922,20 @@ static const IMAGE_NT_HEADERS *nt_headers(const unsigned char *b)
         return NULL;
     nt = (const IMAGE_NT_HEADERS *)(b + dos->e_lfanew);
     return nt->Signature == IMAGE_NT_SIGNATURE ? nt : NULL;
+}
+
+/* The image's directory entry `i`, when it lies inside the image. */
+static const IMAGE_DATA_DIRECTORY *image_dir(const IMAGE_NT_HEADERS *nt, WORD i)
+{
+    const IMAGE_DATA_DIRECTORY *d;
+    if (i >= nt->OptionalHeader.NumberOfRvaAndSizes)
+        return NULL;
+    d = &nt->OptionalHeader.DataDirectory[i];
+    if (d->VirtualAddress == 0 ||
+        d->VirtualAddress >= nt->OptionalHeader.SizeOfImage ||
+        d->Size > nt->OptionalHeader.SizeOfImage - d->VirtualAddress)
+        return NULL;
+    return d;
 }
 
 /* True when `offset` lies in an executable section of the image at `base`:
@@ -913,32 +964,76 @@ static bool offset_is_code(HMODULE base, uint64_t offset)
     return false;
 }
 
+/* An export of the image at m is at `offset` (a forwarder is a string, not
+ * code, and is no match). */
+static bool offset_is_export(HMODULE m, uint64_t offset)
+{
+    const unsigned char *b = (const unsigned char *)m;
+    const IMAGE_NT_HEADERS *nt = nt_headers(b);
+    const IMAGE_DATA_DIRECTORY *d;
+    const IMAGE_EXPORT_DIRECTORY *ex;
+    const DWORD *fns;
+    DWORD i;
+
+    if (nt == NULL ||
+        (d = image_dir(nt, IMAGE_DIRECTORY_ENTRY_EXPORT)) == NULL ||
+        d->Size < sizeof *ex)
+        return false;
+    ex = (const IMAGE_EXPORT_DIRECTORY *)(const void *)(b + d->VirtualAddress);
+    if (ex->AddressOfFunctions >= nt->OptionalHeader.SizeOfImage ||
+        ex->NumberOfFunctions >
+            (nt->OptionalHeader.SizeOfImage - ex->AddressOfFunctions) /
+                sizeof(DWORD))
+        return false;
+    fns = (const DWORD *)(const void *)(b + ex->AddressOfFunctions);
+    for (i = 0; i < ex->NumberOfFunctions; i++)
+        if (fns[i] == offset && (fns[i] < d->VirtualAddress ||
+                                 fns[i] - d->VirtualAddress >= d->Size))
+            return true;
+    return false;
+}
+
+#if !defined(UNW_FLAG_CHAININFO)
+#define UNW_FLAG_CHAININFO 0x4
+#endif
+
+/* True when a function of the image at m begins at `offset`: the start of
+ * a primary entry of its exception directory (x64 and ARM64 compilers give
+ * one to every function that is not a trivial leaf; a chained entry
+ * describes a fragment split off another function and is no entry), or an
+ * export. 32-bit x86 has no such table: exports only. */
+static bool offset_is_entry(HMODULE m, uint64_t offset)
+{
+#if defined(_M_X64) || defined(__x86_64__)
+    DWORD64 image = 0;
+    DWORD64 pc = (DWORD64)(uintptr_t)m + offset;
+    PRUNTIME_FUNCTION rf = RtlLookupFunctionEntry(pc, &image, NULL);
+    const IMAGE_NT_HEADERS *nt = nt_headers((const unsigned char *)m);
+
+    /* An odd UnwindData points at another entry (a chained fragment). */
+    if (rf != NULL && nt != NULL && image == (DWORD64)(uintptr_t)m &&
+        rf->BeginAddress == offset && (rf->UnwindData & 1u) == 0 &&
+        rf->UnwindData < nt->OptionalHeader.SizeOfImage) {
+        const unsigned char *ui = (const unsigned char *)m + rf->UnwindData;
+        if (((ui[0] >> 3) & UNW_FLAG_CHAININFO) == 0)
+            return true;
+    }
+#elif defined(_M_ARM64) || defined(__aarch64__)
+    DWORD64 image = 0;
+    DWORD64 pc = (DWORD64)(uintptr_t)m + offset;
+    PRUNTIME_FUNCTION rf = RtlLookupFunctionEntry(pc, &image, NULL);
+    if (rf != NULL && image == (DWORD64)(uintptr_t)m &&
+        rf->BeginAddress == offset)
+        return true;
+#endif
+    return offset_is_export(m, offset);
+}
+
 /* The image of a loaded module is a DLL (not a program). */
 static bool image_is_dll(HMODULE m)
 {
     const IMAGE_NT_HEADERS *nt = nt_headers((const unsigned char *)m);
     return nt != NULL && (nt->FileHeader.Characteristics & IMAGE_FILE_DLL);
-}
-
-/* The file at `path` is a DLL, read from its headers as data (nothing of
- * it runs). */
-static bool file_is_dll(const wchar_t *path)
-{
-    HMODULE d;
-    const unsigned char *b;
-    const IMAGE_NT_HEADERS *nt;
-    bool dll;
-
-    d = LoadLibraryExW(
-        path, NULL, LOAD_LIBRARY_AS_DATAFILE | LOAD_LIBRARY_AS_IMAGE_RESOURCE);
-    if (d == NULL)
-        return false;
-    /* The low bits of a data-file module handle are flags. */
-    b = (const unsigned char *)((uintptr_t)d & ~(uintptr_t)3);
-    nt = nt_headers(b);
-    dll = nt != NULL && (nt->FileHeader.Characteristics & IMAGE_FILE_DLL);
-    FreeLibrary(d);
-    return dll;
 }
 
 int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
@@ -956,17 +1051,14 @@ int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
     if (want == NULL)
         return MPROC_ERESOLVE;
     self = module_path(NULL);
+    /* Only a module this process has loaded already: loading one would
+     * run its DllMain before any check (docs/security.md). */
     if (self != NULL && same_path(self, want)) {
         m = GetModuleHandleW(NULL);
-    } else if (!GetModuleHandleExW(0, want, &m)) {
-        /* Another program's executable (the child is not the parent's
-         * program) is refused before anything of it is loaded: its code
-         * would run without its own start-up. */
-        if (!file_is_dll(want))
-            goto out;
-        /* The full path, and the DLL's own folder for its dependencies. */
-        m = LoadLibraryExW(want, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);
-    } else if (!image_is_dll(m)) {
+    } else if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                                   want, &m) ||
+               !image_is_dll(m)) {
+        /* Not loaded, or another program's executable. */
         goto out;
     }
     if (m == NULL)
@@ -976,7 +1068,7 @@ int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
     got = module_path(m);
     if (got == NULL || !same_path(got, want))
         goto out;
-    if (!offset_is_code(m, offset))
+    if (!offset_is_code(m, offset) || !offset_is_entry(m, offset))
         goto out;
     *fn = (void *)((unsigned char *)m + offset);
     rc = 0;
@@ -985,6 +1077,109 @@ out:
     free(self);
     free(want);
     return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * The bootstrap's checks (docs/security.md)
+ *
+ * The bootstrap channel is a named pipe whose both ends the parent made
+ * (mproc__os_chan_pair): it keeps the server end and the child inherits
+ * the client end. The system records the server's process, so "the
+ * server is my parent, running as my user" proves that the frame comes
+ * from the process that started this one, not from a grandparent's
+ * inherited handle, an anonymous pipe on standard input (whose read end is
+ * a server end) or another process's pipe.
+ *
+ * Windows has no set-id programs: a file gives no privilege to whoever
+ * runs it. The nearest case is a child more privileged than its parent
+ * (elevated through UAC, which passes no handles, so the channel check
+ * refuses it already); the child also compares integrity levels and
+ * refuses one above its parent's.
+ */
+
+typedef struct token_facts {
+    union {
+        TOKEN_USER user;
+        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    } u;
+    DWORD integrity; /* the mandatory label's RID */
+} token_facts;
+
+static bool token_facts_of(HANDLE process, token_facts *t)
+{
+    union {
+        TOKEN_MANDATORY_LABEL label;
+        unsigned char
+            space[sizeof(TOKEN_MANDATORY_LABEL) + SECURITY_MAX_SID_SIZE];
+    } il;
+    HANDLE token;
+    DWORD len = 0;
+    bool ok;
+    PUCHAR count;
+
+    if (!OpenProcessToken(process, TOKEN_QUERY, &token))
+        return false;
+    ok =
+        GetTokenInformation(token, TokenUser, &t->u, sizeof t->u, &len) &&
+        GetTokenInformation(token, TokenIntegrityLevel, &il, sizeof il, &len) &&
+        IsValidSid(il.label.Label.Sid);
+    CloseHandle(token);
+    if (!ok)
+        return false;
+    count = GetSidSubAuthorityCount(il.label.Label.Sid);
+    if (count == NULL || *count == 0)
+        return false;
+    t->integrity = *GetSidSubAuthority(il.label.Label.Sid, *count - 1u);
+    return true;
+}
+
+/* The facts of this process and of its parent. */
+static bool facts_self_and_parent(token_facts *self, token_facts *parent)
+{
+    int64_t ppid = mproc__os_getppid();
+    HANDLE h;
+    bool ok;
+
+    if (ppid <= 0 || ppid > 0xFFFFFFFF ||
+        !token_facts_of(GetCurrentProcess(), self))
+        return false;
+    h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)ppid);
+    if (h == NULL)
+        return false;
+    ok = token_facts_of(h, parent);
+    CloseHandle(h);
+    return ok;
+}
+
+int mproc__os_secure_exec(void)
+{
+    token_facts self, parent;
+    if (!facts_self_and_parent(&self, &parent))
+        return 1; /* cannot be compared: refused */
+    return self.integrity > parent.integrity ? 1 : 0;
+}
+
+int mproc__os_boot_channel(mproc__handle h, int64_t *parent)
+{
+    HANDLE ph = mproc__win_h(h);
+    int64_t ppid = mproc__os_getppid();
+    token_facts self, other;
+    DWORD flags = 0;
+    ULONG server = 0;
+
+    if (parent == NULL || h == MPROC__BADHANDLE || h == 0 || ppid <= 0)
+        return MPROC_EPERM;
+    /* The child's end is a client end; the pipe's server is the parent. */
+    if (GetFileType(ph) != FILE_TYPE_PIPE ||
+        !GetNamedPipeInfo(ph, &flags, NULL, NULL, NULL) ||
+        (flags & PIPE_SERVER_END) != 0 ||
+        !GetNamedPipeServerProcessId(ph, &server) || (int64_t)server != ppid)
+        return MPROC_EPERM;
+    if (!facts_self_and_parent(&self, &other) ||
+        !EqualSid(self.u.user.User.Sid, other.u.user.User.Sid))
+        return MPROC_EPERM;
+    *parent = ppid;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------
