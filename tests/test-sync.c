@@ -1,15 +1,22 @@
 /*
- * Tests of the synchronisation area: rows L01-L12 of CONFORMANCE.md.
+ * Tests of the synchronisation area: rows L01-L12 of CONFORMANCE.md, and
+ * backend tests of the area's part of src/common/backend.h (process
+ * identity and liveness, wait words).
  *
  * Children get the objects as process arguments and report through their
  * exit code (0: every check held; another number names the failed check).
  * Shared counters live in an mproc_shm. Every target is a function of this
  * executable, so spawn finds it too.
+ *
+ * Map: helpers; L01-L12; owner identity and liveness; wait words.
  */
 #include "harness.h"
 
+#include "../src/common/backend.h"
+
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #if defined(__has_include)
 #if __has_include(<dirent.h>)
 #include <dirent.h>
@@ -1512,5 +1519,226 @@ TEST(L11_shm_in_children)
               0);
     ASSERT_EQ(p[(1 << 20) - 1], 0x5a);
     mproc_shm_destroy(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Owner identity and liveness (DESIGN.md section 7)
+ *
+ * A child whose main thread ends while another thread runs (and holds a
+ * lock) is a live process: not "dead" to the identity check, and its lock
+ * is not taken from it.
+ */
+
+/* Atomics: threads of one process share it too. */
+typedef struct le_state {
+    _Atomic int64_t pid;
+    _Atomic uint64_t start;
+    _Atomic int64_t held;
+    _Atomic int64_t main_exiting;
+    _Atomic int64_t release;
+    _Atomic int64_t done;
+    _Atomic int64_t err;
+} le_state;
+
+typedef struct le_args {
+    mproc_lock *l;
+    volatile le_state *st;
+} le_args;
+
+static void *le_holder(void *arg)
+{
+    le_args *a = (le_args *)arg;
+    int64_t t0 = th_now_ms();
+    if (mproc_lock_acquire(a->l, MPROC_FOREVER) != 0) {
+        a->st->err = 1;
+        return NULL;
+    }
+    a->st->held = 1;
+    while (!a->st->release && th_now_ms() - t0 < 30000)
+        th_sleep_ms(2);
+    if (mproc_lock_release(a->l) != 0)
+        a->st->err = 2;
+    a->st->done = 1;
+    /* The process would end with its last thread; ThreadSanitizer has a
+     * thread of its own, so end it here. */
+    fflush(stdout);
+    exit(0);
+}
+
+/* Publishes its identity, leaves a thread holding the lock, and ends its
+ * main thread with pthread_exit: the process lives on in that thread. */
+static int t_leader_exits(const mproc_value *args)
+{
+    static le_args a;
+    mproc__proc_id self = mproc__os_proc_self();
+    mproc_shm *m = arg_shm(args, 1);
+    pthread_t t;
+    int64_t t0 = th_now_ms();
+    a.l = arg_lock(args, 0);
+    CHILD_CHECK(a.l != NULL && m != NULL, 2);
+    a.st = (volatile le_state *)mproc_shm_ptr(m);
+    a.st->start = self.start;
+    a.st->pid = self.pid;
+    CHILD_CHECK(pthread_create(&t, NULL, le_holder, &a) == 0, 3);
+    while (!a.st->held && !a.st->err && th_now_ms() - t0 < 20000)
+        th_sleep_ms(2);
+    CHILD_CHECK(a.st->held, 4);
+    fflush(stdout);
+    a.st->main_exiting = 1;
+    pthread_exit(NULL);
+    return 0; /* not reached (not every pthread_exit is noreturn) */
+}
+
+static volatile le_state *le_start(mproc_lock *l, mproc_shm *m,
+                                   mproc_process **p)
+{
+    volatile le_state *st = (volatile le_state *)mproc_shm_ptr(m);
+    int64_t t0 = th_now_ms();
+    *p = th_start(t_leader_exits,
+                  MPROC_LIST(mproc_value_lock(l), mproc_value_shm(m)));
+    while (!st->main_exiting) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(20000));
+        th_sleep_ms(2);
+    }
+    /* Let the main thread finish ending. */
+    th_sleep_ms(th_ms(100));
+    ASSERT_EQ(st->err, 0);
+    return st;
+}
+
+static void le_finish(volatile le_state *st, mproc_process *p)
+{
+    st->release = 1;
+    ASSERT_EQ(th_join_code(p, 30000), 0);
+    ASSERT_EQ(st->done, 1);
+    ASSERT_EQ(st->err, 0);
+}
+
+TEST(L05_live_owner_main_thread_exited)
+{
+    mproc_lock *l = make_lock();
+    mproc_shm *m = make_shm(sizeof(le_state));
+    mproc_process *p = NULL;
+    volatile le_state *st = le_start(l, m, &p);
+    /* The owner thread lives: a timeout, not an owner death. */
+    ASSERT_ERR(mproc_lock_acquire(l, 0), MPROC_EBUSY);
+    ASSERT_ERR(mproc_lock_acquire(l, th_ms(300)), MPROC_ETIMEDOUT);
+    le_finish(st, p);
+    /* Released properly by its owner. */
+    ASSERT_OK(mproc_lock_acquire(l, th_ms(5000)));
+    ASSERT_OK(mproc_lock_release(l));
+    mproc_lock_destroy(l);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+TEST(backend_proc_alive_main_thread_exited)
+{
+    mproc_lock *l = make_lock();
+    mproc_shm *m = make_shm(sizeof(le_state));
+    mproc_process *p = NULL;
+    volatile le_state *st = le_start(l, m, &p);
+    mproc__proc_id id, now;
+    id.pid = st->pid;
+    id.start = st->start;
+    ASSERT_EQ(id.pid, mproc_process_pid(p));
+    ASSERT_EQ(mproc__os_proc_alive(&id), 1);
+    ASSERT_OK(mproc__os_proc_lookup(id.pid, &now));
+    ASSERT_EQ(now.pid, id.pid);
+    ASSERT_EQ(now.start, id.start);
+    ASSERT_EQ(mproc__os_tag_alive((uint32_t)id.pid), 1);
+    le_finish(st, p);
+    /* Ended and reaped: gone, whoever gets the pid next. */
+    ASSERT_EQ(mproc__os_proc_alive(&id), 0);
+    mproc_lock_destroy(l);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+/* Exits at once without being joined for a while: a zombie. */
+static int t_exit_now(const mproc_value *args)
+{
+    mproc_shm *m = arg_shm(args, 0);
+    volatile le_state *st;
+    mproc__proc_id self = mproc__os_proc_self();
+    CHILD_CHECK(m != NULL, 2);
+    st = (volatile le_state *)mproc_shm_ptr(m);
+    st->start = self.start;
+    st->pid = self.pid;
+    return 0;
+}
+
+TEST(backend_proc_identity)
+{
+    mproc__proc_id self = mproc__os_proc_self();
+    mproc__proc_id again = {0, 0};
+    mproc__proc_id other;
+    mproc_shm *m = make_shm(sizeof(le_state));
+    volatile le_state *st = (volatile le_state *)mproc_shm_ptr(m);
+    mproc_process *p;
+    int64_t t0;
+    ASSERT_EQ(self.pid, mproc__os_getpid());
+    ASSERT_NE(self.start, 0);
+    ASSERT_OK(mproc__os_proc_lookup(self.pid, &again));
+    ASSERT_EQ(again.pid, self.pid);
+    ASSERT_EQ(again.start, self.start);
+    ASSERT_EQ(mproc__os_proc_alive(&self), 1);
+    /* Our pid with another start time: a process that had our pid before
+     * us, or will have it after us. */
+    other = self;
+    other.start ^= 1;
+    ASSERT_EQ(mproc__os_proc_alive(&other), 0);
+    ASSERT_ERR(mproc__os_proc_lookup(0, &other), MPROC_ENOENT);
+    ASSERT_ERR(mproc__os_proc_lookup(-5, &other), MPROC_ENOENT);
+    ASSERT_EQ(mproc__os_proc_alive(NULL), 0);
+    other.pid = 0;
+    ASSERT_EQ(mproc__os_proc_alive(&other), 0);
+    ASSERT_EQ(mproc__os_tag_alive(0), 0);
+    ASSERT_EQ(mproc__os_tag_alive(mproc__os_self_tag()), 1);
+
+    /* A child that has exited is dead before it is reaped (a zombie has
+     * ended) and after. */
+    p = th_start(t_exit_now, MPROC_LIST(mproc_value_shm(m)));
+    t0 = th_now_ms();
+    while (st->pid == 0) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(20000));
+        th_sleep_ms(2);
+    }
+    other.pid = st->pid;
+    other.start = st->start;
+    ASSERT_NE(other.start, 0);
+    t0 = th_now_ms();
+    while (mproc__os_proc_alive(&other) != 0) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(20000));
+        th_sleep_ms(2);
+    }
+    ASSERT_EQ(mproc__os_tag_alive((uint32_t)other.pid), 0);
+    ASSERT_EQ(th_join_code(p, 30000), 0);
+    ASSERT_EQ(mproc__os_proc_alive(&other), 0);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Wait words: timeouts, and a waiter killed inside word_wait
+ */
+
+TEST(backend_word_wait_timeout)
+{
+    static _Alignas(64) unsigned char w[MPROC__OS_WORD_SIZE];
+    mproc__handle h = MPROC__BADHANDLE;
+    int64_t t0, dt;
+    ASSERT_OK(mproc__os_word_init(w, &h));
+    ASSERT_ERR(mproc__os_word_wait(w, 0, h, 0), MPROC_ETIMEDOUT);
+    ASSERT_OK(mproc__os_word_wait(w, 1, h, 1000)); /* differs: at once */
+    for (int i = 0; i < 3; i++) {
+        t0 = th_now_ms();
+        ASSERT_ERR(mproc__os_word_wait(w, 0, h, 100), MPROC_ETIMEDOUT);
+        dt = th_now_ms() - t0;
+        ASSERT_GE(dt, 99);
+        ASSERT_LE(dt, 100 + th_ms(200));
+    }
+    mproc__os_word_destroy(w, h);
     return 0;
 }

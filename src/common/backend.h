@@ -14,8 +14,9 @@
  * - Timeouts follow the public convention: MPROC_FOREVER (-1), 0, or
  *   positive milliseconds; callers have validated them.
  *
- * Map of this file: handles and errors; processes; byte channels; shared
- * memory; mutexes and semaphores; wait words; time.
+ * Map of this file: handles and errors; processes; process identity and
+ * liveness; byte channels; shared memory; mutexes and semaphores; wait
+ * words; time.
  */
 #ifndef MPROC_BACKEND_H
 #define MPROC_BACKEND_H
@@ -127,6 +128,50 @@ int mproc__os_resolve(const char *module, uint64_t offset, void **fn);
 /* Ends the process now with `code`, without atexit handlers (stdio is
  * flushed by the caller). */
 void mproc__os_exit(int code);
+
+/* ---------------------------------------------------------------------------
+ * Process identity and liveness
+ *
+ * Liveness is never guessed from a pid alone (DESIGN.md section 7): pids are
+ * reused, and on Linux a process whose main thread called pthread_exit shows
+ * as a zombie while its other threads run. An identity is a pid plus the
+ * start time the OS keeps for that process, so it names one process for
+ * ever, in every process of the machine (identities are plain values that
+ * live in shared memory: lock owners, barrier parties, condition waiters):
+ *
+ * - Linux: /proc/PID/stat, the start time (clock ticks since boot) and the
+ *   state with the thread count (a zombie leader with live threads runs);
+ * - Windows: the creation time (GetProcessTimes) and a zero wait on the
+ *   process handle;
+ * - macOS: proc_pidinfo(PROC_PIDTBSDINFO), start time and status;
+ * - FreeBSD, OpenBSD: sysctl(KERN_PROC_PID), ki_start / p_ustart and the
+ *   state.
+ *
+ * None of these functions is a pthread cancellation point (they may be
+ * called with a lock held).
+ */
+
+typedef struct mproc__proc_id {
+    int64_t pid; /* > 0 */
+    /* The OS's start time of that process, in the OS's own units (compared,
+     * never converted). 0 only where the OS does not tell at all (Linux
+     * without /proc): then the identity is the pid alone and reuse goes
+     * undetected. */
+    uint64_t start;
+} mproc__proc_id;
+
+/* This process's identity. Cheap: computed once, and again in a fork
+ * child (no system call on later calls). */
+mproc__proc_id mproc__os_proc_self(void);
+/* The identity of the process that has `pid` now: 0; MPROC_ENOENT when no
+ * running process has it (none, or a zombie); MPROC_EPERM when one exists
+ * that the OS will not describe to us (another user's, hidden). */
+int mproc__os_proc_lookup(int64_t pid, mproc__proc_id *id);
+/* 1 while the process `id` runs, also when its main thread has ended and
+ * other threads still run; 0 once it has ended: no process has the pid, it
+ * is a zombie, or the pid belongs to a later process now. Never 0 for a
+ * running process: when the OS does not tell (MPROC_EPERM above), 1. */
+int mproc__os_proc_alive(const mproc__proc_id *id);
 
 /* ---------------------------------------------------------------------------
  * Byte channels: reliable byte streams between processes (socketpair on
@@ -267,7 +312,9 @@ void mproc__os_cond_destroy(void *mem, const mproc__handle *h);
  * value (returns 0 at once if it differs from `expected`), waits on the
  * semaphore, and decrements it; word_wake releases the semaphore
  * min(n, waiters) times. A stale release only makes a later wait return
- * early, which callers tolerate.
+ * early, which callers tolerate. POSIX without futex(2)
+ * (src/posix/platform.h) polls, still honouring the timeout. A wait is
+ * never a pthread cancellation point (callers may hold a lock).
  */
 
 #define MPROC__OS_WORD_SIZE 16
@@ -284,16 +331,17 @@ int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
 int mproc__os_word_wake(void *word, mproc__handle h, uint32_t n);
 void mproc__os_word_destroy(void *word, mproc__handle h);
 
-/* This process's id as a non-zero 32-bit owner tag: cheap (no system call
- * on the hot path; POSIX caches getpid() and refreshes it in a fork child).
- */
+/* Deprecated, kept until the queue's side locks have moved to the mutex
+ * above: thin wrappers over the identity of "Process identity and
+ * liveness". The tag is this process's pid (non-zero, cached); tag_alive is
+ * 1 unless no running process has that pid (it reads a live process whose
+ * main thread has exited as alive, but cannot tell a reused pid: new code
+ * keeps an mproc__proc_id instead). Not cancellation points. */
 uint32_t mproc__os_self_tag(void);
 /* Gives the rest of this thread's time slice to another runnable thread
  * (sched_yield, SwitchToThread): a short wait for a lock holder or a peer
  * that may be preempted on a machine with fewer cores than processes. */
 void mproc__os_yield(void);
-/* 1 while the process with that tag (pid) runs; 0 once it has ended (a
- * zombie has ended); never a false 0 for a running process. */
 int mproc__os_tag_alive(uint32_t tag);
 
 /* ---------------------------------------------------------------------------
