@@ -1,5 +1,5 @@
 /*
- * Tests of the synchronisation area: rows L01-L12 of CONFORMANCE.md, and
+ * Tests of the synchronisation area: rows L01-L13 of CONFORMANCE.md, and
  * backend tests of the area's part of src/common/backend.h (process
  * identity and liveness, wait words).
  *
@@ -8,7 +8,8 @@
  * Shared counters live in an mproc_shm. Every target is a function of this
  * executable, so spawn finds it too.
  *
- * Map: helpers; L01-L12; owner identity and liveness; wait words.
+ * Map: helpers; L01-L12; L13 barrier party death; owner identity and
+ * liveness; wait words.
  */
 #include "harness.h"
 
@@ -1519,6 +1520,153 @@ TEST(L11_shm_in_children)
               0);
     ASSERT_EQ(p[(1 << 20) - 1], 0x5a);
     mproc_shm_destroy(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * L13: a barrier party killed while it waits
+ */
+
+/* Waits on the barrier with timeout arg 1, then writes when it returned
+ * into slot arg 3 of the shm (arg 2); exit code as t_barrier_wait. */
+static int t_barrier_wait_at(const mproc_value *args)
+{
+    mproc_barrier *b = arg_barrier(args, 0);
+    int64_t timeout = th_arg_int(args, 1);
+    mproc_shm *m = arg_shm(args, 2);
+    int64_t slot = th_arg_int(args, 3);
+    int rc;
+    CHILD_CHECK(b != NULL && m != NULL && slot >= 0 && slot < 8, 2);
+    rc = mproc_barrier_wait(b, (int)timeout);
+    ((volatile int64_t *)mproc_shm_ptr(m))[slot] = th_now_ms();
+    if (rc >= 0)
+        return 10 + rc;
+    return rc == MPROC_EBROKEN ? 50 : 3;
+}
+
+/* Kills the party at arrival position `victim` (0..3) of a 5-party barrier
+ * whose four waiters wait forever or with a long timeout: the three others
+ * leave broken within 100 ms of the kill. */
+static void l13_kill_one(mproc_barrier *b, mproc_shm *m, int victim)
+{
+    volatile int64_t *when = (volatile int64_t *)mproc_shm_ptr(m);
+    mproc_process *p[4];
+    int64_t killed_at;
+    for (int i = 0; i < 4; i++) {
+        when[i] = 0;
+        p[i] = th_start(t_barrier_wait_at,
+                        MPROC_LIST(mproc_value_barrier(b),
+                                   mproc_int(i % 2 == 0 ? -1 : 30000),
+                                   mproc_value_shm(m), mproc_int(i)));
+        wait_n_waiting(b, i + 1);
+    }
+    /* Asleep by now, past any check a waiter makes on its way in. */
+    th_sleep_ms(th_ms(100));
+    killed_at = th_now_ms();
+    ASSERT_OK(mproc_process_kill(p[victim]));
+    for (int i = 0; i < 4; i++) {
+        if (i == victim)
+            continue;
+        ASSERT_EQ(th_join_code(p[i], 30000), 50);
+        ASSERT_GE(when[i], killed_at);
+        ASSERT_LE(when[i] - killed_at, th_ms(100));
+    }
+    ASSERT_EQ(th_join_code(p[victim], 30000), -9);
+    ASSERT_EQ(mproc_barrier_broken(b), 1);
+    ASSERT_ERR(mproc_barrier_wait(b, 0), MPROC_EBROKEN);
+}
+
+/* A full cycle of a barrier of `parties`: parties-1 children and us. */
+static void l13_full_cycle(mproc_barrier *b, int parties)
+{
+    mproc_process *p[8];
+    bool seen[8] = {false};
+    int idx;
+    ASSERT_LE(parties, 8);
+    for (int i = 0; i < parties - 1; i++) {
+        p[i] = th_start(t_barrier_wait,
+                        MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
+        wait_n_waiting(b, i + 1);
+    }
+    idx = mproc_barrier_wait(b, th_ms(20000));
+    ASSERT(idx >= 0 && idx < parties);
+    seen[idx] = true;
+    for (int i = 0; i < parties - 1; i++) {
+        int code = th_join_code(p[i], 30000);
+        ASSERT(code >= 10 && code < 10 + parties);
+        ASSERT(!seen[code - 10]);
+        seen[code - 10] = true;
+    }
+}
+
+TEST(L13_barrier_party_killed)
+{
+    mproc_barrier *b = NULL;
+    mproc_shm *m = make_shm(8 * sizeof(int64_t));
+    ASSERT_OK(mproc_barrier_create(&b, 5));
+    /* The first one in, then the last one in (each is watched by another
+     * waiter), then one in the middle. */
+    l13_kill_one(b, m, 0);
+    ASSERT_OK(mproc_barrier_reset(b));
+    ASSERT_EQ(mproc_barrier_broken(b), 0);
+    ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
+    l13_kill_one(b, m, 3);
+    ASSERT_OK(mproc_barrier_reset(b));
+    l13_kill_one(b, m, 2);
+    /* reset mends it: a whole cycle meets. */
+    ASSERT_OK(mproc_barrier_reset(b));
+    ASSERT_EQ(mproc_barrier_broken(b), 0);
+    l13_full_cycle(b, 5);
+    mproc_barrier_destroy(b);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+/* A party that dies while it is the only one waiting has nobody to notice:
+ * it stays counted until someone looks. reset always mends the barrier;
+ * without reset, the next party to wait finds out within a slice. */
+TEST(L13_barrier_reset_mends)
+{
+    mproc_barrier *b = NULL;
+    mproc_process *p;
+    int64_t t0;
+    ASSERT_OK(mproc_barrier_create(&b, 3));
+    for (int round = 0; round < 2; round++) {
+        p = th_start(t_barrier_wait,
+                     MPROC_LIST(mproc_value_barrier(b), mproc_int(-1)));
+        wait_n_waiting(b, 1);
+        ASSERT_OK(mproc_process_kill(p));
+        ASSERT_EQ(th_join_code(p, 30000), -9);
+        if (round == 0) {
+            /* reset with a dead party counted leaves a usable barrier. */
+            ASSERT_OK(mproc_barrier_reset(b));
+            ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
+            ASSERT_EQ(mproc_barrier_broken(b), 0);
+        } else {
+            /* The next party in watches the dead one. */
+            t0 = th_now_ms();
+            ASSERT_ERR(mproc_barrier_wait(b, th_ms(20000)), MPROC_EBROKEN);
+            ASSERT_LE(th_now_ms() - t0, th_ms(1000));
+            ASSERT_EQ(mproc_barrier_broken(b), 1);
+            ASSERT_OK(mproc_barrier_reset(b));
+            ASSERT_EQ(mproc_barrier_broken(b), 0);
+        }
+        l13_full_cycle(b, 3);
+    }
+    /* And a reset while a live party waits still sends it away broken. */
+    p = th_start(t_barrier_wait,
+                 MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
+    wait_n_waiting(b, 1);
+    ASSERT_OK(mproc_barrier_reset(b));
+    ASSERT_EQ(th_join_code(p, 30000), 50);
+    l13_full_cycle(b, 3);
+    mproc_barrier_destroy(b);
+    ASSERT_ERR(mproc_barrier_create(&b, MPROC_BARRIER_MAX_PARTIES + 1u),
+               MPROC_EINVAL);
+    ASSERT_NULL(b);
+    ASSERT_OK(mproc_barrier_create(&b, MPROC_BARRIER_MAX_PARTIES));
+    ASSERT_EQ(mproc_barrier_parties(b), MPROC_BARRIER_MAX_PARTIES);
+    mproc_barrier_destroy(b);
     return 0;
 }
 
