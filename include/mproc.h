@@ -527,6 +527,15 @@ MPROC_API mproc_queue *mproc_queue_destroy(mproc_queue *q);
  * object keep using it, and the state goes with the last of them, however
  * it ends. Locks are owned by a thread: the owner thread releases them.
  *
+ * Owner death is learned from the OS, never guessed from a pid (a pid may
+ * be reused; a process whose main thread has exited still runs): a thread
+ * or process that ends holding a Lock, an RLock or a Condition's lock, by
+ * any means (return, exit, crash, kill, thread cancellation), gives the
+ * next acquirer MPROC_EOWNERDEAD within 100 ms, on every platform. No
+ * acquire, release or wait here is a pthread cancellation point, except
+ * mproc_sem_acquire where the system semaphore's wait is one (no lock of
+ * the library is held there).
+ *
  * A process that dies while waiting (not holding) may cost the others: on a
  * Condition it may swallow one notify. On a Barrier its death breaks the
  * barrier for the parties waiting with it within 100 ms (also for waits

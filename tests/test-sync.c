@@ -1,7 +1,7 @@
 /*
  * Tests of the synchronisation area: rows L01-L13 of CONFORMANCE.md, and
  * backend tests of the area's part of src/common/backend.h (process
- * identity and liveness, wait words).
+ * identity and liveness, wait words, cancellation).
  *
  * Children get the objects as process arguments and report through their
  * exit code (0: every check held; another number names the failed check).
@@ -9,7 +9,8 @@
  * executable, so spawn finds it too.
  *
  * Map: helpers; L01-L12; L13 barrier party death; owner identity and
- * liveness; wait words.
+ * liveness; owner death by thread cancellation; wait words; the RLock token
+ * of a fork child.
  */
 #include "harness.h"
 
@@ -1869,6 +1870,143 @@ TEST(backend_proc_identity)
 }
 
 /* ---------------------------------------------------------------------------
+ * Cancellation: a thread canceled while it holds locks is a dead owner, and
+ * no function of the area is a cancellation point (a thread canceled there
+ * could leave a lock it holds to a live process for ever).
+ */
+
+typedef struct cancel_objs {
+    mproc_lock *l;
+    mproc_rlock *r;
+    mproc_cond *c;
+    mproc_event *e;
+    mproc_barrier *b;
+    _Atomic int held;
+    _Atomic int reached;
+    int failed;
+} cancel_objs;
+
+static void *cancel_holder(void *arg)
+{
+    cancel_objs *o = (cancel_objs *)arg;
+    if (mproc_lock_acquire(o->l, 0) != 0 || mproc_rlock_acquire(o->r, 0) != 0 ||
+        mproc_rlock_acquire(o->r, 0) != 0 || mproc_cond_acquire(o->c, 0) != 0)
+        return NULL;
+    atomic_store(&o->held, 1);
+    for (;;) {
+        pthread_testcancel();
+        th_sleep_ms(2);
+    }
+    return NULL;
+}
+
+TEST(L05_owner_thread_canceled)
+{
+    cancel_objs o;
+    pthread_t t;
+    void *res = NULL;
+    int64_t t0;
+    memset(&o, 0, sizeof o);
+    o.l = make_lock();
+    ASSERT_OK(mproc_rlock_create(&o.r));
+    ASSERT_OK(mproc_cond_create(&o.c));
+    ASSERT_EQ(pthread_create(&t, NULL, cancel_holder, &o), 0);
+    t0 = th_now_ms();
+    while (!atomic_load(&o.held)) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(10000));
+        th_sleep_ms(2);
+    }
+    ASSERT_EQ(pthread_cancel(t), 0);
+    ASSERT_EQ(pthread_join(t, &res), 0);
+    ASSERT(res == PTHREAD_CANCELED);
+    t0 = th_now_ms();
+    ASSERT_ERR(mproc_lock_acquire(o.l, th_ms(5000)), MPROC_EOWNERDEAD);
+    ASSERT_ERR(mproc_rlock_acquire(o.r, th_ms(5000)), MPROC_EOWNERDEAD);
+    ASSERT_ERR(mproc_cond_acquire(o.c, th_ms(5000)), MPROC_EOWNERDEAD);
+    ASSERT_LE(th_now_ms() - t0, th_ms(100));
+    ASSERT_OK(mproc_lock_release(o.l));
+    ASSERT_OK(mproc_rlock_release(o.r));
+    ASSERT_ERR(mproc_rlock_release(o.r), MPROC_ENOTOWNER);
+    ASSERT_OK(mproc_cond_release(o.c));
+    mproc_lock_destroy(o.l);
+    mproc_rlock_destroy(o.r);
+    mproc_cond_destroy(o.c);
+    return 0;
+}
+
+static _Alignas(64) unsigned char nc_word[MPROC__OS_WORD_SIZE];
+static mproc__handle nc_word_h = MPROC__BADHANDLE;
+
+/* With a cancel pending, calls the area's blocking and liveness functions;
+ * every one returns (none is a cancellation point), then the thread is
+ * canceled at pthread_testcancel. */
+static void *no_cancel_point(void *arg)
+{
+    cancel_objs *o = (cancel_objs *)arg;
+    mproc__proc_id self = mproc__os_proc_self();
+    mproc__proc_id id;
+    (void)pthread_cancel(pthread_self());
+    if (mproc__os_proc_alive(&self) != 1)
+        o->failed = 1;
+    else if (mproc__os_proc_lookup(self.pid, &id) != 0)
+        o->failed = 2;
+    else if (mproc__os_tag_alive(mproc__os_self_tag()) != 1)
+        o->failed = 3;
+    else if (mproc__os_word_wait(nc_word, 0, nc_word_h, 20) != MPROC_ETIMEDOUT)
+        o->failed = 4;
+    else if (mproc_lock_acquire(o->l, 30) != MPROC_ETIMEDOUT)
+        o->failed = 5;
+    else if (mproc_rlock_acquire(o->r, 30) != MPROC_ETIMEDOUT)
+        o->failed = 6;
+    else if (mproc_event_wait(o->e, 30) != MPROC_ETIMEDOUT)
+        o->failed = 7;
+    else if (mproc_barrier_wait(o->b, 60) != MPROC_EBROKEN)
+        o->failed = 8;
+    else if (mproc_cond_acquire(o->c, 0) != 0)
+        o->failed = 9;
+    else if (mproc_cond_wait(o->c, 30) != MPROC_ETIMEDOUT)
+        o->failed = 10;
+    else if (mproc_cond_release(o->c) != 0)
+        o->failed = 11;
+    atomic_store(&o->reached, 1);
+    pthread_testcancel();
+    return NULL;
+}
+
+TEST(backend_no_cancellation_point)
+{
+    cancel_objs o;
+    pthread_t t;
+    void *res = NULL;
+    int reached;
+    memset(&o, 0, sizeof o);
+    o.l = make_lock();
+    o.e = make_event();
+    ASSERT_OK(mproc_rlock_create(&o.r));
+    ASSERT_OK(mproc_cond_create(&o.c));
+    ASSERT_OK(mproc_barrier_create(&o.b, 2));
+    ASSERT_OK(mproc__os_word_init(nc_word, &nc_word_h));
+    /* Held here, so that the thread's acquires wait. */
+    ASSERT_OK(mproc_lock_acquire(o.l, 0));
+    ASSERT_OK(mproc_rlock_acquire(o.r, 0));
+    ASSERT_EQ(pthread_create(&t, NULL, no_cancel_point, &o), 0);
+    ASSERT_EQ(pthread_join(t, &res), 0);
+    reached = atomic_load(&o.reached);
+    ASSERT_EQ(o.failed, 0);
+    ASSERT_EQ(reached, 1); /* 0: canceled inside one of the calls */
+    ASSERT(res == PTHREAD_CANCELED);
+    ASSERT_OK(mproc_lock_release(o.l));
+    ASSERT_OK(mproc_rlock_release(o.r));
+    mproc__os_word_destroy(nc_word, nc_word_h);
+    mproc_lock_destroy(o.l);
+    mproc_rlock_destroy(o.r);
+    mproc_cond_destroy(o.c);
+    mproc_event_destroy(o.e);
+    mproc_barrier_destroy(o.b);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Wait words: timeouts, and a waiter killed inside word_wait
  */
 
@@ -1888,5 +2026,95 @@ TEST(backend_word_wait_timeout)
         ASSERT_LE(dt, 100 + th_ms(200));
     }
     mproc__os_word_destroy(w, h);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * L06: the RLock owner of a fork child's thread is not its parent's
+ *
+ * Right after a fork, parent and child each start one thread; both threads
+ * are the same in everything a process-local token can see (thread-local
+ * address, per-process counters, the clock's millisecond), and differ only
+ * in their process. The parent's thread holds the RLock; the child's must
+ * find it held by someone else.
+ */
+
+typedef struct tk_state {
+    _Atomic int64_t held;
+    _Atomic int64_t checked;
+    _Atomic int64_t rc;
+} tk_state;
+
+typedef struct tk_args {
+    mproc_rlock *r;
+    volatile tk_state *st;
+    int rc;
+} tk_args;
+
+static void *tk_child_thread(void *arg)
+{
+    tk_args *a = (tk_args *)arg;
+    int64_t t0 = th_now_ms();
+    while (!a->st->held && th_now_ms() - t0 < 20000)
+        ; /* spin: the two tokens are made within one millisecond */
+    a->rc = mproc_rlock_acquire(a->r, 0);
+    if (a->rc == 0)
+        (void)mproc_rlock_release(a->r);
+    return NULL;
+}
+
+static int t_token_child(const mproc_value *args)
+{
+    tk_args a;
+    pthread_t t;
+    mproc_shm *m = arg_shm(args, 1);
+    a.r = arg_rlock(args, 0);
+    CHILD_CHECK(a.r != NULL && m != NULL, 2);
+    a.st = (volatile tk_state *)mproc_shm_ptr(m);
+    a.rc = 1000;
+    CHILD_CHECK(pthread_create(&t, NULL, tk_child_thread, &a) == 0, 3);
+    CHILD_CHECK(pthread_join(t, NULL) == 0, 4);
+    a.st->rc = a.rc;
+    a.st->checked = 1;
+    return 0;
+}
+
+static void *tk_parent_thread(void *arg)
+{
+    tk_args *a = (tk_args *)arg;
+    int64_t t0;
+    a->rc = mproc_rlock_acquire(a->r, MPROC_FOREVER);
+    a->st->held = 1;
+    t0 = th_now_ms();
+    while (!a->st->checked && th_now_ms() - t0 < 20000)
+        th_sleep_ms(1);
+    if (a->rc == 0)
+        a->rc = mproc_rlock_release(a->r);
+    return NULL;
+}
+
+TEST(L06_rlock_fork_child_token)
+{
+    for (int round = 0; round < 5; round++) {
+        mproc_rlock *r = NULL;
+        mproc_shm *m = make_shm(sizeof(tk_state));
+        tk_args a;
+        pthread_t t;
+        mproc_process *p;
+        ASSERT_OK(mproc_rlock_create(&r));
+        a.r = r;
+        a.st = (volatile tk_state *)mproc_shm_ptr(m);
+        a.rc = 1000;
+        p = th_start(t_token_child,
+                     MPROC_LIST(mproc_value_rlock(r), mproc_value_shm(m)));
+        ASSERT_EQ(pthread_create(&t, NULL, tk_parent_thread, &a), 0);
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+        ASSERT_EQ(th_join_code(p, 30000), 0);
+        ASSERT_OK(a.rc);
+        ASSERT_EQ(a.st->checked, 1);
+        ASSERT_ERR(a.st->rc, MPROC_EBUSY);
+        mproc_rlock_destroy(r);
+        mproc_shm_destroy(m);
+    }
     return 0;
 }

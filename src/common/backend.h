@@ -16,7 +16,7 @@
  *
  * Map of this file: handles and errors; processes; process identity and
  * liveness; byte channels; shared memory; mutexes and semaphores; wait
- * words; time.
+ * words; time; test hooks.
  */
 #ifndef MPROC_BACKEND_H
 #define MPROC_BACKEND_H
@@ -244,9 +244,13 @@ int64_t mproc__os_thread_id(void);
  * locks it again waits like anyone else (MPROC_EBUSY at timeout 0,
  * MPROC_ETIMEDOUT, or forever), as Python's Lock does; a Windows mutex
  * handle is recursive by nature, so that backend keeps the owner in `mem`
- * to refuse it. When the owner dies (process or thread) holding it, the next
- * lock returns MPROC_EOWNERDEAD with the mutex held and usable (POSIX: robust
- * mutex made consistent; Windows: WAIT_ABANDONED). */
+ * to refuse it. When the owner dies (process or thread, also by thread
+ * cancellation) holding it, the next lock returns MPROC_EOWNERDEAD with the
+ * mutex held and usable, within 100 ms also for a locker already blocked
+ * (POSIX: a robust mutex made consistent, or where robust mutexes are
+ * missing a wait word whose owner is a process identity and a thread, see
+ * src/posix/platform.h; Windows: WAIT_ABANDONED). Neither lock nor unlock
+ * is a pthread cancellation point. */
 int mproc__os_mutex_init(void *mem, mproc__handle *h);
 int mproc__os_mutex_open(void *mem, mproc__handle h);
 /* 0, MPROC_EOWNERDEAD (acquired), MPROC_EBUSY (timeout 0), ETIMEDOUT. */
@@ -274,8 +278,7 @@ void mproc__os_sem_destroy(void *mem, mproc__handle h);
 /* A condition variable used with one mutex of this section. A backend may
  * need several handles for it (Windows: semaphores), so it takes an array
  * of MPROC__OS_COND_HANDLES; unused ones are MPROC__BADHANDLE (POSIX uses
- * none: a futex word and counts on Linux, a process-shared pthread_cond_t
- * elsewhere, live in `mem`).
+ * none: a wait word and counts live in `mem`).
  *
  * wait: called with the mutex held by the calling thread; releases it while
  * waiting and returns with it held again: 0 when woken (spurious wake-ups
@@ -283,9 +286,9 @@ void mproc__os_sem_destroy(void *mem, mproc__handle h);
  * MPROC_EOWNERDEAD (woken; the mutex was re-acquired after its owner died).
  * Timeout 0 returns MPROC_ETIMEDOUT at once without releasing the mutex.
  * signal (wake up to n waiters) and broadcast are called with the same
- * mutex held, so a backend may keep its waiter counts in `mem` under it. A
- * waiter that dies while waiting may swallow one wake-up; it must not block
- * the signaller forever. */
+ * mutex held, so a backend may keep its waiter counts in `mem` under it.
+ * A waiter that dies while waiting may swallow one wake-up; it must not
+ * block the signaller forever. wait is not a cancellation point. */
 #define MPROC__OS_COND_SIZE 64
 #define MPROC__OS_COND_HANDLES 3
 
@@ -307,14 +310,15 @@ void mproc__os_cond_destroy(void *mem, const mproc__handle *h);
  * exported with the object that holds the word). Callers always loop and
  * re-check their condition: a wait may return early.
  *
- * Windows mapping (WaitOnAddress does not work across processes): the rest
- * of the word holds a waiter count; word_wait increments it, re-reads the
- * value (returns 0 at once if it differs from `expected`), waits on the
+ * POSIX: futex(2) where the platform has it (src/posix/platform.h), else a
+ * polled wait that still honours the timeout. Windows mapping
+ * (WaitOnAddress does not work across processes): the rest of the word
+ * holds a waiter count; word_wait increments it, re-reads the value
+ * (returns 0 at once if it differs from `expected`), waits on the
  * semaphore, and decrements it; word_wake releases the semaphore
  * min(n, waiters) times. A stale release only makes a later wait return
- * early, which callers tolerate. POSIX without futex(2)
- * (src/posix/platform.h) polls, still honouring the timeout. A wait is
- * never a pthread cancellation point (callers may hold a lock).
+ * early, which callers tolerate. A wait is never a pthread cancellation
+ * point (callers may hold a lock).
  */
 
 #define MPROC__OS_WORD_SIZE 16
@@ -352,5 +356,29 @@ int mproc__os_tag_alive(uint32_t tag);
 int64_t mproc__os_now_ms(void);
 /* Sleeps at least ms milliseconds. */
 void mproc__os_sleep_ms(int ms);
+
+/* ---------------------------------------------------------------------------
+ * Test hooks
+ *
+ * A test sets mproc__test_hook to be called at the points below, to force
+ * an interleaving that the scheduler would give only rarely (row L14: a
+ * waiter paused between releasing the mutex and sleeping). NULL in
+ * production: one load and a predicted branch, on slow paths only. Set it
+ * before the threads that may call it exist.
+ */
+typedef void (*mproc__hook_fn)(int point);
+extern mproc__hook_fn mproc__test_hook;
+
+/* cond_wait: the mutex is released, the waiter has not slept yet. */
+#define MPROC__HOOK_COND_UNLOCKED 1
+/* mutex_unlock: the caller passed the owner check, the mutex is not yet
+ * released (Windows: before ReleaseMutex). */
+#define MPROC__HOOK_MUTEX_RELEASE 2
+
+#define MPROC__HOOK(point)                                                     \
+    do {                                                                       \
+        if (mproc__test_hook != NULL)                                          \
+            mproc__test_hook(point);                                           \
+    } while (0)
 
 #endif /* MPROC_BACKEND_H */

@@ -24,8 +24,8 @@
  * timeout check and one call to the primitive, nothing more (measured on
  * Linux: within 0.5 ns of a raw robust process-shared pthread mutex).
  *
- * Map: the shared block and segments; export/import; Lock; RLock;
- * Semaphore; Condition; Event; Barrier.
+ * Map: test hooks; the shared block and segments; export/import; Lock;
+ * RLock; Semaphore; Condition; Event; Barrier.
  */
 #include "internal.h"
 
@@ -33,6 +33,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The backends' test hook (backend.h): NULL unless a test sets it. */
+mproc__hook_fn mproc__test_hook;
 
 /* ---------------------------------------------------------------------------
  * The shared block
@@ -433,30 +436,43 @@ int mproc__lock_import(const mproc__export *ex, mproc_lock **out)
  * thread id: a thread that dies holding the lock leaves its id in the
  * block, and thread ids are recycled (quickly on Windows, after a pid
  * wrap-around on Linux); a new thread with the same id must not take the
- * stale record for its own and "re-acquire" without the mutex. The token
- * mixes the thread id with the clock and a counter when a thread first
- * asks, and again whenever its thread id changes (the child of a fork keeps
- * the parent thread's thread-local storage but gets a new id).
+ * stale record for its own and "re-acquire" without the mutex. The token is
+ * made when a thread first asks, and again whenever its thread id changes
+ * (the child of a fork keeps the parent thread's thread-local storage, and
+ * gets a new thread id), from the process identity (pid and start time:
+ * unique on the machine for ever), the thread id (unique in the process
+ * while the thread lives) and a per-process counter (unique in the
+ * process), each folded in through a full mix. A plain xor of shifted
+ * inputs let two of them cancel: with a thread id of pid << 32 | n, the pid
+ * dropped out, and a fork child's thread could get its parent thread's
+ * token.
  */
 
 static _Thread_local int64_t token_tid;
 static _Thread_local int64_t token_value;
 static _Atomic uint64_t token_counter;
 
+static uint64_t mix64(uint64_t x)
+{
+    /* splitmix64's finaliser: a bijection that moves every bit. */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
 static int64_t owner_token(void)
 {
     int64_t tid = mproc__os_thread_id();
+    /* A fork child's thread has a new thread id (the backend refetches it
+     * there), so the id alone tells when to remake the token. */
     if (tid != token_tid || token_value == 0) {
-        uint64_t x = (uint64_t)tid;
-        x ^= (uint64_t)mproc__os_now_ms() << 20;
-        x ^= atomic_fetch_add_explicit(&token_counter, 1, memory_order_relaxed)
-             << 44;
-        x ^= (uint64_t)mproc__os_getpid() << 32;
-        x ^= (uint64_t)(uintptr_t)&token_value;
-        /* splitmix64's finaliser: every input bit moves every output bit. */
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-        x ^= x >> 31;
+        mproc__proc_id self = mproc__os_proc_self();
+        uint64_t x = 0x6d70726f63746f6bULL; /* "mproctok" */
+        x = mix64(x ^ (uint64_t)self.pid);
+        x = mix64(x ^ self.start);
+        x = mix64(x ^ (uint64_t)tid);
+        x = mix64(x ^ atomic_fetch_add_explicit(&token_counter, 1,
+                                                memory_order_relaxed));
         token_tid = tid;
         token_value = (int64_t)(x | 1); /* never 0, the "free" value */
     }
