@@ -1,16 +1,17 @@
 /*
- * Tests of the synchronisation area: rows L01-L13 of CONFORMANCE.md, and
+ * Tests of the synchronisation area: rows L01-L14 of CONFORMANCE.md, and
  * backend tests of the area's part of src/common/backend.h (process
- * identity and liveness, wait words, cancellation).
+ * identity and liveness, wait words, the mutex and condition variable
+ * under forced interleavings, cancellation).
  *
  * Children get the objects as process arguments and report through their
  * exit code (0: every check held; another number names the failed check).
  * Shared counters live in an mproc_shm. Every target is a function of this
  * executable, so spawn finds it too.
  *
- * Map: helpers; L01-L12; L13 barrier party death; owner identity and
- * liveness; owner death by thread cancellation; wait words; the RLock token
- * of a fork child.
+ * Map: helpers; L01-L12; L13 barrier party death; L14 condition wake-ups;
+ * owner identity and liveness; owner death by thread cancellation; wait
+ * words; the mutex's unlock race; the RLock token of a fork child.
  */
 #include "harness.h"
 
@@ -1672,6 +1673,172 @@ TEST(L13_barrier_reset_mends)
 }
 
 /* ---------------------------------------------------------------------------
+ * L14: a condition's wake-ups go to the threads waiting when they were
+ * given, also to one that released the lock and has not slept yet.
+ *
+ * A test hook of the backends (backend.h) pauses chosen waiters between
+ * releasing the lock and sleeping; notifies come then, and waiter B starts
+ * waiting after them. The paused waiters must wake; B must not take one of
+ * their wake-ups (it times out).
+ */
+
+typedef struct l14_waiter {
+    mproc_cond *c; /* public API, or NULL: the backend objects below */
+    int timeout_ms;
+    int pause; /* pause at the hook */
+    _Atomic int paused;
+    _Atomic int resume;
+    int rc;
+} l14_waiter;
+
+static _Thread_local l14_waiter *l14_self;
+
+static void l14_hook(int point)
+{
+    l14_waiter *w = l14_self;
+    if (point != MPROC__HOOK_COND_UNLOCKED || w == NULL || !w->pause)
+        return;
+    w->pause = 0;
+    atomic_store(&w->paused, 1);
+    while (!atomic_load(&w->resume))
+        th_sleep_ms(1);
+}
+
+static _Alignas(64) unsigned char l14_mutex[MPROC__OS_MUTEX_SIZE];
+static _Alignas(64) unsigned char l14_cond[MPROC__OS_COND_SIZE];
+static mproc__handle l14_mh = MPROC__BADHANDLE;
+static mproc__handle l14_ch[MPROC__OS_COND_HANDLES];
+
+static int l14_lock(mproc_cond *c, int timeout_ms)
+{
+    return c != NULL ? mproc_cond_acquire(c, timeout_ms)
+                     : mproc__os_mutex_lock(l14_mutex, l14_mh, timeout_ms);
+}
+
+static int l14_unlock(mproc_cond *c)
+{
+    return c != NULL ? mproc_cond_release(c)
+                     : mproc__os_mutex_unlock(l14_mutex, l14_mh);
+}
+
+static void *l14_wait(void *arg)
+{
+    l14_waiter *w = (l14_waiter *)arg;
+    w->rc = 1000;
+    if (l14_lock(w->c, MPROC_FOREVER) != 0)
+        return NULL;
+    l14_self = w;
+    w->rc = w->c != NULL ? mproc_cond_wait(w->c, w->timeout_ms)
+                         : mproc__os_cond_wait(l14_cond, l14_ch, l14_mutex,
+                                               l14_mh, w->timeout_ms);
+    l14_self = NULL;
+    if (l14_unlock(w->c) != 0)
+        w->rc = 2000;
+    return NULL;
+}
+
+/* Starts a waiter; a pausing one is between unlock and sleep on return. */
+static void l14_start(l14_waiter *w, pthread_t *t, mproc_cond *c, int pause,
+                      int timeout_ms)
+{
+    int64_t t0 = th_now_ms();
+    w->c = c;
+    w->timeout_ms = timeout_ms;
+    w->pause = pause;
+    atomic_store(&w->paused, 0);
+    atomic_store(&w->resume, 0);
+    w->rc = 0;
+    ASSERT_EQ(pthread_create(t, NULL, l14_wait, w), 0);
+    while (pause && !atomic_load(&w->paused)) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(10000));
+        th_sleep_ms(1);
+    }
+}
+
+/* what: 'a' notify_all, '1' notify(1) (the backend's signal), 's' signal
+ * then broadcast. */
+static void l14_notify(mproc_cond *c, char what)
+{
+    ASSERT_OK(l14_lock(c, th_ms(5000)));
+    if (c != NULL) {
+        if (what == 'a') {
+            ASSERT_OK(mproc_cond_notify_all(c));
+        } else {
+            ASSERT_OK(mproc_cond_notify(c, 1));
+            if (what == 's')
+                ASSERT_OK(mproc_cond_notify_all(c));
+        }
+    } else {
+        if (what == 'a') {
+            ASSERT_OK(mproc__os_cond_broadcast(l14_cond, l14_ch));
+        } else {
+            ASSERT_OK(mproc__os_cond_signal(l14_cond, l14_ch, 1));
+            if (what == 's')
+                ASSERT_OK(mproc__os_cond_broadcast(l14_cond, l14_ch));
+        }
+    }
+    ASSERT_OK(l14_unlock(c));
+}
+
+/* Round 0: A paused, notify_all, then B. Round 1: A2 paused, notify_all
+ * (A2's wake-up; new waiters move to another queue), A paused, notify(1)
+ * and notify_all (A's wake-up, and a broadcast that finds every waiter of
+ * its queue served already), then B. */
+static void l14_rounds(mproc_cond *c, const char *what)
+{
+    for (int round = 0; round < 2; round++) {
+        static l14_waiter a, a2, b;
+        pthread_t ta, ta2, tb;
+        if (round == 1) {
+            l14_start(&a2, &ta2, c, 1, th_ms(5000));
+            l14_notify(c, 'a');
+        }
+        l14_start(&a, &ta, c, 1, th_ms(5000));
+        l14_notify(c, what[round]);
+        /* B waits after the notifies, while the others are paused. */
+        l14_start(&b, &tb, c, 0, th_ms(300));
+        th_sleep_ms(th_ms(100));
+        atomic_store(&a.resume, 1);
+        if (round == 1)
+            atomic_store(&a2.resume, 1);
+        ASSERT_EQ(pthread_join(ta, NULL), 0);
+        ASSERT_EQ(pthread_join(tb, NULL), 0);
+        ASSERT_ERR(a.rc, 0);
+        ASSERT_ERR(b.rc, MPROC_ETIMEDOUT);
+        if (round == 1) {
+            ASSERT_EQ(pthread_join(ta2, NULL), 0);
+            ASSERT_ERR(a2.rc, 0);
+        }
+    }
+}
+
+TEST(L14_cond_wakeup_not_stolen)
+{
+    mproc_cond *c = NULL;
+    ASSERT_OK(mproc_cond_create(&c));
+    mproc__test_hook = l14_hook;
+    l14_rounds(c, "as");
+    mproc__test_hook = NULL;
+    mproc_cond_destroy(c);
+    return 0;
+}
+
+/* The same at the backend, also for a plain signal(1) (mproc_cond_notify(1)
+ * with one waiter is a broadcast there). */
+TEST(backend_cond_signal_not_stolen)
+{
+    ASSERT_OK(mproc__os_mutex_init(l14_mutex, &l14_mh));
+    ASSERT_OK(mproc__os_cond_init(l14_cond, l14_ch));
+    mproc__test_hook = l14_hook;
+    l14_rounds(NULL, "1s");
+    l14_rounds(NULL, "a1");
+    mproc__test_hook = NULL;
+    mproc__os_cond_destroy(l14_cond, l14_ch);
+    mproc__os_mutex_destroy(l14_mutex, l14_mh);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Owner identity and liveness (DESIGN.md section 7)
  *
  * A child whose main thread ends while another thread runs (and holds a
@@ -2026,6 +2193,195 @@ TEST(backend_word_wait_timeout)
         ASSERT_LE(dt, 100 + th_ms(200));
     }
     mproc__os_word_destroy(w, h);
+    return 0;
+}
+
+#define KW_SIZE 64
+
+static void kw_set_env(const char *name, long long v)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%lld", v);
+#ifdef _WIN32
+    _putenv_s(name, num);
+#else
+    setenv(name, num, 1);
+#endif
+}
+
+static long long kw_env(const char *name)
+{
+    const char *s = getenv(name);
+    return s ? strtoll(s, NULL, 10) : -1;
+}
+
+/* Maps the segment and waits on its word until killed. */
+TEST(_sync_word_waiter)
+{
+    mproc__handle seg = (mproc__handle)kw_env("MPROC_TS_SEG");
+    mproc__handle wh = (mproc__handle)kw_env("MPROC_TS_WORD");
+    void *p = NULL;
+    if (mproc__os_shm_map(seg, KW_SIZE, &p) != 0)
+        return 2;
+    if (mproc__os_word_open(p, wh) != 0)
+        return 3;
+    __atomic_store_n((int32_t *)((unsigned char *)p + 32), 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        (void)mproc__os_word_wait(p, 0, wh, 30000);
+}
+
+/* A waiter killed in word_wait costs at most one early return of a later
+ * wait, however many wakes come after it; then waiting is exact again. */
+TEST(backend_word_killed_waiter)
+{
+    mproc__handle seg = MPROC__BADHANDLE;
+    mproc__handle wh = MPROC__BADHANDLE;
+    mproc__handle pass[2];
+    void *p = NULL;
+    char *exe = NULL;
+    const char *argv[5];
+    mproc__spawn_req req;
+    mproc__child c;
+    int early = 0;
+    int64_t t0;
+    ASSERT_OK(mproc__os_shm_create(KW_SIZE, &seg, &p));
+    ASSERT_OK(mproc__os_word_init(p, &wh));
+    kw_set_env("MPROC_TS_SEG", (long long)seg);
+    kw_set_env("MPROC_TS_WORD", (long long)wh);
+    pass[0] = seg;
+    pass[1] = wh;
+    ASSERT_OK(mproc__os_self_exe(&exe));
+    argv[0] = exe;
+    argv[1] = "--run";
+    argv[2] = "_sync_word_waiter";
+    argv[3] = "default";
+    argv[4] = NULL;
+    memset(&req, 0, sizeof req);
+    memset(&c, 0, sizeof c);
+    req.argv = argv;
+    req.inherit = pass;
+    req.n_inherit = wh == MPROC__BADHANDLE ? 1 : 2;
+    ASSERT_OK(mproc__os_spawn(&req, &c));
+    free(exe);
+    t0 = th_now_ms();
+    while (__atomic_load_n((int32_t *)((unsigned char *)p + 32),
+                           __ATOMIC_SEQ_CST) == 0) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(20000));
+        th_sleep_ms(2);
+    }
+    th_sleep_ms(th_ms(100)); /* asleep in word_wait by now */
+    ASSERT_OK(mproc__os_signal(&c, MPROC__SIGKILL));
+    ASSERT_OK(mproc__os_wait(&c, th_ms(10000)));
+    mproc__os_child_release(&c);
+    /* Wakes with nobody waiting any more. */
+    for (int i = 0; i < 50; i++)
+        ASSERT_OK(mproc__os_word_wake(p, wh, 1));
+    for (int i = 0; i < 5; i++) {
+        int rc = mproc__os_word_wait(p, 0, wh, 20);
+        if (rc == 0)
+            early++;
+        else
+            ASSERT_ERR(rc, MPROC_ETIMEDOUT);
+    }
+    ASSERT_LE(early, 1);
+    /* And exact again: wakes without waiters leave nothing behind. */
+    for (int round = 0; round < 5; round++) {
+        ASSERT_OK(mproc__os_word_wake(p, wh, 1));
+        ASSERT_ERR(mproc__os_word_wait(p, 0, wh, 20), MPROC_ETIMEDOUT);
+    }
+    mproc__os_word_destroy(p, wh);
+    mproc__os_shm_unmap(p, KW_SIZE);
+    mproc__os_handle_close(seg);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * The mutex: an unlock by a thread that does not hold it, racing with the
+ * acquire of a new owner, never disturbs that owner.
+ *
+ * Thread D dies holding the mutex. Thread X, whose thread id the mutex
+ * block names as its owner (on Windows thread ids are reused soon, so a new
+ * thread can find a dead owner's id there; the test writes X's id to get
+ * that state at once), tries to unlock it; the test hook runs thread T3's
+ * acquire in the middle of X's unlock. X gets MPROC_ENOTOWNER, T3 owns the
+ * mutex and can release it.
+ */
+
+static _Alignas(64) unsigned char ur_mutex[MPROC__OS_MUTEX_SIZE];
+static mproc__handle ur_h = MPROC__BADHANDLE;
+static _Thread_local int ur_in_unlock;
+static _Atomic int ur_t3_state; /* 1: acquired, 2: may release, 3: done */
+static int ur_t3_lock_rc;
+static int ur_t3_unlock_rc;
+static int ur_hook_ran;
+
+static void *ur_die_holding(void *arg)
+{
+    (void)arg;
+    ur_t3_lock_rc = mproc__os_mutex_lock(ur_mutex, ur_h, 0);
+    return NULL;
+}
+
+static void *ur_t3(void *arg)
+{
+    (void)arg;
+    ur_t3_lock_rc = mproc__os_mutex_lock(ur_mutex, ur_h, th_ms(5000));
+    atomic_store(&ur_t3_state, 1);
+    while (atomic_load(&ur_t3_state) != 2)
+        th_sleep_ms(1);
+    ur_t3_unlock_rc = mproc__os_mutex_unlock(ur_mutex, ur_h);
+    atomic_store(&ur_t3_state, 3);
+    return NULL;
+}
+
+static pthread_t ur_t3_thread;
+
+static void ur_hook(int point)
+{
+    int64_t t0 = th_now_ms();
+    if (point != MPROC__HOOK_MUTEX_RELEASE || !ur_in_unlock)
+        return;
+    ur_in_unlock = 0;
+    ur_hook_ran = 1;
+    if (pthread_create(&ur_t3_thread, NULL, ur_t3, NULL) != 0)
+        return;
+    while (atomic_load(&ur_t3_state) == 0 && th_now_ms() - t0 < 10000)
+        th_sleep_ms(1);
+}
+
+TEST(backend_mutex_unlock_race_new_owner)
+{
+    pthread_t d;
+    int rc;
+    ASSERT_OK(mproc__os_mutex_init(ur_mutex, &ur_h));
+    ASSERT_EQ(pthread_create(&d, NULL, ur_die_holding, NULL), 0);
+    ASSERT_EQ(pthread_join(d, NULL), 0);
+    ASSERT_OK(ur_t3_lock_rc);
+#ifdef _WIN32
+    /* The Win32 block's first field is the owner's thread id: make it
+     * ours, as a recycled id would. */
+    *(volatile long *)(void *)ur_mutex = (long)mproc__os_thread_id();
+#endif
+    mproc__test_hook = ur_hook;
+    ur_in_unlock = 1;
+    rc = mproc__os_mutex_unlock(ur_mutex, ur_h);
+    ur_in_unlock = 0;
+    mproc__test_hook = NULL;
+    ASSERT_ERR(rc, MPROC_ENOTOWNER);
+    if (!ur_hook_ran) {
+        /* Refused before the release point: T3 takes it now. */
+        ASSERT_EQ(pthread_create(&ur_t3_thread, NULL, ur_t3, NULL), 0);
+        while (atomic_load(&ur_t3_state) == 0)
+            th_sleep_ms(1);
+    }
+    ASSERT_ERR(ur_t3_lock_rc, MPROC_EOWNERDEAD);
+    atomic_store(&ur_t3_state, 2);
+    ASSERT_EQ(pthread_join(ur_t3_thread, NULL), 0);
+    ASSERT_OK(ur_t3_unlock_rc);
+    /* Free and usable. */
+    ASSERT_OK(mproc__os_mutex_lock(ur_mutex, ur_h, 0));
+    ASSERT_OK(mproc__os_mutex_unlock(ur_mutex, ur_h));
+    mproc__os_mutex_destroy(ur_mutex, ur_h);
     return 0;
 }
 

@@ -287,9 +287,13 @@ void mproc__os_sem_destroy(void *mem, mproc__handle h);
  * Timeout 0 returns MPROC_ETIMEDOUT at once without releasing the mutex.
  * signal (wake up to n waiters) and broadcast are called with the same
  * mutex held, so a backend may keep its waiter counts in `mem` under it.
- * A waiter that dies while waiting may swallow one wake-up; it must not
- * block the signaller forever. wait is not a cancellation point. */
-#define MPROC__OS_COND_SIZE 64
+ * Wake-ups go to threads that were waiting when signal or broadcast was
+ * called: a thread that starts waiting later never takes one of them, even
+ * from a waiter that released the mutex and has not slept yet (row L14). A
+ * waiter that dies while waiting may swallow one wake-up; it must not block
+ * the signaller, nor cost anything for ever. wait is not a cancellation
+ * point. */
+#define MPROC__OS_COND_SIZE 2048
 #define MPROC__OS_COND_HANDLES 3
 
 int mproc__os_cond_init(void *mem, mproc__handle *h);
@@ -311,14 +315,14 @@ void mproc__os_cond_destroy(void *mem, const mproc__handle *h);
  * re-check their condition: a wait may return early.
  *
  * POSIX: futex(2) where the platform has it (src/posix/platform.h), else a
- * polled wait that still honours the timeout. Windows mapping
- * (WaitOnAddress does not work across processes): the rest of the word
- * holds a waiter count; word_wait increments it, re-reads the value
- * (returns 0 at once if it differs from `expected`), waits on the
- * semaphore, and decrements it; word_wake releases the semaphore
- * min(n, waiters) times. A stale release only makes a later wait return
- * early, which callers tolerate. A wait is never a pthread cancellation
- * point (callers may hold a lock).
+ * polled wait that still honours the timeout. Windows (WaitOnAddress does
+ * not work across processes): the rest of the word holds the number of
+ * waiters not yet granted a wake-up; word_wake grants min(n, that) and
+ * releases as many tokens of the semaphore, so a wake with no waiter costs
+ * nothing, and a waiter killed while waiting costs one stale token, which
+ * the next waiter absorbs (one early return) before the count is exact
+ * again. A wait is never a pthread cancellation point (callers may hold a
+ * lock).
  */
 
 #define MPROC__OS_WORD_SIZE 16

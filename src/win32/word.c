@@ -2,17 +2,27 @@
  * Win32 backend: wait words, process identity and liveness (backend.h).
  *
  * Wait words. WaitOnAddress only works inside one process, so each word has
- * an unnamed semaphore its processes share, and a waiter count in the
- * word's memory after the value:
+ * an unnamed semaphore its processes share, and two counters in the word's
+ * memory after the value:
  *
- *   word_wait: waiters++, re-read the value (return at once if it is not
- *   `expected`), wait on the semaphore, waiters--.
- *   word_wake: release the semaphore min(n, waiters) times.
+ *   idle   waiters that have not been granted a wake-up yet;
+ *   grants a generation, bumped by every wake that grants some.
  *
- * The increment is a full barrier, so a waker that changed the value and
- * then reads waiters == 0 is sure the waiter will see the new value. A
- * token released for a waiter that timed out meanwhile makes a later wait
- * return early, which callers tolerate.
+ *   word_wait: read grants, idle++, re-read the value (return at once if it
+ *   is not `expected`, giving the place back), wait on the semaphore; on a
+ *   timeout give the place back (or, if a grant came meanwhile, take its
+ *   token so that it wakes nobody else early).
+ *   word_wake: grant min(n, idle) (idle -= k by compare-and-swap), bump
+ *   grants, release k tokens.
+ *
+ * A wake with nobody waiting costs no system call. The waker, not the
+ * waiter, takes a waiter off the count, so a waiter killed while it sleeps
+ * costs one grant, once: its token stays in the semaphore, and the next
+ * waiter that takes it sees that no grant came since it started waiting (a
+ * stale token), gives its own place back and returns early (callers
+ * tolerate that). The count is exact again after it. (Had the waiter taken
+ * itself off after its wait, a killed waiter would stay counted for ever
+ * and every later wake would release a token for it.)
  *
  * Identity: the pid and the process creation time (GetProcessTimes); a
  * process handle is signalled once the process has ended, and Windows never
@@ -24,16 +34,26 @@
 
 #include <limits.h>
 
-_Static_assert(MPROC__OS_WORD_SIZE >= 8, "word block");
+_Static_assert(MPROC__OS_WORD_SIZE >= 12, "word block");
 
 static volatile LONG *word_value(void *word)
 {
     return (volatile LONG *)word;
 }
 
-static volatile LONG *word_waiters(void *word)
+static volatile LONG *word_idle(void *word)
 {
     return (volatile LONG *)((unsigned char *)word + 4);
+}
+
+static volatile LONG *word_grants(void *word)
+{
+    return (volatile LONG *)((unsigned char *)word + 8);
+}
+
+static LONG load(volatile LONG *p)
+{
+    return InterlockedCompareExchange(p, 0, 0);
 }
 
 int mproc__os_word_init(void *word, mproc__handle *h)
@@ -45,7 +65,8 @@ int mproc__os_word_init(void *word, mproc__handle *h)
     s = CreateSemaphoreW(NULL, 0, LONG_MAX, NULL);
     if (s == NULL)
         return mproc__win_last_error();
-    *word_waiters(word) = 0;
+    *word_idle(word) = 0;
+    *word_grants(word) = 0;
     *h = mproc__win_mh(s);
     return 0;
 }
@@ -57,43 +78,85 @@ int mproc__os_word_open(void *word, mproc__handle h)
     return 0;
 }
 
+/* Takes one waiter off the idle count if there is one: true if it did. */
+static bool idle_take(void *word)
+{
+    LONG n = load(word_idle(word));
+    while (n > 0) {
+        LONG seen = InterlockedCompareExchange(word_idle(word), n - 1, n);
+        if (seen == n)
+            return true;
+        n = seen;
+    }
+    return false;
+}
+
+/* A waiter that leaves without a token: its place back, or, when a waker
+ * counted it already, the token that waker released for it. */
+static void word_leave(void *word, HANDLE s)
+{
+    if (!idle_take(word))
+        (void)WaitForSingleObject(s, 0);
+}
+
 int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
                         int timeout_ms)
 {
+    HANDLE s = mproc__win_h(h);
+    LONG gen;
     DWORD w;
-    LONG now;
 
     if (word == NULL || h == MPROC__BADHANDLE || h == 0)
         return MPROC_EINVAL;
-    InterlockedIncrement(word_waiters(word));
-    now = InterlockedCompareExchange(word_value(word), 0, 0);
-    if ((uint32_t)now != expected) {
-        InterlockedDecrement(word_waiters(word));
+    if ((uint32_t)load(word_value(word)) != expected)
+        return 0;
+    if (timeout_ms == 0)
+        return MPROC_ETIMEDOUT;
+    /* Read before joining: a grant that counted us bumps it after. */
+    gen = load(word_grants(word));
+    InterlockedIncrement(word_idle(word));
+    if ((uint32_t)load(word_value(word)) != expected) {
+        word_leave(word, s);
         return 0;
     }
-    w = mproc__win_wait(mproc__win_h(h), timeout_ms);
-    InterlockedDecrement(word_waiters(word));
+    w = mproc__win_wait(s, timeout_ms);
     switch (w) {
     case WAIT_OBJECT_0:
+        /* No grant since we joined: the token was older than our wait (its
+         * waiter was killed, or left); we are still counted. */
+        if (load(word_grants(word)) == gen)
+            (void)idle_take(word);
         return 0;
     case WAIT_TIMEOUT:
+        word_leave(word, s);
         return MPROC_ETIMEDOUT;
     default:
+        word_leave(word, s);
         return mproc__win_last_error();
     }
 }
 
 int mproc__os_word_wake(void *word, mproc__handle h, uint32_t n)
 {
-    LONG waiters;
+    LONG idle;
     LONG k;
 
     if (word == NULL || h == MPROC__BADHANDLE || h == 0)
         return MPROC_EINVAL;
-    waiters = InterlockedCompareExchange(word_waiters(word), 0, 0);
-    if (waiters <= 0 || n == 0)
+    if (n == 0)
         return 0;
-    k = n < (uint32_t)waiters ? (LONG)n : waiters;
+    idle = load(word_idle(word));
+    for (;;) {
+        LONG seen;
+        if (idle <= 0)
+            return 0;
+        k = n < (uint32_t)idle ? (LONG)n : idle;
+        seen = InterlockedCompareExchange(word_idle(word), idle - k, idle);
+        if (seen == idle)
+            break;
+        idle = seen;
+    }
+    InterlockedIncrement(word_grants(word));
     /* Past LONG_MAX pending tokens every waiter wakes anyway. */
     if (!ReleaseSemaphore(mproc__win_h(h), k, NULL) &&
         GetLastError() != ERROR_TOO_MANY_POSTS)
