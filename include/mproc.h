@@ -707,9 +707,20 @@ MPROC_API mproc_queue *mproc_queue_destroy(mproc_queue *q);
  * object keep using it, and the state goes with the last of them, however
  * it ends. Locks are owned by a thread: the owner thread releases them.
  *
+ * Owner death is learned from the OS, never guessed from a pid (a pid may
+ * be reused; a process whose main thread has exited still runs): a thread
+ * or process that ends holding a Lock, an RLock or a Condition's lock, by
+ * any means (return, exit, crash, kill, thread cancellation), gives the
+ * next acquirer MPROC_EOWNERDEAD within 100 ms, on every platform. No
+ * acquire, release or wait here is a pthread cancellation point, except
+ * mproc_sem_acquire where the system semaphore's wait is one (no lock of
+ * the library is held there).
+ *
  * A process that dies while waiting (not holding) may cost the others: on a
- * Condition it may swallow one notify; on a Barrier it stays counted, so
- * the others time out and break it (reset mends it).
+ * Condition it may swallow one notify. On a Barrier its death breaks the
+ * barrier for the parties waiting with it within 100 ms (also for waits
+ * without a timeout), as a timeout would; a later wait in that cycle is
+ * MPROC_EBROKEN, and reset always leaves a usable barrier.
  * @{
  */
 
@@ -788,9 +799,13 @@ MPROC_API int mproc_cond_notify_all(mproc_cond *c);
 /** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_cond *mproc_cond_destroy(mproc_cond *c);
 
+/** The most parties a barrier may have. */
+#define MPROC_BARRIER_MAX_PARTIES 65536
+
 /** @{ */
-/** parties >= 1. wait returns this waiter's index (0..parties-1), or
- * MPROC_EBROKEN for every waiter once a wait times out or abort is called,
+/** parties 1..MPROC_BARRIER_MAX_PARTIES (MPROC_EINVAL otherwise). wait
+ * returns this waiter's index (0..parties-1), or MPROC_EBROKEN for every
+ * waiter once a wait times out, a waiting party dies or abort is called,
  * until reset. The semantics of Python's threading.Barrier: reset while
  * parties wait makes them leave with MPROC_EBROKEN and leaves the barrier
  * usable; a wait that finds the previous cycle still draining waits for it

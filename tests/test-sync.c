@@ -1,15 +1,25 @@
 /*
- * Tests of the synchronisation area: rows L01-L12 of CONFORMANCE.md.
+ * Tests of the synchronisation area: rows L01-L14 of CONFORMANCE.md, and
+ * backend tests of the area's part of src/common/backend.h (process
+ * identity and liveness, wait words, the mutex and condition variable
+ * under forced interleavings, cancellation).
  *
  * Children get the objects as process arguments and report through their
  * exit code (0: every check held; another number names the failed check).
  * Shared counters live in an mproc_shm. Every target is a function of this
  * executable, so spawn finds it too.
+ *
+ * Map: helpers; L01-L12; L13 barrier party death; L14 condition wake-ups;
+ * owner identity and liveness; owner death by thread cancellation; wait
+ * words; the mutex's unlock race; the RLock token of a fork child.
  */
 #include "harness.h"
 
+#include "../src/common/backend.h"
+
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #if defined(__has_include)
 #if __has_include(<dirent.h>)
 #include <dirent.h>
@@ -1512,5 +1522,955 @@ TEST(L11_shm_in_children)
               0);
     ASSERT_EQ(p[(1 << 20) - 1], 0x5a);
     mproc_shm_destroy(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * L13: a barrier party killed while it waits
+ */
+
+/* Waits on the barrier with timeout arg 1, then writes when it returned
+ * into slot arg 3 of the shm (arg 2); exit code as t_barrier_wait. */
+static int t_barrier_wait_at(const mproc_value *args)
+{
+    mproc_barrier *b = arg_barrier(args, 0);
+    int64_t timeout = th_arg_int(args, 1);
+    mproc_shm *m = arg_shm(args, 2);
+    int64_t slot = th_arg_int(args, 3);
+    int rc;
+    CHILD_CHECK(b != NULL && m != NULL && slot >= 0 && slot < 8, 2);
+    rc = mproc_barrier_wait(b, (int)timeout);
+    ((volatile int64_t *)mproc_shm_ptr(m))[slot] = th_now_ms();
+    if (rc >= 0)
+        return 10 + rc;
+    return rc == MPROC_EBROKEN ? 50 : 3;
+}
+
+/* Kills the party at arrival position `victim` (0..3) of a 5-party barrier
+ * whose four waiters wait forever or with a long timeout: the three others
+ * leave broken within 100 ms of the kill. */
+static void l13_kill_one(mproc_barrier *b, mproc_shm *m, int victim)
+{
+    volatile int64_t *when = (volatile int64_t *)mproc_shm_ptr(m);
+    mproc_process *p[4];
+    int64_t killed_at;
+    for (int i = 0; i < 4; i++) {
+        when[i] = 0;
+        p[i] = th_start(t_barrier_wait_at,
+                        MPROC_LIST(mproc_value_barrier(b),
+                                   mproc_int(i % 2 == 0 ? -1 : 30000),
+                                   mproc_value_shm(m), mproc_int(i)));
+        wait_n_waiting(b, i + 1);
+    }
+    /* Asleep by now, past any check a waiter makes on its way in. */
+    th_sleep_ms(th_ms(100));
+    killed_at = th_now_ms();
+    ASSERT_OK(mproc_process_kill(p[victim]));
+    for (int i = 0; i < 4; i++) {
+        if (i == victim)
+            continue;
+        ASSERT_EQ(th_join_code(p[i], 30000), 50);
+        ASSERT_GE(when[i], killed_at);
+        ASSERT_LE(when[i] - killed_at, th_ms(100));
+    }
+    ASSERT_EQ(th_join_code(p[victim], 30000), -9);
+    ASSERT_EQ(mproc_barrier_broken(b), 1);
+    ASSERT_ERR(mproc_barrier_wait(b, 0), MPROC_EBROKEN);
+}
+
+/* A full cycle of a barrier of `parties`: parties-1 children and us. */
+static void l13_full_cycle(mproc_barrier *b, int parties)
+{
+    mproc_process *p[8];
+    bool seen[8] = {false};
+    int idx;
+    ASSERT_LE(parties, 8);
+    for (int i = 0; i < parties - 1; i++) {
+        p[i] = th_start(t_barrier_wait,
+                        MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
+        wait_n_waiting(b, i + 1);
+    }
+    idx = mproc_barrier_wait(b, th_ms(20000));
+    ASSERT(idx >= 0 && idx < parties);
+    seen[idx] = true;
+    for (int i = 0; i < parties - 1; i++) {
+        int code = th_join_code(p[i], 30000);
+        ASSERT(code >= 10 && code < 10 + parties);
+        ASSERT(!seen[code - 10]);
+        seen[code - 10] = true;
+    }
+}
+
+TEST(L13_barrier_party_killed)
+{
+    mproc_barrier *b = NULL;
+    mproc_shm *m = make_shm(8 * sizeof(int64_t));
+    ASSERT_OK(mproc_barrier_create(&b, 5));
+    /* The first one in, then the last one in (each is watched by another
+     * waiter), then one in the middle. */
+    l13_kill_one(b, m, 0);
+    ASSERT_OK(mproc_barrier_reset(b));
+    ASSERT_EQ(mproc_barrier_broken(b), 0);
+    ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
+    l13_kill_one(b, m, 3);
+    ASSERT_OK(mproc_barrier_reset(b));
+    l13_kill_one(b, m, 2);
+    /* reset mends it: a whole cycle meets. */
+    ASSERT_OK(mproc_barrier_reset(b));
+    ASSERT_EQ(mproc_barrier_broken(b), 0);
+    l13_full_cycle(b, 5);
+    mproc_barrier_destroy(b);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+/* A party that dies while it is the only one waiting has nobody to notice:
+ * it stays counted until someone looks. reset always mends the barrier;
+ * without reset, the next party to wait finds out within a slice. */
+TEST(L13_barrier_reset_mends)
+{
+    mproc_barrier *b = NULL;
+    mproc_process *p;
+    int64_t t0;
+    ASSERT_OK(mproc_barrier_create(&b, 3));
+    for (int round = 0; round < 2; round++) {
+        p = th_start(t_barrier_wait,
+                     MPROC_LIST(mproc_value_barrier(b), mproc_int(-1)));
+        wait_n_waiting(b, 1);
+        ASSERT_OK(mproc_process_kill(p));
+        ASSERT_EQ(th_join_code(p, 30000), -9);
+        if (round == 0) {
+            /* reset with a dead party counted leaves a usable barrier. */
+            ASSERT_OK(mproc_barrier_reset(b));
+            ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
+            ASSERT_EQ(mproc_barrier_broken(b), 0);
+        } else {
+            /* The next party in watches the dead one. */
+            t0 = th_now_ms();
+            ASSERT_ERR(mproc_barrier_wait(b, th_ms(20000)), MPROC_EBROKEN);
+            ASSERT_LE(th_now_ms() - t0, th_ms(1000));
+            ASSERT_EQ(mproc_barrier_broken(b), 1);
+            ASSERT_OK(mproc_barrier_reset(b));
+            ASSERT_EQ(mproc_barrier_broken(b), 0);
+        }
+        l13_full_cycle(b, 3);
+    }
+    /* And a reset while a live party waits still sends it away broken. */
+    p = th_start(t_barrier_wait,
+                 MPROC_LIST(mproc_value_barrier(b), mproc_int(30000)));
+    wait_n_waiting(b, 1);
+    ASSERT_OK(mproc_barrier_reset(b));
+    ASSERT_EQ(th_join_code(p, 30000), 50);
+    l13_full_cycle(b, 3);
+    mproc_barrier_destroy(b);
+    ASSERT_ERR(mproc_barrier_create(&b, MPROC_BARRIER_MAX_PARTIES + 1u),
+               MPROC_EINVAL);
+    ASSERT_NULL(b);
+    ASSERT_OK(mproc_barrier_create(&b, MPROC_BARRIER_MAX_PARTIES));
+    ASSERT_EQ(mproc_barrier_parties(b), MPROC_BARRIER_MAX_PARTIES);
+    mproc_barrier_destroy(b);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * L14: a condition's wake-ups go to the threads waiting when they were
+ * given, also to one that released the lock and has not slept yet.
+ *
+ * A test hook of the backends (backend.h) pauses chosen waiters between
+ * releasing the lock and sleeping; notifies come then, and waiter B starts
+ * waiting after them. The paused waiters must wake; B must not take one of
+ * their wake-ups (it times out).
+ */
+
+typedef struct l14_waiter {
+    mproc_cond *c; /* public API, or NULL: the backend objects below */
+    int timeout_ms;
+    int pause; /* pause at the hook */
+    _Atomic int paused;
+    _Atomic int resume;
+    int rc;
+} l14_waiter;
+
+static _Thread_local l14_waiter *l14_self;
+
+static void l14_hook(int point)
+{
+    l14_waiter *w = l14_self;
+    if (point != MPROC__HOOK_COND_UNLOCKED || w == NULL || !w->pause)
+        return;
+    w->pause = 0;
+    atomic_store(&w->paused, 1);
+    while (!atomic_load(&w->resume))
+        th_sleep_ms(1);
+}
+
+static _Alignas(64) unsigned char l14_mutex[MPROC__OS_MUTEX_SIZE];
+static _Alignas(64) unsigned char l14_cond[MPROC__OS_COND_SIZE];
+static mproc__handle l14_mh = MPROC__BADHANDLE;
+static mproc__handle l14_ch[MPROC__OS_COND_HANDLES];
+
+static int l14_lock(mproc_cond *c, int timeout_ms)
+{
+    return c != NULL ? mproc_cond_acquire(c, timeout_ms)
+                     : mproc__os_mutex_lock(l14_mutex, l14_mh, timeout_ms);
+}
+
+static int l14_unlock(mproc_cond *c)
+{
+    return c != NULL ? mproc_cond_release(c)
+                     : mproc__os_mutex_unlock(l14_mutex, l14_mh);
+}
+
+static void *l14_wait(void *arg)
+{
+    l14_waiter *w = (l14_waiter *)arg;
+    w->rc = 1000;
+    if (l14_lock(w->c, MPROC_FOREVER) != 0)
+        return NULL;
+    l14_self = w;
+    w->rc = w->c != NULL ? mproc_cond_wait(w->c, w->timeout_ms)
+                         : mproc__os_cond_wait(l14_cond, l14_ch, l14_mutex,
+                                               l14_mh, w->timeout_ms);
+    l14_self = NULL;
+    if (l14_unlock(w->c) != 0)
+        w->rc = 2000;
+    return NULL;
+}
+
+/* Starts a waiter; a pausing one is between unlock and sleep on return. */
+static void l14_start(l14_waiter *w, pthread_t *t, mproc_cond *c, int pause,
+                      int timeout_ms)
+{
+    int64_t t0 = th_now_ms();
+    w->c = c;
+    w->timeout_ms = timeout_ms;
+    w->pause = pause;
+    atomic_store(&w->paused, 0);
+    atomic_store(&w->resume, 0);
+    w->rc = 0;
+    ASSERT_EQ(pthread_create(t, NULL, l14_wait, w), 0);
+    while (pause && !atomic_load(&w->paused)) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(10000));
+        th_sleep_ms(1);
+    }
+}
+
+/* what: 'a' notify_all, '1' notify(1) (the backend's signal), 's' signal
+ * then broadcast. */
+static void l14_notify(mproc_cond *c, char what)
+{
+    ASSERT_OK(l14_lock(c, th_ms(5000)));
+    if (c != NULL) {
+        if (what == 'a') {
+            ASSERT_OK(mproc_cond_notify_all(c));
+        } else {
+            ASSERT_OK(mproc_cond_notify(c, 1));
+            if (what == 's')
+                ASSERT_OK(mproc_cond_notify_all(c));
+        }
+    } else {
+        if (what == 'a') {
+            ASSERT_OK(mproc__os_cond_broadcast(l14_cond, l14_ch));
+        } else {
+            ASSERT_OK(mproc__os_cond_signal(l14_cond, l14_ch, 1));
+            if (what == 's')
+                ASSERT_OK(mproc__os_cond_broadcast(l14_cond, l14_ch));
+        }
+    }
+    ASSERT_OK(l14_unlock(c));
+}
+
+/* Round 0: A paused, notify_all, then B. Round 1: A2 paused, notify_all
+ * (A2's wake-up; new waiters move to another queue), A paused, notify(1)
+ * and notify_all (A's wake-up, and a broadcast that finds every waiter of
+ * its queue served already), then B. */
+static void l14_rounds(mproc_cond *c, const char *what)
+{
+    for (int round = 0; round < 2; round++) {
+        static l14_waiter a, a2, b;
+        pthread_t ta, ta2, tb;
+        if (round == 1) {
+            l14_start(&a2, &ta2, c, 1, th_ms(5000));
+            l14_notify(c, 'a');
+        }
+        l14_start(&a, &ta, c, 1, th_ms(5000));
+        l14_notify(c, what[round]);
+        /* B waits after the notifies, while the others are paused. */
+        l14_start(&b, &tb, c, 0, th_ms(300));
+        th_sleep_ms(th_ms(100));
+        atomic_store(&a.resume, 1);
+        if (round == 1)
+            atomic_store(&a2.resume, 1);
+        ASSERT_EQ(pthread_join(ta, NULL), 0);
+        ASSERT_EQ(pthread_join(tb, NULL), 0);
+        ASSERT_ERR(a.rc, 0);
+        ASSERT_ERR(b.rc, MPROC_ETIMEDOUT);
+        if (round == 1) {
+            ASSERT_EQ(pthread_join(ta2, NULL), 0);
+            ASSERT_ERR(a2.rc, 0);
+        }
+    }
+}
+
+TEST(L14_cond_wakeup_not_stolen)
+{
+    mproc_cond *c = NULL;
+    ASSERT_OK(mproc_cond_create(&c));
+    mproc__test_hook = l14_hook;
+    l14_rounds(c, "as");
+    mproc__test_hook = NULL;
+    mproc_cond_destroy(c);
+    return 0;
+}
+
+/* The same at the backend, also for a plain signal(1) (mproc_cond_notify(1)
+ * with one waiter is a broadcast there). */
+TEST(backend_cond_signal_not_stolen)
+{
+    ASSERT_OK(mproc__os_mutex_init(l14_mutex, &l14_mh));
+    ASSERT_OK(mproc__os_cond_init(l14_cond, l14_ch));
+    mproc__test_hook = l14_hook;
+    l14_rounds(NULL, "1s");
+    l14_rounds(NULL, "a1");
+    mproc__test_hook = NULL;
+    mproc__os_cond_destroy(l14_cond, l14_ch);
+    mproc__os_mutex_destroy(l14_mutex, l14_mh);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Owner identity and liveness (DESIGN.md section 7)
+ *
+ * A child whose main thread ends while another thread runs (and holds a
+ * lock) is a live process: not "dead" to the identity check, and its lock
+ * is not taken from it.
+ */
+
+/* Atomics: threads of one process share it too. */
+typedef struct le_state {
+    _Atomic int64_t pid;
+    _Atomic uint64_t start;
+    _Atomic int64_t held;
+    _Atomic int64_t main_exiting;
+    _Atomic int64_t release;
+    _Atomic int64_t done;
+    _Atomic int64_t err;
+} le_state;
+
+typedef struct le_args {
+    mproc_lock *l;
+    volatile le_state *st;
+} le_args;
+
+static void *le_holder(void *arg)
+{
+    le_args *a = (le_args *)arg;
+    int64_t t0 = th_now_ms();
+    if (mproc_lock_acquire(a->l, MPROC_FOREVER) != 0) {
+        a->st->err = 1;
+        return NULL;
+    }
+    a->st->held = 1;
+    while (!a->st->release && th_now_ms() - t0 < 30000)
+        th_sleep_ms(2);
+    if (mproc_lock_release(a->l) != 0)
+        a->st->err = 2;
+    a->st->done = 1;
+    /* The process would end with its last thread; ThreadSanitizer has a
+     * thread of its own, so end it here. */
+    fflush(stdout);
+    exit(0);
+}
+
+/* Publishes its identity, leaves a thread holding the lock, and ends its
+ * main thread with pthread_exit: the process lives on in that thread. */
+static int t_leader_exits(const mproc_value *args)
+{
+    static le_args a;
+    mproc__proc_id self = mproc__os_proc_self();
+    mproc_shm *m = arg_shm(args, 1);
+    pthread_t t;
+    int64_t t0 = th_now_ms();
+    a.l = arg_lock(args, 0);
+    CHILD_CHECK(a.l != NULL && m != NULL, 2);
+    a.st = (volatile le_state *)mproc_shm_ptr(m);
+    a.st->start = self.start;
+    a.st->pid = self.pid;
+    CHILD_CHECK(pthread_create(&t, NULL, le_holder, &a) == 0, 3);
+    while (!a.st->held && !a.st->err && th_now_ms() - t0 < 20000)
+        th_sleep_ms(2);
+    CHILD_CHECK(a.st->held, 4);
+    fflush(stdout);
+    a.st->main_exiting = 1;
+    pthread_exit(NULL);
+    return 0; /* not reached (not every pthread_exit is noreturn) */
+}
+
+static volatile le_state *le_start(mproc_lock *l, mproc_shm *m,
+                                   mproc_process **p)
+{
+    volatile le_state *st = (volatile le_state *)mproc_shm_ptr(m);
+    int64_t t0 = th_now_ms();
+    *p = th_start(t_leader_exits,
+                  MPROC_LIST(mproc_value_lock(l), mproc_value_shm(m)));
+    while (!st->main_exiting) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(20000));
+        th_sleep_ms(2);
+    }
+    /* Let the main thread finish ending. */
+    th_sleep_ms(th_ms(100));
+    ASSERT_EQ(st->err, 0);
+    return st;
+}
+
+static void le_finish(volatile le_state *st, mproc_process *p)
+{
+    st->release = 1;
+    ASSERT_EQ(th_join_code(p, 30000), 0);
+    ASSERT_EQ(st->done, 1);
+    ASSERT_EQ(st->err, 0);
+}
+
+TEST(L05_live_owner_main_thread_exited)
+{
+    mproc_lock *l = make_lock();
+    mproc_shm *m = make_shm(sizeof(le_state));
+    mproc_process *p = NULL;
+    volatile le_state *st = le_start(l, m, &p);
+    /* The owner thread lives: a timeout, not an owner death. */
+    ASSERT_ERR(mproc_lock_acquire(l, 0), MPROC_EBUSY);
+    ASSERT_ERR(mproc_lock_acquire(l, th_ms(300)), MPROC_ETIMEDOUT);
+    le_finish(st, p);
+    /* Released properly by its owner. */
+    ASSERT_OK(mproc_lock_acquire(l, th_ms(5000)));
+    ASSERT_OK(mproc_lock_release(l));
+    mproc_lock_destroy(l);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+TEST(backend_proc_alive_main_thread_exited)
+{
+    mproc_lock *l = make_lock();
+    mproc_shm *m = make_shm(sizeof(le_state));
+    mproc_process *p = NULL;
+    volatile le_state *st = le_start(l, m, &p);
+    mproc__proc_id id, now;
+    id.pid = st->pid;
+    id.start = st->start;
+    ASSERT_EQ(id.pid, mproc_process_pid(p));
+    ASSERT_EQ(mproc__os_proc_alive(&id), 1);
+    ASSERT_OK(mproc__os_proc_lookup(id.pid, &now));
+    ASSERT_EQ(now.pid, id.pid);
+    ASSERT_EQ(now.start, id.start);
+    ASSERT_EQ(mproc__os_tag_alive((uint32_t)id.pid), 1);
+    le_finish(st, p);
+    /* Ended and reaped: gone, whoever gets the pid next. */
+    ASSERT_EQ(mproc__os_proc_alive(&id), 0);
+    mproc_lock_destroy(l);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+/* Exits at once without being joined for a while: a zombie. */
+static int t_exit_now(const mproc_value *args)
+{
+    mproc_shm *m = arg_shm(args, 0);
+    volatile le_state *st;
+    mproc__proc_id self = mproc__os_proc_self();
+    CHILD_CHECK(m != NULL, 2);
+    st = (volatile le_state *)mproc_shm_ptr(m);
+    st->start = self.start;
+    st->pid = self.pid;
+    return 0;
+}
+
+TEST(backend_proc_identity)
+{
+    mproc__proc_id self = mproc__os_proc_self();
+    mproc__proc_id again = {0, 0};
+    mproc__proc_id other;
+    mproc_shm *m = make_shm(sizeof(le_state));
+    volatile le_state *st = (volatile le_state *)mproc_shm_ptr(m);
+    mproc_process *p;
+    int64_t t0;
+    ASSERT_EQ(self.pid, mproc__os_getpid());
+    ASSERT_NE(self.start, 0);
+    ASSERT_OK(mproc__os_proc_lookup(self.pid, &again));
+    ASSERT_EQ(again.pid, self.pid);
+    ASSERT_EQ(again.start, self.start);
+    ASSERT_EQ(mproc__os_proc_alive(&self), 1);
+    /* Our pid with another start time: a process that had our pid before
+     * us, or will have it after us. */
+    other = self;
+    other.start ^= 1;
+    ASSERT_EQ(mproc__os_proc_alive(&other), 0);
+    ASSERT_ERR(mproc__os_proc_lookup(0, &other), MPROC_ENOENT);
+    ASSERT_ERR(mproc__os_proc_lookup(-5, &other), MPROC_ENOENT);
+    ASSERT_EQ(mproc__os_proc_alive(NULL), 0);
+    other.pid = 0;
+    ASSERT_EQ(mproc__os_proc_alive(&other), 0);
+    ASSERT_EQ(mproc__os_tag_alive(0), 0);
+    ASSERT_EQ(mproc__os_tag_alive(mproc__os_self_tag()), 1);
+
+    /* A child that has exited is dead before it is reaped (a zombie has
+     * ended) and after. */
+    p = th_start(t_exit_now, MPROC_LIST(mproc_value_shm(m)));
+    t0 = th_now_ms();
+    while (st->pid == 0) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(20000));
+        th_sleep_ms(2);
+    }
+    other.pid = st->pid;
+    other.start = st->start;
+    ASSERT_NE(other.start, 0);
+    t0 = th_now_ms();
+    while (mproc__os_proc_alive(&other) != 0) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(20000));
+        th_sleep_ms(2);
+    }
+    ASSERT_EQ(mproc__os_tag_alive((uint32_t)other.pid), 0);
+    ASSERT_EQ(th_join_code(p, 30000), 0);
+    ASSERT_EQ(mproc__os_proc_alive(&other), 0);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Cancellation: a thread canceled while it holds locks is a dead owner, and
+ * no function of the area is a cancellation point (a thread canceled there
+ * could leave a lock it holds to a live process for ever).
+ */
+
+typedef struct cancel_objs {
+    mproc_lock *l;
+    mproc_rlock *r;
+    mproc_cond *c;
+    mproc_event *e;
+    mproc_barrier *b;
+    _Atomic int held;
+    _Atomic int reached;
+    int failed;
+} cancel_objs;
+
+static void *cancel_holder(void *arg)
+{
+    cancel_objs *o = (cancel_objs *)arg;
+    if (mproc_lock_acquire(o->l, 0) != 0 || mproc_rlock_acquire(o->r, 0) != 0 ||
+        mproc_rlock_acquire(o->r, 0) != 0 || mproc_cond_acquire(o->c, 0) != 0)
+        return NULL;
+    atomic_store(&o->held, 1);
+    for (;;) {
+        pthread_testcancel();
+        th_sleep_ms(2);
+    }
+    return NULL;
+}
+
+TEST(L05_owner_thread_canceled)
+{
+    cancel_objs o;
+    pthread_t t;
+    void *res = NULL;
+    int64_t t0;
+    memset(&o, 0, sizeof o);
+    o.l = make_lock();
+    ASSERT_OK(mproc_rlock_create(&o.r));
+    ASSERT_OK(mproc_cond_create(&o.c));
+    ASSERT_EQ(pthread_create(&t, NULL, cancel_holder, &o), 0);
+    t0 = th_now_ms();
+    while (!atomic_load(&o.held)) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(10000));
+        th_sleep_ms(2);
+    }
+    ASSERT_EQ(pthread_cancel(t), 0);
+    ASSERT_EQ(pthread_join(t, &res), 0);
+    ASSERT(res == PTHREAD_CANCELED);
+    t0 = th_now_ms();
+    ASSERT_ERR(mproc_lock_acquire(o.l, th_ms(5000)), MPROC_EOWNERDEAD);
+    ASSERT_ERR(mproc_rlock_acquire(o.r, th_ms(5000)), MPROC_EOWNERDEAD);
+    ASSERT_ERR(mproc_cond_acquire(o.c, th_ms(5000)), MPROC_EOWNERDEAD);
+    ASSERT_LE(th_now_ms() - t0, th_ms(100));
+    ASSERT_OK(mproc_lock_release(o.l));
+    ASSERT_OK(mproc_rlock_release(o.r));
+    ASSERT_ERR(mproc_rlock_release(o.r), MPROC_ENOTOWNER);
+    ASSERT_OK(mproc_cond_release(o.c));
+    mproc_lock_destroy(o.l);
+    mproc_rlock_destroy(o.r);
+    mproc_cond_destroy(o.c);
+    return 0;
+}
+
+static _Alignas(64) unsigned char nc_word[MPROC__OS_WORD_SIZE];
+static mproc__handle nc_word_h = MPROC__BADHANDLE;
+
+/* With a cancel pending, calls the area's blocking and liveness functions;
+ * every one returns (none is a cancellation point), then the thread is
+ * canceled at pthread_testcancel. */
+static void *no_cancel_point(void *arg)
+{
+    cancel_objs *o = (cancel_objs *)arg;
+    mproc__proc_id self = mproc__os_proc_self();
+    mproc__proc_id id;
+    (void)pthread_cancel(pthread_self());
+    if (mproc__os_proc_alive(&self) != 1)
+        o->failed = 1;
+    else if (mproc__os_proc_lookup(self.pid, &id) != 0)
+        o->failed = 2;
+    else if (mproc__os_tag_alive(mproc__os_self_tag()) != 1)
+        o->failed = 3;
+    else if (mproc__os_word_wait(nc_word, 0, nc_word_h, 20) != MPROC_ETIMEDOUT)
+        o->failed = 4;
+    else if (mproc_lock_acquire(o->l, 30) != MPROC_ETIMEDOUT)
+        o->failed = 5;
+    else if (mproc_rlock_acquire(o->r, 30) != MPROC_ETIMEDOUT)
+        o->failed = 6;
+    else if (mproc_event_wait(o->e, 30) != MPROC_ETIMEDOUT)
+        o->failed = 7;
+    else if (mproc_barrier_wait(o->b, 60) != MPROC_EBROKEN)
+        o->failed = 8;
+    else if (mproc_cond_acquire(o->c, 0) != 0)
+        o->failed = 9;
+    else if (mproc_cond_wait(o->c, 30) != MPROC_ETIMEDOUT)
+        o->failed = 10;
+    else if (mproc_cond_release(o->c) != 0)
+        o->failed = 11;
+    atomic_store(&o->reached, 1);
+    pthread_testcancel();
+    return NULL;
+}
+
+TEST(backend_no_cancellation_point)
+{
+    cancel_objs o;
+    pthread_t t;
+    void *res = NULL;
+    int reached;
+    memset(&o, 0, sizeof o);
+    o.l = make_lock();
+    o.e = make_event();
+    ASSERT_OK(mproc_rlock_create(&o.r));
+    ASSERT_OK(mproc_cond_create(&o.c));
+    ASSERT_OK(mproc_barrier_create(&o.b, 2));
+    ASSERT_OK(mproc__os_word_init(nc_word, &nc_word_h));
+    /* Held here, so that the thread's acquires wait. */
+    ASSERT_OK(mproc_lock_acquire(o.l, 0));
+    ASSERT_OK(mproc_rlock_acquire(o.r, 0));
+    ASSERT_EQ(pthread_create(&t, NULL, no_cancel_point, &o), 0);
+    ASSERT_EQ(pthread_join(t, &res), 0);
+    reached = atomic_load(&o.reached);
+    ASSERT_EQ(o.failed, 0);
+    ASSERT_EQ(reached, 1); /* 0: canceled inside one of the calls */
+    ASSERT(res == PTHREAD_CANCELED);
+    ASSERT_OK(mproc_lock_release(o.l));
+    ASSERT_OK(mproc_rlock_release(o.r));
+    mproc__os_word_destroy(nc_word, nc_word_h);
+    mproc_lock_destroy(o.l);
+    mproc_rlock_destroy(o.r);
+    mproc_cond_destroy(o.c);
+    mproc_event_destroy(o.e);
+    mproc_barrier_destroy(o.b);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Wait words: timeouts, and a waiter killed inside word_wait
+ */
+
+TEST(backend_word_wait_timeout)
+{
+    static _Alignas(64) unsigned char w[MPROC__OS_WORD_SIZE];
+    mproc__handle h = MPROC__BADHANDLE;
+    int64_t t0, dt;
+    ASSERT_OK(mproc__os_word_init(w, &h));
+    ASSERT_ERR(mproc__os_word_wait(w, 0, h, 0), MPROC_ETIMEDOUT);
+    ASSERT_OK(mproc__os_word_wait(w, 1, h, 1000)); /* differs: at once */
+    for (int i = 0; i < 3; i++) {
+        t0 = th_now_ms();
+        ASSERT_ERR(mproc__os_word_wait(w, 0, h, 100), MPROC_ETIMEDOUT);
+        dt = th_now_ms() - t0;
+        ASSERT_GE(dt, 99);
+        ASSERT_LE(dt, 100 + th_ms(200));
+    }
+    mproc__os_word_destroy(w, h);
+    return 0;
+}
+
+#define KW_SIZE 64
+
+static void kw_set_env(const char *name, long long v)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%lld", v);
+#ifdef _WIN32
+    _putenv_s(name, num);
+#else
+    setenv(name, num, 1);
+#endif
+}
+
+static long long kw_env(const char *name)
+{
+    const char *s = getenv(name);
+    return s ? strtoll(s, NULL, 10) : -1;
+}
+
+/* Maps the segment and waits on its word until killed. */
+TEST(_sync_word_waiter)
+{
+    mproc__handle seg = (mproc__handle)kw_env("MPROC_TS_SEG");
+    mproc__handle wh = (mproc__handle)kw_env("MPROC_TS_WORD");
+    void *p = NULL;
+    if (mproc__os_shm_map(seg, KW_SIZE, &p) != 0)
+        return 2;
+    if (mproc__os_word_open(p, wh) != 0)
+        return 3;
+    __atomic_store_n((int32_t *)((unsigned char *)p + 32), 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        (void)mproc__os_word_wait(p, 0, wh, 30000);
+}
+
+/* A waiter killed in word_wait costs at most one early return of a later
+ * wait, however many wakes come after it; then waiting is exact again. */
+TEST(backend_word_killed_waiter)
+{
+    mproc__handle seg = MPROC__BADHANDLE;
+    mproc__handle wh = MPROC__BADHANDLE;
+    mproc__handle pass[2];
+    void *p = NULL;
+    char *exe = NULL;
+    const char *argv[5];
+    mproc__spawn_req req;
+    mproc__child c;
+    int early = 0;
+    int64_t t0;
+    ASSERT_OK(mproc__os_shm_create(KW_SIZE, &seg, &p));
+    ASSERT_OK(mproc__os_word_init(p, &wh));
+    kw_set_env("MPROC_TS_SEG", (long long)seg);
+    kw_set_env("MPROC_TS_WORD", (long long)wh);
+    pass[0] = seg;
+    pass[1] = wh;
+    ASSERT_OK(mproc__os_self_exe(&exe));
+    argv[0] = exe;
+    argv[1] = "--run";
+    argv[2] = "_sync_word_waiter";
+    argv[3] = "default";
+    argv[4] = NULL;
+    memset(&req, 0, sizeof req);
+    memset(&c, 0, sizeof c);
+    req.argv = argv;
+    req.inherit = pass;
+    req.n_inherit = wh == MPROC__BADHANDLE ? 1 : 2;
+    ASSERT_OK(mproc__os_spawn(&req, &c));
+    free(exe);
+    t0 = th_now_ms();
+    while (__atomic_load_n((int32_t *)((unsigned char *)p + 32),
+                           __ATOMIC_SEQ_CST) == 0) {
+        ASSERT_LE(th_now_ms() - t0, th_ms(20000));
+        th_sleep_ms(2);
+    }
+    th_sleep_ms(th_ms(100)); /* asleep in word_wait by now */
+    ASSERT_OK(mproc__os_signal(&c, MPROC__SIGKILL));
+    ASSERT_OK(mproc__os_wait(&c, th_ms(10000)));
+    mproc__os_child_release(&c);
+    /* Wakes with nobody waiting any more. */
+    for (int i = 0; i < 50; i++)
+        ASSERT_OK(mproc__os_word_wake(p, wh, 1));
+    for (int i = 0; i < 5; i++) {
+        int rc = mproc__os_word_wait(p, 0, wh, 20);
+        if (rc == 0)
+            early++;
+        else
+            ASSERT_ERR(rc, MPROC_ETIMEDOUT);
+    }
+    ASSERT_LE(early, 1);
+    /* And exact again: wakes without waiters leave nothing behind. */
+    for (int round = 0; round < 5; round++) {
+        ASSERT_OK(mproc__os_word_wake(p, wh, 1));
+        ASSERT_ERR(mproc__os_word_wait(p, 0, wh, 20), MPROC_ETIMEDOUT);
+    }
+    mproc__os_word_destroy(p, wh);
+    mproc__os_shm_unmap(p, KW_SIZE);
+    mproc__os_handle_close(seg);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * The mutex: an unlock by a thread that does not hold it, racing with the
+ * acquire of a new owner, never disturbs that owner.
+ *
+ * Thread D dies holding the mutex. Thread X, whose thread id the mutex
+ * block names as its owner (on Windows thread ids are reused soon, so a new
+ * thread can find a dead owner's id there; the test writes X's id to get
+ * that state at once), tries to unlock it; the test hook runs thread T3's
+ * acquire in the middle of X's unlock. X gets MPROC_ENOTOWNER, T3 owns the
+ * mutex and can release it.
+ */
+
+static _Alignas(64) unsigned char ur_mutex[MPROC__OS_MUTEX_SIZE];
+static mproc__handle ur_h = MPROC__BADHANDLE;
+static _Thread_local int ur_in_unlock;
+static _Atomic int ur_t3_state; /* 1: acquired, 2: may release, 3: done */
+static int ur_t3_lock_rc;
+static int ur_t3_unlock_rc;
+static int ur_hook_ran;
+
+static void *ur_die_holding(void *arg)
+{
+    (void)arg;
+    ur_t3_lock_rc = mproc__os_mutex_lock(ur_mutex, ur_h, 0);
+    return NULL;
+}
+
+static void *ur_t3(void *arg)
+{
+    (void)arg;
+    ur_t3_lock_rc = mproc__os_mutex_lock(ur_mutex, ur_h, th_ms(5000));
+    atomic_store(&ur_t3_state, 1);
+    while (atomic_load(&ur_t3_state) != 2)
+        th_sleep_ms(1);
+    ur_t3_unlock_rc = mproc__os_mutex_unlock(ur_mutex, ur_h);
+    atomic_store(&ur_t3_state, 3);
+    return NULL;
+}
+
+static pthread_t ur_t3_thread;
+
+static void ur_hook(int point)
+{
+    int64_t t0 = th_now_ms();
+    if (point != MPROC__HOOK_MUTEX_RELEASE || !ur_in_unlock)
+        return;
+    ur_in_unlock = 0;
+    ur_hook_ran = 1;
+    if (pthread_create(&ur_t3_thread, NULL, ur_t3, NULL) != 0)
+        return;
+    while (atomic_load(&ur_t3_state) == 0 && th_now_ms() - t0 < 10000)
+        th_sleep_ms(1);
+}
+
+TEST(backend_mutex_unlock_race_new_owner)
+{
+    pthread_t d;
+    int rc;
+    ASSERT_OK(mproc__os_mutex_init(ur_mutex, &ur_h));
+    ASSERT_EQ(pthread_create(&d, NULL, ur_die_holding, NULL), 0);
+    ASSERT_EQ(pthread_join(d, NULL), 0);
+    ASSERT_OK(ur_t3_lock_rc);
+#ifdef _WIN32
+    /* The Win32 block's first field is the owner's thread id: make it
+     * ours, as a recycled id would. */
+    *(volatile long *)(void *)ur_mutex = (long)mproc__os_thread_id();
+#endif
+    mproc__test_hook = ur_hook;
+    ur_in_unlock = 1;
+    rc = mproc__os_mutex_unlock(ur_mutex, ur_h);
+    ur_in_unlock = 0;
+    mproc__test_hook = NULL;
+    ASSERT_ERR(rc, MPROC_ENOTOWNER);
+    if (!ur_hook_ran) {
+        /* Refused before the release point: T3 takes it now. */
+        ASSERT_EQ(pthread_create(&ur_t3_thread, NULL, ur_t3, NULL), 0);
+        while (atomic_load(&ur_t3_state) == 0)
+            th_sleep_ms(1);
+    }
+    ASSERT_ERR(ur_t3_lock_rc, MPROC_EOWNERDEAD);
+    atomic_store(&ur_t3_state, 2);
+    ASSERT_EQ(pthread_join(ur_t3_thread, NULL), 0);
+    ASSERT_OK(ur_t3_unlock_rc);
+    /* Free and usable. */
+    ASSERT_OK(mproc__os_mutex_lock(ur_mutex, ur_h, 0));
+    ASSERT_OK(mproc__os_mutex_unlock(ur_mutex, ur_h));
+    mproc__os_mutex_destroy(ur_mutex, ur_h);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * L06: the RLock owner of a fork child's thread is not its parent's
+ *
+ * Right after a fork, parent and child each start one thread; both threads
+ * are the same in everything a process-local token can see (thread-local
+ * address, per-process counters, the clock's millisecond), and differ only
+ * in their process. The parent's thread holds the RLock; the child's must
+ * find it held by someone else.
+ */
+
+typedef struct tk_state {
+    _Atomic int64_t held;
+    _Atomic int64_t checked;
+    _Atomic int64_t rc;
+} tk_state;
+
+typedef struct tk_args {
+    mproc_rlock *r;
+    volatile tk_state *st;
+    int rc;
+} tk_args;
+
+static void *tk_child_thread(void *arg)
+{
+    tk_args *a = (tk_args *)arg;
+    int64_t t0 = th_now_ms();
+    while (!a->st->held && th_now_ms() - t0 < 20000)
+        ; /* spin: the two tokens are made within one millisecond */
+    a->rc = mproc_rlock_acquire(a->r, 0);
+    if (a->rc == 0)
+        (void)mproc_rlock_release(a->r);
+    return NULL;
+}
+
+static int t_token_child(const mproc_value *args)
+{
+    tk_args a;
+    pthread_t t;
+    mproc_shm *m = arg_shm(args, 1);
+    a.r = arg_rlock(args, 0);
+    CHILD_CHECK(a.r != NULL && m != NULL, 2);
+    a.st = (volatile tk_state *)mproc_shm_ptr(m);
+    a.rc = 1000;
+    CHILD_CHECK(pthread_create(&t, NULL, tk_child_thread, &a) == 0, 3);
+    CHILD_CHECK(pthread_join(t, NULL) == 0, 4);
+    a.st->rc = a.rc;
+    a.st->checked = 1;
+    return 0;
+}
+
+static void *tk_parent_thread(void *arg)
+{
+    tk_args *a = (tk_args *)arg;
+    int64_t t0;
+    a->rc = mproc_rlock_acquire(a->r, MPROC_FOREVER);
+    a->st->held = 1;
+    t0 = th_now_ms();
+    while (!a->st->checked && th_now_ms() - t0 < 20000)
+        th_sleep_ms(1);
+    if (a->rc == 0)
+        a->rc = mproc_rlock_release(a->r);
+    return NULL;
+}
+
+TEST(L06_rlock_fork_child_token)
+{
+    for (int round = 0; round < 5; round++) {
+        mproc_rlock *r = NULL;
+        mproc_shm *m = make_shm(sizeof(tk_state));
+        tk_args a;
+        pthread_t t;
+        mproc_process *p;
+        ASSERT_OK(mproc_rlock_create(&r));
+        a.r = r;
+        a.st = (volatile tk_state *)mproc_shm_ptr(m);
+        a.rc = 1000;
+        p = th_start(t_token_child,
+                     MPROC_LIST(mproc_value_rlock(r), mproc_value_shm(m)));
+        ASSERT_EQ(pthread_create(&t, NULL, tk_parent_thread, &a), 0);
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+        ASSERT_EQ(th_join_code(p, 30000), 0);
+        ASSERT_OK(a.rc);
+        ASSERT_EQ(a.st->checked, 1);
+        ASSERT_ERR(a.st->rc, MPROC_EBUSY);
+        mproc_rlock_destroy(r);
+        mproc_shm_destroy(m);
+    }
     return 0;
 }

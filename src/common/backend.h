@@ -14,8 +14,9 @@
  * - Timeouts follow the public convention: MPROC_FOREVER (-1), 0, or
  *   positive milliseconds; callers have validated them.
  *
- * Map of this file: handles and errors; processes; byte channels; shared
- * memory; mutexes and semaphores; wait words; time.
+ * Map of this file: handles and errors; processes; process identity and
+ * liveness; byte channels; shared memory; mutexes and semaphores; wait
+ * words; time; test hooks.
  */
 #ifndef MPROC_BACKEND_H
 #define MPROC_BACKEND_H
@@ -193,6 +194,50 @@ int mproc__os_boot_channel(mproc__handle h, int64_t *parent);
 void mproc__os_exit(int code);
 
 /* ---------------------------------------------------------------------------
+ * Process identity and liveness
+ *
+ * Liveness is never guessed from a pid alone (DESIGN.md section 7): pids are
+ * reused, and on Linux a process whose main thread called pthread_exit shows
+ * as a zombie while its other threads run. An identity is a pid plus the
+ * start time the OS keeps for that process, so it names one process for
+ * ever, in every process of the machine (identities are plain values that
+ * live in shared memory: lock owners, barrier parties, condition waiters):
+ *
+ * - Linux: /proc/PID/stat, the start time (clock ticks since boot) and the
+ *   state with the thread count (a zombie leader with live threads runs);
+ * - Windows: the creation time (GetProcessTimes) and a zero wait on the
+ *   process handle;
+ * - macOS: proc_pidinfo(PROC_PIDTBSDINFO), start time and status;
+ * - FreeBSD, OpenBSD: sysctl(KERN_PROC_PID), ki_start / p_ustart and the
+ *   state.
+ *
+ * None of these functions is a pthread cancellation point (they may be
+ * called with a lock held).
+ */
+
+typedef struct mproc__proc_id {
+    int64_t pid; /* > 0 */
+    /* The OS's start time of that process, in the OS's own units (compared,
+     * never converted). 0 only where the OS does not tell at all (Linux
+     * without /proc): then the identity is the pid alone and reuse goes
+     * undetected. */
+    uint64_t start;
+} mproc__proc_id;
+
+/* This process's identity. Cheap: computed once, and again in a fork
+ * child (no system call on later calls). */
+mproc__proc_id mproc__os_proc_self(void);
+/* The identity of the process that has `pid` now: 0; MPROC_ENOENT when no
+ * running process has it (none, or a zombie); MPROC_EPERM when one exists
+ * that the OS will not describe to us (another user's, hidden). */
+int mproc__os_proc_lookup(int64_t pid, mproc__proc_id *id);
+/* 1 while the process `id` runs, also when its main thread has ended and
+ * other threads still run; 0 once it has ended: no process has the pid, it
+ * is a zombie, or the pid belongs to a later process now. Never 0 for a
+ * running process: when the OS does not tell (MPROC_EPERM above), 1. */
+int mproc__os_proc_alive(const mproc__proc_id *id);
+
+/* ---------------------------------------------------------------------------
  * Byte channels: reliable byte streams between processes (socketpair on
  * POSIX, named pipes on Windows). Framing lives in src/common.
  */
@@ -263,9 +308,13 @@ int64_t mproc__os_thread_id(void);
  * locks it again waits like anyone else (MPROC_EBUSY at timeout 0,
  * MPROC_ETIMEDOUT, or forever), as Python's Lock does; a Windows mutex
  * handle is recursive by nature, so that backend keeps the owner in `mem`
- * to refuse it. When the owner dies (process or thread) holding it, the next
- * lock returns MPROC_EOWNERDEAD with the mutex held and usable (POSIX: robust
- * mutex made consistent; Windows: WAIT_ABANDONED). */
+ * to refuse it. When the owner dies (process or thread, also by thread
+ * cancellation) holding it, the next lock returns MPROC_EOWNERDEAD with the
+ * mutex held and usable, within 100 ms also for a locker already blocked
+ * (POSIX: a robust mutex made consistent, or where robust mutexes are
+ * missing a wait word whose owner is a process identity and a thread, see
+ * src/posix/platform.h; Windows: WAIT_ABANDONED). Neither lock nor unlock
+ * is a pthread cancellation point. */
 int mproc__os_mutex_init(void *mem, mproc__handle *h);
 int mproc__os_mutex_open(void *mem, mproc__handle h);
 /* 0, MPROC_EOWNERDEAD (acquired), MPROC_EBUSY (timeout 0), ETIMEDOUT. */
@@ -293,8 +342,7 @@ void mproc__os_sem_destroy(void *mem, mproc__handle h);
 /* A condition variable used with one mutex of this section. A backend may
  * need several handles for it (Windows: semaphores), so it takes an array
  * of MPROC__OS_COND_HANDLES; unused ones are MPROC__BADHANDLE (POSIX uses
- * none: a futex word and counts on Linux, a process-shared pthread_cond_t
- * elsewhere, live in `mem`).
+ * none: a wait word and counts live in `mem`).
  *
  * wait: called with the mutex held by the calling thread; releases it while
  * waiting and returns with it held again: 0 when woken (spurious wake-ups
@@ -302,10 +350,14 @@ void mproc__os_sem_destroy(void *mem, mproc__handle h);
  * MPROC_EOWNERDEAD (woken; the mutex was re-acquired after its owner died).
  * Timeout 0 returns MPROC_ETIMEDOUT at once without releasing the mutex.
  * signal (wake up to n waiters) and broadcast are called with the same
- * mutex held, so a backend may keep its waiter counts in `mem` under it. A
+ * mutex held, so a backend may keep its waiter counts in `mem` under it.
+ * Wake-ups go to threads that were waiting when signal or broadcast was
+ * called: a thread that starts waiting later never takes one of them, even
+ * from a waiter that released the mutex and has not slept yet (row L14). A
  * waiter that dies while waiting may swallow one wake-up; it must not block
- * the signaller forever. */
-#define MPROC__OS_COND_SIZE 64
+ * the signaller, nor cost anything for ever. wait is not a cancellation
+ * point. */
+#define MPROC__OS_COND_SIZE 2048
 #define MPROC__OS_COND_HANDLES 3
 
 int mproc__os_cond_init(void *mem, mproc__handle *h);
@@ -326,12 +378,15 @@ void mproc__os_cond_destroy(void *mem, const mproc__handle *h);
  * exported with the object that holds the word). Callers always loop and
  * re-check their condition: a wait may return early.
  *
- * Windows mapping (WaitOnAddress does not work across processes): the rest
- * of the word holds a waiter count; word_wait increments it, re-reads the
- * value (returns 0 at once if it differs from `expected`), waits on the
- * semaphore, and decrements it; word_wake releases the semaphore
- * min(n, waiters) times. A stale release only makes a later wait return
- * early, which callers tolerate.
+ * POSIX: futex(2) where the platform has it (src/posix/platform.h), else a
+ * polled wait that still honours the timeout. Windows (WaitOnAddress does
+ * not work across processes): the rest of the word holds the number of
+ * waiters not yet granted a wake-up; word_wake grants min(n, that) and
+ * releases as many tokens of the semaphore, so a wake with no waiter costs
+ * nothing, and a waiter killed while waiting costs one stale token, which
+ * the next waiter absorbs (one early return) before the count is exact
+ * again. A wait is never a pthread cancellation point (callers may hold a
+ * lock).
  */
 
 #define MPROC__OS_WORD_SIZE 16
@@ -348,16 +403,17 @@ int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
 int mproc__os_word_wake(void *word, mproc__handle h, uint32_t n);
 void mproc__os_word_destroy(void *word, mproc__handle h);
 
-/* This process's id as a non-zero 32-bit owner tag: cheap (no system call
- * on the hot path; POSIX caches getpid() and refreshes it in a fork child).
- */
+/* Deprecated, kept until the queue's side locks have moved to the mutex
+ * above: thin wrappers over the identity of "Process identity and
+ * liveness". The tag is this process's pid (non-zero, cached); tag_alive is
+ * 1 unless no running process has that pid (it reads a live process whose
+ * main thread has exited as alive, but cannot tell a reused pid: new code
+ * keeps an mproc__proc_id instead). Not cancellation points. */
 uint32_t mproc__os_self_tag(void);
 /* Gives the rest of this thread's time slice to another runnable thread
  * (sched_yield, SwitchToThread): a short wait for a lock holder or a peer
  * that may be preempted on a machine with fewer cores than processes. */
 void mproc__os_yield(void);
-/* 1 while the process with that tag (pid) runs; 0 once it has ended (a
- * zombie has ended); never a false 0 for a running process. */
 int mproc__os_tag_alive(uint32_t tag);
 
 /* ---------------------------------------------------------------------------
@@ -368,5 +424,29 @@ int mproc__os_tag_alive(uint32_t tag);
 int64_t mproc__os_now_ms(void);
 /* Sleeps at least ms milliseconds. */
 void mproc__os_sleep_ms(int ms);
+
+/* ---------------------------------------------------------------------------
+ * Test hooks
+ *
+ * A test sets mproc__test_hook to be called at the points below, to force
+ * an interleaving that the scheduler would give only rarely (row L14: a
+ * waiter paused between releasing the mutex and sleeping). NULL in
+ * production: one load and a predicted branch, on slow paths only. Set it
+ * before the threads that may call it exist.
+ */
+typedef void (*mproc__hook_fn)(int point);
+extern mproc__hook_fn mproc__test_hook;
+
+/* cond_wait: the mutex is released, the waiter has not slept yet. */
+#define MPROC__HOOK_COND_UNLOCKED 1
+/* mutex_unlock: the caller passed the owner check, the mutex is not yet
+ * released (Windows: before ReleaseMutex). */
+#define MPROC__HOOK_MUTEX_RELEASE 2
+
+#define MPROC__HOOK(point)                                                     \
+    do {                                                                       \
+        if (mproc__test_hook != NULL)                                          \
+            mproc__test_hook(point);                                           \
+    } while (0)
 
 #endif /* MPROC_BACKEND_H */

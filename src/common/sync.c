@@ -16,13 +16,16 @@
  *   object's mutex, with predicates re-checked in a loop (spurious wake-ups
  *   are allowed by the contract). Event and Barrier follow Python's
  *   threading.Event / threading.Barrier state machines.
+ * - Barrier parties: each waiting party holds a slot with its process
+ *   identity (backend.h), so that the death of a party is learned from the
+ *   OS and breaks the barrier for the others (see "Barrier").
  *
  * A Lock is the backend mutex alone: acquire and release add a NULL and
  * timeout check and one call to the primitive, nothing more (measured on
  * Linux: within 0.5 ns of a raw robust process-shared pthread mutex).
  *
- * Map: the shared block and segments; export/import; Lock; RLock;
- * Semaphore; Condition; Event; Barrier.
+ * Map: test hooks; the shared block and segments; export/import; Lock;
+ * RLock; Semaphore; Condition; Event; Barrier.
  */
 #include "internal.h"
 
@@ -31,12 +34,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The backends' test hook (backend.h): NULL unless a test sets it. */
+mproc__hook_fn mproc__test_hook;
+
 /* ---------------------------------------------------------------------------
  * The shared block
  */
 
 #define SYNC_MAGIC 0x6d707379u /* "mpsy" */
-#define SYNC_VERSION 1u
+#define SYNC_VERSION 2u
 
 enum sync_kind {
     KIND_LOCK = MPROC_TYPE_LOCK,
@@ -78,7 +84,17 @@ typedef struct shared {
     alignas(64) unsigned char mutex[MPROC__OS_MUTEX_SIZE];
     alignas(64) unsigned char sem[MPROC__OS_SEM_SIZE];
     alignas(64) unsigned char cond[MPROC__OS_COND_SIZE];
+    /* Barrier: `parties` slots follow (barrier_slot), see "Barrier". */
 } shared;
+
+/* A barrier party that has entered the current cycle: its process
+ * identity. Written and read under the object's mutex; pid 0 is free. */
+typedef struct barrier_slot {
+    int64_t pid;
+    uint64_t start;
+} barrier_slot;
+
+_Static_assert(sizeof(shared) % alignof(barrier_slot) == 0, "slot alignment");
 
 /* What every object holds in its own process. */
 typedef struct sobj {
@@ -89,7 +105,16 @@ typedef struct sobj {
     mproc__handle ch[MPROC__OS_COND_HANDLES];
     uint32_t kind;
     unsigned made; /* USE_* bits of the backend objects set up here */
+    /* Barrier: its slot count (the parties), known privately from create
+     * or the export, never read back from the segment. 0 otherwise. */
+    uint32_t nslots;
+    size_t size; /* of the mapping */
 } sobj;
+
+static size_t sobj_size(uint32_t nslots)
+{
+    return sizeof(shared) + (size_t)nslots * sizeof(barrier_slot);
+}
 
 static unsigned kind_uses(uint32_t kind)
 {
@@ -112,6 +137,8 @@ static void sobj_init_handles(sobj *o)
 {
     o->sh = NULL;
     o->made = 0;
+    o->nslots = 0;
+    o->size = 0;
     o->seg = MPROC__BADHANDLE;
     o->mh = MPROC__BADHANDLE;
     o->sh_sem = MPROC__BADHANDLE;
@@ -128,27 +155,32 @@ static void sobj_fini(sobj *o)
             mproc__os_sem_destroy(o->sh->sem, o->sh_sem);
         if (o->made & USE_MUTEX)
             mproc__os_mutex_destroy(o->sh->mutex, o->mh);
-        mproc__os_shm_unmap(o->sh, sizeof(shared));
+        mproc__os_shm_unmap(o->sh, o->size);
     }
     mproc__os_handle_close(o->seg);
     sobj_init_handles(o);
 }
 
-/* A fresh segment with the backend objects of `kind` initialised. */
-static int sobj_create(sobj *o, uint32_t kind, unsigned initial, unsigned max)
+/* A fresh segment with the backend objects of `kind` initialised (and
+ * nslots barrier slots after the block). */
+static int sobj_create(sobj *o, uint32_t kind, unsigned initial, unsigned max,
+                       uint32_t nslots)
 {
     unsigned uses = kind_uses(kind);
     void *p = NULL;
     int rc;
     sobj_init_handles(o);
     o->kind = kind;
-    rc = mproc__os_shm_create(sizeof(shared), &o->seg, &p);
+    o->nslots = nslots;
+    o->size = sobj_size(nslots);
+    rc = mproc__os_shm_create(o->size, &o->seg, &p);
     if (rc < 0)
         return rc;
     o->sh = (shared *)p;
     o->sh->magic = SYNC_MAGIC;
     o->sh->version = SYNC_VERSION;
     o->sh->kind = kind;
+    o->sh->parties = nslots;
     if (uses & USE_MUTEX) {
         rc = mproc__os_mutex_init(o->sh->mutex, &o->mh);
         if (rc < 0)
@@ -178,11 +210,14 @@ fail:
  *
  * The export lists the segment handle first, then the valid backend
  * handles; the blob says where each backend handle is (or 0xff for none),
- * so that no MPROC__BADHANDLE ever reaches an inherit list.
+ * so that no MPROC__BADHANDLE ever reaches an inherit list, and ends with
+ * the barrier's slot count: the importer maps that many slots, a size it
+ * learns from its trusted parent rather than from the segment.
  */
 
 #define SLOT_NONE 0xffu
-#define BLOB_SIZE (4 + 4 + 2 + MPROC__OS_COND_HANDLES)
+#define BLOB_HANDLES (2 + MPROC__OS_COND_HANDLES)
+#define BLOB_SIZE (4 + 4 + BLOB_HANDLES + 4)
 
 static int sobj_export(const sobj *o, mproc__export *ex)
 {
@@ -210,6 +245,7 @@ static int sobj_export(const sobj *o, mproc__export *ex)
             ex->h[ex->nh++] = hs[i];
         }
     }
+    memcpy(b + 8 + BLOB_HANDLES, &o->nslots, 4);
     ex->nblob = BLOB_SIZE;
     return 0;
 }
@@ -219,7 +255,7 @@ static int sobj_import(sobj *o, uint32_t kind, const mproc__export *ex)
     mproc__handle hs[2 + MPROC__OS_COND_HANDLES];
     const uint8_t *b = ex->blob;
     unsigned uses = kind_uses(kind);
-    uint32_t magic, k;
+    uint32_t magic, k, nslots;
     void *p = NULL;
     int rc;
     sobj_init_handles(o);
@@ -229,7 +265,11 @@ static int sobj_import(sobj *o, uint32_t kind, const mproc__export *ex)
         return MPROC_EBADMSG;
     memcpy(&magic, b, 4);
     memcpy(&k, b + 4, 4);
+    memcpy(&nslots, b + 8 + BLOB_HANDLES, 4);
     if (magic != SYNC_MAGIC || k != kind)
+        return MPROC_EBADMSG;
+    if (kind == KIND_BARRIER ? nslots == 0 || nslots > MPROC_BARRIER_MAX_PARTIES
+                             : nslots != 0)
         return MPROC_EBADMSG;
     for (int i = 0; i < 2 + MPROC__OS_COND_HANDLES; i++) {
         uint8_t slot = b[8 + i];
@@ -240,13 +280,15 @@ static int sobj_import(sobj *o, uint32_t kind, const mproc__export *ex)
         else
             hs[i] = ex->h[slot];
     }
-    rc = mproc__os_shm_map(ex->h[0], sizeof(shared), &p);
+    o->nslots = nslots;
+    o->size = sobj_size(nslots);
+    rc = mproc__os_shm_map(ex->h[0], o->size, &p);
     if (rc < 0)
         return rc == MPROC_EINVAL ? MPROC_EBADMSG : rc;
     o->sh = (shared *)p;
     if (o->sh->magic != SYNC_MAGIC || o->sh->version != SYNC_VERSION ||
-        o->sh->kind != kind) {
-        mproc__os_shm_unmap(p, sizeof(shared));
+        o->sh->kind != kind || o->sh->parties != nslots) {
+        mproc__os_shm_unmap(p, o->size);
         o->sh = NULL;
         return MPROC_EBADMSG;
     }
@@ -265,7 +307,7 @@ static int sobj_import(sobj *o, uint32_t kind, const mproc__export *ex)
     if ((uses & USE_COND) && rc == 0)
         rc = mproc__os_cond_open(o->sh->cond, o->ch);
     if (rc < 0) {
-        mproc__os_shm_unmap(o->sh, sizeof(shared));
+        mproc__os_shm_unmap(o->sh, o->size);
         sobj_init_handles(o);
         return rc;
     }
@@ -328,7 +370,7 @@ int mproc_lock_create(mproc_lock **out)
     l = (mproc_lock *)calloc(1, sizeof *l);
     if (l == NULL)
         return MPROC_ENOMEM;
-    rc = sobj_create(&l->o, KIND_LOCK, 0, 0);
+    rc = sobj_create(&l->o, KIND_LOCK, 0, 0, 0);
     if (rc < 0) {
         free(l);
         return rc;
@@ -394,30 +436,43 @@ int mproc__lock_import(const mproc__export *ex, mproc_lock **out)
  * thread id: a thread that dies holding the lock leaves its id in the
  * block, and thread ids are recycled (quickly on Windows, after a pid
  * wrap-around on Linux); a new thread with the same id must not take the
- * stale record for its own and "re-acquire" without the mutex. The token
- * mixes the thread id with the clock and a counter when a thread first
- * asks, and again whenever its thread id changes (the child of a fork keeps
- * the parent thread's thread-local storage but gets a new id).
+ * stale record for its own and "re-acquire" without the mutex. The token is
+ * made when a thread first asks, and again whenever its thread id changes
+ * (the child of a fork keeps the parent thread's thread-local storage, and
+ * gets a new thread id), from the process identity (pid and start time:
+ * unique on the machine for ever), the thread id (unique in the process
+ * while the thread lives) and a per-process counter (unique in the
+ * process), each folded in through a full mix. A plain xor of shifted
+ * inputs let two of them cancel: with a thread id of pid << 32 | n, the pid
+ * dropped out, and a fork child's thread could get its parent thread's
+ * token.
  */
 
 static _Thread_local int64_t token_tid;
 static _Thread_local int64_t token_value;
 static _Atomic uint64_t token_counter;
 
+static uint64_t mix64(uint64_t x)
+{
+    /* splitmix64's finaliser: a bijection that moves every bit. */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
 static int64_t owner_token(void)
 {
     int64_t tid = mproc__os_thread_id();
+    /* A fork child's thread has a new thread id (the backend refetches it
+     * there), so the id alone tells when to remake the token. */
     if (tid != token_tid || token_value == 0) {
-        uint64_t x = (uint64_t)tid;
-        x ^= (uint64_t)mproc__os_now_ms() << 20;
-        x ^= atomic_fetch_add_explicit(&token_counter, 1, memory_order_relaxed)
-             << 44;
-        x ^= (uint64_t)mproc__os_getpid() << 32;
-        x ^= (uint64_t)(uintptr_t)&token_value;
-        /* splitmix64's finaliser: every input bit moves every output bit. */
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-        x ^= x >> 31;
+        mproc__proc_id self = mproc__os_proc_self();
+        uint64_t x = 0x6d70726f63746f6bULL; /* "mproctok" */
+        x = mix64(x ^ (uint64_t)self.pid);
+        x = mix64(x ^ self.start);
+        x = mix64(x ^ (uint64_t)tid);
+        x = mix64(x ^ atomic_fetch_add_explicit(&token_counter, 1,
+                                                memory_order_relaxed));
         token_tid = tid;
         token_value = (int64_t)(x | 1); /* never 0, the "free" value */
     }
@@ -502,7 +557,7 @@ struct mproc_rlock {
         x = (type *)calloc(1, sizeof *x);                                      \
         if (x == NULL)                                                         \
             return MPROC_ENOMEM;                                               \
-        rc = sobj_create(&x->o, kind, initial, max);                           \
+        rc = sobj_create(&x->o, kind, initial, max, 0);                        \
         if (rc < 0) {                                                          \
             free(x);                                                           \
             return rc;                                                         \
@@ -756,29 +811,72 @@ int mproc_event_wait(mproc_event *e, int timeout_ms)
 
 /* ---------------------------------------------------------------------------
  * Barrier (the state machine of Python's threading.Barrier)
+ *
+ * Every party that enters a cycle takes the slot of its index (its arrival
+ * order) and writes its process identity there; it clears the slot when it
+ * leaves, so `inside` is always the number of slots in use, and during
+ * FILLING slots 0 .. inside-1 are the waiting parties.
+ *
+ * A party's death is learned from the OS, never guessed: a waiting party
+ * sleeps in slices of BARRIER_CHECK_MS (also when it waits without a
+ * timeout), and after each slice asks whether the party before it (party 0:
+ * the last one in) still runs (mproc__os_proc_alive). Every waiting party is
+ * watched by exactly one other, so one identity check per waiter per slice
+ * finds any death within a slice; the finder frees the dead party's slot
+ * and breaks the barrier for the others. The fast path of a healthy barrier
+ * pays two stores into its slot under the lock it takes anyway; only a
+ * sleeper pays one check per slice. A dead party counted in a draining or
+ * resetting barrier (killed after the cycle completed, before it left) is
+ * found by whoever waits for the next cycle, after a slice, and by reset;
+ * a party that died holding the object's mutex (MPROC_EOWNERDEAD) is found
+ * by a full recount. So reset always leaves a usable barrier.
+ *
+ * Indices and loop bounds come from the private slot count (o->nslots),
+ * never from the segment: a corrupt `inside` is MPROC_ECORRUPT.
  */
+
+#define BARRIER_CHECK_MS 25
 
 struct mproc_barrier {
     sobj o;
 };
 
 DEFINE_EXPORT(barrier, mproc_barrier, KIND_BARRIER)
-DEFINE_CREATE_DESTROY(barrier, mproc_barrier, KIND_BARRIER)
+
+mproc_barrier *mproc_barrier_destroy(mproc_barrier *b)
+{
+    if (b != NULL) {
+        sobj_fini(&b->o);
+        free(b);
+    }
+    return NULL;
+}
 
 int mproc_barrier_create(mproc_barrier **b, unsigned parties)
 {
+    mproc_barrier *x;
     int rc;
     if (b == NULL)
         return MPROC_EINVAL;
     *b = NULL;
-    if (parties == 0 || parties > INT32_MAX)
+    if (parties == 0 || parties > MPROC_BARRIER_MAX_PARTIES)
         return MPROC_EINVAL;
-    rc = barrier_new(b, 0, 0);
-    if (rc < 0)
+    x = (mproc_barrier *)calloc(1, sizeof *x);
+    if (x == NULL)
+        return MPROC_ENOMEM;
+    rc = sobj_create(&x->o, KIND_BARRIER, 0, 0, (uint32_t)parties);
+    if (rc < 0) {
+        free(x);
         return rc;
-    (*b)->o.sh->parties = parties;
-    (*b)->o.sh->state = BARRIER_FILLING;
+    }
+    x->o.sh->state = BARRIER_FILLING;
+    *b = x;
     return 0;
+}
+
+static barrier_slot *barrier_slots(sobj *o)
+{
+    return (barrier_slot *)(void *)((unsigned char *)o->sh + sizeof(shared));
 }
 
 /* The last one out of a draining or resetting barrier refills it. */
@@ -798,8 +896,114 @@ static void barrier_break(sobj *o)
     (void)mproc__os_cond_broadcast(o->sh->cond, o->ch);
 }
 
+/* Frees slot i of a party that has ended: its count goes with it. */
+static void barrier_drop(sobj *o, uint32_t i)
+{
+    barrier_slots(o)[i].pid = 0;
+    if (o->sh->inside > 0)
+        o->sh->inside--;
+}
+
+static bool slot_alive(const barrier_slot *s)
+{
+    mproc__proc_id id;
+    id.pid = s->pid;
+    id.start = s->start;
+    return mproc__os_proc_alive(&id) != 0;
+}
+
+/* Frees the slots of parties that have ended. recount: `inside` may be
+ * wrong (a party died holding the mutex), so it is set from the slots.
+ * Losing a party while the barrier fills breaks it; an empty draining or
+ * resetting barrier is refilled. */
+static void barrier_reap(sobj *o, bool recount)
+{
+    shared *sh = o->sh;
+    barrier_slot *sl = barrier_slots(o);
+    uint32_t used = 0, dropped = 0;
+    for (uint32_t i = 0; i < o->nslots; i++) {
+        if (sl[i].pid == 0)
+            continue;
+        if (!slot_alive(&sl[i])) {
+            sl[i].pid = 0;
+            dropped++;
+        } else {
+            used++;
+        }
+        /* Without a recount, once every counted party has been seen the
+         * rest are free (and maybe never touched: leave them so). */
+        if (!recount && used + dropped >= sh->inside)
+            break;
+    }
+    if (recount) {
+        if (sh->inside != used)
+            dropped++;
+        sh->inside = used;
+    } else {
+        sh->inside = sh->inside > dropped ? sh->inside - dropped : 0;
+    }
+    if (dropped > 0 && sh->state == BARRIER_FILLING)
+        barrier_break(o);
+    barrier_exit(o);
+}
+
+/* The object's mutex, with the barrier repaired when its previous owner
+ * died inside one of our critical sections. */
+static int barrier_lock(sobj *o)
+{
+    int rc = mproc__os_mutex_lock(o->sh->mutex, o->mh, MPROC_FOREVER);
+    if (rc == MPROC_EOWNERDEAD) {
+        barrier_reap(o, true);
+        rc = 0;
+    }
+    return rc;
+}
+
+/* Sleeps on the condition until the deadline, at most one slice: 0 woken
+ * (maybe spuriously), 1 a slice passed (not the deadline), MPROC_ETIMEDOUT,
+ * or another error. */
+static int barrier_nap(sobj *o, int64_t deadline)
+{
+    int t = mproc__remaining(deadline);
+    bool sliced = false;
+    int rc;
+    if (t == 0)
+        return MPROC_ETIMEDOUT;
+    if (t < 0 || t > BARRIER_CHECK_MS) {
+        t = BARRIER_CHECK_MS;
+        sliced = true;
+    }
+    rc = mproc__os_cond_wait(o->sh->cond, o->ch, o->sh->mutex, o->mh, t);
+    if (rc == MPROC_EOWNERDEAD) {
+        barrier_reap(o, true);
+        return 0;
+    }
+    if (rc == MPROC_ETIMEDOUT)
+        return sliced ? 1 : MPROC_ETIMEDOUT;
+    return rc;
+}
+
+/* A waiter of a filling barrier at slot `index` checks the party it
+ * watches: the one before it, or for index 0 the last one in. */
+static void barrier_watch(sobj *o, uint32_t index)
+{
+    shared *sh = o->sh;
+    uint32_t w;
+    if (sh->inside < 2 || sh->inside > o->nslots)
+        return;
+    w = index > 0 ? index - 1 : sh->inside - 1;
+    if (w == index || barrier_slots(o)[w].pid == 0)
+        return;
+    if (!slot_alive(&barrier_slots(o)[w])) {
+        barrier_drop(o, w);
+        barrier_break(o);
+    }
+}
+
 int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
 {
+    mproc__proc_id self;
+    barrier_slot *mine;
     shared *sh;
     int64_t deadline;
     uint32_t index;
@@ -807,16 +1011,20 @@ int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
     if (b == NULL || timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
     sh = b->o.sh;
+    self = mproc__os_proc_self();
     deadline = mproc__deadline(timeout_ms);
-    rc = guard_lock(&b->o);
+    rc = barrier_lock(&b->o);
     if (rc < 0)
         return rc;
     /* Wait for the previous cycle to drain (or a reset to finish). The
      * timeout counts from the call, so it bounds this wait too; running
-     * out here breaks nothing, since we never joined. */
+     * out here breaks nothing, since we never joined. A party that died
+     * before it could leave is found after a slice. */
     while (sh->state == BARRIER_DRAINING || sh->state == BARRIER_RESETTING) {
-        rc = guard_wait(&b->o, deadline);
-        if (rc < 0) {
+        rc = barrier_nap(&b->o, deadline);
+        if (rc == 1) {
+            barrier_reap(&b->o, false);
+        } else if (rc < 0) {
             guard_unlock(&b->o);
             return rc;
         }
@@ -825,16 +1033,26 @@ int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
         guard_unlock(&b->o);
         return MPROC_EBROKEN;
     }
-    index = sh->inside++;
-    if (index + 1 == sh->parties) {
+    index = sh->inside;
+    if (index >= b->o.nslots || sh->state != BARRIER_FILLING) {
+        guard_unlock(&b->o);
+        return MPROC_ECORRUPT;
+    }
+    mine = &barrier_slots(&b->o)[index];
+    mine->pid = self.pid;
+    mine->start = self.start;
+    sh->inside = index + 1;
+    if (index + 1 == b->o.nslots) {
         sh->state = BARRIER_DRAINING;
         (void)mproc__os_cond_broadcast(sh->cond, b->o.ch);
         rc = (int)index;
     } else {
         rc = 0;
         while (sh->state == BARRIER_FILLING) {
-            rc = guard_wait(&b->o, deadline);
-            if (rc < 0)
+            rc = barrier_nap(&b->o, deadline);
+            if (rc == 1)
+                barrier_watch(&b->o, index);
+            else if (rc < 0)
                 break;
         }
         if (rc < 0 && sh->state == BARRIER_FILLING) {
@@ -847,7 +1065,9 @@ int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
             rc = (int)index;
         }
     }
-    sh->inside--;
+    /* Leave: our slot (unless a corrupt peer took it) and our count. */
+    if (mine->pid == self.pid && mine->start == self.start)
+        barrier_drop(&b->o, index);
     barrier_exit(&b->o);
     guard_unlock(&b->o);
     return rc;
@@ -858,7 +1078,7 @@ int mproc_barrier_abort(mproc_barrier *b)
     int rc;
     if (b == NULL)
         return MPROC_EINVAL;
-    rc = guard_lock(&b->o);
+    rc = barrier_lock(&b->o);
     if (rc < 0)
         return rc;
     barrier_break(&b->o);
@@ -873,9 +1093,12 @@ int mproc_barrier_reset(mproc_barrier *b)
     if (b == NULL)
         return MPROC_EINVAL;
     sh = b->o.sh;
-    rc = guard_lock(&b->o);
+    rc = barrier_lock(&b->o);
     if (rc < 0)
         return rc;
+    /* Parties that died inside are no longer waited for. */
+    if (sh->inside > 0)
+        barrier_reap(&b->o, false);
     if (sh->inside > 0) {
         /* Waiters still inside leave with MPROC_EBROKEN; the last one out
          * refills the barrier. */
@@ -893,7 +1116,7 @@ int mproc_barrier_parties(mproc_barrier *b)
 {
     if (b == NULL)
         return MPROC_EINVAL;
-    return (int)b->o.sh->parties;
+    return (int)b->o.nslots;
 }
 
 int mproc_barrier_n_waiting(mproc_barrier *b)
@@ -901,7 +1124,7 @@ int mproc_barrier_n_waiting(mproc_barrier *b)
     int rc;
     if (b == NULL)
         return MPROC_EINVAL;
-    rc = guard_lock(&b->o);
+    rc = barrier_lock(&b->o);
     if (rc < 0)
         return rc;
     rc = b->o.sh->state == BARRIER_FILLING ? (int)b->o.sh->inside : 0;
@@ -914,7 +1137,7 @@ int mproc_barrier_broken(mproc_barrier *b)
     int rc;
     if (b == NULL)
         return MPROC_EINVAL;
-    rc = guard_lock(&b->o);
+    rc = barrier_lock(&b->o);
     if (rc < 0)
         return rc;
     rc = b->o.sh->state == BARRIER_BROKEN;

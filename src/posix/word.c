@@ -1,34 +1,82 @@
 /*
- * Wait words on POSIX (backend.h, "Wait words").
+ * Wait words, process identity and liveness on POSIX (backend.h, "Wait
+ * words" and "Process identity and liveness").
  *
- * Linux: futex(2) without FUTEX_PRIVATE_FLAG, so that waiters in different
- * processes that map the same memory meet on the same kernel queue (the
- * kernel keys shared futexes by the backing page, not the address).
+ * Wait words: futex(2) on Linux, without FUTEX_PRIVATE_FLAG, so that
+ * waiters in different processes that map the same memory meet on the same
+ * kernel queue (the kernel keys shared futexes by the backing page, not the
+ * address). Without a futex (src/posix/platform.h) a wait polls the word
+ * with naps that grow from 20 us to 1 ms, and returns MPROC_ETIMEDOUT once
+ * its timeout has passed: correct, slower to wake. Neither is a pthread
+ * cancellation point: callers may hold a lock while they wait (the queue
+ * does), and a thread canceled there would leave it held by a live process.
  *
- * Elsewhere: no portable cross-process futex exists (macOS has
- * os_sync_wait_on_address with OS_SYNC_WAIT_ON_ADDRESS_SHARED from 14.4,
- * FreeBSD has _umtx_op UMTX_OP_WAIT_UINT); until those are wired in, a wait
- * sleeps a short, growing interval and returns early, which the contract
- * allows (callers re-check and loop). Correct, slower to wake.
+ * Identity: a pid plus the start time the OS keeps for it (platform.h
+ * chooses the mechanism). Readers of /proc and sysctl run with cancellation
+ * disabled for the same reason as the waits.
+ *
+ * Map: cancellation; wait words; process identity (this process, another
+ * process, liveness); the deprecated owner tags.
  */
 #include "../common/backend.h"
+#include "platform.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__linux__)
+#if defined(MPROC_HAVE_FUTEX)
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #endif
+#if defined(MPROC_PROC_DARWIN)
+#include <libproc.h>
+#include <sys/proc.h>
+#include <sys/proc_info.h>
+#endif
+#if defined(MPROC_PROC_FREEBSD)
+#include <sys/proc.h>
+#include <sys/sysctl.h>
+#include <sys/user.h>
+#endif
+#if defined(MPROC_PROC_OPENBSD)
+#include <sys/proc.h>
+#include <sys/sysctl.h>
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Cancellation
+ *
+ * pthread_setcancelstate is cheap (a flag of the thread) and itself no
+ * cancellation point; a cancel that arrives meanwhile stays pending for the
+ * caller's next cancellation point.
+ */
+
+static int nocancel_begin(void)
+{
+    int old = PTHREAD_CANCEL_ENABLE;
+    (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+
+static void nocancel_end(int old)
+{
+    (void)pthread_setcancelstate(old, &old);
+}
+
+/* ---------------------------------------------------------------------------
+ * Wait words
+ */
 
 int mproc__os_word_init(void *word, mproc__handle *h)
 {
@@ -44,6 +92,48 @@ int mproc__os_word_open(void *word, mproc__handle h)
     return word == NULL ? MPROC_EINVAL : 0;
 }
 
+#if !defined(MPROC_HAVE_FUTEX)
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Naps until the word changes or the timeout passes. nanosleep is a
+ * cancellation point, hence the disabled state. */
+static int poll_wait(_Atomic uint32_t *w, uint32_t expected, int timeout_ms)
+{
+    int64_t deadline =
+        timeout_ms > 0 ? mono_us() + (int64_t)timeout_ms * 1000 : INT64_MAX;
+    long nap = 20;
+    int rc = 0;
+    int old = nocancel_begin();
+    for (;;) {
+        struct timespec ts;
+        int64_t left;
+        if (atomic_load(w) != expected)
+            break;
+        left = deadline - mono_us();
+        if (left <= 0) {
+            rc = MPROC_ETIMEDOUT;
+            break;
+        }
+        if (left < nap)
+            nap = (long)left;
+        ts.tv_sec = 0;
+        ts.tv_nsec = nap * 1000L;
+        /* A signal ends the nap early: an early return, which callers
+         * allow, so EINTR needs nothing special. */
+        (void)nanosleep(&ts, NULL);
+        if (nap < 1000)
+            nap *= 2;
+    }
+    nocancel_end(old);
+    return rc;
+}
+#endif
+
 int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
                         int timeout_ms)
 {
@@ -55,8 +145,10 @@ int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
         return 0;
     if (timeout_ms == 0)
         return MPROC_ETIMEDOUT;
-#if defined(__linux__)
+#if defined(MPROC_HAVE_FUTEX)
     {
+        /* syscall() is not a cancellation point, unlike the libc wrappers
+         * of blocking calls. */
         struct timespec ts;
         struct timespec *tsp = NULL;
         long r;
@@ -77,12 +169,7 @@ int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
         return mproc__os_error(errno);
     }
 #else
-    {
-        /* Sleep-polling fallback: 0.2 ms per call, below any timeout. */
-        struct timespec ts = {0, 200000L};
-        nanosleep(&ts, NULL);
-        return 0;
-    }
+    return poll_wait(w, expected, timeout_ms);
 #endif
 }
 
@@ -91,14 +178,14 @@ int mproc__os_word_wake(void *word, mproc__handle h, uint32_t n)
     (void)h;
     if (word == NULL)
         return MPROC_EINVAL;
-#if defined(__linux__)
+#if defined(MPROC_HAVE_FUTEX)
     {
         int cnt = n > (uint32_t)INT_MAX ? INT_MAX : (int)n;
         if (syscall(SYS_futex, word, FUTEX_WAKE, cnt, NULL, NULL, 0) < 0)
             return mproc__os_error(errno);
     }
 #else
-    (void)n;
+    (void)n; /* pollers see the new value by themselves */
 #endif
     return 0;
 }
@@ -114,60 +201,234 @@ void mproc__os_yield(void)
     (void)sched_yield();
 }
 
-/* getpid() is a system call on current glibc; the tag is read on every
- * queue operation, so it is cached and refreshed in a fork child. */
-static _Atomic uint32_t self_tag;
-static pthread_once_t tag_once = PTHREAD_ONCE_INIT;
+/* ---------------------------------------------------------------------------
+ * Process identity: what the OS says about one pid
+ *
+ * proc_read fills *start and returns 0 (running), MPROC_ENOENT (no such
+ * process, or it has ended and is a zombie) or MPROC_EPERM (it exists and
+ * the OS will not say more). Called with cancellation disabled.
+ */
 
-static void tag_refresh(void)
+#if defined(MPROC_PROC_LINUX)
+
+/* /proc/PID/stat is "pid (comm) S ppid ... num_threads(20) itrealvalue
+ * starttime(22) ...". comm may hold spaces and parentheses, so the fields
+ * are counted from the last ')'. */
+static int proc_read(int64_t pid, uint64_t *start)
 {
-    atomic_store(&self_tag, (uint32_t)getpid());
+    char path[64];
+    char buf[1024];
+    const char *p;
+    char state;
+    long long threads = 0;
+    unsigned long long st = 0;
+    ssize_t n;
+    int fd, field;
+    snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ESRCH) {
+            /* Invisible (hidepid) or gone: kill() tells them apart. */
+            if (kill((pid_t)pid, 0) != 0 && errno == EPERM)
+                return MPROC_EPERM;
+            return MPROC_ENOENT;
+        }
+        return MPROC_EPERM;
+    }
+    n = read(fd, buf, sizeof buf - 1);
+    (void)close(fd);
+    if (n <= 0)
+        return n == 0 ? MPROC_ENOENT : MPROC_EPERM;
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ')
+        return MPROC_EPERM;
+    p += 2;
+    state = *p;
+    /* Field 3 is the state; walk to 20 (threads) and 22 (start). */
+    for (field = 3; field < 22 && *p != '\0'; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL)
+            return MPROC_EPERM;
+        p++;
+        if (field + 1 == 20)
+            threads = strtoll(p, NULL, 10);
+    }
+    if (field != 22)
+        return MPROC_EPERM;
+    st = strtoull(p, NULL, 10);
+    *start = (uint64_t)st;
+    /* A zombie thread group leader whose other threads still run is a
+     * running process (its main thread called pthread_exit); the leader
+     * stays counted until the group ends, so a true zombie counts 1. */
+    if (state == 'X' || (state == 'Z' && threads <= 1))
+        return MPROC_ENOENT;
+    /* A start time of 0 (a process started in the boot's first tick) would
+     * read as "unknown": shift it. */
+    if (*start == 0)
+        *start = 1;
+    return 0;
 }
 
-static void tag_setup(void)
+#elif defined(MPROC_PROC_DARWIN)
+
+static int proc_read(int64_t pid, uint64_t *start)
 {
-    tag_refresh();
-    (void)pthread_atfork(NULL, NULL, tag_refresh);
+    struct proc_bsdinfo bi;
+    int n;
+    memset(&bi, 0, sizeof bi);
+    n = proc_pidinfo((int)pid, PROC_PIDTBSDINFO, 0, &bi, PROC_PIDTBSDINFO_SIZE);
+    if (n != PROC_PIDTBSDINFO_SIZE) {
+        if (errno == ESRCH || (n == 0 && errno == 0))
+            return MPROC_ENOENT;
+        return kill((pid_t)pid, 0) != 0 && errno == ESRCH ? MPROC_ENOENT
+                                                          : MPROC_EPERM;
+    }
+    *start = (uint64_t)bi.pbi_start_tvsec * 1000000u +
+             (uint64_t)bi.pbi_start_tvusec + 1u;
+    return bi.pbi_status == SZOMB ? MPROC_ENOENT : 0;
 }
+
+#elif defined(MPROC_PROC_FREEBSD)
+
+static int proc_read(int64_t pid, uint64_t *start)
+{
+    struct kinfo_proc kp;
+    size_t len = sizeof kp;
+    int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)pid};
+    memset(&kp, 0, sizeof kp);
+    if (sysctl(mib, 4, &kp, &len, NULL, 0) != 0)
+        return errno == ESRCH ? MPROC_ENOENT : MPROC_EPERM;
+    if (len < sizeof kp || kp.ki_structsize != (int)sizeof kp)
+        return len == 0 ? MPROC_ENOENT : MPROC_EPERM;
+    *start = (uint64_t)kp.ki_start.tv_sec * 1000000u +
+             (uint64_t)kp.ki_start.tv_usec + 1u;
+    return kp.ki_stat == SZOMB ? MPROC_ENOENT : 0;
+}
+
+#elif defined(MPROC_PROC_OPENBSD)
+
+static int proc_read(int64_t pid, uint64_t *start)
+{
+    struct kinfo_proc kp;
+    size_t len = sizeof kp;
+    int mib[6] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)pid, sizeof kp, 1};
+    memset(&kp, 0, sizeof kp);
+    if (sysctl(mib, 6, &kp, &len, NULL, 0) != 0)
+        return errno == ESRCH ? MPROC_ENOENT : MPROC_EPERM;
+    if (len == 0)
+        return MPROC_ENOENT;
+    *start =
+        (uint64_t)kp.p_ustart_sec * 1000000u + (uint64_t)kp.p_ustart_usec + 1u;
+    return kp.p_stat == SZOMB || kp.p_stat == SDEAD ? MPROC_ENOENT : 0;
+}
+
+#else
+
+/* No documented start time: the pid alone (docs/sync.md). */
+static int proc_read(int64_t pid, uint64_t *start)
+{
+    *start = 0;
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+        return 0;
+    return MPROC_ENOENT;
+}
+
+#endif
+
+/* ---------------------------------------------------------------------------
+ * This process
+ *
+ * Cached: the fallback mutex asks on every lock. The start is stored before
+ * the pid, so a reader that sees the pid sees the start. A fork child gets a
+ * new identity: an atfork handler clears the cache, and the next call reads
+ * it again.
+ */
+
+static _Atomic int64_t self_pid;
+static _Atomic uint64_t self_start;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void self_atfork_child(void)
+{
+    atomic_store(&self_pid, 0);
+}
+
+static void self_register(void)
+{
+    (void)pthread_atfork(NULL, NULL, self_atfork_child);
+}
+
+mproc__proc_id mproc__os_proc_self(void)
+{
+    mproc__proc_id id;
+    id.pid = atomic_load_explicit(&self_pid, memory_order_acquire);
+    if (id.pid != 0) {
+        id.start = atomic_load_explicit(&self_start, memory_order_relaxed);
+        return id;
+    }
+    (void)pthread_once(&self_once, self_register);
+    id.pid = (int64_t)getpid();
+    {
+        int old = nocancel_begin();
+        if (proc_read(id.pid, &id.start) != 0)
+            id.start = 0;
+        nocancel_end(old);
+    }
+    atomic_store_explicit(&self_start, id.start, memory_order_relaxed);
+    atomic_store_explicit(&self_pid, id.pid, memory_order_release);
+    return id;
+}
+
+/* ---------------------------------------------------------------------------
+ * Another process
+ */
+
+int mproc__os_proc_lookup(int64_t pid, mproc__proc_id *id)
+{
+    int rc, old;
+    if (id == NULL)
+        return MPROC_EINVAL;
+    id->pid = pid;
+    id->start = 0;
+    if (pid <= 0 || pid > INT_MAX)
+        return MPROC_ENOENT;
+    old = nocancel_begin();
+    rc = proc_read(pid, &id->start);
+    nocancel_end(old);
+    return rc;
+}
+
+int mproc__os_proc_alive(const mproc__proc_id *id)
+{
+    mproc__proc_id now;
+    int rc;
+    if (id == NULL || id->pid <= 0 || id->pid > INT_MAX)
+        return 0;
+    rc = mproc__os_proc_lookup(id->pid, &now);
+    if (rc == MPROC_ENOENT)
+        return 0;
+    if (rc != 0)
+        return 1; /* it exists and we may not look: never a false "dead" */
+    /* A later process with the same pid is not the one we knew. */
+    if (id->start != 0 && now.start != 0 && now.start != id->start)
+        return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Owner tags (deprecated, see backend.h)
+ */
 
 uint32_t mproc__os_self_tag(void)
 {
-    uint32_t t = atomic_load_explicit(&self_tag, memory_order_relaxed);
-    if (t != 0)
-        return t;
-    pthread_once(&tag_once, tag_setup);
-    return atomic_load(&self_tag);
+    return (uint32_t)mproc__os_proc_self().pid;
 }
 
 int mproc__os_tag_alive(uint32_t tag)
 {
-    pid_t pid = (pid_t)tag;
-    if (tag == 0 || pid <= 0)
+    mproc__proc_id id;
+    if (tag == 0 || tag > (uint32_t)INT_MAX)
         return 0;
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        return 0;
-#if defined(__linux__)
-    {
-        /* kill() succeeds on a zombie, which has ended: its robust state
-         * must be recovered now, not once its parent reaps it. */
-        char path[64];
-        char buf[256];
-        FILE *f;
-        size_t n;
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        f = fopen(path, "re");
-        if (f == NULL)
-            return errno == ENOENT ? 0 : 1;
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        /* "pid (comm) S ...": the state follows the last ')'. */
-        {
-            char *p = strrchr(buf, ')');
-            if (p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-                return 0;
-        }
-    }
-#endif
-    return 1;
+    return mproc__os_proc_lookup((int64_t)tag, &id) == MPROC_ENOENT ? 0 : 1;
 }

@@ -1,31 +1,59 @@
 /*
- * Win32 backend: wait words (backend.h). WaitOnAddress only works inside one
- * process, so each word has an unnamed semaphore its processes share, and a
- * waiter count in the word's memory after the value:
+ * Win32 backend: wait words, process identity and liveness (backend.h).
  *
- *   word_wait: waiters++, re-read the value (return at once if it is not
- *   `expected`), wait on the semaphore, waiters--.
- *   word_wake: release the semaphore min(n, waiters) times.
+ * Wait words. WaitOnAddress only works inside one process, so each word has
+ * an unnamed semaphore its processes share, and two counters in the word's
+ * memory after the value:
  *
- * The increment is a full barrier, so a waker that changed the value and
- * then reads waiters == 0 is sure the waiter will see the new value. A
- * token released for a waiter that timed out meanwhile makes a later wait
- * return early, which callers tolerate.
+ *   idle   waiters that have not been granted a wake-up yet;
+ *   grants a generation, bumped by every wake that grants some.
+ *
+ *   word_wait: read grants, idle++, re-read the value (return at once if it
+ *   is not `expected`, giving the place back), wait on the semaphore; on a
+ *   timeout give the place back (or, if a grant came meanwhile, take its
+ *   token so that it wakes nobody else early).
+ *   word_wake: grant min(n, idle) (idle -= k by compare-and-swap), bump
+ *   grants, release k tokens.
+ *
+ * A wake with nobody waiting costs no system call. The waker, not the
+ * waiter, takes a waiter off the count, so a waiter killed while it sleeps
+ * costs one grant, once: its token stays in the semaphore, and the next
+ * waiter that takes it sees that no grant came since it started waiting (a
+ * stale token), gives its own place back and returns early (callers
+ * tolerate that). The count is exact again after it. (Had the waiter taken
+ * itself off after its wait, a killed waiter would stay counted for ever
+ * and every later wake would release a token for it.)
+ *
+ * Identity: the pid and the process creation time (GetProcessTimes); a
+ * process handle is signalled once the process has ended, and Windows never
+ * gives its pid to another process while any handle to it is open.
+ *
+ * Map: wait words; process identity; the deprecated owner tags.
  */
 #include "win32.h"
 
 #include <limits.h>
 
-_Static_assert(MPROC__OS_WORD_SIZE >= 8, "word block");
+_Static_assert(MPROC__OS_WORD_SIZE >= 12, "word block");
 
 static volatile LONG *word_value(void *word)
 {
     return (volatile LONG *)word;
 }
 
-static volatile LONG *word_waiters(void *word)
+static volatile LONG *word_idle(void *word)
 {
     return (volatile LONG *)((unsigned char *)word + 4);
+}
+
+static volatile LONG *word_grants(void *word)
+{
+    return (volatile LONG *)((unsigned char *)word + 8);
+}
+
+static LONG load(volatile LONG *p)
+{
+    return InterlockedCompareExchange(p, 0, 0);
 }
 
 int mproc__os_word_init(void *word, mproc__handle *h)
@@ -37,7 +65,8 @@ int mproc__os_word_init(void *word, mproc__handle *h)
     s = CreateSemaphoreW(NULL, 0, LONG_MAX, NULL);
     if (s == NULL)
         return mproc__win_last_error();
-    *word_waiters(word) = 0;
+    *word_idle(word) = 0;
+    *word_grants(word) = 0;
     *h = mproc__win_mh(s);
     return 0;
 }
@@ -49,43 +78,85 @@ int mproc__os_word_open(void *word, mproc__handle h)
     return 0;
 }
 
+/* Takes one waiter off the idle count if there is one: true if it did. */
+static bool idle_take(void *word)
+{
+    LONG n = load(word_idle(word));
+    while (n > 0) {
+        LONG seen = InterlockedCompareExchange(word_idle(word), n - 1, n);
+        if (seen == n)
+            return true;
+        n = seen;
+    }
+    return false;
+}
+
+/* A waiter that leaves without a token: its place back, or, when a waker
+ * counted it already, the token that waker released for it. */
+static void word_leave(void *word, HANDLE s)
+{
+    if (!idle_take(word))
+        (void)WaitForSingleObject(s, 0);
+}
+
 int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
                         int timeout_ms)
 {
+    HANDLE s = mproc__win_h(h);
+    LONG gen;
     DWORD w;
-    LONG now;
 
     if (word == NULL || h == MPROC__BADHANDLE || h == 0)
         return MPROC_EINVAL;
-    InterlockedIncrement(word_waiters(word));
-    now = InterlockedCompareExchange(word_value(word), 0, 0);
-    if ((uint32_t)now != expected) {
-        InterlockedDecrement(word_waiters(word));
+    if ((uint32_t)load(word_value(word)) != expected)
+        return 0;
+    if (timeout_ms == 0)
+        return MPROC_ETIMEDOUT;
+    /* Read before joining: a grant that counted us bumps it after. */
+    gen = load(word_grants(word));
+    InterlockedIncrement(word_idle(word));
+    if ((uint32_t)load(word_value(word)) != expected) {
+        word_leave(word, s);
         return 0;
     }
-    w = mproc__win_wait(mproc__win_h(h), timeout_ms);
-    InterlockedDecrement(word_waiters(word));
+    w = mproc__win_wait(s, timeout_ms);
     switch (w) {
     case WAIT_OBJECT_0:
+        /* No grant since we joined: the token was older than our wait (its
+         * waiter was killed, or left); we are still counted. */
+        if (load(word_grants(word)) == gen)
+            (void)idle_take(word);
         return 0;
     case WAIT_TIMEOUT:
+        word_leave(word, s);
         return MPROC_ETIMEDOUT;
     default:
+        word_leave(word, s);
         return mproc__win_last_error();
     }
 }
 
 int mproc__os_word_wake(void *word, mproc__handle h, uint32_t n)
 {
-    LONG waiters;
+    LONG idle;
     LONG k;
 
     if (word == NULL || h == MPROC__BADHANDLE || h == 0)
         return MPROC_EINVAL;
-    waiters = InterlockedCompareExchange(word_waiters(word), 0, 0);
-    if (waiters <= 0 || n == 0)
+    if (n == 0)
         return 0;
-    k = n < (uint32_t)waiters ? (LONG)n : waiters;
+    idle = load(word_idle(word));
+    for (;;) {
+        LONG seen;
+        if (idle <= 0)
+            return 0;
+        k = n < (uint32_t)idle ? (LONG)n : idle;
+        seen = InterlockedCompareExchange(word_idle(word), idle - k, idle);
+        if (seen == idle)
+            break;
+        idle = seen;
+    }
+    InterlockedIncrement(word_grants(word));
     /* Past LONG_MAX pending tokens every waiter wakes anyway. */
     if (!ReleaseSemaphore(mproc__win_h(h), k, NULL) &&
         GetLastError() != ERROR_TOO_MANY_POSTS)
@@ -106,6 +177,92 @@ void mproc__os_yield(void)
     SwitchToThread();
 }
 
+/* ---------------------------------------------------------------------------
+ * Process identity
+ */
+
+static uint64_t filetime_u64(FILETIME ft)
+{
+    return ((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime;
+}
+
+/* The creation time of process p, never 0 (0: unknown). */
+static uint64_t creation_time(HANDLE p)
+{
+    FILETIME c, x1, x2, x3;
+    uint64_t t;
+    if (!GetProcessTimes(p, &c, &x1, &x2, &x3))
+        return 0;
+    t = filetime_u64(c);
+    return t == 0 ? 1 : t;
+}
+
+/* Windows has no fork: computed once. Racing first callers compute the
+ * same values; the start is published before the pid. */
+static volatile LONG64 self_pid;
+static volatile LONG64 self_start;
+
+mproc__proc_id mproc__os_proc_self(void)
+{
+    mproc__proc_id id;
+    id.pid = (int64_t)InterlockedCompareExchange64(&self_pid, 0, 0);
+    if (id.pid != 0) {
+        id.start = (uint64_t)InterlockedCompareExchange64(&self_start, 0, 0);
+        return id;
+    }
+    id.pid = (int64_t)GetCurrentProcessId();
+    id.start = creation_time(GetCurrentProcess());
+    InterlockedExchange64(&self_start, (LONG64)id.start);
+    InterlockedExchange64(&self_pid, (LONG64)id.pid);
+    return id;
+}
+
+int mproc__os_proc_lookup(int64_t pid, mproc__proc_id *id)
+{
+    HANDLE p;
+    DWORD w;
+
+    if (id == NULL)
+        return MPROC_EINVAL;
+    id->pid = pid;
+    id->start = 0;
+    if (pid <= 0 || pid > 0xFFFFFFFFll)
+        return MPROC_ENOENT;
+    p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE,
+                    (DWORD)pid);
+    if (p == NULL)
+        /* No such process; any other refusal means it exists. */
+        return GetLastError() == ERROR_INVALID_PARAMETER ? MPROC_ENOENT
+                                                         : MPROC_EPERM;
+    id->start = creation_time(p);
+    w = WaitForSingleObject(p, 0);
+    CloseHandle(p);
+    if (w == WAIT_OBJECT_0)
+        return MPROC_ENOENT; /* ended; someone still holds a handle */
+    return id->start == 0 ? MPROC_EPERM : 0;
+}
+
+int mproc__os_proc_alive(const mproc__proc_id *id)
+{
+    mproc__proc_id now;
+    int rc;
+
+    if (id == NULL || id->pid <= 0)
+        return 0;
+    rc = mproc__os_proc_lookup(id->pid, &now);
+    if (rc == MPROC_ENOENT)
+        return 0;
+    if (rc != 0)
+        return 1; /* it exists and we may not look: never a false "dead" */
+    if (id->start != 0 && now.start != id->start)
+        return 0; /* a later process with the same pid */
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Owner tags (deprecated, see backend.h)
+ */
+
 uint32_t mproc__os_self_tag(void)
 {
     /* Read from the thread environment block: no system call. */
@@ -114,18 +271,11 @@ uint32_t mproc__os_self_tag(void)
 
 int mproc__os_tag_alive(uint32_t tag)
 {
-    HANDLE p;
-    DWORD w;
+    mproc__proc_id id;
 
     if (tag == 0)
         return 0;
     if (tag == GetCurrentProcessId())
         return 1;
-    p = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)tag);
-    if (p == NULL)
-        /* No such process; any other refusal means it exists. */
-        return GetLastError() == ERROR_INVALID_PARAMETER ? 0 : 1;
-    w = WaitForSingleObject(p, 0);
-    CloseHandle(p);
-    return w == WAIT_TIMEOUT || w == WAIT_FAILED;
+    return mproc__os_proc_lookup((int64_t)tag, &id) == MPROC_ENOENT ? 0 : 1;
 }
