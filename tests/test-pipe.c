@@ -1,4 +1,4 @@
-/* Tests of the pipe area (rows C01-C12 of CONFORMANCE.md) and of waiting on
+/* Tests of the pipe area (rows C01-C14 of CONFORMANCE.md) and of waiting on
  * many objects (row W01). */
 #include "harness.h"
 
@@ -719,6 +719,157 @@ TEST(C11_message_over_maximum)
     ASSERT_EQ(mproc_conn_poll(a, 0), 0);
     mproc_conn_destroy(a);
     mproc_conn_destroy(b);
+    return 0;
+}
+
+/* --- C14 ---------------------------------------------------------------- */
+
+/* Holds the lock (argument 0) and waits on the pipe end (argument 1): it
+ * says "held", then waits for any message before it lets go and exits. */
+static int c14_holder(const mproc_value *args)
+{
+    mproc_lock *l = NULL;
+    mproc_conn *c = arg_conn(args, 1);
+    char buf[8];
+    size_t len;
+    CHILD_CHECK(mproc_value_get_lock(mproc_list_get(args, 0), &l) == 0, 10);
+    CHILD_CHECK(mproc_lock_acquire(l, MPROC_FOREVER) == 0, 11);
+    CHILD_CHECK(mproc_conn_send_bytes(c, "held", 4) == 0, 12);
+    CHILD_CHECK(
+        mproc_conn_recv_bytes(c, buf, sizeof buf, &len, MPROC_FOREVER) == 0,
+        13);
+    CHILD_CHECK(mproc_lock_release(l) == 0, 14);
+    return 0;
+}
+
+enum { C14_RECV, C14_POLL, C14_WAIT, C14_GET, C14_ACQUIRE, C14_JOIN, C14_N };
+
+static const char *const c14_names[C14_N] = {"recv", "poll",    "wait",
+                                             "get",  "acquire", "join"};
+
+struct c14_objs {
+    mproc_conn *idle; /* an end nothing is ever sent to */
+    mproc_queue *q;   /* always empty */
+    mproc_lock *l;    /* held by p */
+    mproc_process *p; /* running until told to stop */
+};
+
+/* One call of kind k with the timeout t; checks its result. */
+static void c14_call(struct c14_objs *o, int k, int t)
+{
+    mproc_value *v = NULL;
+    mproc_wait_item it;
+    switch (k) {
+    case C14_RECV:
+        ASSERT_ERR(mproc_conn_recv(o->idle, &v, t), MPROC_ETIMEDOUT);
+        break;
+    case C14_POLL:
+        ASSERT_EQ(mproc_conn_poll(o->idle, t), 0);
+        break;
+    case C14_WAIT:
+        memset(&it, 0, sizeof it);
+        it.kind = MPROC_WAIT_CONN;
+        it.conn = o->idle;
+        ASSERT_EQ(mproc_wait(&it, 1, t), 0);
+        break;
+    case C14_GET:
+        ASSERT_ERR(mproc_queue_get(o->q, &v, t),
+                   t == 0 ? MPROC_EEMPTY : MPROC_ETIMEDOUT);
+        break;
+    case C14_ACQUIRE:
+        ASSERT_ERR(mproc_lock_acquire(o->l, t),
+                   t == 0 ? MPROC_EBUSY : MPROC_ETIMEDOUT);
+        break;
+    default:
+        ASSERT_ERR(mproc_process_join(o->p, t), MPROC_ETIMEDOUT);
+        break;
+    }
+}
+
+/* Waits until the clock is `before` ns short of a whole millisecond (a
+ * library that keeps deadlines in truncated milliseconds then crosses the
+ * boundary between taking its deadline and waiting, and its wait ends up
+ * to 1 ms early). Gives up after 3 ms (preempted). */
+static void c14_align(int64_t before)
+{
+    int64_t start = th_now_ns(), now;
+    do {
+        int64_t phase;
+        now = th_now_ns();
+        phase = 1000000 - now % 1000000;
+        if (phase <= before && phase > before - 250)
+            return;
+    } while (now - start < 3000000);
+}
+
+/* Every blocking call with a short positive timeout, many times over,
+ * measured on a nanosecond clock: none may come back before its timeout
+ * (a deadline kept in truncated milliseconds ends up to 1 ms early, so
+ * get(1) used to return after microseconds). Half the calls start at any
+ * fraction of a millisecond, half a few microseconds before a whole one.
+ * Timeout 0 still returns at once. */
+TEST(C14_timeout_never_early)
+{
+    static const int timeouts[] = {1, 2, 3, 1, 5, 1, 7, 2};
+    const int reps = 6;
+    struct c14_objs o;
+    mproc_conn *other, *ctl, *child_end;
+    int64_t early[C14_N] = {0}, worst[C14_N], fastest0[C14_N];
+    int64_t total_early = 0;
+    char buf[8];
+    size_t len;
+    int k, r, i;
+    ASSERT_OK(mproc_pipe(&o.idle, &other, true));
+    ASSERT_OK(mproc_queue_create(&o.q, 0));
+    ASSERT_OK(mproc_lock_create(&o.l));
+    ASSERT_OK(mproc_pipe(&ctl, &child_end, true));
+    o.p = th_start(c14_holder, MPROC_LIST(mproc_value_lock(o.l),
+                                          mproc_value_conn(child_end)));
+    ASSERT_OK(mproc_conn_close(child_end));
+    ASSERT_OK(mproc_conn_recv_bytes(ctl, buf, sizeof buf, &len, th_ms(20000)));
+    for (k = 0; k < C14_N; k++) {
+        worst[k] = INT64_MAX;
+        fastest0[k] = INT64_MAX;
+        for (r = 0; r < reps; r++) {
+            for (i = 0; i < (int)(sizeof timeouts / sizeof timeouts[0]); i++) {
+                int t = timeouts[i];
+                int64_t t0, dt;
+                if (i % 2 == 1)
+                    c14_align(250 * (int64_t)(1 + (r * 4 + i / 2) % 20));
+                t0 = th_now_ns();
+                c14_call(&o, k, t);
+                dt = th_now_ns() - t0;
+                if (dt < (int64_t)t * 1000000)
+                    early[k]++;
+                if (dt - (int64_t)t * 1000000 < worst[k])
+                    worst[k] = dt - (int64_t)t * 1000000;
+                t0 = th_now_ns();
+                c14_call(&o, k, 0);
+                dt = th_now_ns() - t0;
+                if (dt < fastest0[k])
+                    fastest0[k] = dt;
+            }
+        }
+        printf("# C14 %-7s %lld early of %d, closest %+lld us, timeout 0 "
+               "in %lld us\n",
+               c14_names[k], (long long)early[k],
+               reps * (int)(sizeof timeouts / sizeof timeouts[0]),
+               (long long)(worst[k] / 1000), (long long)(fastest0[k] / 1000));
+        total_early += early[k];
+    }
+    fflush(stdout);
+    ASSERT_EQ(total_early, 0);
+    /* Timeout 0 does not wait: the fastest of its calls took well under a
+     * millisecond (the slowest may have been preempted). */
+    for (k = 0; k < C14_N; k++)
+        ASSERT_LT(fastest0[k], 1000000);
+    ASSERT_OK(mproc_conn_send_bytes(ctl, "quit", 4));
+    th_join_ok(o.p, 30000);
+    mproc_conn_destroy(ctl);
+    mproc_conn_destroy(o.idle);
+    mproc_conn_destroy(other);
+    mproc_queue_destroy(o.q);
+    mproc_lock_destroy(o.l);
     return 0;
 }
 

@@ -300,9 +300,43 @@ int mproc__os_tag_alive(uint32_t tag);
  * Time
  */
 
-/* A monotonic clock in milliseconds. */
+/* A monotonic clock in nanoseconds with sub-millisecond resolution (POSIX:
+ * CLOCK_MONOTONIC; Windows: QueryPerformanceCounter). Every deadline is
+ * kept in it, so that a positive timeout never expires early: a deadline
+ * taken from a millisecond clock that truncates can lie up to 1 ms before
+ * the caller's start plus its timeout. */
+int64_t mproc__os_now_ns(void);
+/* The same clock in whole milliseconds, rounded down. A deadline taken
+ * from it must be now_ms() + timeout + 1 to never expire early; prefer
+ * mproc__os_now_ns. */
 int64_t mproc__os_now_ms(void);
-/* Sleeps at least ms milliseconds. */
+/* Sleeps at least ms milliseconds, measured on the clock above (0: gives
+ * up the time slice). */
 void mproc__os_sleep_ms(int ms);
+
+/* Deadlines on that clock, for both backends and common code:
+ * mproc__deadline_ns(timeout) is -1 for MPROC_FOREVER, else the instant the
+ * timeout ends; mproc__left_ms(deadline) is the time left as a timeout for
+ * a wait that counts in milliseconds, rounded up (a wait of that many
+ * milliseconds never ends before the deadline), MPROC_FOREVER for -1 and 0
+ * only once the deadline has passed. */
+static inline int64_t mproc__deadline_ns(int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return -1;
+    return mproc__os_now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+static inline int mproc__left_ms(int64_t deadline_ns)
+{
+    int64_t left;
+    if (deadline_ns < 0)
+        return MPROC_FOREVER;
+    left = deadline_ns - mproc__os_now_ns();
+    if (left <= 0)
+        return 0;
+    left = (left + 999999) / 1000000;
+    return left > INT32_MAX ? INT32_MAX : (int)left;
+}
 
 #endif /* MPROC_BACKEND_H */

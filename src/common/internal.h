@@ -22,8 +22,10 @@
             return MPROC_EINVAL;                                               \
     } while (0)
 
-/* Milliseconds left until `deadline` (from mproc__deadline), as a timeout:
- * MPROC_FOREVER stays so, an expired deadline gives 0. */
+/* Milliseconds left until `deadline` (from mproc__deadline, nanoseconds on
+ * mproc__os_now_ns), as a timeout rounded up: MPROC_FOREVER stays so, 0
+ * only once the deadline has passed, so that a caller that stops at 0 never
+ * stops early (backend.h, mproc__left_ms). */
 int64_t mproc__deadline(int timeout_ms);
 int mproc__remaining(int64_t deadline);
 

@@ -13,7 +13,7 @@
  * Every descriptor is close-on-exec: a spawned child receives only those its
  * spawn request lists (the backend's process code clears the flag on them).
  *
- * Map: helpers (clock, poll with a deadline); chan_pair; read; write;
+ * Map: helpers (poll with a deadline); chan_pair; read; write;
  * gather write; poll; wait_many.
  */
 #include "../common/backend.h"
@@ -29,7 +29,6 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifdef MSG_NOSIGNAL
@@ -38,31 +37,22 @@
 #define SEND_FLAGS 0
 #endif
 
-/* Own monotonic clock: polling loops that restart after EINTR must not
- * depend on another module being initialised. */
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* poll(2) that honours the whole timeout across EINTR. */
+/* poll(2) that honours the whole timeout: across EINTR, and never ending
+ * before the deadline (the millisecond count left is rounded up). */
 static int poll_deadline(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int64_t deadline = mproc__deadline_ns(timeout_ms);
+    int wait = timeout_ms;
     for (;;) {
-        int wait = timeout_ms;
-        int rc;
-        if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
-            wait = left <= 0 ? 0 : (left > INT_MAX ? INT_MAX : (int)left);
-        }
-        rc = poll(fds, n, wait);
-        if (rc >= 0)
+        int rc = poll(fds, n, wait);
+        if (rc > 0 || (rc == 0 && wait == 0))
             return rc;
-        if (errno != EINTR)
+        if (rc < 0 && errno != EINTR)
             return mproc__os_error(errno);
+        /* Interrupted, or a timeout the kernel ended a little early. */
+        wait = mproc__left_ms(deadline);
+        if (wait == 0 && rc == 0)
+            return 0;
     }
 }
 

@@ -274,7 +274,7 @@ mutex_lock_slow(pthread_mutex_t *m, int rc, int timeout_ms)
         rc = pthread_mutex_trylock(m);
     } else if (timeout_ms > 0) {
 #if defined(POLL_TIMED)
-        int64_t end = mproc__os_now_ms() + timeout_ms;
+        int64_t end = mproc__os_now_ms() + timeout_ms + 1;
         while ((rc = pthread_mutex_trylock(m)) == EBUSY &&
                mproc__os_now_ms() < end)
             mproc__os_sleep_ms(1);
@@ -534,7 +534,7 @@ int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms)
         return 0;
     } else {
 #if defined(POLL_TIMED) && defined(__APPLE__)
-        int64_t end = mproc__os_now_ms() + timeout_ms;
+        int64_t end = mproc__os_now_ms() + timeout_ms + 1;
         for (;;) {
             if (sem_trywait(s) == 0)
                 return 0;
@@ -710,7 +710,7 @@ int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
                         mproc__handle mutex_h, int timeout_ms)
 {
     pcond *c = (pcond *)mem;
-    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : -1;
+    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms + 1 : -1;
     uint32_t start;
     bool owner_died = false;
     (void)h;

@@ -411,16 +411,11 @@ static void zero_finish(zero_read *z)
     z->pending = false;
 }
 
+/* The time left until a deadline of mproc__deadline_ns, rounded up. */
 static DWORD remaining(int64_t deadline)
 {
-    int64_t left;
-
-    if (deadline < 0)
-        return INFINITE;
-    left = deadline - mproc__os_now_ms();
-    if (left <= 0)
-        return 0;
-    return left > 0x7FFFFFFF ? 0x7FFFFFFF : (DWORD)left;
+    int left = mproc__left_ms(deadline);
+    return left < 0 ? INFINITE : (DWORD)left;
 }
 
 int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
@@ -444,7 +439,7 @@ int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
         if (ev == NULL)
             return mproc__win_last_error();
     }
-    deadline = timeout_ms < 0 ? -1 : mproc__os_now_ms() + timeout_ms;
+    deadline = mproc__deadline_ns(timeout_ms);
     for (;;) {
         rc = zero_start(&z, mproc__win_h(h), ev);
         if (rc == 0) {
@@ -556,7 +551,7 @@ int mproc__os_wait_many(const mproc__handle *h, const bool *is_process,
     rc = scan(h, is_process, n, ready);
     if (rc != 0 || timeout_ms == 0)
         return rc;
-    deadline = timeout_ms < 0 ? -1 : mproc__os_now_ms() + timeout_ms;
+    deadline = mproc__deadline_ns(timeout_ms);
     if (n > MAXIMUM_WAIT_OBJECTS)
         return wait_many_slow(h, is_process, n, deadline, ready);
 
