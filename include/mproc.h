@@ -611,8 +611,9 @@ MPROC_API mproc_barrier *mproc_barrier_destroy(mproc_barrier *b);
  * passed to. Anonymous: nothing is left behind when the last process that
  * has it ends (Linux: a memfd; other POSIX: shm_open unlinked at once;
  * Windows: an unnamed file mapping). MPROC_EINVAL for size 0, MPROC_ENOMEM
- * when the system cannot provide it. mproc_shm_ptr and mproc_shm_size give
- * NULL and 0 for a NULL object.
+ * when the system cannot provide it, on every platform: any size too large
+ * for memory, the address space or an off_t (up to SIZE_MAX).
+ * mproc_shm_ptr and mproc_shm_size give NULL and 0 for a NULL object.
  */
 
 MPROC_API int mproc_shm_create(mproc_shm **m, size_t size);

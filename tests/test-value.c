@@ -1010,3 +1010,41 @@ TEST(V02_decoder_fuzz_mutation)
     }
     return 0;
 }
+
+/* --- L16 ---------------------------------------------------------------- */
+
+/* A shared memory block of a size no system can give is MPROC_ENOMEM on
+ * every platform (Windows used to say MPROC_EINVAL), sizes past what a
+ * size_t mapping or an off_t can hold included; a size that fits still
+ * works afterwards. */
+TEST(L16_shm_impossible_size_is_enomem)
+{
+    size_t sizes[10];
+    size_t n = 0, i;
+    mproc_shm *m = NULL;
+    sizes[n++] = SIZE_MAX;
+    sizes[n++] = SIZE_MAX - 4095;
+    sizes[n++] = SIZE_MAX / 2 + 1;
+    sizes[n++] = SIZE_MAX / 2;
+#if SIZE_MAX > 0xFFFFFFFFu
+    /* Past any address space (x86-64 user space is 2^47) or commit limit. */
+    sizes[n++] = (size_t)1 << 62;
+    sizes[n++] = (size_t)1 << 56;
+    sizes[n++] = (size_t)1 << 48;
+#else
+    sizes[n++] = (size_t)0xF0000000u;
+#endif
+    for (i = 0; i < n; i++) {
+        m = NULL;
+        if (mproc_shm_create(&m, sizes[i]) != MPROC_ENOMEM)
+            th_fail(__FILE__, __LINE__, "size %zu: %s", sizes[i],
+                    m != NULL ? "created"
+                              : mproc_err_name(mproc_shm_create(&m, sizes[i])));
+        ASSERT_NULL(m);
+    }
+    ASSERT_ERR(mproc_shm_create(&m, 0), MPROC_EINVAL);
+    ASSERT_OK(mproc_shm_create(&m, 4096));
+    ASSERT_EQ(mproc_shm_size(m), 4096);
+    mproc_shm_destroy(m);
+    return 0;
+}
