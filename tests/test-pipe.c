@@ -866,6 +866,7 @@ TEST(C14_timeout_never_early)
     ASSERT_OK(mproc_conn_send_bytes(ctl, "quit", 4));
     th_join_ok(o.p, 30000);
     mproc_conn_destroy(ctl);
+    mproc_conn_destroy(child_end);
     mproc_conn_destroy(o.idle);
     mproc_conn_destroy(other);
     mproc_queue_destroy(o.q);
