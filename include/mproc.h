@@ -226,8 +226,9 @@ MPROC_API mproc_value *mproc_bytes(const void *p, size_t n); /* copied */
 /* An empty list; items are added with mproc_list_append(). */
 MPROC_API mproc_value *mproc_list_new(void);
 /* A list that takes ownership of `n` items. If any item is NULL (a
- * constructor ran out of memory) or memory runs out, every item is freed and
- * NULL returned. */
+ * constructor ran out of memory), an item is a list MPROC_VALUE_MAX_DEPTH
+ * deep already, or memory runs out, every item is freed and NULL
+ * returned. */
 MPROC_API mproc_value *mproc_list_from(mproc_value *const *items, size_t n);
 /* MPROC_LIST(a, b, c): mproc_list_from() over its arguments (at least one). */
 #define MPROC_LIST(...)                                                        \
@@ -235,8 +236,16 @@ MPROC_API mproc_value *mproc_list_from(mproc_value *const *items, size_t n);
                     sizeof((mproc_value *const[]){__VA_ARGS__}) /              \
                         sizeof(mproc_value *))
 /* Appends `item` and takes ownership of it, also on failure (it is freed),
- * with one exception: an item that contains `list` itself (a cycle) is
- * MPROC_EINVAL and nothing is freed. */
+ * with two exceptions, MPROC_EINVAL with nothing freed: an item that
+ * contains `list` itself (a cycle), and an item already inside a list.
+ *
+ * Nesting: no tree of values is ever deeper than MPROC_VALUE_MAX_DEPTH
+ * lists one inside the other (the wire format's limit, so that every value
+ * can be sent). An append that would make the tree holding `list` deeper,
+ * counting the lists around `list` as well as those inside `item`, is
+ * MPROC_EINVAL (the item is freed). The limit is kept as trees are built,
+ * so that freeing, copying, comparing, printing or encoding a value never
+ * recurses deeper than it. */
 MPROC_API int mproc_list_append(mproc_value *list, mproc_value *item);
 
 /* Handle values: they borrow the object, which must stay alive until the
