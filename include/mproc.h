@@ -440,12 +440,34 @@ MPROC_API int mproc_cpu_count_usable(void);
  * Python's Connection): two threads may use the two ends of a pair, not one
  * end together.
  *
- * Receiving reads ahead: a message that arrived only in part when a receive
- * times out stays buffered for the next call, so a timeout never loses or
- * tears a message. The sender of a message larger than the channel's buffer
- * blocks until the receiver reads it. Errors on an end after close:
- * MPROC_ECLOSED; a receive on a send-only end, or a send on a receive-only
- * end: MPROC_EDIRECTION.
+ * An end can pass from process to process, one at a time (a child gets it,
+ * its parent uses it again once the child is done), and whatever one
+ * process did with it, the next finds every message it did not receive,
+ * whole and in order: a receive takes out of the channel exactly the
+ * message it returns and poll takes nothing (nothing is read ahead into a
+ * process's memory). A message of up to 64 KiB (its 4-byte header
+ * included) is taken whole or not at all, so this holds whether the process
+ * before polled, received, timed out, exited or was killed. A larger
+ * message cannot be all in the channel at once (its sender blocks until the
+ * receiver reads it), so it is taken as it arrives: a receive that times
+ * out part-way keeps what it took for the next call (a timeout never loses
+ * or tears a message), and until that message is received the end cannot
+ * be passed to a child (MPROC_ESTATE); a process that ends in the middle of
+ * such a message leaves its rest to the next holder, which cannot frame it
+ * (MPROC_EFRAMING, below, most likely).
+ *
+ * Framing: a message that arrives well framed but is not a valid value is
+ * MPROC_EBADMSG from recv, and the pipe stays usable. A frame header that
+ * no mproc sender writes (a length past MPROC_MESSAGE_MAX: a hostile or
+ * broken peer) leaves nothing behind it that can be framed: the end is
+ * closed at once, every later call on it but close and destroy is
+ * MPROC_EFRAMING (poll included; mproc_wait reports it ready), and the
+ * peer's sends fail with MPROC_EPIPE instead of blocking once the channel
+ * is full.
+ *
+ * The sender of a message larger than the channel's buffer blocks until the
+ * receiver reads it. Errors on an end after close: MPROC_ECLOSED; a receive
+ * on a send-only end, or a send on a receive-only end: MPROC_EDIRECTION.
  */
 
 MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
@@ -467,7 +489,11 @@ MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap,
 /* Into a buffer the caller frees with mproc_free(). */
 MPROC_API int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf,
                                           size_t *len, int timeout_ms);
-/* 1 when a message (or end-of-file) is ready, 0 after the timeout. */
+/* 1 when a message (or end-of-file) is ready, 0 after the timeout; takes
+ * nothing out of the channel. "Ready": a message of up to 64 KiB is all
+ * there (or began to arrive and stopped: its sender is gone or stalled); of
+ * a larger one the first bytes are (a receive then takes as long as its
+ * sender needs to send the rest). MPROC_EFRAMING after broken framing. */
 MPROC_API int mproc_conn_poll(mproc_conn *c, int timeout_ms);
 MPROC_API int mproc_conn_close(mproc_conn *c);
 MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);

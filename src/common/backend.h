@@ -139,6 +139,19 @@ int mproc__os_chan_pair(mproc__handle h[2], bool duplex);
 /* Reads up to n > 0 bytes, blocking: the count, 0 at end-of-file, or a
  * negative code. */
 int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n);
+/* Reads up to na + nb > 0 bytes into a, then b, as chan_read does: a frame
+ * header and its payload into two places with one system call where the
+ * platform has a scatter read. */
+int64_t mproc__os_chan_readv(mproc__handle h, void *a, size_t na, void *b,
+                             size_t nb);
+/* Copies up to n > 0 bytes from the head of the channel into buf WITHOUT
+ * consuming them: the next read returns the same bytes. A peek that finds
+ * the channel empty waits up to timeout_ms for data (MPROC_FOREVER: without
+ * limit, 0: not at all). Returns the count copied, 0 when nothing arrived
+ * in time, MPROC_EEOF once the peer has closed and nothing is left, or a
+ * negative code. (POSIX: recv with MSG_PEEK; Windows: PeekNamedPipe.) */
+int64_t mproc__os_chan_peek(mproc__handle h, void *buf, size_t n,
+                            int timeout_ms);
 /* Writes all n bytes, blocking: 0, MPROC_EPIPE when the reader has gone
  * (never a SIGPIPE death), or a negative code. */
 int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n);

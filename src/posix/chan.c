@@ -13,8 +13,8 @@
  * Every descriptor is close-on-exec: a spawned child receives only those its
  * spawn request lists (the backend's process code clears the flag on them).
  *
- * Map: helpers (poll with a deadline); chan_pair; read; write;
- * gather write; poll; wait_many.
+ * Map: helpers (poll with a deadline); chan_pair; read, scatter read and
+ * peek; write; gather write; poll; wait_many.
  */
 #include "../common/backend.h"
 
@@ -125,6 +125,70 @@ int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
          * resets the connection: for the reader that is end-of-file. */
         if (errno == ECONNRESET)
             return 0;
+        return mproc__os_error(errno);
+    }
+}
+
+int64_t mproc__os_chan_readv(mproc__handle h, void *a, size_t na, void *b,
+                             size_t nb)
+{
+    struct iovec iov[2];
+    if (h < 0 || (a == NULL && na > 0) || (b == NULL && nb > 0) ||
+        na + nb == 0 || na > (size_t)SSIZE_MAX || nb > (size_t)SSIZE_MAX - na)
+        return MPROC_EINVAL;
+    iov[0].iov_base = a;
+    iov[0].iov_len = na;
+    iov[1].iov_base = b;
+    iov[1].iov_len = nb;
+    for (;;) {
+        ssize_t r = readv((int)h, iov, 2);
+        if (r >= 0)
+            return (int64_t)r;
+        if (errno == EINTR)
+            continue;
+        if (errno == ECONNRESET)
+            return 0; /* as in chan_read */
+        return mproc__os_error(errno);
+    }
+}
+
+int64_t mproc__os_chan_peek(mproc__handle h, void *buf, size_t n,
+                            int timeout_ms)
+{
+    int flags = MSG_PEEK;
+    if (h < 0 || buf == NULL || n == 0)
+        return MPROC_EINVAL;
+    if (n > (size_t)SSIZE_MAX)
+        n = (size_t)SSIZE_MAX;
+    /* MPROC_FOREVER: a blocking peek waits by itself (one system call, as
+     * a blocking read). A finite wait: poll first, then peek without
+     * blocking. */
+    if (timeout_ms > 0) {
+        struct pollfd pfd;
+        int rc;
+        pfd.fd = (int)h;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        rc = poll_deadline(&pfd, 1, timeout_ms);
+        if (rc <= 0)
+            return rc;
+        if (pfd.revents & POLLNVAL)
+            return MPROC_EINVAL;
+    }
+    if (timeout_ms >= 0)
+        flags |= MSG_DONTWAIT;
+    for (;;) {
+        ssize_t r = recv((int)h, buf, n, flags);
+        if (r > 0)
+            return (int64_t)r;
+        if (r == 0)
+            return MPROC_EEOF;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        if (errno == ECONNRESET)
+            return MPROC_EEOF; /* as in chan_read */
         return mproc__os_error(errno);
     }
 }

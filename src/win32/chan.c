@@ -18,8 +18,9 @@
  * on it and cancel it (CancelIoEx) on timeout; PeekNamedPipe gives the
  * answer without waiting. Both hold under Wine 8 as on Windows.
  *
- * Map: per-thread I/O event; one overlapped operation; pair; read; write;
- * gather write; readiness (peek, zero-byte read); poll; wait_many.
+ * Map: per-thread I/O event; one overlapped operation; pair; read, scatter
+ * read and peek; write; gather write; readiness (peek, zero-byte read);
+ * poll; wait_many.
  */
 #include "win32.h"
 
@@ -301,6 +302,63 @@ int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
         if (is_eof_error(err))
             return 0;
         return mproc__os_error((long)err);
+    }
+}
+
+/* Two reads: a pipe has no scatter read. The second takes only what is
+ * there already, so that the call blocks no longer than one read would. */
+int64_t mproc__os_chan_readv(mproc__handle h, void *a, size_t na, void *b,
+                             size_t nb)
+{
+    int64_t r, r2;
+    DWORD avail = 0;
+
+    if ((a == NULL && na > 0) || (b == NULL && nb > 0) || na + nb == 0)
+        return MPROC_EINVAL;
+    if (na == 0)
+        return mproc__os_chan_read(h, b, nb);
+    r = mproc__os_chan_read(h, a, na);
+    if (r <= 0 || (size_t)r < na || nb == 0)
+        return r;
+    if (!PeekNamedPipe(mproc__win_h(h), NULL, 0, NULL, &avail, NULL) ||
+        avail == 0)
+        return r; /* the rest, or end-of-file, for the next read */
+    r2 = mproc__os_chan_read(h, b, avail < nb ? avail : nb);
+    if (r2 <= 0)
+        return r; /* reported by the next read */
+    return r + r2;
+}
+
+int64_t mproc__os_chan_peek(mproc__handle h, void *buf, size_t n,
+                            int timeout_ms)
+{
+    int64_t deadline = mproc__deadline_ns(timeout_ms);
+    DWORD got, err;
+    int rc, left = timeout_ms;
+
+    if (h == MPROC__BADHANDLE || h == 0 || buf == NULL || n == 0)
+        return MPROC_EINVAL;
+    if (n > IO_CHUNK)
+        n = IO_CHUNK;
+    for (;;) {
+        got = 0;
+        if (!PeekNamedPipe(mproc__win_h(h), buf, (DWORD)n, &got, NULL, NULL)) {
+            err = GetLastError();
+            /* Data written before the peer closed is still peeked; this
+             * error comes once nothing is left. */
+            if (is_eof_error(err))
+                return MPROC_EEOF;
+            return mproc__os_error((long)err);
+        }
+        if (got > 0)
+            return (int64_t)got;
+        if (left == 0)
+            return 0;
+        /* Empty: wait until data or end-of-file arrives, then peek it. */
+        rc = mproc__os_chan_poll(h, left);
+        if (rc <= 0)
+            return rc;
+        left = mproc__left_ms(deadline);
     }
 }
 
