@@ -445,21 +445,24 @@ MPROC_API int mproc_cpu_count_usable(void);
  * process did with it, the next finds every message it did not receive,
  * whole and in order: a receive takes out of the channel exactly the
  * message it returns and poll takes nothing (nothing is read ahead into a
- * process's memory). A message of up to 64 KiB (its 4-byte header
+ * process's memory). A message of up to 64 KiB (its 8-byte header
  * included) is taken whole or not at all, so this holds whether the process
  * before polled, received, timed out, exited or was killed. A larger
  * message cannot be all in the channel at once (its sender blocks until the
  * receiver reads it), so it is taken as it arrives: a receive that times
- * out part-way keeps what it took for the next call (a timeout never loses
- * or tears a message), and until that message is received the end cannot
+ * out part-way (its timeout holds while the message is still coming, too)
+ * keeps what it took for the next call (a timeout never loses or tears a
+ * message), and until that message is received the end cannot
  * be passed to a child (MPROC_ESTATE); a process that ends in the middle of
- * such a message leaves its rest to the next holder, which cannot frame it
- * (MPROC_EFRAMING, below, most likely).
+ * such a message leaves its rest to the next holder, which is told so at
+ * once: the rest is no frame (MPROC_EFRAMING, below), never taken for
+ * messages.
  *
  * Framing: a message that arrives well framed but is not a valid value is
  * MPROC_EBADMSG from recv, and the pipe stays usable. A frame header that
- * no mproc sender writes (a length past MPROC_MESSAGE_MAX: a hostile or
- * broken peer) leaves nothing behind it that can be framed: the end is
+ * no mproc sender writes (a length past MPROC_MESSAGE_MAX or a wrong check
+ * word, docs/wire-format.md: a hostile or broken peer, or a torn stream)
+ * leaves nothing behind it that can be framed: the end is
  * closed at once, every later call on it but close and destroy is
  * MPROC_EFRAMING (poll included; mproc_wait reports it ready), and the
  * peer's sends fail with MPROC_EPIPE instead of blocking once the channel

@@ -470,11 +470,11 @@ TEST(C06_timeout_keeps_partial_message)
     return 0;
 }
 
-/* Sizes around the thresholds of the direct receive (16 KiB, the 64 KiB
- * read-ahead) and far above them, small ones in between. */
+/* Sizes around the thresholds (16 KiB; 64 KiB with the header, the largest
+ * frame taken whole) and far above them, small ones in between. */
 static const size_t c06_mix_sizes[] = {
-    (size_t)8 << 20, 100, 20000,           16384, 70000,   0,    65532,
-    65536,           5,   (size_t)1 << 20, 16383, 3 << 20, 40000};
+    (size_t)8 << 20, 100,   20000, 16384,           70000, 0,       65532,
+    65536,           65528, 5,     (size_t)1 << 20, 16383, 3 << 20, 40000};
 #define C06_MIX_N (sizeof c06_mix_sizes / sizeof c06_mix_sizes[0])
 
 static int slow_mix_child(const mproc_value *args)
@@ -944,18 +944,75 @@ TEST(C13_receiver_killed_leaves_stream_whole)
     return 0;
 }
 
+#define C13_BIG ((size_t)64 << 20)
+
+/* Sends one C13_BIG message; its reader goes away in the middle of it. */
+static int c13_big_sender(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    uint8_t *buf = malloc(C13_BIG);
+    int rc;
+    CHILD_CHECK(buf != NULL, 40);
+    fill_pattern(buf, C13_BIG, 9);
+    rc = mproc_conn_send_bytes(c, buf, C13_BIG);
+    free(buf);
+    /* The reader's end is gone: broken framing closed it. */
+    CHILD_CHECK(rc == MPROC_EPIPE, 41);
+    return 0;
+}
+
+/* Begins to receive the large message, times out part-way, and exits. */
+static int c13_big_quitter(const mproc_value *args)
+{
+    mproc_conn *c = arg_conn(args, 0);
+    void *buf = NULL;
+    size_t len = 0;
+    int rc;
+    CHILD_CHECK(mproc_conn_poll(c, th_ms(20000)) == 1, 42);
+    rc = mproc_conn_recv_bytes_alloc(c, &buf, &len, 1);
+    CHILD_CHECK(rc == MPROC_ETIMEDOUT, 100 - rc);
+    return 0;
+}
+
+/* The one way an end's next holder can find the stream torn: a process
+ * that ends in the middle of receiving a message larger than 64 KiB (here:
+ * its receive timed out part-way). The rest of that message is no frame,
+ * and the next holder is told so at once (MPROC_EFRAMING: the check word
+ * of a header tells), never handed pieces of the payload as messages; the
+ * sender's send then fails. */
+TEST(C13_torn_large_message_is_eframing)
+{
+    mproc_conn *a, *b;
+    mproc_process *s, *r;
+    void *buf = NULL;
+    size_t len = 0;
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    s = th_start(c13_big_sender, MPROC_LIST(mproc_value_conn(b)));
+    r = th_start(c13_big_quitter, MPROC_LIST(mproc_value_conn(a)));
+    th_join_ok(r, 30000);
+    ASSERT_ERR(mproc_conn_recv_bytes_alloc(a, &buf, &len, th_ms(5000)),
+               MPROC_EFRAMING);
+    ASSERT_NULL(buf);
+    th_join_ok(s, 30000);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
+}
+
 /* --- C10, continued: broken framing ------------------------------------- */
 
-/* A frame header announcing more than MPROC_MESSAGE_MAX is no frame of
- * ours: what follows cannot be framed. The end is closed at once: every
- * later call on it is MPROC_EFRAMING, and the peer's sends fail with
- * MPROC_EPIPE instead of filling the channel and blocking. Messages before
- * the bad header arrive. */
+/* A frame header announcing more than MPROC_MESSAGE_MAX, or whose check
+ * word is wrong, is no frame of ours: what follows cannot be framed. The end is
+ * closed at once: every later call on it is MPROC_EFRAMING, and the peer's
+ * sends fail with MPROC_EPIPE instead of filling the channel and blocking.
+ * Messages before the bad header arrive. */
 TEST(C10_broken_framing_closes_end)
 {
-    static const uint32_t bad_lengths[] = {0x40000001u, 0xFFFFFFFFu};
+    /* Past the maximum, and a length that would do with a check word that
+     * is wrong (bytes that only stand where a header should). */
+    static const uint32_t bad_lengths[] = {0x40000001u, 0xFFFFFFFFu, 4};
     size_t k;
-    for (k = 0; k < 2; k++) {
+    for (k = 0; k < 3; k++) {
         mproc_conn *a, *b;
         mproc__export ex;
         uint8_t frame[8] = {0, 0, 0, 0, 1, 2, 3, 4};

@@ -2,15 +2,19 @@
  * Pipe: connected pairs of ends carrying framed messages over a backend byte
  * channel.
  *
- * Framing: every message is a 4-byte little-endian length followed by that
- * many bytes (MPROC_MESSAGE_MAX is 2^30, so 32 bits hold every legal
- * length). Typed values are the codec's encoding in the same frame; raw bytes
- * are framed as they are, so a typed value received with recv_bytes gives
- * its encoding, and raw bytes received with recv are decoded (and are
- * MPROC_EBADMSG when they are not a valid encoding). A length past
- * MPROC_MESSAGE_MAX is no frame of ours: the stream cannot be framed any
- * more, and the end is closed at once (MPROC_EFRAMING from then on; the
- * peer's sends fail with MPROC_EPIPE instead of filling the channel).
+ * Framing: every message is an 8-byte header, its little-endian 32-bit
+ * length (MPROC_MESSAGE_MAX is 2^30, so 32 bits hold every legal length)
+ * and a check word computed from the length, followed by that many bytes.
+ * The check word tells a header from bytes that only happen to stand where
+ * one should (a stream torn by a process that ended in the middle of a
+ * large message, or a hostile peer). Typed values are the codec's encoding in
+ * the same frame; raw bytes are framed as they are, so a typed value received
+ * with recv_bytes gives its encoding, and raw bytes received with recv are
+ * decoded (and are MPROC_EBADMSG when they are not a valid encoding). A length
+ * past MPROC_MESSAGE_MAX or a wrong check word is no frame of ours: the stream
+ * cannot be framed any more, and the end is closed at once (MPROC_EFRAMING from
+ * then on; the peer's sends fail with MPROC_EPIPE instead of filling the
+ * channel).
  *
  * The channel is shared: an end passes from process to process (a child
  * receives it, and its parent may use it again once the child is done), so
@@ -20,11 +24,11 @@
  * - Nothing is read ahead. Receiving peeks (backend chan_peek: the bytes
  *   stay in the channel) into a per-end cache of up to 64 KiB, finds the
  *   frames there, and consumes exactly the frame it returns, header and
- *   payload in one read (a scatter read straight into the caller's buffer
- *   for recv_bytes). A burst of small messages costs one peek and then one
- *   read per message. poll only peeks. The cache is only a copy of the
- *   head of the channel: passing the end to a child drops it, and a frame
- *   whose header does not read back as it was peeked closes the end.
+ *   payload in one read (back into the cache, then copied: one read takes
+ *   the frame out at once). A burst of small messages costs one peek and then
+ * one read per message. poll only peeks. The cache is only a copy of the head
+ * of the channel: passing the end to a child drops it, and a frame whose header
+ * does not read back as it was peeked closes the end.
  * - A frame of up to 64 KiB, header included, is consumed only once all of
  *   it is in the channel (it always fits: a socket pair or pipe holds more),
  *   so a receiver that times out, ends or is killed leaves it whole. If one
@@ -54,7 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HDR 4
+#define HDR 8
 /* The peek cache; also the largest frame (header included) consumed only
  * whole, and the largest frame sent from the send buffer. */
 #define RBUF_CAP ((size_t)64 * 1024)
@@ -101,6 +105,28 @@ static uint32_t get_le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
            (uint32_t)p[3] << 24;
+}
+
+/* The header's check word: the length mixed with a constant (a header of
+ * zeros is no header). */
+static uint32_t hdr_check(uint32_t len)
+{
+    return (len * 0x9E3779B1u) ^ 0x6D70726Fu;
+}
+
+static void put_hdr(uint8_t *p, size_t len)
+{
+    put_le32(p, (uint32_t)len);
+    put_le32(p + 4, hdr_check((uint32_t)len));
+}
+
+/* The length a header announces, or -1 for no header of ours. */
+static int64_t hdr_len(const uint8_t *p)
+{
+    uint32_t len = get_le32(p);
+    if (len > MPROC_MESSAGE_MAX || get_le32(p + 4) != hdr_check(len))
+        return -1;
+    return (int64_t)len;
 }
 
 static int conn_new(mproc_conn **out, mproc__handle h, bool readable,
@@ -225,9 +251,11 @@ static int probe(mproc_conn *c, int64_t deadline, size_t *len)
         size_t need = HDR;
         int64_t r;
         if (avail >= HDR) {
-            size_t l = get_le32(c->pk + c->pk_pos);
-            if (l > MPROC_MESSAGE_MAX)
+            int64_t hl = hdr_len(c->pk + c->pk_pos);
+            size_t l;
+            if (hl < 0)
                 return break_framing(c); /* not one of ours */
+            l = (size_t)hl;
             *len = l;
             if (HDR + l > RBUF_CAP)
                 return AT_LARGE;
@@ -256,21 +284,17 @@ static int probe(mproc_conn *c, int64_t deadline, size_t *len)
 }
 
 /* Takes the whole frame at the head of the cache (AT_CACHE) out of the
- * channel: the header back into the cache where it was peeked, the payload
- * into dst, or with dst NULL into the cache as well. The peek showed that
- * every byte is there, so the reads do not wait. */
+ * channel, with one read back into the cache where it was peeked (the
+ * bytes are all there, so the read neither waits nor stops short, and the
+ * frame leaves the channel at once: a scatter read is two reads on
+ * Windows, and a process killed between them would tear the stream), then
+ * copies the payload to dst unless dst is NULL. */
 static int take_cached(mproc_conn *c, size_t len, uint8_t *dst)
 {
     uint8_t *p = c->pk + c->pk_pos;
     size_t n = HDR + len, got = 0;
     while (got < n) {
-        int64_t r;
-        if (dst == NULL)
-            r = mproc__os_chan_read(c->h, p + got, n - got);
-        else if (got < HDR)
-            r = mproc__os_chan_readv(c->h, p + got, HDR - got, dst, len);
-        else
-            r = mproc__os_chan_read(c->h, dst + (got - HDR), n - got);
+        int64_t r = mproc__os_chan_read(c->h, p + got, n - got);
         if (r < 0 && got == 0)
             return (int)r;
         if (r <= 0)
@@ -279,8 +303,10 @@ static int take_cached(mproc_conn *c, size_t len, uint8_t *dst)
     }
     /* Another process read what this one peeked (two users of one end at
      * once): the stream is lost. */
-    if (get_le32(p) != len)
+    if (hdr_len(p) != (int64_t)len)
         return break_framing(c);
+    if (dst != NULL && len > 0)
+        memcpy(dst, p + HDR, len);
     c->pk_pos += n;
     if (c->pk_pos == c->pk_len)
         c->pk_pos = c->pk_len = 0;
@@ -348,9 +374,9 @@ static int frame_header(mproc_conn *c, int64_t deadline, size_t *len)
             return rc;
         c->part += got;
     }
-    *len = get_le32(c->hdr);
-    if (*len > MPROC_MESSAGE_MAX)
+    if (hdr_len(c->hdr) < 0)
         return break_framing(c);
+    *len = (size_t)hdr_len(c->hdr);
     return 0;
 }
 
@@ -373,6 +399,13 @@ static int frame_payload(mproc_conn *c, uint8_t *dst, size_t len,
         if (rc < 0)
             break;
         have += got;
+        /* The timeout holds while the message is still coming, too: each
+         * call takes at least one read's worth, and stops at its
+         * deadline. */
+        if (have < len && deadline >= 0 && mproc__remaining(deadline) == 0) {
+            rc = MPROC_ETIMEDOUT;
+            break;
+        }
     }
     c->part = HDR + have;
     if (rc == 0)
@@ -474,12 +507,12 @@ static int send_frame(mproc_conn *c, const void *buf, size_t len)
             if (c->wbuf == NULL)
                 return MPROC_ENOMEM;
         }
-        put_le32(c->wbuf, (uint32_t)len);
+        put_hdr(c->wbuf, len);
         if (len > 0)
             memcpy(c->wbuf + HDR, buf, len);
         return mproc__os_chan_write(c->h, c->wbuf, HDR + len);
     }
-    put_le32(hdr, (uint32_t)len);
+    put_hdr(hdr, len);
     return mproc__os_chan_writev(c->h, hdr, HDR, buf, len);
 }
 
@@ -502,7 +535,7 @@ int mproc_conn_send(mproc_conn *c, const mproc_value *v)
         if (len > MPROC_MESSAGE_MAX) {
             rc = MPROC_EMSGSIZE;
         } else {
-            put_le32(b.p, (uint32_t)len);
+            put_hdr(b.p, len);
             rc = mproc__os_chan_write(c->h, b.p, b.n);
         }
     }
@@ -760,12 +793,15 @@ int mproc__conn_wait_handle(mproc_conn *c, mproc__handle *h, bool *ready_now)
         return MPROC_EDIRECTION;
     *h = c->h;
     avail = c->pk_len - c->pk_pos;
-    /* A message whose first bytes are known is ready; the channel's own
-     * readiness tells the rest (a receive then does not wait for a message
-     * to begin). */
-    *ready_now = c->eof || c->framing ||
-                 (c->part == 0 && avail >= HDR &&
-                  (HDR + (size_t)get_le32(c->pk + c->pk_pos) > RBUF_CAP ||
-                   avail - HDR >= get_le32(c->pk + c->pk_pos)));
+    /* A message whose first bytes are known is ready (a header that is no
+     * header too: the receive reports it); the channel's own readiness
+     * tells the rest (a receive then does not wait for a message to
+     * begin). */
+    *ready_now = c->eof || c->framing;
+    if (c->part == 0 && avail >= HDR) {
+        int64_t l = hdr_len(c->pk + c->pk_pos);
+        *ready_now = *ready_now || l < 0 || HDR + (size_t)l > RBUF_CAP ||
+                     avail - HDR >= (size_t)l;
+    }
     return 0;
 }

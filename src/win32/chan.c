@@ -286,8 +286,12 @@ int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
 
     if (h == MPROC__BADHANDLE || h == 0 || buf == NULL || n == 0)
         return MPROC_EINVAL;
-    if (n > IO_CHUNK)
-        n = IO_CHUNK;
+    /* A read from a byte-mode pipe completes when its buffer is full or the
+     * writer's whole WriteFile is done: asked for the rest of a large
+     * message, it would wait for all of it, past the receive's timeout.
+     * A pipe's worth at a time returns as soon as that much came. */
+    if (n > PIPE_BUFFER)
+        n = PIPE_BUFFER;
     for (;;) {
         if (io_wait(mproc__win_h(h), false, buf, (DWORD)n, &got)) {
             /* Zero bytes without an error is a zero-length write, which
