@@ -149,7 +149,8 @@ int64_t mproc__os_chan_readv(mproc__handle h, void *a, size_t na, void *b,
  * the channel empty waits up to timeout_ms for data (MPROC_FOREVER: without
  * limit, 0: not at all). Returns the count copied, 0 when nothing arrived
  * in time, MPROC_EEOF once the peer has closed and nothing is left, or a
- * negative code. (POSIX: recv with MSG_PEEK; Windows: PeekNamedPipe.) */
+ * negative code. (POSIX: poll, then recv with MSG_PEEK; Windows:
+ * PeekNamedPipe.) */
 int64_t mproc__os_chan_peek(mproc__handle h, void *buf, size_t n,
                             int timeout_ms);
 /* Writes all n bytes, blocking: 0, MPROC_EPIPE when the reader has gone

@@ -155,41 +155,43 @@ int64_t mproc__os_chan_readv(mproc__handle h, void *a, size_t na, void *b,
 int64_t mproc__os_chan_peek(mproc__handle h, void *buf, size_t n,
                             int timeout_ms)
 {
-    int flags = MSG_PEEK;
+    int64_t deadline = mproc__deadline_ns(timeout_ms);
+    int left = timeout_ms;
     if (h < 0 || buf == NULL || n == 0)
         return MPROC_EINVAL;
     if (n > (size_t)SSIZE_MAX)
         n = (size_t)SSIZE_MAX;
-    /* MPROC_FOREVER: a blocking peek waits by itself (one system call, as
-     * a blocking read). A finite wait: poll first, then peek without
-     * blocking. */
-    if (timeout_ms > 0) {
-        struct pollfd pfd;
-        int rc;
-        pfd.fd = (int)h;
-        pfd.events = POLLIN;
-        pfd.revents = 0;
-        rc = poll_deadline(&pfd, 1, timeout_ms);
-        if (rc <= 0)
-            return rc;
-        if (pfd.revents & POLLNVAL)
-            return MPROC_EINVAL;
-    }
-    if (timeout_ms >= 0)
-        flags |= MSG_DONTWAIT;
     for (;;) {
-        ssize_t r = recv((int)h, buf, n, flags);
+        ssize_t r;
+        /* A wait: poll first, then peek without blocking. (A blocking peek
+         * would be one system call less, but on Linux a round trip through
+         * it measured slower than through poll, as a blocking read does.) */
+        if (left != 0) {
+            struct pollfd pfd;
+            int rc;
+            pfd.fd = (int)h;
+            pfd.events = POLLIN;
+            pfd.revents = 0;
+            rc = poll_deadline(&pfd, 1, left);
+            if (rc <= 0)
+                return rc;
+            if (pfd.revents & POLLNVAL)
+                return MPROC_EINVAL;
+        }
+        r = recv((int)h, buf, n, MSG_PEEK | MSG_DONTWAIT);
         if (r > 0)
             return (int64_t)r;
         if (r == 0)
             return MPROC_EEOF;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return 0;
         if (errno == ECONNRESET)
             return MPROC_EEOF; /* as in chan_read */
-        return mproc__os_error(errno);
+        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+            return mproc__os_error(errno);
+        if (left == 0)
+            return 0;
+        left = mproc__left_ms(deadline);
+        if (left == 0)
+            return 0;
     }
 }
 
