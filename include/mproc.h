@@ -16,8 +16,12 @@
  *   `x = mproc_X_destroy(x);` clears the caller's pointer. Destroying NULL is
  *   a no-op.
  * - Timeouts are in milliseconds: MPROC_FOREVER (-1) waits without limit, 0
- *   does not wait at all, a positive value waits at most that long. Any other
- *   negative value is MPROC_EINVAL.
+ *   does not wait at all, a positive value waits that long for what the
+ *   call waits for and then gives up (MPROC_ETIMEDOUT or the call's own
+ *   code), never sooner: the time is measured on a monotonic clock with
+ *   sub-millisecond resolution, so a timeout of 1 ms waits at least 1 ms
+ *   (and a little more on a loaded machine). Any other negative value is
+ *   MPROC_EINVAL.
  * - Strings are UTF-8 on every platform.
  * - Every object may be used from several threads of one process unless its
  *   section says otherwise.
