@@ -467,6 +467,26 @@ static int check_send(mproc_conn *c)
     return 0;
 }
 
+/* Receives a frame into c->big, taken in pieces: from its beginning
+ * (`start`: AT_LARGE with *len, or AT_HEAD, as probe found it) or, start 0,
+ * from where an earlier receive stopped. 0 with all *len bytes of it in
+ * c->big (end_frame once used), or the code the wait ended with. */
+static int recv_into_big(mproc_conn *c, int start, size_t *len,
+                         int64_t deadline)
+{
+    int rc;
+    if (start == AT_LARGE && (rc = frame_alloc(c, *len)) < 0)
+        return rc;
+    if (start != 0 && (rc = start_frame(c, c->big, *len)) < 0)
+        return rc;
+    rc = frame_header(c, deadline, len);
+    if (rc == 0)
+        rc = frame_alloc(c, *len);
+    if (rc == 0)
+        rc = frame_payload(c, c->big, *len, deadline);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------
  * Public calls
  */
@@ -571,6 +591,7 @@ int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms)
 {
     int64_t deadline;
     size_t len = 0;
+    int start = 0;
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
@@ -587,17 +608,9 @@ int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms)
             rc = take_cached(c, len, NULL);
             return rc < 0 ? rc : decode_msg(msg, len, out);
         }
-        if (rc == AT_LARGE && (rc = frame_alloc(c, len)) < 0)
-            return rc;
-        rc = start_frame(c, c->big, len);
-        if (rc < 0)
-            return rc;
+        start = rc;
     }
-    rc = frame_header(c, deadline, &len);
-    if (rc == 0)
-        rc = frame_alloc(c, len);
-    if (rc == 0)
-        rc = frame_payload(c, c->big, len, deadline);
+    rc = recv_into_big(c, start, &len, deadline);
     if (rc < 0)
         return rc;
     rc = decode_msg(c->big, len, out);
@@ -652,6 +665,7 @@ int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf, size_t *len,
 {
     int64_t deadline;
     size_t n = 0;
+    int start = 0;
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
@@ -677,18 +691,10 @@ int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf, size_t *len,
             *len = n;
             return 0;
         }
-        /* One allocation of the exact size, read into directly. */
-        if (rc == AT_LARGE && (rc = frame_alloc(c, n)) < 0)
-            return rc;
-        rc = start_frame(c, c->big, n);
-        if (rc < 0)
-            return rc;
+        start = rc;
     }
-    rc = frame_header(c, deadline, &n);
-    if (rc == 0)
-        rc = frame_alloc(c, n);
-    if (rc == 0)
-        rc = frame_payload(c, c->big, n, deadline);
+    /* One allocation of the exact size, read into directly. */
+    rc = recv_into_big(c, start, &n, deadline);
     if (rc < 0)
         return rc;
     *buf = c->big; /* handed over, not copied */
