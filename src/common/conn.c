@@ -7,14 +7,14 @@
  * and a check word computed from the length, followed by that many bytes.
  * The check word tells a header from bytes that only happen to stand where
  * one should (a stream torn by a process that ended in the middle of a
- * large message, or a hostile peer). Typed values are the codec's encoding in
- * the same frame; raw bytes are framed as they are, so a typed value received
- * with recv_bytes gives its encoding, and raw bytes received with recv are
- * decoded (and are MPROC_EBADMSG when they are not a valid encoding). A length
- * past MPROC_MESSAGE_MAX or a wrong check word is no frame of ours: the stream
- * cannot be framed any more, and the end is closed at once (MPROC_EFRAMING from
- * then on; the peer's sends fail with MPROC_EPIPE instead of filling the
- * channel).
+ * large message, or a hostile peer). Typed values are the codec's encoding
+ * in the same frame; raw bytes are framed as they are, so a typed value
+ * received with recv_bytes gives its encoding, and raw bytes received with
+ * recv are decoded (and are MPROC_EBADMSG when they are not a valid
+ * encoding). A length past MPROC_MESSAGE_MAX or a wrong check word is no
+ * frame of ours: the stream cannot be framed any more, and the end is
+ * closed at once (MPROC_EFRAMING from then on; the peer's sends fail with
+ * MPROC_EPIPE instead of filling the channel).
  *
  * The channel is shared: an end passes from process to process (a child
  * receives it, and its parent may use it again once the child is done), so
@@ -25,10 +25,10 @@
  *   stay in the channel) into a per-end cache of up to 64 KiB, finds the
  *   frames there, and consumes exactly the frame it returns, header and
  *   payload in one read (back into the cache, then copied: one read takes
- *   the frame out at once). A burst of small messages costs one peek and then
- * one read per message. poll only peeks. The cache is only a copy of the head
- * of the channel: passing the end to a child drops it, and a frame whose header
- * does not read back as it was peeked closes the end.
+ *   the frame out at once). A burst of small messages costs one peek, then
+ *   one read per message. poll only peeks. The cache is only a copy of the
+ *   head of the channel: passing the end to a child drops it, and a frame
+ *   whose header does not read back as it was peeked closes the end.
  * - A frame of up to 64 KiB, header included, is consumed only once all of
  *   it is in the channel (it always fits: a socket pair or pipe holds more),
  *   so a receiver that times out, ends or is killed leaves it whole. If one
