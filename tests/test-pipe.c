@@ -675,7 +675,7 @@ static void c09_case(size_t n)
 TEST(C09_buffer_too_small)
 {
     c09_case(100);
-    c09_case((size_t)100 << 10); /* larger than the read-ahead buffer */
+    c09_case((size_t)100 << 10); /* larger than the peek cache */
     return 0;
 }
 
