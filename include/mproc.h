@@ -216,7 +216,9 @@ typedef enum mproc_type {
     MPROC_TYPE_SHM = 24
 } mproc_type;
 
-/* Limits of the encoding (docs/wire-format.md). */
+/* Limits of the encoding (docs/wire-format.md). The depth limit holds for
+ * every value in memory too: mproc_list_append and mproc_list_from refuse
+ * to build a tree deeper than it (below), so every value can be sent. */
 #define MPROC_VALUE_MAX_DEPTH 64
 #define MPROC_MESSAGE_MAX ((size_t)1 << 30) /* 1 GiB, encoded or raw */
 
