@@ -17,8 +17,12 @@
  *   `x = mproc_X_destroy(x);` clears the caller's pointer. Destroying NULL is
  *   a no-op.
  * - Timeouts are in milliseconds: MPROC_FOREVER (-1) waits without limit, 0
- *   does not wait at all, a positive value waits at most that long. Any other
- *   negative value is MPROC_EINVAL.
+ *   does not wait at all, a positive value waits that long for what the
+ *   call waits for and then gives up (MPROC_ETIMEDOUT or the call's own
+ *   code), never sooner: the time is measured on a monotonic clock with
+ *   sub-millisecond resolution, so a timeout of 1 ms waits at least 1 ms
+ *   (and a little more on a loaded machine). Any other negative value is
+ *   MPROC_EINVAL.
  * - Strings are UTF-8 on every platform.
  * - Every object may be used from several threads of one process unless its
  *   section says otherwise.
@@ -302,7 +306,9 @@ typedef enum mproc_type {
 } mproc_type;
 
 /** @{ */
-/** Limits of the encoding (docs/wire-format.md). */
+/** Limits of the encoding (docs/wire-format.md). The depth limit holds for
+ * every value in memory too: mproc_list_append and mproc_list_from refuse
+ * to build a tree deeper than it (below), so every value can be sent. */
 #define MPROC_VALUE_MAX_DEPTH 64
 #define MPROC_MESSAGE_MAX ((size_t)1 << 30) /**< 1 GiB, encoded or raw */
 /** @} */
@@ -324,8 +330,9 @@ MPROC_API mproc_value *mproc_bytes(const void *p, size_t n);
 /** An empty list; items are added with mproc_list_append(). */
 MPROC_API mproc_value *mproc_list_new(void);
 /** A list that takes ownership of `n` items. If any item is NULL (a
- * constructor ran out of memory) or memory runs out, every item is freed and
- * NULL returned. */
+ * constructor ran out of memory), an item is a list MPROC_VALUE_MAX_DEPTH
+ * deep already, or memory runs out, every item is freed and NULL
+ * returned. */
 MPROC_API mproc_value *mproc_list_from(mproc_value *const *items, size_t n);
 /** MPROC_LIST(a, b, c): mproc_list_from() over its arguments (at least one). */
 #define MPROC_LIST(...)                                                        \
@@ -333,8 +340,16 @@ MPROC_API mproc_value *mproc_list_from(mproc_value *const *items, size_t n);
                     sizeof((mproc_value *const[]){__VA_ARGS__}) /              \
                         sizeof(mproc_value *))
 /** Appends `item` and takes ownership of it, also on failure (it is freed),
- * with one exception: an item that contains `list` itself (a cycle) is
- * MPROC_EINVAL and nothing is freed. */
+ * with two exceptions, MPROC_EINVAL with nothing freed: an item that
+ * contains `list` itself (a cycle), and an item already inside a list.
+ *
+ * Nesting: no tree of values is ever deeper than MPROC_VALUE_MAX_DEPTH
+ * lists one inside the other (the wire format's limit, so that every value
+ * can be sent). An append that would make the tree holding `list` deeper,
+ * counting the lists around `list` as well as those inside `item`, is
+ * MPROC_EINVAL (the item is freed). The limit is kept as trees are built,
+ * so that freeing, copying, comparing, printing or encoding a value never
+ * recurses deeper than it. */
 MPROC_API int mproc_list_append(mproc_value *list, mproc_value *item);
 
 /** @{ */
@@ -587,12 +602,37 @@ MPROC_API int mproc_cpu_count_usable(void);
  * Python's Connection): two threads may use the two ends of a pair, not one
  * end together.
  *
- * Receiving reads ahead: a message that arrived only in part when a receive
- * times out stays buffered for the next call, so a timeout never loses or
- * tears a message. The sender of a message larger than the channel's buffer
- * blocks until the receiver reads it. Errors on an end after close:
- * MPROC_ECLOSED; a receive on a send-only end, or a send on a receive-only
- * end: MPROC_EDIRECTION.
+ * An end can pass from process to process, one at a time (a child gets it,
+ * its parent uses it again once the child is done), and whatever one
+ * process did with it, the next finds every message it did not receive,
+ * whole and in order: a receive takes out of the channel exactly the
+ * message it returns and poll takes nothing (nothing is read ahead into a
+ * process's memory). A message of up to 64 KiB (its 8-byte header
+ * included) is taken whole or not at all, so this holds whether the process
+ * before polled, received, timed out, exited or was killed. A larger
+ * message cannot be all in the channel at once (its sender blocks until the
+ * receiver reads it), so it is taken as it arrives: a receive that times
+ * out part-way (its timeout holds while the message is still coming, too)
+ * keeps what it took for the next call (a timeout never loses or tears a
+ * message), and until that message is received the end cannot
+ * be passed to a child (MPROC_ESTATE); a process that ends in the middle of
+ * such a message leaves its rest to the next holder, which is told so at
+ * once: the rest is no frame (MPROC_EFRAMING, below), never taken for
+ * messages.
+ *
+ * Framing: a message that arrives well framed but is not a valid value is
+ * MPROC_EBADMSG from recv, and the pipe stays usable. A frame header that
+ * no mproc sender writes (a length past MPROC_MESSAGE_MAX or a wrong check
+ * word, docs/wire-format.md: a hostile or broken peer, or a torn stream)
+ * leaves nothing behind it that can be framed: the end is
+ * closed at once, every later call on it but close and destroy is
+ * MPROC_EFRAMING (poll included; mproc_wait reports it ready), and the
+ * peer's sends fail with MPROC_EPIPE instead of blocking once the channel
+ * is full.
+ *
+ * The sender of a message larger than the channel's buffer blocks until the
+ * receiver reads it. Errors on an end after close: MPROC_ECLOSED; a receive
+ * on a send-only end, or a send on a receive-only end: MPROC_EDIRECTION.
  * @{
  */
 
@@ -619,7 +659,11 @@ MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap,
 /** Into a buffer the caller frees with mproc_free(). */
 MPROC_API int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf,
                                           size_t *len, int timeout_ms);
-/** 1 when a message (or end-of-file) is ready, 0 after the timeout. */
+/** 1 when a message (or end-of-file) is ready, 0 after the timeout; takes
+ * nothing out of the channel. "Ready": a message of up to 64 KiB is all
+ * there (or began to arrive and stopped: its sender is gone or stalled); of
+ * a larger one the first bytes are (a receive then takes as long as its
+ * sender needs to send the rest). MPROC_EFRAMING after broken framing. */
 MPROC_API int mproc_conn_poll(mproc_conn *c, int timeout_ms);
 /** Closes the end (the peer then reads end-of-file or gets MPROC_EPIPE);
  * closing it again is MPROC_ECLOSED. */
@@ -829,8 +873,9 @@ MPROC_API mproc_barrier *mproc_barrier_destroy(mproc_barrier *b);
  * passed to. Anonymous: nothing is left behind when the last process that
  * has it ends (Linux: a memfd; other POSIX: shm_open unlinked at once;
  * Windows: an unnamed file mapping). MPROC_EINVAL for size 0, MPROC_ENOMEM
- * when the system cannot provide it. mproc_shm_ptr and mproc_shm_size give
- * NULL and 0 for a NULL object.
+ * when the system cannot provide it, on every platform: any size too large
+ * for memory, the address space or an off_t (up to SIZE_MAX).
+ * mproc_shm_ptr and mproc_shm_size give NULL and 0 for a NULL object.
  * @{
  */
 

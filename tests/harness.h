@@ -117,6 +117,10 @@ void th_fail(const char *file, int line, const char *fmt, ...);
 int th_ms(int ms);
 /* A monotonic clock in milliseconds. */
 int64_t th_now_ms(void);
+/* The same clock in nanoseconds, at the platform's full resolution (for
+ * bounds finer than a millisecond: a timeout measured from th_now_ms can
+ * look up to 1 ms shorter than it was). */
+int64_t th_now_ns(void);
 void th_sleep_ms(int ms);
 /* The start method this run of the test uses (fork or spawn for tests
  * registered per start method, else the default). */
@@ -199,6 +203,7 @@ void th_platform_std_restore(void);
  * standard handles). */
 int th_platform_std_open(void);
 int64_t th_platform_now_ms(void);
+int64_t th_platform_now_ns(void);
 void th_platform_sleep_ms(int ms);
 int th_platform_open_handles(void);
 const char *th_platform_name(void); /* "posix" or "win32" */

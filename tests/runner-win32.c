@@ -107,6 +107,16 @@ int64_t th_platform_now_ms(void)
                      c.QuadPart % f.QuadPart * 1000 / f.QuadPart);
 }
 
+int64_t th_platform_now_ns(void)
+{
+    LARGE_INTEGER f, c;
+    if (!QueryPerformanceFrequency(&f) || f.QuadPart <= 0)
+        return (int64_t)GetTickCount64() * 1000000;
+    QueryPerformanceCounter(&c);
+    return (int64_t)(c.QuadPart / f.QuadPart * 1000000000 +
+                     c.QuadPart % f.QuadPart * 1000000000 / f.QuadPart);
+}
+
 void th_platform_sleep_ms(int ms)
 {
     Sleep((DWORD)ms);

@@ -1,5 +1,6 @@
 /* Tests of the value area (rows V01 and V02 of CONFORMANCE.md): typed values,
- * their repr, and the wire encoding (docs/wire-format.md). */
+ * their repr, and the wire encoding (docs/wire-format.md); L15 (nesting)
+ * and L16 (the shared memory size code). */
 #include "harness.h"
 
 #include <float.h>
@@ -362,12 +363,24 @@ TEST(V01_depth_limit)
     roundtrip(nest(D, mproc_int(7))); /* a scalar at the bottom is no list */
     roundtrip(nest(D, mproc_str("deep")));
 
-    v = nest(D + 1, NULL);
-    ASSERT_ERR(mproc_value_encode(v, &buf, &len), MPROC_EINVAL);
-    mproc_value_free(v);
-    v = MPROC_LIST(mproc_int(1), nest(D, NULL)); /* deep in a later item */
-    ASSERT_ERR(mproc_value_encode(v, &buf, &len), MPROC_EINVAL);
-    mproc_value_free(v);
+    /* One list more cannot even be built (L15): not around the outside,
+     * not in a later item, not inside at the bottom. */
+    v = mproc_list_new();
+    ASSERT_ERR(mproc_list_append(v, nest(D, NULL)), MPROC_EINVAL);
+    ASSERT_ERR(mproc_list_append(v, MPROC_LIST(mproc_int(1), nest(D, NULL))),
+               MPROC_EINVAL);
+    ASSERT_NULL(mproc_list_from((mproc_value *const[]){nest(D, NULL)}, 1));
+    ASSERT_OK(mproc_list_append(v, nest(D - 1, NULL)));
+    roundtrip(v);
+    v = nest(D, NULL);
+    {
+        mproc_value *bottom = v;
+        while (mproc_list_size(bottom) > 0)
+            bottom = mproc_list_get(bottom, 0);
+        ASSERT_ERR(mproc_list_append(bottom, mproc_list_new()), MPROC_EINVAL);
+        ASSERT_OK(mproc_list_append(bottom, mproc_int(3)));
+    }
+    roundtrip(v);
 
     /* The same nesting written by hand. */
     wire[0] = 0xD7;
@@ -652,7 +665,7 @@ TEST(V01_copy_equal)
 
     x = mproc_value_copy(NULL);
     ASSERT_NULL(x);
-    x = nest(MPROC_VALUE_MAX_DEPTH + 10, mproc_str("bottom"));
+    x = nest(MPROC_VALUE_MAX_DEPTH, mproc_str("bottom"));
     y = mproc_value_copy(x);
     ASSERT(mproc_value_equal(x, y));
     mproc_value_free(x);
@@ -1008,5 +1021,111 @@ TEST(V02_decoder_fuzz_mutation)
             mutate_all(buf, len, &r);
         mproc_free(buf);
     }
+    return 0;
+}
+
+/* --- L15 ---------------------------------------------------------------- */
+
+/* A million lists one inside the other, built the one way the old guards
+ * did not see: always appending into the innermost list (each item is an
+ * empty list, so its own depth says nothing). Every walk over the tree
+ * used to recurse once per list, and free overflowed the stack. Now the
+ * tree stops at MPROC_VALUE_MAX_DEPTH (each further append is refused and
+ * frees its item), and every walk works on what was built. */
+static mproc_value *l15_chain(int n, int64_t *ok, int64_t *refused)
+{
+    mproc_value *root = mproc_list_new(), *inner = root;
+    int i;
+    ASSERT_NOT_NULL(root);
+    *ok = *refused = 0;
+    for (i = 1; i < n; i++) {
+        mproc_value *next = mproc_list_new();
+        ASSERT_NOT_NULL(next);
+        if (mproc_list_append(inner, next) == 0) {
+            inner = next;
+            (*ok)++;
+        } else {
+            (*refused)++;
+        }
+    }
+    return root;
+}
+
+TEST(L15_deep_nesting_is_refused)
+{
+    enum { N = 1000000, D = MPROC_VALUE_MAX_DEPTH };
+    mproc_value *root, *c, *l;
+    mproc_value *back = NULL;
+    int64_t ok = 0, refused = 0, n;
+    void *buf = NULL;
+    size_t len = 0;
+    /* Free first, alone: this is what ran off the stack. */
+    mproc_value_free(l15_chain(N, &ok, &refused));
+    root = l15_chain(N, &ok, &refused);
+    /* free, copy, equal, repr, encode (both passes) and decode, on the
+     * deepest tree there can be. */
+    n = mproc_value_repr(root, NULL, 0);
+    ASSERT_EQ(n, 2 * D);
+    c = mproc_value_copy(root);
+    ASSERT_NOT_NULL(c);
+    ASSERT(mproc_value_equal(root, c));
+    ASSERT_OK(mproc_value_encode(c, &buf, &len));
+    ASSERT_EQ(len, 2 + 5 * (size_t)D);
+    ASSERT_OK(mproc_value_decode(buf, len, &back));
+    ASSERT(mproc_value_equal(back, root));
+    mproc_free(buf);
+    mproc_value_free(back);
+    mproc_value_free(c);
+    ASSERT_EQ(ok, D - 1);
+    ASSERT_EQ(refused, N - D);
+    /* The other way up: wrapping the tree in one list more. */
+    l = mproc_list_new();
+    ASSERT_NOT_NULL(l);
+    c = mproc_value_copy(root);
+    ASSERT_ERR(mproc_list_append(l, c), MPROC_EINVAL); /* c freed */
+    c = mproc_value_copy(root);
+    ASSERT_NULL(mproc_list_from(&c, 1)); /* c freed */
+    /* A refused append leaves the tree as it was. */
+    ASSERT_EQ(mproc_value_repr(root, NULL, 0), 2 * D);
+    mproc_value_free(l);
+    mproc_value_free(root);
+    return 0;
+}
+
+/* --- L16 ---------------------------------------------------------------- */
+
+/* A shared memory block of a size no system can give is MPROC_ENOMEM on
+ * every platform (Windows used to say MPROC_EINVAL), sizes past what a
+ * size_t mapping or an off_t can hold included; a size that fits still
+ * works afterwards. */
+TEST(L16_shm_impossible_size_is_enomem)
+{
+    size_t sizes[10];
+    size_t n = 0, i;
+    mproc_shm *m = NULL;
+    sizes[n++] = SIZE_MAX;
+    sizes[n++] = SIZE_MAX - 4095;
+    sizes[n++] = SIZE_MAX / 2 + 1;
+    sizes[n++] = SIZE_MAX / 2;
+#if SIZE_MAX > 0xFFFFFFFFu
+    /* Past any address space (x86-64 user space is 2^47) or commit limit. */
+    sizes[n++] = (size_t)1 << 62;
+    sizes[n++] = (size_t)1 << 56;
+    sizes[n++] = (size_t)1 << 48;
+#else
+    sizes[n++] = (size_t)0xF0000000u;
+#endif
+    for (i = 0; i < n; i++) {
+        m = NULL;
+        if (mproc_shm_create(&m, sizes[i]) != MPROC_ENOMEM)
+            th_fail(__FILE__, __LINE__, "size %zu: %s", sizes[i],
+                    m != NULL ? "created"
+                              : mproc_err_name(mproc_shm_create(&m, sizes[i])));
+        ASSERT_NULL(m);
+    }
+    ASSERT_ERR(mproc_shm_create(&m, 0), MPROC_EINVAL);
+    ASSERT_OK(mproc_shm_create(&m, 4096));
+    ASSERT_EQ(mproc_shm_size(m), 4096);
+    mproc_shm_destroy(m);
     return 0;
 }

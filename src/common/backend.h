@@ -248,6 +248,20 @@ int mproc__os_chan_pair(mproc__handle h[2], bool duplex);
 /* Reads up to n > 0 bytes, blocking: the count, 0 at end-of-file, or a
  * negative code. */
 int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n);
+/* Reads up to na + nb > 0 bytes into a, then b, as chan_read does: a frame
+ * header and its payload into two places with one system call where the
+ * platform has a scatter read. */
+int64_t mproc__os_chan_readv(mproc__handle h, void *a, size_t na, void *b,
+                             size_t nb);
+/* Copies up to n > 0 bytes from the head of the channel into buf WITHOUT
+ * consuming them: the next read returns the same bytes. A peek that finds
+ * the channel empty waits up to timeout_ms for data (MPROC_FOREVER: without
+ * limit, 0: not at all). Returns the count copied, 0 when nothing arrived
+ * in time, MPROC_EEOF once the peer has closed and nothing is left, or a
+ * negative code. (POSIX: poll, then recv with MSG_PEEK; Windows:
+ * PeekNamedPipe.) */
+int64_t mproc__os_chan_peek(mproc__handle h, void *buf, size_t n,
+                            int timeout_ms);
 /* Writes all n bytes, blocking: 0, MPROC_EPIPE when the reader has gone
  * (never a SIGPIPE death), or a negative code. */
 int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n);
@@ -420,10 +434,44 @@ int mproc__os_tag_alive(uint32_t tag);
  * Time
  */
 
-/* A monotonic clock in milliseconds. */
+/* A monotonic clock in nanoseconds with sub-millisecond resolution (POSIX:
+ * CLOCK_MONOTONIC; Windows: QueryPerformanceCounter). Every deadline is
+ * kept in it, so that a positive timeout never expires early: a deadline
+ * taken from a millisecond clock that truncates can lie up to 1 ms before
+ * the caller's start plus its timeout. */
+int64_t mproc__os_now_ns(void);
+/* The same clock in whole milliseconds, rounded down. A deadline taken
+ * from it must be now_ms() + timeout + 1 to never expire early; prefer
+ * mproc__os_now_ns. */
 int64_t mproc__os_now_ms(void);
-/* Sleeps at least ms milliseconds. */
+/* Sleeps at least ms milliseconds, measured on the clock above (0: gives
+ * up the time slice). */
 void mproc__os_sleep_ms(int ms);
+
+/* Deadlines on that clock, for both backends and common code:
+ * mproc__deadline_ns(timeout) is -1 for MPROC_FOREVER, else the instant the
+ * timeout ends; mproc__left_ms(deadline) is the time left as a timeout for
+ * a wait that counts in milliseconds, rounded up (a wait of that many
+ * milliseconds never ends before the deadline), MPROC_FOREVER for -1 and 0
+ * only once the deadline has passed. */
+static inline int64_t mproc__deadline_ns(int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return -1;
+    return mproc__os_now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+static inline int mproc__left_ms(int64_t deadline_ns)
+{
+    int64_t left;
+    if (deadline_ns < 0)
+        return MPROC_FOREVER;
+    left = deadline_ns - mproc__os_now_ns();
+    if (left <= 0)
+        return 0;
+    left = (left + 999999) / 1000000;
+    return left > INT32_MAX ? INT32_MAX : (int)left;
+}
 
 /* ---------------------------------------------------------------------------
  * Test hooks

@@ -474,7 +474,7 @@ static int read_value(dec *d, int depth, mproc_value **out)
                 mproc_value_free(v);
                 return rc;
             }
-            v->u.list.items[v->u.list.n++] = item;
+            (void)mproc__list_push(v, item); /* room for len: cannot fail */
         }
         *out = v;
         return 0;

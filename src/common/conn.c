@@ -2,63 +2,94 @@
  * Pipe: connected pairs of ends carrying framed messages over a backend byte
  * channel.
  *
- * Framing: every message is a 4-byte little-endian length followed by that
- * many bytes (MPROC_MESSAGE_MAX is 2^30, so 32 bits hold every legal
- * length). Typed values are the codec's encoding in the same frame; raw bytes
- * are framed as they are, so a typed value received with recv_bytes gives
- * its encoding, and raw bytes received with recv are decoded (and are
- * MPROC_EBADMSG when they are not a valid encoding).
+ * Framing: every message is an 8-byte header, its little-endian 32-bit
+ * length (MPROC_MESSAGE_MAX is 2^30, so 32 bits hold every legal length)
+ * and a check word computed from the length, followed by that many bytes.
+ * The check word tells a header from bytes that only happen to stand where
+ * one should (a stream torn by a process that ended in the middle of a
+ * large message, or a hostile peer). Typed values are the codec's encoding
+ * in the same frame; raw bytes are framed as they are, so a typed value
+ * received with recv_bytes gives its encoding, and raw bytes received with
+ * recv are decoded (and are MPROC_EBADMSG when they are not a valid
+ * encoding). A length past MPROC_MESSAGE_MAX or a wrong check word is no
+ * frame of ours: the stream cannot be framed any more, and the end is
+ * closed at once (MPROC_EFRAMING from then on; the peer's sends fail with
+ * MPROC_EPIPE instead of filling the channel).
  *
- * Receiving reads ahead into a per-end buffer: a burst of small messages
- * costs one read, and a message that arrived only in part (a timeout, a
- * buffer too small, a poll) stays buffered for the next call, so nothing is
- * lost or half-read. A message too large for the read-ahead buffer is read
- * into its own allocation.
+ * The channel is shared: an end passes from process to process (a child
+ * receives it, and its parent may use it again once the child is done), so
+ * every byte a process takes out of the channel must belong to a message it
+ * returns. Hence (C13):
  *
- * Large messages avoid copies: a frame goes out as one gather write (header
- * and payload, no copy), and recv_bytes into a buffer big enough, or
- * recv_bytes_alloc, reads the rest of a large message straight into the
- * destination after taking what the read-ahead holds. If such a read stops
- * part-way (timeout, error), the part received is put back into the
- * read-ahead buffer or an allocation of its own, as if it had been read
- * ahead. After a large message the next read-ahead is kept short, since
- * the next message is likely large too and whatever the read-ahead takes
- * of it is copied once more.
+ * - Nothing is read ahead. Receiving peeks (backend chan_peek: the bytes
+ *   stay in the channel) into a per-end cache of up to 64 KiB, finds the
+ *   frames there, and consumes exactly the frame it returns, header and
+ *   payload in one read (back into the cache, then copied: one read takes
+ *   the frame out at once). A burst of small messages costs one peek, then
+ *   one read per message. poll only peeks. The cache is only a copy of the
+ *   head of the channel: passing the end to a child drops it, and a frame
+ *   whose header does not read back as it was peeked closes the end.
+ * - A frame of up to 64 KiB, header included, is consumed only once all of
+ *   it is in the channel (it always fits: a socket pair or pipe holds more),
+ *   so a receiver that times out, ends or is killed leaves it whole. If one
+ *   began to arrive and stopped (its sender preempted in the middle of the
+ *   write, or dead), the receiver yields a few times, then takes it like a
+ *   large one.
+ * - A larger frame cannot be all in the channel (its sender blocks until
+ *   the receiver reads), so it is consumed as it arrives: header and payload
+ *   straight into the destination (the caller's buffer, or an allocation of
+ *   the exact size). If a receive stops part-way (a timeout), what it took
+ *   is kept in the end (the frame "in progress": `part` bytes, the header in
+ *   `hdr`, the payload so far in `big`) and the next receive goes on from
+ *   there, so a timeout never loses or tears a message; such an end cannot
+ *   be passed to a child (MPROC_ESTATE) until that message is received.
+ *   End-of-file in the middle of a frame (the sender died while sending)
+ *   drops it and reads as MPROC_EEOF.
  *
- * Map: the end; helpers; receive core; public calls; export/import and the
- * wait hook.
+ * Sending: a small frame is copied together with its header into a send
+ * buffer and goes as one write; a large one as one gather write (header and
+ * payload, no copy).
+ *
+ * Map: the end; helpers; peeking (the cache); the frame in progress; public
+ * calls; export/import and the wait hook.
  */
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define HDR 4
-/* Read-ahead buffer; also the largest frame sent from the send buffer. */
+#define HDR 8
+/* The peek cache; also the largest frame (header included) consumed only
+ * whole, and the largest frame sent from the send buffer. */
 #define RBUF_CAP ((size_t)64 * 1024)
-/* Messages from this size on are read straight into their destination. */
-#define DIRECT_MIN ((size_t)16 * 1024)
-/* The read-ahead after a large message. */
-#define RA_SHORT ((size_t)4 * 1024)
+/* How many times a receive peeks again, yielding in between, for the rest
+ * of a small frame that began to arrive, before it takes the frame in
+ * pieces. */
+#define SPIN_MAX 64
 
 struct mproc_conn {
     mproc__handle h;
     bool readable;
     bool writable;
     bool closed;
-    bool eof;    /* the channel reported end-of-file */
-    bool broken; /* a frame header was impossible: the stream is lost */
-    /* read-ahead: bytes rbuf[rpos..rlen) are received, not yet consumed */
-    uint8_t *rbuf;
-    size_t rpos;
-    size_t rlen;
-    /* a message larger than the read-ahead buffer, being received */
+    bool eof;     /* end-of-file, and nothing left in the channel */
+    bool framing; /* broken framing closed the channel: MPROC_EFRAMING */
+    /* the cache: pk[pk_pos..pk_len) are the first bytes in the channel,
+     * peeked, not consumed */
+    uint8_t *pk;
+    size_t pk_pos;
+    size_t pk_len;
+    /* the frame in progress: `part` bytes of it consumed, header included;
+     * the header in hdr, the payload received so far in big (big_len bytes,
+     * allocated once the length is known) */
+    size_t part;
+    uint8_t hdr[HDR];
     uint8_t *big;
     size_t big_len;
-    size_t big_have;
     /* send buffer for small frames (header and payload in one write) */
     uint8_t *wbuf;
-    /* the last message received was large: read ahead little */
+    /* the last message received was large: peek little (the next is likely
+     * large too, and whatever a peek copies of it is copied once more) */
     bool ra_short;
 };
 
@@ -76,6 +107,28 @@ static uint32_t get_le32(const uint8_t *p)
            (uint32_t)p[3] << 24;
 }
 
+/* The header's check word: the length mixed with a constant (a header of
+ * zeros is no header). */
+static uint32_t hdr_check(uint32_t len)
+{
+    return (len * 0x9E3779B1u) ^ 0x6D70726Fu;
+}
+
+static void put_hdr(uint8_t *p, size_t len)
+{
+    put_le32(p, (uint32_t)len);
+    put_le32(p + 4, hdr_check((uint32_t)len));
+}
+
+/* The length a header announces, or -1 for no header of ours. */
+static int64_t hdr_len(const uint8_t *p)
+{
+    uint32_t len = get_le32(p);
+    if (len > MPROC_MESSAGE_MAX || get_le32(p + 4) != hdr_check(len))
+        return -1;
+    return (int64_t)len;
+}
+
 static int conn_new(mproc_conn **out, mproc__handle h, bool readable,
                     bool writable)
 {
@@ -89,20 +142,38 @@ static int conn_new(mproc_conn **out, mproc__handle h, bool readable,
     return 0;
 }
 
+static void drop_state(mproc_conn *c)
+{
+    free(c->pk);
+    free(c->big);
+    c->pk = c->big = NULL;
+    c->pk_pos = c->pk_len = c->part = c->big_len = 0;
+}
+
 static void conn_release(mproc_conn *c)
 {
     mproc__os_handle_close(c->h);
     c->h = MPROC__BADHANDLE;
-    free(c->rbuf);
-    free(c->big);
+    drop_state(c);
     free(c->wbuf);
-    c->rbuf = c->big = c->wbuf = NULL;
-    c->rpos = c->rlen = c->big_len = c->big_have = 0;
+    c->wbuf = NULL;
     c->closed = true;
 }
 
+/* The rest of the stream cannot be framed: close the channel at once, so
+ * that the peer's sends fail (MPROC_EPIPE) instead of filling it and then
+ * blocking, and say MPROC_EFRAMING on every later call. */
+static int break_framing(mproc_conn *c)
+{
+    mproc__os_handle_close(c->h);
+    c->h = MPROC__BADHANDLE;
+    drop_state(c);
+    c->framing = true;
+    return MPROC_EFRAMING;
+}
+
 /* ---------------------------------------------------------------------------
- * Receive core
+ * Helpers
  */
 
 /* Waits (until `deadline`) for the channel to be readable. */
@@ -117,7 +188,7 @@ static int wait_readable(mproc_conn *c, int64_t deadline)
     return rc == 0 ? MPROC_ETIMEDOUT : 0;
 }
 
-/* One read into dst; MPROC_EEOF at end-of-file. */
+/* One read of at most n bytes into dst; MPROC_EEOF at end-of-file. */
 static int read_some(mproc_conn *c, uint8_t *dst, size_t n, int64_t deadline,
                      size_t *got)
 {
@@ -136,154 +207,191 @@ static int read_some(mproc_conn *c, uint8_t *dst, size_t n, int64_t deadline,
     return 0;
 }
 
-/* Makes one whole message available at *msg / *len without consuming it.
- * A partial message is kept across a timeout. An end-of-file in the middle
- * of a message (the sender died while sending) drops the fragment.
- *
- * Returns 1 instead, with *len set and nothing read past the header, for a
- * message not yet complete of DIRECT_MIN to direct_cap bytes: the caller
- * takes the part received (take_prefix) and reads the rest itself
- * (read_rest). direct_cap 0: never. */
-static int fill_message(mproc_conn *c, int64_t deadline, size_t direct_cap,
-                        const uint8_t **msg, size_t *len)
+/* ---------------------------------------------------------------------------
+ * Peeking: what the next message is, without taking anything
+ */
+
+/* Peeks the head of the channel into the cache (from its start: the cache
+ * then holds what the channel holds), wanting at least `need` bytes; waits
+ * up to timeout_ms when the channel is empty. The count cached, 0 when
+ * nothing came, or a negative code. */
+static int64_t refill(mproc_conn *c, size_t need, int timeout_ms)
 {
+    size_t want = c->ra_short ? need : RBUF_CAP;
+    int64_t r;
+    if (c->pk == NULL) {
+        c->pk = malloc(RBUF_CAP);
+        if (c->pk == NULL)
+            return MPROC_ENOMEM;
+    }
+    r = mproc__os_chan_peek(c->h, c->pk, want, timeout_ms);
+    c->pk_pos = 0;
+    c->pk_len = r > 0 ? (size_t)r : 0;
+    if (r == MPROC_EEOF)
+        c->eof = true;
+    return r;
+}
+
+/* What probe finds at the head of the channel (nothing consumed). */
+enum {
+    AT_CACHE = 1, /* a whole small frame, in the cache */
+    AT_LARGE = 2, /* the header of a large frame, or of a small one that
+                     stopped arriving: to be taken in pieces */
+    AT_HEAD = 3   /* part of a header that stopped arriving */
+};
+
+/* Waits (until `deadline`) for the next message to begin: AT_* with *len
+ * (the frame's length, unless AT_HEAD), or MPROC_ETIMEDOUT, MPROC_EEOF,
+ * MPROC_EFRAMING, another negative code. */
+static int probe(mproc_conn *c, int64_t deadline, size_t *len)
+{
+    int spins = 0;
     for (;;) {
-        size_t avail = c->rlen - c->rpos;
-        size_t got = 0;
-        size_t want;
-        int rc;
-        if (c->broken)
-            return MPROC_EBADMSG;
-        if (c->big != NULL) {
-            if (c->big_have == c->big_len) {
-                *msg = c->big;
-                *len = c->big_len;
-                return 0;
-            }
-            if (c->eof)
-                goto eof;
-            if (c->big_len >= DIRECT_MIN && c->big_len <= direct_cap) {
-                *len = c->big_len;
-                return 1;
-            }
-            rc = read_some(c, c->big + c->big_have, c->big_len - c->big_have,
-                           deadline, &got);
-            if (rc == MPROC_EEOF)
-                goto eof;
-            if (rc < 0)
-                return rc;
-            c->big_have += got;
+        size_t avail = c->pk_len - c->pk_pos;
+        size_t need = HDR;
+        int64_t r;
+        if (avail >= HDR) {
+            int64_t hl = hdr_len(c->pk + c->pk_pos);
+            size_t l;
+            if (hl < 0)
+                return break_framing(c); /* not one of ours */
+            l = (size_t)hl;
+            *len = l;
+            if (HDR + l > RBUF_CAP)
+                return AT_LARGE;
+            if (avail >= HDR + l)
+                return AT_CACHE;
+            need = HDR + l;
+        } else if (c->eof) {
+            return MPROC_EEOF;
+        }
+        r = refill(c, need, avail == 0 ? mproc__remaining(deadline) : 0);
+        if (r < 0)
+            return (int)r;
+        if (r == 0 && avail == 0)
+            return MPROC_ETIMEDOUT;
+        if ((size_t)r > avail) {
+            spins = 0;
             continue;
         }
-        if (avail >= HDR) {
-            size_t l = get_le32(c->rbuf + c->rpos);
-            if (l > MPROC_MESSAGE_MAX) {
-                /* Not one of ours: the rest of the stream cannot be framed. */
-                c->broken = true;
-                return MPROC_EBADMSG;
-            }
-            if (avail - HDR >= l) {
-                *msg = c->rbuf + c->rpos + HDR;
-                *len = l;
-                return 0;
-            }
-            if (c->eof)
-                goto eof;
-            if (l >= DIRECT_MIN && l <= direct_cap) {
-                *len = l;
-                return 1;
-            }
-            if (HDR + l > RBUF_CAP) {
-                c->big = malloc(l);
-                if (c->big == NULL)
-                    return MPROC_ENOMEM;
-                c->big_len = l;
-                c->big_have = avail - HDR;
-                memcpy(c->big, c->rbuf + c->rpos + HDR, c->big_have);
-                c->rpos = c->rlen = 0;
-                continue;
-            }
-        }
-        if (c->eof)
-            goto eof;
-        if (c->rbuf == NULL) {
-            c->rbuf = malloc(RBUF_CAP);
-            if (c->rbuf == NULL)
-                return MPROC_ENOMEM;
-        }
-        if (c->rpos > 0) {
-            memmove(c->rbuf, c->rbuf + c->rpos, avail);
-            c->rpos = 0;
-            c->rlen = avail;
-        }
-        /* Before a header is known, after a large message: a short read,
-         * so that little of a large message goes through this buffer. */
-        want = RBUF_CAP - c->rlen;
-        if (avail < HDR && c->ra_short && want > RA_SHORT)
-            want = RA_SHORT;
-        rc = read_some(c, c->rbuf + c->rlen, want, deadline, &got);
-        if (rc == MPROC_EEOF)
-            goto eof;
-        if (rc < 0)
-            return rc;
-        c->rlen += got;
+        /* The frame began to arrive and stopped: its sender is in the
+         * middle of the write (the rest comes at once), preempted, or
+         * gone. A few chances, then in pieces. */
+        if (r > 0 && ++spins > SPIN_MAX)
+            return (size_t)r >= HDR ? AT_LARGE : AT_HEAD;
+        mproc__os_yield();
     }
-eof:
+}
+
+/* Takes the whole frame at the head of the cache (AT_CACHE) out of the
+ * channel, with one read back into the cache where it was peeked (the
+ * bytes are all there, so the read neither waits nor stops short, and the
+ * frame leaves the channel at once: a scatter read is two reads on
+ * Windows, and a process killed between them would tear the stream), then
+ * copies the payload to dst unless dst is NULL. */
+static int take_cached(mproc_conn *c, size_t len, uint8_t *dst)
+{
+    uint8_t *p = c->pk + c->pk_pos;
+    size_t n = HDR + len, got = 0;
+    while (got < n) {
+        int64_t r = mproc__os_chan_read(c->h, p + got, n - got);
+        if (r < 0 && got == 0)
+            return (int)r;
+        if (r <= 0)
+            return break_framing(c); /* torn: the bytes were not there */
+        got += (size_t)r;
+    }
+    /* Another process read what this one peeked (two users of one end at
+     * once): the stream is lost. */
+    if (hdr_len(p) != (int64_t)len)
+        return break_framing(c);
+    if (dst != NULL && len > 0)
+        memcpy(dst, p + HDR, len);
+    c->pk_pos += n;
+    if (c->pk_pos == c->pk_len)
+        c->pk_pos = c->pk_len = 0;
+    c->ra_short = false;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * The frame in progress
+ */
+
+/* Begins taking the frame at the head of the channel in pieces (AT_LARGE
+ * with its length, or AT_HEAD): its header and, when `dst` is given (room
+ * for the payload, len bytes), as much of the payload as is there. The
+ * bytes of the header peeked are in the channel, so the read does not
+ * wait. */
+static int start_frame(mproc_conn *c, uint8_t *dst, size_t len)
+{
+    size_t avail = c->pk_len - c->pk_pos;
+    size_t nh = avail < HDR ? avail : HDR;
+    int64_t r;
+    c->pk_pos = c->pk_len = 0; /* the cache ends here */
+    if (dst != NULL && nh == HDR)
+        r = mproc__os_chan_readv(c->h, c->hdr, HDR, dst, len);
+    else
+        r = mproc__os_chan_read(c->h, c->hdr, nh);
+    if (r < 0)
+        return (int)r;
+    if (r == 0) {
+        c->eof = true;
+        return MPROC_EEOF;
+    }
+    c->part = (size_t)r;
+    return 0;
+}
+
+/* Ends the frame in progress. */
+static void end_frame(mproc_conn *c)
+{
+    c->ra_short = HDR + get_le32(c->hdr) > RBUF_CAP;
     free(c->big);
     c->big = NULL;
-    c->big_len = c->big_have = 0;
-    c->rpos = c->rlen = 0;
+    c->big_len = c->part = 0;
+}
+
+/* End-of-file in the middle of the frame: it is lost with its sender. */
+static int drop_frame(mproc_conn *c)
+{
+    free(c->big);
+    c->big = NULL;
+    c->big_len = c->part = 0;
     return MPROC_EEOF;
 }
 
-/* Drops the message fill_message returned. */
-static void consume(mproc_conn *c, size_t len)
+/* Completes the header of the frame in progress: 0 with *len, or the code
+ * the wait ended with (the part read is kept). */
+static int frame_header(mproc_conn *c, int64_t deadline, size_t *len)
 {
-    c->ra_short = len >= DIRECT_MIN;
-    if (c->big != NULL) {
-        free(c->big);
-        c->big = NULL;
-        c->big_len = c->big_have = 0;
-        return;
+    while (c->part < HDR) {
+        size_t got = 0;
+        int rc = read_some(c, c->hdr + c->part, HDR - c->part, deadline, &got);
+        if (rc == MPROC_EEOF)
+            return drop_frame(c);
+        if (rc < 0)
+            return rc;
+        c->part += got;
     }
-    c->rpos += HDR + len;
-    if (c->rpos == c->rlen)
-        c->rpos = c->rlen = 0;
+    if (hdr_len(c->hdr) < 0)
+        return break_framing(c);
+    *len = (size_t)hdr_len(c->hdr);
+    return 0;
 }
 
-/* After fill_message returned 1: the part of the message received so far,
- * moved to dst (or, own_big, c->big itself handed over as *dst), and the
- * message dropped from the end. Returns the count moved. */
-static size_t take_prefix(mproc_conn *c, uint8_t **dst, bool own_big)
+/* Reads the rest of the payload of the frame in progress (`len` bytes) into
+ * dst, which holds its first part - HDR bytes already: c->big, or the
+ * caller's buffer, into which they were copied. If it stops part-way, what
+ * came is kept in c->big (allocated here if dst is not it), so that no call
+ * loses or tears the message; end-of-file drops it. */
+static int frame_payload(mproc_conn *c, uint8_t *dst, size_t len,
+                         int64_t deadline)
 {
-    size_t have;
-    if (c->big != NULL) {
-        have = c->big_have;
-        if (own_big) {
-            *dst = c->big;
-        } else {
-            memcpy(*dst, c->big, have);
-            free(c->big);
-        }
-        c->big = NULL;
-        c->big_len = c->big_have = 0;
-        return have;
-    }
-    have = c->rlen - c->rpos - HDR;
-    memcpy(*dst, c->rbuf + c->rpos + HDR, have);
-    /* fill_message returns 1 only with everything buffered belonging to
-     * this message. */
-    c->rpos = c->rlen = 0;
-    return have;
-}
-
-/* Reads bytes [have, len) of a message straight into dst. If it stops
- * part-way, the part received is kept in the end as if read ahead (dst
- * becomes c->big when dst_owned, else it is copied), so that a timeout
- * never loses or tears the message; end-of-file drops it. */
-static int read_rest(mproc_conn *c, uint8_t *dst, bool dst_owned, size_t len,
-                     size_t have, int64_t deadline)
-{
+    size_t have = c->part - HDR;
+    /* What c->big holds when dst is not it: everything before this call
+     * (copied to dst by the caller), or nothing yet. */
+    size_t kept = c->big != NULL ? have : 0;
     int rc = 0;
     while (have < len) {
         size_t got = 0;
@@ -291,37 +399,45 @@ static int read_rest(mproc_conn *c, uint8_t *dst, bool dst_owned, size_t len,
         if (rc < 0)
             break;
         have += got;
-    }
-    if (rc == 0) {
-        c->ra_short = true;
-        return 0;
-    }
-    if (rc == MPROC_EEOF) {
-        if (dst_owned)
-            free(dst);
-        return rc;
-    }
-    if (dst_owned) {
-        c->big = dst;
-    } else if (c->rbuf != NULL && HDR + have <= RBUF_CAP) {
-        put_le32(c->rbuf, (uint32_t)len);
-        memcpy(c->rbuf + HDR, dst, have);
-        c->rpos = 0;
-        c->rlen = HDR + have;
-        return rc;
-    } else {
-        c->big = malloc(len);
-        if (c->big == NULL) {
-            /* Nowhere to keep the part received: the stream cannot be
-             * framed any more. */
-            c->broken = true;
-            return MPROC_ENOMEM;
+        /* The timeout holds while the message is still coming, too: each
+         * call takes at least one read's worth, and stops at its
+         * deadline. */
+        if (have < len && deadline >= 0 && mproc__remaining(deadline) == 0) {
+            rc = MPROC_ETIMEDOUT;
+            break;
         }
-        memcpy(c->big, dst, have);
     }
-    c->big_len = len;
-    c->big_have = have;
+    c->part = HDR + have;
+    if (rc == 0)
+        return 0;
+    if (rc == MPROC_EEOF)
+        return drop_frame(c);
+    if (dst != c->big && have > kept) {
+        if (c->big == NULL) {
+            c->big = malloc(len);
+            if (c->big == NULL) {
+                /* Nowhere to keep the part received: the stream cannot be
+                 * framed any more. */
+                (void)break_framing(c);
+                return MPROC_ENOMEM;
+            }
+            c->big_len = len;
+        }
+        memcpy(c->big + kept, dst + kept, have - kept);
+    }
     return rc;
+}
+
+/* The frame in progress needs an allocation of its own for its payload. */
+static int frame_alloc(mproc_conn *c, size_t len)
+{
+    if (c->big != NULL)
+        return 0;
+    c->big = malloc(len > 0 ? len : 1);
+    if (c->big == NULL)
+        return MPROC_ENOMEM;
+    c->big_len = len;
+    return 0;
 }
 
 static int check_recv(mproc_conn *c, int timeout_ms)
@@ -333,6 +449,8 @@ static int check_recv(mproc_conn *c, int timeout_ms)
     if (!c->readable)
         return MPROC_EDIRECTION;
     MPROC__CHECK_TIMEOUT(timeout_ms);
+    if (c->framing)
+        return MPROC_EFRAMING;
     return 0;
 }
 
@@ -344,7 +462,29 @@ static int check_send(mproc_conn *c)
         return MPROC_ECLOSED;
     if (!c->writable)
         return MPROC_EDIRECTION;
+    if (c->framing)
+        return MPROC_EFRAMING;
     return 0;
+}
+
+/* Receives a frame into c->big, taken in pieces: from its beginning
+ * (`start`: AT_LARGE with *len, or AT_HEAD, as probe found it) or, start 0,
+ * from where an earlier receive stopped. 0 with all *len bytes of it in
+ * c->big (end_frame once used), or the code the wait ended with. */
+static int recv_into_big(mproc_conn *c, int start, size_t *len,
+                         int64_t deadline)
+{
+    int rc;
+    if (start == AT_LARGE && (rc = frame_alloc(c, *len)) < 0)
+        return rc;
+    if (start != 0 && (rc = start_frame(c, c->big, *len)) < 0)
+        return rc;
+    rc = frame_header(c, deadline, len);
+    if (rc == 0)
+        rc = frame_alloc(c, *len);
+    if (rc == 0)
+        rc = frame_payload(c, c->big, *len, deadline);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------
@@ -387,12 +527,12 @@ static int send_frame(mproc_conn *c, const void *buf, size_t len)
             if (c->wbuf == NULL)
                 return MPROC_ENOMEM;
         }
-        put_le32(c->wbuf, (uint32_t)len);
+        put_hdr(c->wbuf, len);
         if (len > 0)
             memcpy(c->wbuf + HDR, buf, len);
         return mproc__os_chan_write(c->h, c->wbuf, HDR + len);
     }
-    put_le32(hdr, (uint32_t)len);
+    put_hdr(hdr, len);
     return mproc__os_chan_writev(c->h, hdr, HDR, buf, len);
 }
 
@@ -415,7 +555,7 @@ int mproc_conn_send(mproc_conn *c, const mproc_value *v)
         if (len > MPROC_MESSAGE_MAX) {
             rc = MPROC_EMSGSIZE;
         } else {
-            put_le32(b.p, (uint32_t)len);
+            put_hdr(b.p, len);
             rc = mproc__os_chan_write(c->h, b.p, b.n);
         }
     }
@@ -435,23 +575,11 @@ int mproc_conn_send_bytes(mproc_conn *c, const void *buf, size_t len)
     return send_frame(c, buf, len);
 }
 
-int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms)
+/* Decodes a received message; malformed bytes are MPROC_EBADMSG (the
+ * message is consumed: it must not block the ones behind it). */
+static int decode_msg(const uint8_t *msg, size_t len, mproc_value **out)
 {
-    const uint8_t *msg;
-    size_t len;
-    int rc = check_recv(c, timeout_ms);
-    if (rc < 0)
-        return rc;
-    if (out == NULL)
-        return MPROC_EINVAL;
-    *out = NULL;
-    rc = fill_message(c, mproc__deadline(timeout_ms), 0, &msg, &len);
-    if (rc < 0)
-        return rc;
-    rc = mproc__decode(msg, len, false, out);
-    /* Consumed whether or not it decodes: a malformed message must not
-     * block the ones behind it. */
-    consume(c, len);
+    int rc = mproc__decode(msg, len, false, out);
     if (rc < 0) {
         *out = NULL;
         return rc == MPROC_ENOMEM ? rc : MPROC_EBADMSG;
@@ -459,45 +587,85 @@ int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms)
     return 0;
 }
 
+int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms)
+{
+    int64_t deadline;
+    size_t len = 0;
+    int start = 0;
+    int rc = check_recv(c, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    deadline = mproc__deadline(timeout_ms);
+    if (c->part == 0) {
+        rc = probe(c, deadline, &len);
+        if (rc < 0)
+            return rc;
+        if (rc == AT_CACHE) {
+            const uint8_t *msg = c->pk + c->pk_pos + HDR;
+            rc = take_cached(c, len, NULL);
+            return rc < 0 ? rc : decode_msg(msg, len, out);
+        }
+        start = rc;
+    }
+    rc = recv_into_big(c, start, &len, deadline);
+    if (rc < 0)
+        return rc;
+    rc = decode_msg(c->big, len, out);
+    end_frame(c);
+    return rc;
+}
+
 int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap, size_t *len,
                           int timeout_ms)
 {
-    const uint8_t *msg;
-    size_t n;
     int64_t deadline;
+    size_t n = 0;
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
     if (len == NULL || (buf == NULL && cap > 0))
         return MPROC_EINVAL;
     deadline = mproc__deadline(timeout_ms);
-    rc = fill_message(c, deadline, cap, &msg, &n);
+    if (c->part == 0) {
+        rc = probe(c, deadline, &n);
+        if (rc < 0)
+            return rc;
+        if (rc != AT_HEAD) {
+            *len = n;
+            if (n > cap)
+                return MPROC_ETOOSMALL; /* nothing taken: it stays */
+        }
+        if (rc == AT_CACHE)
+            return take_cached(c, n, buf);
+        rc = start_frame(c, rc == AT_LARGE ? buf : NULL, n);
+        if (rc < 0)
+            return rc;
+    }
+    rc = frame_header(c, deadline, &n);
     if (rc < 0)
         return rc;
-    if (rc == 1) {
-        uint8_t *dst = buf;
-        size_t have = take_prefix(c, &dst, false);
-        rc = read_rest(c, dst, false, n, have, deadline);
-        if (rc == 0)
-            *len = n;
-        return rc;
-    }
     *len = n;
     if (n > cap)
         return MPROC_ETOOSMALL; /* kept for the next receive */
-    if (n > 0)
-        memcpy(buf, msg, n);
-    consume(c, n);
+    /* What an earlier receive took of it comes first. */
+    if (c->big != NULL && c->part > HDR)
+        memcpy(buf, c->big, c->part - HDR);
+    rc = frame_payload(c, buf, n, deadline);
+    if (rc < 0)
+        return rc;
+    end_frame(c);
     return 0;
 }
 
 int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf, size_t *len,
                                 int timeout_ms)
 {
-    const uint8_t *msg;
-    size_t n;
-    uint8_t *p;
     int64_t deadline;
+    size_t n = 0;
+    int start = 0;
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
@@ -506,52 +674,48 @@ int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf, size_t *len,
     *buf = NULL;
     *len = 0;
     deadline = mproc__deadline(timeout_ms);
-    rc = fill_message(c, deadline, MPROC_MESSAGE_MAX, &msg, &n);
-    if (rc < 0)
-        return rc;
-    if (rc == 1) {
-        /* One allocation of the exact size, read into directly (or the one
-         * a previous receive began, taken over). */
-        size_t have;
-        p = NULL;
-        if (c->big == NULL) {
-            p = malloc(n);
-            if (p == NULL)
-                return MPROC_ENOMEM;
-        }
-        have = take_prefix(c, &p, true);
-        rc = read_rest(c, p, true, n, have, deadline);
+    if (c->part == 0) {
+        rc = probe(c, deadline, &n);
         if (rc < 0)
             return rc;
-    } else if (c->big != NULL) {
-        /* Hand over the allocation instead of copying a large message. */
-        p = c->big;
-        c->big = NULL;
-        c->big_len = c->big_have = 0;
-        c->ra_short = true;
-    } else {
-        p = malloc(n > 0 ? n : 1);
-        if (p == NULL)
-            return MPROC_ENOMEM;
-        if (n > 0)
-            memcpy(p, msg, n);
-        consume(c, n);
+        if (rc == AT_CACHE) {
+            uint8_t *p = malloc(n > 0 ? n : 1);
+            if (p == NULL)
+                return MPROC_ENOMEM;
+            rc = take_cached(c, n, p);
+            if (rc < 0) {
+                free(p);
+                return rc;
+            }
+            *buf = p;
+            *len = n;
+            return 0;
+        }
+        start = rc;
     }
-    *buf = p;
+    /* One allocation of the exact size, read into directly. */
+    rc = recv_into_big(c, start, &n, deadline);
+    if (rc < 0)
+        return rc;
+    *buf = c->big; /* handed over, not copied */
     *len = n;
+    c->big = NULL;
+    end_frame(c);
     return 0;
 }
 
 int mproc_conn_poll(mproc_conn *c, int timeout_ms)
 {
-    const uint8_t *msg;
     size_t len;
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
-    rc = fill_message(c, mproc__deadline(timeout_ms), 0, &msg, &len);
-    if (rc == 0 || rc == MPROC_EEOF || rc == MPROC_EBADMSG)
-        return 1; /* a receive would not block */
+    /* A frame in progress is ready when more of it (or end-of-file) is. */
+    if (c->part > 0)
+        return mproc__os_chan_poll(c->h, timeout_ms);
+    rc = probe(c, mproc__deadline(timeout_ms), &len);
+    if (rc > 0 || rc == MPROC_EEOF)
+        return 1; /* a receive would not wait for the message to begin */
     if (rc == MPROC_ETIMEDOUT)
         return 0;
     return rc;
@@ -580,56 +744,46 @@ mproc_conn *mproc_conn_destroy(mproc_conn *c)
 /* ---------------------------------------------------------------------------
  * Export / import and the wait hook
  *
- * Blob: one flags byte (1 readable, 2 writable), then any bytes read ahead
- * but not yet consumed, so that passing an end to a child loses nothing. An
- * end holding more read-ahead than the blob carries (or a partly received
- * large message) cannot be passed: MPROC_ESTATE.
+ * Blob: one flags byte (1 readable, 2 writable, 4 end-of-file seen). Nothing
+ * was read ahead, so the channel itself holds every message for the child.
+ * The cache is dropped: once the child has used the end it no longer shows
+ * what is in the channel. An end with a frame in progress (a receive that
+ * timed out part-way through a large message) cannot be passed:
+ * MPROC_ESTATE until that message is received.
  */
 
 int mproc__conn_export(mproc_conn *c, mproc__export *ex)
 {
-    size_t avail;
     if (c == NULL || ex == NULL)
         return MPROC_EINVAL;
     if (c->closed)
         return MPROC_ECLOSED;
-    avail = c->rlen - c->rpos;
-    if (c->big != NULL || avail > MPROC__EXPORT_MAX_BLOB - 1)
+    if (c->framing)
+        return MPROC_EFRAMING;
+    if (c->part > 0)
         return MPROC_ESTATE;
+    c->pk_pos = c->pk_len = 0;
     ex->h[0] = c->h;
     ex->nh = 1;
     ex->blob[0] = (uint8_t)((c->readable ? 1 : 0) | (c->writable ? 2 : 0) |
                             (c->eof ? 4 : 0));
-    if (avail > 0)
-        memcpy(ex->blob + 1, c->rbuf + c->rpos, avail);
-    ex->nblob = (uint32_t)(1 + avail);
+    ex->nblob = 1;
     return 0;
 }
 
 int mproc__conn_import(const mproc__export *ex, mproc_conn **out)
 {
     mproc_conn *c;
-    size_t avail;
     int rc;
     if (ex == NULL || out == NULL)
         return MPROC_EINVAL;
-    if (ex->nh != 1 || ex->nblob < 1 || ex->nblob > MPROC__EXPORT_MAX_BLOB ||
-        (ex->blob[0] & ~7u) != 0 || (ex->blob[0] & 3u) == 0)
+    if (ex->nh != 1 || ex->nblob != 1 || (ex->blob[0] & ~7u) != 0 ||
+        (ex->blob[0] & 3u) == 0)
         return MPROC_EBADMSG;
     rc = conn_new(&c, ex->h[0], (ex->blob[0] & 1) != 0, (ex->blob[0] & 2) != 0);
     if (rc < 0)
         return rc;
     c->eof = (ex->blob[0] & 4) != 0;
-    avail = ex->nblob - 1;
-    if (avail > 0) {
-        c->rbuf = malloc(RBUF_CAP);
-        if (c->rbuf == NULL) {
-            free(c);
-            return MPROC_ENOMEM;
-        }
-        memcpy(c->rbuf, ex->blob + 1, avail);
-        c->rlen = avail;
-    }
     *out = c;
     return 0;
 }
@@ -644,9 +798,16 @@ int mproc__conn_wait_handle(mproc_conn *c, mproc__handle *h, bool *ready_now)
     if (!c->readable)
         return MPROC_EDIRECTION;
     *h = c->h;
-    avail = c->rlen - c->rpos;
-    *ready_now = c->eof || c->broken ||
-                 (c->big != NULL && c->big_have == c->big_len) ||
-                 (avail >= HDR && avail - HDR >= get_le32(c->rbuf + c->rpos));
+    avail = c->pk_len - c->pk_pos;
+    /* A message whose first bytes are known is ready (a header that is no
+     * header too: the receive reports it); the channel's own readiness
+     * tells the rest (a receive then does not wait for a message to
+     * begin). */
+    *ready_now = c->eof || c->framing;
+    if (c->part == 0 && avail >= HDR) {
+        int64_t l = hdr_len(c->pk + c->pk_pos);
+        *ready_now = *ready_now || l < 0 || HDR + (size_t)l > RBUF_CAP ||
+                     avail - HDR >= (size_t)l;
+    }
     return 0;
 }

@@ -23,8 +23,10 @@
             return MPROC_EINVAL;                                               \
     } while (0)
 
-/* Milliseconds left until `deadline` (from mproc__deadline), as a timeout:
- * MPROC_FOREVER stays so, an expired deadline gives 0. */
+/* Milliseconds left until `deadline` (from mproc__deadline, nanoseconds on
+ * mproc__os_now_ns), as a timeout rounded up: MPROC_FOREVER stays so, 0
+ * only once the deadline has passed, so that a caller that stops at 0 never
+ * stops early (backend.h, mproc__left_ms). */
 int64_t mproc__deadline(int timeout_ms);
 int mproc__remaining(int64_t deadline);
 
@@ -32,8 +34,16 @@ int mproc__remaining(int64_t deadline);
  * The value tree
  */
 
+/* Nesting is bounded when a tree is built, not when it is walked: every
+ * value knows the list that holds it (`parent`, NULL at the top) and every
+ * list how many lists deep it goes (`height`, itself included: an empty
+ * list is 1), so that mproc_list_append can refuse, in a few steps, an item
+ * that would take the tree past MPROC_VALUE_MAX_DEPTH. Every walk (free,
+ * copy, equal, repr, encode) therefore recurses at most that deep. */
 struct mproc_value {
-    int type; /* mproc_type */
+    int type;        /* mproc_type */
+    uint32_t height; /* lists: 1 + the greatest height of an item; else 0 */
+    struct mproc_value *parent;
     union {
         bool b;
         int64_t i;
@@ -65,7 +75,8 @@ static inline bool mproc__type_is_handle(int type)
  * for cap item pointers there too (it moves them out when it grows). Both
  * return NULL when out of memory. mproc__list_push appends without the
  * checks of mproc_list_append and does not free the item on failure
- * (MPROC_ENOMEM). */
+ * (MPROC_ENOMEM); it keeps `parent` and `height` (cheap while a tree is
+ * built from the bottom up), and the caller keeps the depth limit. */
 mproc_value *mproc__value_new_blob(int type, const void *p, size_t n);
 mproc_value *mproc__value_new_list(size_t cap);
 /* A handle value; `owned`: mproc_value_free destroys the object (imported in

@@ -99,18 +99,10 @@ void mproc__object_destroy(int type, void *obj)
 
 int64_t mproc__deadline(int timeout_ms)
 {
-    if (timeout_ms < 0)
-        return -1;
-    return mproc__os_now_ms() + timeout_ms;
+    return mproc__deadline_ns(timeout_ms);
 }
 
 int mproc__remaining(int64_t deadline)
 {
-    int64_t left;
-    if (deadline < 0)
-        return MPROC_FOREVER;
-    left = deadline - mproc__os_now_ms();
-    if (left <= 0)
-        return 0;
-    return left > INT32_MAX ? INT32_MAX : (int)left;
+    return mproc__left_ms(deadline);
 }

@@ -5,11 +5,15 @@
  * the same block as the value, one malloc instead of two); constructors;
  * lists; handle values; free, copy, equal; accessors; repr.
  *
- * Tree walks other than free are recursive with a guard (WALK_MAX): a value
- * can be nested deeper than the wire format allows (an inner list can be
- * appended to at any time), and a walk must not run off the stack for it.
- * Free is recursive without a guard, as in cJSON and jansson: a tree that
- * deep was built one append at a time, by the same program.
+ * Depth: a tree is never nested deeper than MPROC_VALUE_MAX_DEPTH lists,
+ * which is what the wire format allows, so every value can be sent. The
+ * limit is kept where trees are built (mproc_list_append, mproc_list_from,
+ * the decoder, copy), with the parent pointer and height of every value
+ * (internal.h): an append into a list that is itself deep inside a tree
+ * sees the whole tree, in at most MPROC_VALUE_MAX_DEPTH steps. Walks are
+ * then recursive and bounded by it (a million-deep chain, built one append
+ * at a time, used to overflow the stack in free); copy, equality and repr
+ * keep a guard besides, for a tree broken by a caller's misuse.
  */
 #include "internal.h"
 
@@ -18,9 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Deeper than any encodable value (MPROC_VALUE_MAX_DEPTH), shallow enough
- * for a 1 MiB thread stack on Windows. */
-#define WALK_MAX 1000
+/* The walks' guard: deeper than any tree the API builds. */
+#define WALK_MAX (MPROC_VALUE_MAX_DEPTH + 1)
 
 /* ---------------------------------------------------------------------------
  * Allocation
@@ -70,6 +73,7 @@ mproc_value *mproc__value_new_list(size_t cap)
         return NULL;
     memset(v, 0, sizeof *v);
     v->type = MPROC_TYPE_LIST;
+    v->height = 1;
     v->u.list.items = cap > 0 ? value_tail(v) : NULL;
     v->u.list.cap = cap;
     return v;
@@ -168,7 +172,8 @@ mproc_value *mproc_list_from(mproc_value *const *items, size_t n)
     size_t i;
     bool ok = (items != NULL || n == 0);
     for (i = 0; ok && i < n; i++)
-        ok = items[i] != NULL;
+        ok = items[i] != NULL &&
+             items[i]->height < (uint32_t)MPROC_VALUE_MAX_DEPTH;
     l = ok ? mproc__value_new_list(n) : NULL;
     if (l == NULL) {
         /* The contract: the items are ours either way. */
@@ -176,30 +181,38 @@ mproc_value *mproc_list_from(mproc_value *const *items, size_t n)
             mproc_value_free(items[i]);
         return NULL;
     }
-    if (n > 0)
-        memcpy(l->u.list.items, items, n * sizeof *items);
-    l->u.list.n = n;
+    for (i = 0; i < n; i++)
+        (void)mproc__list_push(l, items[i]); /* room for n: cannot fail */
     return l;
 }
 
-/* True when `needle` is `v` or somewhere inside it; *too_deep when the walk
- * gave up at WALK_MAX. */
-static bool value_contains(const mproc_value *v, const mproc_value *needle,
-                           int depth, bool *too_deep)
+/* How many lists deep `list` sits in its tree, itself included (a list at
+ * the top: 1), and whether `item` is `list` or one of the lists around it
+ * (appending it would make a cycle). The walk is bounded by the depth
+ * limit, which every tree keeps. */
+static uint32_t depth_in_tree(const mproc_value *list, const mproc_value *item,
+                              bool *cycle)
 {
-    size_t i;
-    if (v == needle)
-        return true;
-    if (v->type != MPROC_TYPE_LIST)
-        return false;
-    if (depth >= WALK_MAX) {
-        *too_deep = true;
-        return false;
+    uint32_t d = 0;
+    const mproc_value *a;
+    for (a = list; a != NULL && d <= (uint32_t)MPROC_VALUE_MAX_DEPTH;
+         a = a->parent) {
+        if (a == item)
+            *cycle = true;
+        d++;
     }
-    for (i = 0; i < v->u.list.n; i++)
-        if (value_contains(v->u.list.items[i], needle, depth + 1, too_deep))
-            return true;
-    return false;
+    return d;
+}
+
+/* Records that `item` is now held by `list`, and the heights that grow
+ * with it (no further than a height that does not change). */
+static void adopt(mproc_value *list, mproc_value *item)
+{
+    uint32_t h = item->height + 1;
+    mproc_value *a;
+    item->parent = list;
+    for (a = list; a != NULL && a->height < h; a = a->parent, h++)
+        a->height = h;
 }
 
 int mproc__list_push(mproc_value *list, mproc_value *item)
@@ -226,12 +239,14 @@ int mproc__list_push(mproc_value *list, mproc_value *item)
     }
     list->u.list.items[n] = item;
     list->u.list.n = n + 1;
+    adopt(list, item);
     return 0;
 }
 
 int mproc_list_append(mproc_value *list, mproc_value *item)
 {
-    bool too_deep = false;
+    bool cycle = false;
+    uint32_t depth;
     int rc;
     if (item == NULL)
         return MPROC_EINVAL;
@@ -240,11 +255,15 @@ int mproc_list_append(mproc_value *list, mproc_value *item)
         return MPROC_EINVAL;
     }
     /* A list inside itself would make every walk endless, and freeing the
-     * item would free the list the caller still holds: refuse, free
-     * nothing. */
-    if (value_contains(item, list, 0, &too_deep))
+     * item would free the list the caller still holds; an item inside
+     * another list belongs to that list: refuse both, free nothing. */
+    depth = depth_in_tree(list, item, &cycle);
+    if (cycle || item->parent != NULL)
         return MPROC_EINVAL;
-    if (too_deep || list->type != MPROC_TYPE_LIST) {
+    /* The whole tree stays within the limit: the lists around `list`, and
+     * those the item brings. */
+    if (list->type != MPROC_TYPE_LIST ||
+        depth + item->height > (uint32_t)MPROC_VALUE_MAX_DEPTH) {
         mproc_value_free(item);
         return MPROC_EINVAL;
     }
@@ -376,7 +395,7 @@ static mproc_value *value_copy(const mproc_value *v, int depth)
                 mproc_value_free(c);
                 return NULL;
             }
-            c->u.list.items[c->u.list.n++] = item;
+            (void)mproc__list_push(c, item); /* room for n: cannot fail */
         }
         return c;
     default:

@@ -4,11 +4,12 @@
  *
  * Each kind gives a handle the backend can wait on (a pipe end's channel, a
  * queue's doorbell, a process's handle or pidfd) and whether it is ready
- * already (a message read ahead, an item in the queue, an exit already
- * seen). The backend waits on all of them; readiness is then re-checked per
- * kind. Queues and processes without a waitable handle are re-checked every
- * SLICE_MS as a safety net: a queue's doorbell is only rung while someone
- * waits, and a ring can be missed by a waiter registering at that instant.
+ * already (a message whose start a peek has seen, an item in the queue, an
+ * exit already seen). The backend waits on all of them; readiness is then
+ * re-checked per kind. Queues and processes without a waitable handle are
+ * re-checked every SLICE_MS as a safety net: a queue's doorbell is only rung
+ * while someone waits, and a ring can be missed by a waiter registering at that
+ * instant.
  */
 #include "internal.h"
 

@@ -124,7 +124,7 @@ static int try_reap_locked(mproc__child *c)
  * MPROC_ETIMEDOUT. */
 static int wait_exited(mproc__child *c, int timeout_ms)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : mproc__os_now_ms() + timeout_ms;
+    int64_t deadline = mproc__os_now_ms() + timeout_ms + 1; /* never early */
     int nap = 1;
 
     if (timeout_ms < 0) {

@@ -239,7 +239,7 @@ mutex_lock_slow(pthread_mutex_t *m, int rc, int timeout_ms)
         rc = pthread_mutex_trylock(m);
     } else if (timeout_ms > 0) {
 #if defined(POLL_TIMED)
-        int64_t end = mono_ms() + timeout_ms;
+        int64_t end = mono_ms() + timeout_ms + 1;
         while ((rc = pthread_mutex_trylock(m)) == EBUSY && mono_ms() < end) {
             /* nanosleep would be a cancellation point */
             struct timespec ts = {0, 1000000L};
@@ -1023,7 +1023,7 @@ int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
                         mproc__handle mutex_h, int timeout_ms)
 {
     pcond *c = (pcond *)mem;
-    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : -1;
+    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms + 1 : -1;
     uint32_t start;
     bool owner_died = false;
     (void)h;

@@ -18,8 +18,9 @@
  * on it and cancel it (CancelIoEx) on timeout; PeekNamedPipe gives the
  * answer without waiting. Both hold under Wine 8 as on Windows.
  *
- * Map: per-thread I/O event; one overlapped operation; pair; read; write;
- * gather write; readiness (peek, zero-byte read); poll; wait_many.
+ * Map: per-thread I/O event; one overlapped operation; pair; read, scatter
+ * read and peek; write; gather write; readiness (peek, zero-byte read);
+ * poll; wait_many.
  */
 #include "win32.h"
 
@@ -293,8 +294,12 @@ int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
 
     if (h == MPROC__BADHANDLE || h == 0 || buf == NULL || n == 0)
         return MPROC_EINVAL;
-    if (n > IO_CHUNK)
-        n = IO_CHUNK;
+    /* A read from a byte-mode pipe completes when its buffer is full or the
+     * writer's whole WriteFile is done: asked for the rest of a large
+     * message, it would wait for all of it, past the receive's timeout.
+     * A pipe's worth at a time returns as soon as that much came. */
+    if (n > PIPE_BUFFER)
+        n = PIPE_BUFFER;
     for (;;) {
         if (io_wait(mproc__win_h(h), false, buf, (DWORD)n, &got)) {
             /* Zero bytes without an error is a zero-length write, which
@@ -309,6 +314,63 @@ int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
         if (is_eof_error(err))
             return 0;
         return mproc__os_error((long)err);
+    }
+}
+
+/* Two reads: a pipe has no scatter read. The second takes only what is
+ * there already, so that the call blocks no longer than one read would. */
+int64_t mproc__os_chan_readv(mproc__handle h, void *a, size_t na, void *b,
+                             size_t nb)
+{
+    int64_t r, r2;
+    DWORD avail = 0;
+
+    if ((a == NULL && na > 0) || (b == NULL && nb > 0) || na + nb == 0)
+        return MPROC_EINVAL;
+    if (na == 0)
+        return mproc__os_chan_read(h, b, nb);
+    r = mproc__os_chan_read(h, a, na);
+    if (r <= 0 || (size_t)r < na || nb == 0)
+        return r;
+    if (!PeekNamedPipe(mproc__win_h(h), NULL, 0, NULL, &avail, NULL) ||
+        avail == 0)
+        return r; /* the rest, or end-of-file, for the next read */
+    r2 = mproc__os_chan_read(h, b, avail < nb ? avail : nb);
+    if (r2 <= 0)
+        return r; /* reported by the next read */
+    return r + r2;
+}
+
+int64_t mproc__os_chan_peek(mproc__handle h, void *buf, size_t n,
+                            int timeout_ms)
+{
+    int64_t deadline = mproc__deadline_ns(timeout_ms);
+    DWORD got, err;
+    int rc, left = timeout_ms;
+
+    if (h == MPROC__BADHANDLE || h == 0 || buf == NULL || n == 0)
+        return MPROC_EINVAL;
+    if (n > IO_CHUNK)
+        n = IO_CHUNK;
+    for (;;) {
+        got = 0;
+        if (!PeekNamedPipe(mproc__win_h(h), buf, (DWORD)n, &got, NULL, NULL)) {
+            err = GetLastError();
+            /* Data written before the peer closed is still peeked; this
+             * error comes once nothing is left. */
+            if (is_eof_error(err))
+                return MPROC_EEOF;
+            return mproc__os_error((long)err);
+        }
+        if (got > 0)
+            return (int64_t)got;
+        if (left == 0)
+            return 0;
+        /* Empty: wait until data or end-of-file arrives, then peek it. */
+        rc = mproc__os_chan_poll(h, left);
+        if (rc <= 0)
+            return rc;
+        left = mproc__left_ms(deadline);
     }
 }
 
@@ -419,16 +481,11 @@ static void zero_finish(zero_read *z)
     z->pending = false;
 }
 
+/* The time left until a deadline of mproc__deadline_ns, rounded up. */
 static DWORD remaining(int64_t deadline)
 {
-    int64_t left;
-
-    if (deadline < 0)
-        return INFINITE;
-    left = deadline - mproc__os_now_ms();
-    if (left <= 0)
-        return 0;
-    return left > 0x7FFFFFFF ? 0x7FFFFFFF : (DWORD)left;
+    int left = mproc__left_ms(deadline);
+    return left < 0 ? INFINITE : (DWORD)left;
 }
 
 int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
@@ -452,7 +509,7 @@ int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
         if (ev == NULL)
             return mproc__win_last_error();
     }
-    deadline = timeout_ms < 0 ? -1 : mproc__os_now_ms() + timeout_ms;
+    deadline = mproc__deadline_ns(timeout_ms);
     for (;;) {
         rc = zero_start(&z, mproc__win_h(h), ev);
         if (rc == 0) {
@@ -564,7 +621,7 @@ int mproc__os_wait_many(const mproc__handle *h, const bool *is_process,
     rc = scan(h, is_process, n, ready);
     if (rc != 0 || timeout_ms == 0)
         return rc;
-    deadline = timeout_ms < 0 ? -1 : mproc__os_now_ms() + timeout_ms;
+    deadline = mproc__deadline_ns(timeout_ms);
     if (n > MAXIMUM_WAIT_OBJECTS)
         return wait_many_slow(h, is_process, n, deadline, ready);
 

@@ -18,7 +18,7 @@ static BOOL CALLBACK freq_init(INIT_ONCE *once, void *param, void **ctx)
     return TRUE;
 }
 
-int64_t mproc__os_now_ms(void)
+int64_t mproc__os_now_ns(void)
 {
     LARGE_INTEGER c;
 
@@ -26,47 +26,54 @@ int64_t mproc__os_now_ms(void)
      * steps of 10-16 ms, too coarse for timeouts of a few milliseconds. */
     InitOnceExecuteOnce(&freq_once, freq_init, NULL, NULL);
     if (freq <= 0)
-        return (int64_t)GetTickCount64();
+        return (int64_t)GetTickCount64() * 1000000;
     QueryPerformanceCounter(&c);
-    /* Split to keep counter * 1000 from overflowing. */
-    return (int64_t)(c.QuadPart / freq * 1000 +
-                     c.QuadPart % freq * 1000 / freq);
+    /* Split to keep counter * 10^9 from overflowing (the remainder is below
+     * the frequency, itself far below 2^63 / 10^9). */
+    return (int64_t)(c.QuadPart / freq * 1000000000 +
+                     c.QuadPart % freq * 1000000000 / freq);
+}
+
+int64_t mproc__os_now_ms(void)
+{
+    return mproc__os_now_ns() / 1000000;
 }
 
 void mproc__os_sleep_ms(int ms)
 {
     int64_t end;
-    int64_t now;
+    int left;
 
-    if (ms <= 0)
+    if (ms <= 0) {
+        Sleep(0);
         return;
-    /* Sleep() counts in scheduler ticks and may wake a little before the
-     * time asked for; the contract is "at least ms". */
-    end = mproc__os_now_ms() + ms;
-    for (;;) {
-        now = mproc__os_now_ms();
-        if (now >= end)
-            return;
-        Sleep((DWORD)(end - now));
     }
+    /* Sleep() counts in scheduler ticks and may wake a little before the
+     * time asked for; the contract is "at least ms" on the clock above. */
+    end = mproc__os_now_ns() + (int64_t)ms * 1000000;
+    while ((left = mproc__left_ms(end)) > 0)
+        Sleep((DWORD)left);
 }
 
+/* A wait on one handle that never times out early: Windows rounds waits to
+ * the timer tick and may end one a little before the time asked for, so a
+ * timeout is waited again until the clock above has passed the deadline. */
 DWORD mproc__win_wait(HANDLE h, int timeout_ms)
 {
     int64_t deadline;
-    int64_t left;
+    int left;
     DWORD w;
 
     if (timeout_ms <= 0)
         return WaitForSingleObject(h, timeout_ms < 0 ? INFINITE : 0);
-    deadline = mproc__os_now_ms() + timeout_ms;
+    deadline = mproc__deadline_ns(timeout_ms);
     left = timeout_ms;
     for (;;) {
         w = WaitForSingleObject(h, (DWORD)left);
         if (w != WAIT_TIMEOUT)
             return w;
-        left = deadline - mproc__os_now_ms();
-        if (left <= 0)
+        left = mproc__left_ms(deadline);
+        if (left == 0)
             return WAIT_TIMEOUT;
     }
 }
