@@ -4,7 +4,8 @@
  * Map: helpers; Q01-Q12; Q13 non-blocking calls under contention; Q14 lock
  * ownership (a live owner whose main thread exited, pid reuse,
  * cancellation); Q15 hostile peers; Q16 positions after 2^32 items; Q17 the
- * doorbell's latency; Q18 join after a death mid-item.
+ * doorbell's latency; Q18 join after a death mid-item; stress (label
+ * `stress`): Q19 kill storm, mixed sizes 4x4, pid reuse, hostile peers.
  *
  * Q15 and Q16 play a hostile or faulty peer through the test hooks of
  * src/common/internal.h (the runner links the static library); they know
@@ -1722,3 +1723,421 @@ TEST(Q18_join_after_a_death_mid_item)
     return 0;
 }
 
+/* --- stress (label `stress`, tests/CMakeLists.txt) ----------------------- */
+
+/* Q19: 4 producers and 3 consumers, a killer restarting random ones, 100,000
+ * items. Every item is (producer slot, sequence, payload); the slots' books
+ * live in shared memory: a producer claims a sequence number before its put
+ * and marks it put after; a consumer counts what it got. Lost: put, never
+ * got (at most one per killed consumer: taken and killed before counting).
+ * Duplicated: got twice (never). */
+#define Q19_PRODUCERS 4
+#define Q19_CONSUMERS 3
+#define Q19_PER_SLOT 25000
+#define Q19_BIG ((size_t)1536 << 10) /* every 500th item: a chain */
+
+typedef struct q19_books {
+    _Atomic int64_t next[Q19_PRODUCERS];
+    _Atomic uint8_t put[Q19_PRODUCERS][Q19_PER_SLOT];
+    _Atomic uint8_t got[Q19_PRODUCERS][Q19_PER_SLOT];
+    _Atomic int64_t bad; /* items whose content was wrong */
+} q19_books;
+
+static size_t q19_size(int64_t slot, int64_t seq)
+{
+    if (seq % 500 == 499)
+        return Q19_BIG + (size_t)slot;
+    return (size_t)((seq * 7 + slot * 13) % 200);
+}
+
+static int q19_producer(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    q19_books *bk = mproc_shm_ptr(arg_shm(args, 1));
+    int64_t slot = th_arg_int_ok(args, 2);
+    uint8_t *buf = malloc(Q19_BIG + 16);
+    ASSERT_NOT_NULL(buf);
+    for (;;) {
+        int64_t seq = atomic_fetch_add(&bk->next[slot], 1);
+        size_t n;
+        mproc_value *v;
+        if (seq >= Q19_PER_SLOT)
+            break;
+        n = q19_size(slot, seq);
+        qfill(buf, n, (unsigned)(slot * Q19_PER_SLOT + seq));
+        v = MPROC_LIST(mproc_int(slot), mproc_int(seq), mproc_bytes(buf, n));
+        ASSERT_OK(mproc_queue_put(q, v, MPROC_FOREVER));
+        mproc_value_free(v);
+        atomic_store(&bk->put[slot][seq], 1);
+    }
+    free(buf);
+    return 0;
+}
+
+static int q19_consumer(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    q19_books *bk = mproc_shm_ptr(arg_shm(args, 1));
+    for (;;) {
+        mproc_value *v = NULL;
+        int64_t slot, seq;
+        const void *p;
+        size_t n;
+        ASSERT_OK(mproc_queue_get(q, &v, MPROC_FOREVER));
+        ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 0), &slot));
+        if (slot < 0) {
+            mproc_value_free(v);
+            return 0;
+        }
+        ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 1), &seq));
+        ASSERT(slot < Q19_PRODUCERS && seq >= 0 && seq < Q19_PER_SLOT);
+        ASSERT_OK(mproc_value_get_bytes(mproc_list_get(v, 2), &p, &n));
+        if (n != q19_size(slot, seq) ||
+            !qcheck(p, n, (unsigned)(slot * Q19_PER_SLOT + seq)))
+            atomic_fetch_add(&bk->bad, 1);
+        atomic_fetch_add(&bk->got[slot][seq], 1);
+        mproc_value_free(v);
+    }
+}
+
+static bool q19_producers_done(q19_books *bk)
+{
+    int s;
+    for (s = 0; s < Q19_PRODUCERS; s++)
+        if (atomic_load(&bk->next[s]) < Q19_PER_SLOT)
+            return false;
+    return true;
+}
+
+TEST(Q19_kill_storm_stress)
+{
+    mproc_queue *q;
+    mproc_shm *m;
+    q19_books *bk;
+    mproc_process *prod[Q19_PRODUCERS], *cons[Q19_CONSUMERS];
+    int kills = 0, ckills = 0, lost = 0, dup = 0, inflight = 0, items = 0;
+    unsigned rnd = 12345u;
+    int64_t t0 = th_now_ms();
+    int i, s;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_shm_create(&m, sizeof *bk));
+    bk = mproc_shm_ptr(m);
+    memset((void *)bk, 0, sizeof *bk);
+    for (s = 0; s < Q19_PRODUCERS; s++)
+        prod[s] = th_start(
+            q19_producer,
+            MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m), mproc_int(s)));
+    for (i = 0; i < Q19_CONSUMERS; i++)
+        cons[i] = th_start(
+            q19_consumer, MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m)));
+    /* The killer: a random victim every 5-35 ms until the producers are
+     * through, each restarted at once in its role. */
+    while (!q19_producers_done(bk)) {
+        int who, code;
+        ASSERT_LT(th_now_ms() - t0, th_ms(150000));
+        rnd = rnd * 1103515245u + 12345u;
+        th_sleep_ms(5 + (int)((rnd >> 16) % 31));
+        rnd = rnd * 1103515245u + 12345u;
+        who = (int)((rnd >> 16) % (Q19_PRODUCERS + Q19_CONSUMERS));
+        if (who < Q19_PRODUCERS) {
+            if (prod[who] == NULL)
+                continue; /* through with its slot */
+            ASSERT_OK(mproc_process_kill(prod[who]));
+            code = th_join_code(prod[who], 20000);
+            ASSERT(code == -9 || code == 0); /* 0: it was just through */
+            kills += code == -9;
+            prod[who] = NULL;
+            if (atomic_load(&bk->next[who]) < Q19_PER_SLOT)
+                prod[who] =
+                    th_start(q19_producer,
+                             MPROC_LIST(mproc_value_queue(q),
+                                        mproc_value_shm(m), mproc_int(who)));
+        } else {
+            who -= Q19_PRODUCERS;
+            ASSERT_OK(mproc_process_kill(cons[who]));
+            ASSERT_EQ(th_join_code(cons[who], 20000), -9);
+            kills++;
+            ckills++;
+            cons[who] = th_start(q19_consumer, MPROC_LIST(mproc_value_queue(q),
+                                                          mproc_value_shm(m)));
+        }
+    }
+    for (s = 0; s < Q19_PRODUCERS; s++)
+        if (prod[s] != NULL)
+            th_join_ok(prod[s], 60000);
+    for (i = 0; i < Q19_CONSUMERS; i++) {
+        mproc_value *stop = MPROC_LIST(mproc_int(-1));
+        ASSERT_OK(mproc_queue_put(q, stop, MPROC_FOREVER));
+        mproc_value_free(stop);
+    }
+    for (i = 0; i < Q19_CONSUMERS; i++)
+        th_join_ok(cons[i], 60000);
+    for (s = 0; s < Q19_PRODUCERS; s++)
+        for (i = 0; i < Q19_PER_SLOT; i++) {
+            int put = atomic_load(&bk->put[s][i]);
+            int got = atomic_load(&bk->got[s][i]);
+            items += got > 0;
+            if (put && got == 0)
+                lost++;
+            if (!put && got == 1)
+                inflight++;
+            if (got > 1)
+                dup++;
+        }
+    printf("Q19: %d items sent, %d received, %d kills (%d consumers), "
+           "%d lost, %d duplicated, %d received from a killed producer's "
+           "last put, %lld corrupt, %lld ms\n",
+           Q19_PRODUCERS * Q19_PER_SLOT, items, kills, ckills, lost, dup,
+           inflight, (long long)atomic_load(&bk->bad),
+           (long long)(th_now_ms() - t0));
+    ASSERT_EQ(atomic_load(&bk->bad), 0);
+    ASSERT_EQ(dup, 0);
+    ASSERT_LE(lost, ckills);
+    ASSERT_GT(kills, 10);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    mproc_shm_destroy(m);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* Mixed sizes, 4 producers x 4 consumers: items from empty to 5 MiB, on
+ * both sides of the streaming threshold (1 MiB - 8), each checked byte for
+ * byte and counted once. */
+#define Q11M_SIDES 4
+#define Q11M_PER 40
+
+static const size_t q11m_sizes[] = {
+    0,       1,       7,       8,       100,
+    4096,    65536,   1048568, 1048569, 1048577,
+    3145733, 5242883, 200,     3,       ((size_t)2 << 20) + 11};
+#define Q11M_NSIZES (sizeof q11m_sizes / sizeof q11m_sizes[0])
+
+typedef struct q11m_books {
+    _Atomic uint8_t got[Q11M_SIDES][Q11M_PER];
+    _Atomic int64_t bad;
+} q11m_books;
+
+static size_t q11m_size(int64_t p, int64_t i)
+{
+    return q11m_sizes[(size_t)(p * 5 + i) % Q11M_NSIZES];
+}
+
+static int q11m_producer(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    int64_t p = th_arg_int_ok(args, 1), i;
+    uint8_t *buf = malloc((size_t)6 << 20);
+    ASSERT_NOT_NULL(buf);
+    for (i = 0; i < Q11M_PER; i++) {
+        size_t n = q11m_size(p, i);
+        mproc_value *v;
+        qfill(buf, n, (unsigned)(p * 1000 + i));
+        v = MPROC_LIST(mproc_int(p), mproc_int(i), mproc_bytes(buf, n));
+        ASSERT_OK(mproc_queue_put(q, v, MPROC_FOREVER));
+        mproc_value_free(v);
+    }
+    free(buf);
+    return 0;
+}
+
+static int q11m_consumer(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    q11m_books *bk = mproc_shm_ptr(arg_shm(args, 1));
+    for (;;) {
+        mproc_value *v = NULL;
+        int64_t p, i;
+        const void *b;
+        size_t n;
+        ASSERT_OK(mproc_queue_get(q, &v, th_ms(60000)));
+        ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 0), &p));
+        if (p < 0) {
+            mproc_value_free(v);
+            return 0;
+        }
+        ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 1), &i));
+        ASSERT(p < Q11M_SIDES && i >= 0 && i < Q11M_PER);
+        ASSERT_OK(mproc_value_get_bytes(mproc_list_get(v, 2), &b, &n));
+        if (n != q11m_size(p, i) || !qcheck(b, n, (unsigned)(p * 1000 + i)))
+            atomic_fetch_add(&bk->bad, 1);
+        atomic_fetch_add(&bk->got[p][i], 1);
+        mproc_value_free(v);
+    }
+}
+
+TEST(Q11_mixed_sizes_4x4_stress)
+{
+    mproc_queue *q;
+    mproc_shm *m;
+    q11m_books *bk;
+    mproc_process *prod[Q11M_SIDES], *cons[Q11M_SIDES];
+    int i, k;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_shm_create(&m, sizeof *bk));
+    bk = mproc_shm_ptr(m);
+    memset((void *)bk, 0, sizeof *bk);
+    for (i = 0; i < Q11M_SIDES; i++)
+        cons[i] = th_start(q11m_consumer, MPROC_LIST(mproc_value_queue(q),
+                                                     mproc_value_shm(m)));
+    for (i = 0; i < Q11M_SIDES; i++)
+        prod[i] = th_start(q11m_producer,
+                           MPROC_LIST(mproc_value_queue(q), mproc_int(i)));
+    for (i = 0; i < Q11M_SIDES; i++)
+        th_join_ok(prod[i], 120000);
+    for (i = 0; i < Q11M_SIDES; i++) {
+        mproc_value *stop = MPROC_LIST(mproc_int(-1));
+        ASSERT_OK(mproc_queue_put(q, stop, MPROC_FOREVER));
+        mproc_value_free(stop);
+    }
+    for (i = 0; i < Q11M_SIDES; i++)
+        th_join_ok(cons[i], 120000);
+    ASSERT_EQ(atomic_load(&bk->bad), 0);
+    for (i = 0; i < Q11M_SIDES; i++)
+        for (k = 0; k < Q11M_PER; k++)
+            ASSERT_EQ(atomic_load(&bk->got[i][k]), 1);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    mproc_shm_destroy(m);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* Q14 again and again: ten owners killed holding the producer lock, each
+ * pid given to the next process, which takes the lock over. */
+TEST(Q14_pid_reuse_stress)
+{
+    return q14_pid_reuse(10);
+}
+
+/* Q15 at random: a peer scribbles on the segment (all of it but the OS's
+ * mutexes: see mproc__queue_test_block) while two victims put, get, wait
+ * and ask sizes. Every call returns within its timeout with a code it may
+ * give, and nothing reads or writes outside the mapping (ASan). */
+static unsigned q15_rand(unsigned *r)
+{
+    *r = *r * 1103515245u + 12345u;
+    return *r >> 8;
+}
+
+static int q15_scribbler(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    int64_t ms = th_arg_int_ok(args, 1);
+    unsigned r = (unsigned)th_arg_int_ok(args, 2);
+    size_t size, lock[2], lock_len;
+    uint8_t *blk = mproc__queue_test_block(q, &size, lock, &lock_len);
+    int64_t t0 = th_now_ms();
+    static const uint32_t lens[] = {0, 8, 16, 24, 100, 4000, 1048568, 1u << 29};
+    while (th_now_ms() - t0 < ms) {
+        unsigned what = q15_rand(&r) % 10;
+        uint64_t h = mproc__queue_test_get(q, MPROC__QT_HEAD);
+        uint64_t t = mproc__queue_test_get(q, MPROC__QT_TAIL);
+        if (what < 4) {
+            size_t off = q15_rand(&r) % size;
+            if ((off >= lock[0] && off < lock[0] + lock_len) ||
+                (off >= lock[1] && off < lock[1] + lock_len))
+                continue;
+            ((volatile uint8_t *)blk)[off] = (uint8_t)q15_rand(&r);
+        } else if (what < 6) {
+            uint32_t hd[2];
+            uint64_t first[2];
+            hd[0] = lens[q15_rand(&r) % 8];
+            hd[1] = q15_rand(&r) % 5;
+            first[0] = lens[q15_rand(&r) % 8] + q15_rand(&r) % 3;
+            first[1] = q15_rand(&r) % 3;
+            mproc__queue_test_ring(q, QT_BYTES(h), hd, sizeof hd);
+            mproc__queue_test_ring(q, QT_BYTES(h) + 8, first, sizeof first);
+        } else if (what < 8) {
+            mproc__queue_test_set(q, MPROC__QT_TAIL,
+                                  QT_POS(QT_ITEMS(h) + q15_rand(&r) % 3,
+                                         QT_BYTES(h) + 8 * (q15_rand(&r) % 9)));
+        } else if (what < 9) {
+            mproc__queue_test_set(
+                q, q15_rand(&r) % 2 ? MPROC__QT_TAIL : MPROC__QT_HEAD,
+                ((uint64_t)q15_rand(&r) << 32) ^ q15_rand(&r));
+        } else {
+            mproc__queue_test_set(q, MPROC__QT_TAIL, h);
+            (void)t;
+        }
+        if (q15_rand(&r) % 4 == 0)
+            th_sleep_ms(1);
+    }
+    return 0;
+}
+
+/* One victim's part: random calls with short timeouts for `ms`. */
+static void q15_victim(mproc_queue *q, int64_t ms, unsigned r)
+{
+    uint8_t *buf = malloc((size_t)1 << 20);
+    int64_t t0 = th_now_ms();
+    int64_t slack = th_ms(1000);
+    ASSERT_NOT_NULL(buf);
+    memset(buf, 0xa5, (size_t)1 << 20);
+    while (th_now_ms() - t0 < ms) {
+        unsigned what = q15_rand(&r) % 5;
+        int timeout = (int)(q15_rand(&r) % 3) * 20;
+        int64_t c0 = th_now_ms();
+        int64_t rc;
+        if (what == 0) {
+            size_t n = q15_rand(&r) % 3 == 0 ? q15_rand(&r) % ((size_t)1 << 20)
+                                             : q15_rand(&r) % 300;
+            rc = mproc_queue_put_bytes(q, buf, n, timeout);
+            ASSERT(rc == 0 || rc == MPROC_ETIMEDOUT || rc == MPROC_EFULL ||
+                   rc == MPROC_ECORRUPT);
+        } else if (what <= 2) {
+            void *b = NULL;
+            size_t len = 0;
+            rc = mproc_queue_get_bytes(q, &b, &len, timeout);
+            ASSERT(rc == 0 || rc == MPROC_ETIMEDOUT || rc == MPROC_EEMPTY ||
+                   rc == MPROC_ECORRUPT || rc == MPROC_ENOMEM);
+            mproc_free(b);
+        } else if (what == 3) {
+            mproc_wait_item w;
+            memset(&w, 0, sizeof w);
+            w.kind = MPROC_WAIT_QUEUE;
+            w.queue = q;
+            rc = mproc_wait(&w, 1, timeout);
+            ASSERT(rc == 0 || rc == 1);
+        } else {
+            rc = mproc_queue_qsize(q);
+            ASSERT((rc >= 0 && rc <= (int64_t)(QT_RING / 8)) ||
+                   rc == MPROC_ECORRUPT);
+            rc = mproc_queue_empty(q);
+            ASSERT(rc == 0 || rc == 1 || rc == MPROC_ECORRUPT);
+        }
+        ASSERT_LE(th_now_ms() - c0, timeout + slack);
+    }
+    free(buf);
+}
+
+static int q15_victim_child(const mproc_value *args)
+{
+    q15_victim(arg_queue(args, 0), th_arg_int_ok(args, 1),
+               (unsigned)th_arg_int_ok(args, 2));
+    return 0;
+}
+
+TEST(Q15_hostile_peer_stress)
+{
+    mproc_queue *q;
+    mproc_process *peer, *victim;
+    int64_t ms = 8000;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    peer = th_start(q15_scribbler, MPROC_LIST(mproc_value_queue(q),
+                                              mproc_int(ms), mproc_int(7)));
+    victim =
+        th_start(q15_victim_child, MPROC_LIST(mproc_value_queue(q),
+                                              mproc_int(ms), mproc_int(11)));
+    q15_victim(q, ms, 13);
+    th_join_ok(peer, 60000);
+    th_join_ok(victim, 60000);
+    /* Sane again (an empty ring, no chain, no rung bell), the queue works
+     * for the same handle. */
+    mproc__queue_test_set(q, MPROC__QT_OPEN_CHAIN, 0);
+    mproc__queue_test_set(q, MPROC__QT_BELL_ARMED, 0);
+    mproc__queue_test_set(q, MPROC__QT_HEAD, 0);
+    mproc__queue_test_set(q, MPROC__QT_TAIL, 0);
+    round_trip(q, 1000, 15);
+    round_trip(q, 3 << 20, 16);
+    mproc_queue_destroy(q);
+    return 0;
+}
