@@ -1072,7 +1072,7 @@ static int get_raw(mproc_queue *q, uint8_t **out, size_t *outlen,
         rc = wait_record(q, false, 0, &c, &h, &t, &locked);
         if (rc == 0)
             rc = read_hdr(s, h, t, &len, &flags);
-        if (rc < 0)
+        if (rc != 0) /* never LOST outside a chain */
             break;
         if (!(flags & F_FIRST)) {
             drop_orphan(q, h, len, flags);
