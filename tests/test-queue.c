@@ -1830,13 +1830,13 @@ TEST(Q19_kill_storm_stress)
     for (i = 0; i < Q19_CONSUMERS; i++)
         cons[i] = th_start(
             q19_consumer, MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m)));
-    /* The killer: a random victim every 5-35 ms until the producers are
+    /* The killer: a random victim every 2-17 ms until the producers are
      * through, each restarted at once in its role. */
     while (!q19_producers_done(bk)) {
         int who, code;
         ASSERT_LT(th_now_ms() - t0, th_ms(150000));
         rnd = rnd * 1103515245u + 12345u;
-        th_sleep_ms(5 + (int)((rnd >> 16) % 31));
+        th_sleep_ms(2 + (int)((rnd >> 16) % 16));
         rnd = rnd * 1103515245u + 12345u;
         who = (int)((rnd >> 16) % (Q19_PRODUCERS + Q19_CONSUMERS));
         if (who < Q19_PRODUCERS) {
