@@ -1725,46 +1725,75 @@ TEST(Q18_join_after_a_death_mid_item)
 
 /* --- stress (label `stress`, tests/CMakeLists.txt) ----------------------- */
 
-/* Q19: 4 producers and 3 consumers, a killer restarting random ones, 100,000
- * items. Every item is (producer slot, sequence, payload); the slots' books
- * live in shared memory: a producer claims a sequence number before its put
- * and marks it put after; a consumer counts what it got. Lost: put, never
- * got (at most one per killed consumer: taken and killed before counting).
- * Duplicated: got twice (never). */
-#define Q19_PRODUCERS 4
-#define Q19_CONSUMERS 3
-#define Q19_PER_SLOT 25000
-#define Q19_BIG ((size_t)1536 << 10) /* every 500th item: a chain */
+/* The stress tests' items: (slot, sequence, bytes), whose size and content
+ * follow from (rule, slot, sequence). Books of what was put and got live in
+ * shared memory: a producer claims a sequence number of its slot before its
+ * put and marks it put after; a consumer counts what it got. */
+#define ST_SLOTS 4
+#define ST_PER 25000
+#define ST_BIG ((size_t)1536 << 10) /* the storm's every 500th item */
+#define ST_MAX ((size_t)6 << 20)
 
-typedef struct q19_books {
-    _Atomic int64_t next[Q19_PRODUCERS];
-    _Atomic uint8_t put[Q19_PRODUCERS][Q19_PER_SLOT];
-    _Atomic uint8_t got[Q19_PRODUCERS][Q19_PER_SLOT];
-    _Atomic int64_t bad; /* items whose content was wrong */
-} q19_books;
+enum { ST_STORM, ST_MIXED };
 
-static size_t q19_size(int64_t slot, int64_t seq)
+/* From empty to 5 MiB, on both sides of the streaming threshold
+ * (1 MiB - 8). */
+static const size_t st_mixed_sizes[] = {
+    0,       1,       7,       8,       100,
+    4096,    65536,   1048568, 1048569, 1048577,
+    3145733, 5242883, 200,     3,       ((size_t)2 << 20) + 11};
+#define ST_NMIXED (sizeof st_mixed_sizes / sizeof st_mixed_sizes[0])
+
+typedef struct st_books {
+    int64_t rule;
+    int64_t per; /* sequences per slot */
+    _Atomic int64_t next[ST_SLOTS];
+    _Atomic uint8_t put[ST_SLOTS][ST_PER];
+    _Atomic uint8_t got[ST_SLOTS][ST_PER];
+    _Atomic int64_t bad; /* items whose size or content was wrong */
+} st_books;
+
+static size_t st_size(int64_t rule, int64_t slot, int64_t seq)
 {
+    if (rule == ST_MIXED)
+        return st_mixed_sizes[(size_t)(slot * 5 + seq) % ST_NMIXED];
     if (seq % 500 == 499)
-        return Q19_BIG + (size_t)slot;
+        return ST_BIG + (size_t)slot;
     return (size_t)((seq * 7 + slot * 13) % 200);
 }
 
-static int q19_producer(const mproc_value *args)
+static unsigned st_seed(int64_t slot, int64_t seq)
+{
+    return (unsigned)(slot * ST_PER + seq);
+}
+
+static st_books *st_books_new(mproc_shm **m, int64_t rule, int64_t per)
+{
+    st_books *bk;
+    ASSERT_OK(mproc_shm_create(m, sizeof *bk));
+    bk = mproc_shm_ptr(*m);
+    memset((void *)bk, 0, sizeof *bk);
+    bk->rule = rule;
+    bk->per = per;
+    return bk;
+}
+
+/* args: queue, books, slot. */
+static int st_producer(const mproc_value *args)
 {
     mproc_queue *q = arg_queue(args, 0);
-    q19_books *bk = mproc_shm_ptr(arg_shm(args, 1));
+    st_books *bk = mproc_shm_ptr(arg_shm(args, 1));
     int64_t slot = th_arg_int_ok(args, 2);
-    uint8_t *buf = malloc(Q19_BIG + 16);
+    uint8_t *buf = malloc(ST_MAX);
     ASSERT_NOT_NULL(buf);
     for (;;) {
         int64_t seq = atomic_fetch_add(&bk->next[slot], 1);
         size_t n;
         mproc_value *v;
-        if (seq >= Q19_PER_SLOT)
+        if (seq >= bk->per)
             break;
-        n = q19_size(slot, seq);
-        qfill(buf, n, (unsigned)(slot * Q19_PER_SLOT + seq));
+        n = st_size(bk->rule, slot, seq);
+        qfill(buf, n, st_seed(slot, seq));
         v = MPROC_LIST(mproc_int(slot), mproc_int(seq), mproc_bytes(buf, n));
         ASSERT_OK(mproc_queue_put(q, v, MPROC_FOREVER));
         mproc_value_free(v);
@@ -1774,37 +1803,70 @@ static int q19_producer(const mproc_value *args)
     return 0;
 }
 
-static int q19_consumer(const mproc_value *args)
+/* args: queue, books. Gets until an item of slot -1. */
+static int st_consumer(const mproc_value *args)
 {
     mproc_queue *q = arg_queue(args, 0);
-    q19_books *bk = mproc_shm_ptr(arg_shm(args, 1));
+    st_books *bk = mproc_shm_ptr(arg_shm(args, 1));
     for (;;) {
         mproc_value *v = NULL;
         int64_t slot, seq;
         const void *p;
         size_t n;
-        ASSERT_OK(mproc_queue_get(q, &v, MPROC_FOREVER));
+        ASSERT_OK(mproc_queue_get(q, &v, th_ms(120000)));
         ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 0), &slot));
         if (slot < 0) {
             mproc_value_free(v);
             return 0;
         }
         ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 1), &seq));
-        ASSERT(slot < Q19_PRODUCERS && seq >= 0 && seq < Q19_PER_SLOT);
+        ASSERT(slot < ST_SLOTS && seq >= 0 && seq < bk->per);
         ASSERT_OK(mproc_value_get_bytes(mproc_list_get(v, 2), &p, &n));
-        if (n != q19_size(slot, seq) ||
-            !qcheck(p, n, (unsigned)(slot * Q19_PER_SLOT + seq)))
+        if (n != st_size(bk->rule, slot, seq) ||
+            !qcheck(p, n, st_seed(slot, seq)))
             atomic_fetch_add(&bk->bad, 1);
         atomic_fetch_add(&bk->got[slot][seq], 1);
         mproc_value_free(v);
     }
 }
 
-static bool q19_producers_done(q19_books *bk)
+static mproc_process *st_start_producer(mproc_queue *q, mproc_shm *m,
+                                        int64_t slot)
+{
+    return th_start(
+        st_producer,
+        MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m), mproc_int(slot)));
+}
+
+static mproc_process *st_start_consumer(mproc_queue *q, mproc_shm *m)
+{
+    return th_start(st_consumer,
+                    MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m)));
+}
+
+/* Ends n consumers: one item of slot -1 each. */
+static void st_stop_consumers(mproc_queue *q, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        mproc_value *stop = MPROC_LIST(mproc_int(-1));
+        ASSERT_OK(mproc_queue_put(q, stop, MPROC_FOREVER));
+        mproc_value_free(stop);
+    }
+}
+
+/* Q19: 4 producers and 3 consumers, a killer restarting random ones, 100,000
+ * items (every 500th a chain). Lost: put, never got (at most one per killed
+ * consumer: taken, and killed before counting it). Duplicated: got twice
+ * (never). */
+#define Q19_PRODUCERS ST_SLOTS
+#define Q19_CONSUMERS 3
+
+static bool q19_producers_done(st_books *bk)
 {
     int s;
     for (s = 0; s < Q19_PRODUCERS; s++)
-        if (atomic_load(&bk->next[s]) < Q19_PER_SLOT)
+        if (atomic_load(&bk->next[s]) < ST_PER)
             return false;
     return true;
 }
@@ -1813,23 +1875,18 @@ TEST(Q19_kill_storm_stress)
 {
     mproc_queue *q;
     mproc_shm *m;
-    q19_books *bk;
+    st_books *bk;
     mproc_process *prod[Q19_PRODUCERS], *cons[Q19_CONSUMERS];
     int kills = 0, ckills = 0, lost = 0, dup = 0, inflight = 0, items = 0;
     unsigned rnd = 12345u;
     int64_t t0 = th_now_ms();
     int i, s;
     ASSERT_OK(mproc_queue_create(&q, 0));
-    ASSERT_OK(mproc_shm_create(&m, sizeof *bk));
-    bk = mproc_shm_ptr(m);
-    memset((void *)bk, 0, sizeof *bk);
+    bk = st_books_new(&m, ST_STORM, ST_PER);
     for (s = 0; s < Q19_PRODUCERS; s++)
-        prod[s] = th_start(
-            q19_producer,
-            MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m), mproc_int(s)));
+        prod[s] = st_start_producer(q, m, s);
     for (i = 0; i < Q19_CONSUMERS; i++)
-        cons[i] = th_start(
-            q19_consumer, MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m)));
+        cons[i] = st_start_consumer(q, m);
     /* The killer: a random victim every 2-17 ms until the producers are
      * through, each restarted at once in its role. */
     while (!q19_producers_done(bk)) {
@@ -1846,34 +1903,26 @@ TEST(Q19_kill_storm_stress)
             code = th_join_code(prod[who], 20000);
             ASSERT(code == -9 || code == 0); /* 0: it was just through */
             kills += code == -9;
-            prod[who] = NULL;
-            if (atomic_load(&bk->next[who]) < Q19_PER_SLOT)
-                prod[who] =
-                    th_start(q19_producer,
-                             MPROC_LIST(mproc_value_queue(q),
-                                        mproc_value_shm(m), mproc_int(who)));
+            prod[who] = atomic_load(&bk->next[who]) < ST_PER
+                            ? st_start_producer(q, m, who)
+                            : NULL;
         } else {
             who -= Q19_PRODUCERS;
             ASSERT_OK(mproc_process_kill(cons[who]));
             ASSERT_EQ(th_join_code(cons[who], 20000), -9);
             kills++;
             ckills++;
-            cons[who] = th_start(q19_consumer, MPROC_LIST(mproc_value_queue(q),
-                                                          mproc_value_shm(m)));
+            cons[who] = st_start_consumer(q, m);
         }
     }
     for (s = 0; s < Q19_PRODUCERS; s++)
         if (prod[s] != NULL)
             th_join_ok(prod[s], 60000);
-    for (i = 0; i < Q19_CONSUMERS; i++) {
-        mproc_value *stop = MPROC_LIST(mproc_int(-1));
-        ASSERT_OK(mproc_queue_put(q, stop, MPROC_FOREVER));
-        mproc_value_free(stop);
-    }
+    st_stop_consumers(q, Q19_CONSUMERS);
     for (i = 0; i < Q19_CONSUMERS; i++)
         th_join_ok(cons[i], 60000);
     for (s = 0; s < Q19_PRODUCERS; s++)
-        for (i = 0; i < Q19_PER_SLOT; i++) {
+        for (i = 0; i < ST_PER; i++) {
             int put = atomic_load(&bk->put[s][i]);
             int got = atomic_load(&bk->got[s][i]);
             items += got > 0;
@@ -1887,9 +1936,8 @@ TEST(Q19_kill_storm_stress)
     printf("Q19: %d items sent, %d received, %d kills (%d consumers), "
            "%d lost, %d duplicated, %d received from a killed producer's "
            "last put, %lld corrupt, %lld ms\n",
-           Q19_PRODUCERS * Q19_PER_SLOT, items, kills, ckills, lost, dup,
-           inflight, (long long)atomic_load(&bk->bad),
-           (long long)(th_now_ms() - t0));
+           Q19_PRODUCERS * ST_PER, items, kills, ckills, lost, dup, inflight,
+           (long long)atomic_load(&bk->bad), (long long)(th_now_ms() - t0));
     ASSERT_EQ(atomic_load(&bk->bad), 0);
     ASSERT_EQ(dup, 0);
     ASSERT_LE(lost, ckills);
@@ -1900,99 +1948,30 @@ TEST(Q19_kill_storm_stress)
     return 0;
 }
 
-/* Mixed sizes, 4 producers x 4 consumers: items from empty to 5 MiB, on
- * both sides of the streaming threshold (1 MiB - 8), each checked byte for
- * byte and counted once. */
-#define Q11M_SIDES 4
+/* Mixed sizes, 4 producers x 4 consumers: 40 items each from empty to
+ * 5 MiB (st_mixed_sizes), each checked byte for byte and counted once. */
 #define Q11M_PER 40
-
-static const size_t q11m_sizes[] = {
-    0,       1,       7,       8,       100,
-    4096,    65536,   1048568, 1048569, 1048577,
-    3145733, 5242883, 200,     3,       ((size_t)2 << 20) + 11};
-#define Q11M_NSIZES (sizeof q11m_sizes / sizeof q11m_sizes[0])
-
-typedef struct q11m_books {
-    _Atomic uint8_t got[Q11M_SIDES][Q11M_PER];
-    _Atomic int64_t bad;
-} q11m_books;
-
-static size_t q11m_size(int64_t p, int64_t i)
-{
-    return q11m_sizes[(size_t)(p * 5 + i) % Q11M_NSIZES];
-}
-
-static int q11m_producer(const mproc_value *args)
-{
-    mproc_queue *q = arg_queue(args, 0);
-    int64_t p = th_arg_int_ok(args, 1), i;
-    uint8_t *buf = malloc((size_t)6 << 20);
-    ASSERT_NOT_NULL(buf);
-    for (i = 0; i < Q11M_PER; i++) {
-        size_t n = q11m_size(p, i);
-        mproc_value *v;
-        qfill(buf, n, (unsigned)(p * 1000 + i));
-        v = MPROC_LIST(mproc_int(p), mproc_int(i), mproc_bytes(buf, n));
-        ASSERT_OK(mproc_queue_put(q, v, MPROC_FOREVER));
-        mproc_value_free(v);
-    }
-    free(buf);
-    return 0;
-}
-
-static int q11m_consumer(const mproc_value *args)
-{
-    mproc_queue *q = arg_queue(args, 0);
-    q11m_books *bk = mproc_shm_ptr(arg_shm(args, 1));
-    for (;;) {
-        mproc_value *v = NULL;
-        int64_t p, i;
-        const void *b;
-        size_t n;
-        ASSERT_OK(mproc_queue_get(q, &v, th_ms(60000)));
-        ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 0), &p));
-        if (p < 0) {
-            mproc_value_free(v);
-            return 0;
-        }
-        ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 1), &i));
-        ASSERT(p < Q11M_SIDES && i >= 0 && i < Q11M_PER);
-        ASSERT_OK(mproc_value_get_bytes(mproc_list_get(v, 2), &b, &n));
-        if (n != q11m_size(p, i) || !qcheck(b, n, (unsigned)(p * 1000 + i)))
-            atomic_fetch_add(&bk->bad, 1);
-        atomic_fetch_add(&bk->got[p][i], 1);
-        mproc_value_free(v);
-    }
-}
 
 TEST(Q11_mixed_sizes_4x4_stress)
 {
     mproc_queue *q;
     mproc_shm *m;
-    q11m_books *bk;
-    mproc_process *prod[Q11M_SIDES], *cons[Q11M_SIDES];
+    st_books *bk;
+    mproc_process *prod[ST_SLOTS], *cons[ST_SLOTS];
     int i, k;
     ASSERT_OK(mproc_queue_create(&q, 0));
-    ASSERT_OK(mproc_shm_create(&m, sizeof *bk));
-    bk = mproc_shm_ptr(m);
-    memset((void *)bk, 0, sizeof *bk);
-    for (i = 0; i < Q11M_SIDES; i++)
-        cons[i] = th_start(q11m_consumer, MPROC_LIST(mproc_value_queue(q),
-                                                     mproc_value_shm(m)));
-    for (i = 0; i < Q11M_SIDES; i++)
-        prod[i] = th_start(q11m_producer,
-                           MPROC_LIST(mproc_value_queue(q), mproc_int(i)));
-    for (i = 0; i < Q11M_SIDES; i++)
+    bk = st_books_new(&m, ST_MIXED, Q11M_PER);
+    for (i = 0; i < ST_SLOTS; i++)
+        cons[i] = st_start_consumer(q, m);
+    for (i = 0; i < ST_SLOTS; i++)
+        prod[i] = st_start_producer(q, m, i);
+    for (i = 0; i < ST_SLOTS; i++)
         th_join_ok(prod[i], 120000);
-    for (i = 0; i < Q11M_SIDES; i++) {
-        mproc_value *stop = MPROC_LIST(mproc_int(-1));
-        ASSERT_OK(mproc_queue_put(q, stop, MPROC_FOREVER));
-        mproc_value_free(stop);
-    }
-    for (i = 0; i < Q11M_SIDES; i++)
+    st_stop_consumers(q, ST_SLOTS);
+    for (i = 0; i < ST_SLOTS; i++)
         th_join_ok(cons[i], 120000);
     ASSERT_EQ(atomic_load(&bk->bad), 0);
-    for (i = 0; i < Q11M_SIDES; i++)
+    for (i = 0; i < ST_SLOTS; i++)
         for (k = 0; k < Q11M_PER; k++)
             ASSERT_EQ(atomic_load(&bk->got[i][k]), 1);
     ASSERT_EQ(mproc_queue_qsize(q), 0);
