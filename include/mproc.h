@@ -677,9 +677,35 @@ MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
  * Any number of producer and consumer processes. When put returns, the item
  * is in the shared channel: it survives the producer exiting or being killed.
  * A consumer killed while it waits in get loses no item. maxsize 0 is
- * unbounded in items. A blocking call with timeout 0 fails at once with
- * MPROC_EFULL / MPROC_EEMPTY; a positive timeout that expires is
- * MPROC_ETIMEDOUT.
+ * unbounded in items. A positive timeout that expires is MPROC_ETIMEDOUT.
+ * Timeout 0 never waits for room or for an item (MPROC_EFULL / MPROC_EEMPTY
+ * at once when there is none), but does wait the moment another process
+ * needs to finish copying an item under the queue's lock (not for one that
+ * itself waits, as a producer streaming a large item into a full ring does;
+ * at most about a second).
+ *
+ * Producers share one lock and consumers another, each owned by a thread as
+ * the OS sees it (robust mutex, abandoned mutex handle): a process whose
+ * main thread has exited keeps what its other threads hold, and a process
+ * that died loses what it held even when its pid has gone to another
+ * process; the next taker repairs what the dead one left. With POSIX threads, put, get
+ * and join are cancellation points on entry and while they sleep (for room,
+ * an item or the lock), never while they hold a lock: a cancelled put has
+ * put its item whole or not at all (the copy of a typed item is freed).
+ *
+ * qsize, empty, full, maxsize and join count whole items a consumer can
+ * receive: an item streamed in chunks (below) counts once its last chunk is
+ * in; one whose producer died mid-stream never counts; what is left of one
+ * whose consumer died mid-stream counts until the next get or join drops
+ * it. The counts are exact when no put or get is in flight. mproc_wait
+ * reports a queue ready when it holds anything, which a get may find to be
+ * such leftovers (or another consumer may take first): readiness is a hint.
+ *
+ * The queue's shared memory is writable by every process that has the
+ * queue; what a faulty or hostile one writes there is checked before use:
+ * put, get, qsize, empty and full give MPROC_ECORRUPT (within the call's
+ * timeout) rather than read or write outside the queue or loop. Such a
+ * process can still hold a lock for ever (calls time out) or forge items.
  *
  * Items live in a shared ring of 4 MiB per queue; besides maxsize, the ring
  * bounds the bytes in flight: a put waits (timeout 0: MPROC_EFULL) while

@@ -4,6 +4,9 @@
 # under build/:
 #
 #   debug   gcc, warnings as errors
+#   stress  the stress tests (CTest label `stress`, left out of every other
+#           run) on the debug build: queue kill storm, pid reuse, mixed
+#           sizes, hostile peers; about 1-2 minutes
 #   asan    gcc, AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan    clang, ThreadSanitizer
 #   clang   clang, warnings as errors; the bounded fuzz tests when they exist
@@ -35,7 +38,7 @@ cd "$root" || exit 1
 # shellcheck source=deps.sh
 . scripts/deps.sh
 
-all_presets="debug asan tsan clang mingw"
+all_presets="debug stress asan tsan clang mingw"
 all_stages="docs consumer package"
 presets=${*:-$all_presets $all_stages}
 for p in $presets; do
@@ -101,16 +104,25 @@ ctest_summary()
     sed -n '/tests passed, .* tests\{0,1\} failed out of/,$p; /No tests were found/,$p' "$1"
 }
 
+# The configure (and build) preset a stage tests: the stress stage tests the
+# debug build.
+configure_preset()
+{
+    if [ "$1" = stress ]; then echo debug; else echo "$1"; fi
+}
+
 run_preset()
 {
     local p=$1 t0=$SECONDS t1 log=$logdir/$1.ctest.log
+    local cp
+    cp=$(configure_preset "$p")
     echo
     echo "======================================================================"
-    echo "=== $p: configure + build"
+    echo "=== $p: configure + build ($cp)"
     echo "======================================================================"
-    if ! cmake --preset "$p" </dev/null; then
+    if ! cmake --preset "$cp" </dev/null; then
         status[$p]="FAILED (configure)"
-    elif ! cmake --build --preset "$p" </dev/null; then
+    elif ! cmake --build --preset "$cp" </dev/null; then
         status[$p]="FAILED (build)"
     fi
     t1=$SECONDS

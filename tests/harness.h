@@ -121,6 +121,9 @@ int64_t th_now_ms(void);
  * bounds finer than a millisecond: a timeout measured from th_now_ms can
  * look up to 1 ms shorter than it was). */
 int64_t th_now_ns(void);
+/* The same clock in microseconds. One clock for the whole machine: a
+ * child's reading compares with its parent's (latency across processes). */
+int64_t th_now_us(void);
 void th_sleep_ms(int ms);
 /* The start method this run of the test uses (fork or spawn for tests
  * registered per start method, else the default). */
@@ -204,6 +207,7 @@ void th_platform_std_restore(void);
 int th_platform_std_open(void);
 int64_t th_platform_now_ms(void);
 int64_t th_platform_now_ns(void);
+int64_t th_platform_now_us(void);
 void th_platform_sleep_ms(int ms);
 int th_platform_open_handles(void);
 const char *th_platform_name(void); /* "posix" or "win32" */
@@ -214,5 +218,14 @@ bool th_platform_is_root(void);
 /* Pins this process (and so the children it starts from now on) to one CPU
  * it may use: 0, or -1 where the platform has no affinity call. */
 int th_platform_pin_to_one_cpu(void);
+/* Runs fn(arg) in a child that is the first process of a new pid namespace
+ * (with a /proc of its own), so that it may choose the pids of the
+ * processes it starts (th_platform_next_pid); returns fn's result (the
+ * child's exit status), or -1 with the reason in *why when the platform or
+ * the privileges do not allow it (Linux as root only). */
+int th_platform_pid_namespace(int (*fn)(void *), void *arg, const char **why);
+/* In such a namespace: the next process started gets pid `pid` (unless
+ * another starts first). 0, or -1. */
+int th_platform_next_pid(int64_t pid);
 
 #endif /* MPROC_TEST_HARNESS_H */

@@ -10,6 +10,9 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#if defined(__linux__)
+#include <sys/mount.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +127,13 @@ int64_t th_platform_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t th_platform_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void th_platform_sleep_ms(int ms)
 {
     struct timespec ts;
@@ -219,6 +229,100 @@ int th_platform_pin_to_one_cpu(void)
         }
     return -1;
 #else
+    return -1;
+#endif
+}
+
+/* The namespace's first process: a /proc of the namespace's own, in a mount
+ * namespace of its own, so that pids read there are the namespace's. */
+static int pid_ns_init(int (*fn)(void *), void *arg)
+{
+    if (unshare(CLONE_NEWNS) == 0 &&
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+        (void)mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    NULL);
+    return fn(arg);
+}
+
+/* waitpid for one child, as an exit status (128 + signal when killed). */
+static int wait_status(pid_t pid)
+{
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+int th_platform_pid_namespace(int (*fn)(void *), void *arg, const char **why)
+{
+#if defined(__linux__) && defined(CLONE_NEWPID) && defined(CLONE_NEWNS)
+    pid_t mid;
+    int rc;
+    if (geteuid() != 0) {
+        *why = "a pid namespace with chosen pids needs root";
+        return -1;
+    }
+    /* unshare(CLONE_NEWPID) puts the caller's later children in the new
+     * namespace, where none can start once its first process has ended:
+     * an intermediate child does it, so that the test process (and its
+     * sanitizers' helper threads) stay out. It and the first process end
+     * with _exit (no sanitizer work at exit in a dying namespace). */
+    fflush(stdout);
+    fflush(stderr);
+    mid = fork();
+    if (mid < 0) {
+        *why = "fork failed";
+        return -1;
+    }
+    if (mid == 0) {
+        pid_t init;
+        if (unshare(CLONE_NEWPID) != 0)
+            _exit(125);
+        init = fork();
+        if (init < 0)
+            _exit(126);
+        if (init == 0) {
+            rc = pid_ns_init(fn, arg);
+            fflush(stdout);
+            fflush(stderr);
+            _exit(rc);
+        }
+        rc = wait_status(init);
+        _exit(rc < 0 ? 127 : rc);
+    }
+    rc = wait_status(mid);
+    if (rc == 125) {
+        *why = "unshare(CLONE_NEWPID) was refused (no CAP_SYS_ADMIN here)";
+        return -1;
+    }
+    if (rc < 0 || rc == 126 || rc == 127) {
+        *why = "could not start the namespace's first process";
+        return -1;
+    }
+    return rc;
+#else
+    (void)fn;
+    (void)arg;
+    *why = "this platform has no pid namespaces";
+    return -1;
+#endif
+}
+
+int th_platform_next_pid(int64_t pid)
+{
+#if defined(__linux__)
+    FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
+    int ok;
+    if (f == NULL)
+        return -1;
+    ok = fprintf(f, "%lld", (long long)(pid - 1)) > 0;
+    ok = fclose(f) == 0 && ok;
+    return ok ? 0 : -1;
+#else
+    (void)pid;
     return -1;
 #endif
 }

@@ -206,3 +206,27 @@ int th_platform_pin_to_one_cpu(void)
     one = mine & (~mine + 1); /* the lowest CPU this process may use */
     return SetProcessAffinityMask(GetCurrentProcess(), one) ? 0 : -1;
 }
+
+int64_t th_platform_now_us(void)
+{
+    LARGE_INTEGER f, c;
+    if (!QueryPerformanceFrequency(&f) || f.QuadPart <= 0)
+        return (int64_t)GetTickCount64() * 1000;
+    QueryPerformanceCounter(&c);
+    return (int64_t)(c.QuadPart / f.QuadPart * 1000000 +
+                     c.QuadPart % f.QuadPart * 1000000 / f.QuadPart);
+}
+
+int th_platform_pid_namespace(int (*fn)(void *), void *arg, const char **why)
+{
+    (void)fn;
+    (void)arg;
+    *why = "Windows cannot choose process ids (no pid namespaces)";
+    return -1;
+}
+
+int th_platform_next_pid(int64_t pid)
+{
+    (void)pid;
+    return -1;
+}

@@ -84,6 +84,11 @@ int64_t th_now_ns(void)
     return th_platform_now_ns();
 }
 
+int64_t th_now_us(void)
+{
+    return th_platform_now_us();
+}
+
 void th_sleep_ms(int ms)
 {
     th_platform_sleep_ms(ms);

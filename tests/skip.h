@@ -32,3 +32,12 @@ TH_SKIP_ENTRY("S01_secure_exec_program_refused", "posix-nonroot",
               "making a setgid program of the runner needs root")
 TH_SKIP_ENTRY("S04_other_user_cannot_open_objects", "posix-nonroot",
               "switching a probe to another user needs root")
+TH_SKIP_ENTRY("Q14_pid_reuse", "win32",
+              "Windows cannot choose process ids, so a pid cannot be made "
+              "to go to a new process; a dead owner's mutex handle is "
+              "abandoned whatever the ids (Q07, Q12, Q18, Q19)")
+TH_SKIP_ENTRY("Q14_pid_reuse_stress", "win32",
+              "Windows cannot choose process ids (see Q14_pid_reuse)")
+TH_SKIP_ENTRY("Q14_cancel_never_leaves_a_lock", "win32",
+              "no thread cancellation can act inside the library on "
+              "Windows (winpthreads acts only in its own functions)")

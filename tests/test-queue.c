@@ -1,5 +1,24 @@
-/* Tests of the queue area (rows Q01-Q12 of CONFORMANCE.md). */
+/*
+ * Tests of the queue area (rows Q01-Q19 of CONFORMANCE.md).
+ *
+ * Map: helpers; Q01-Q12; Q13 non-blocking calls under contention; Q14 lock
+ * ownership (a live owner whose main thread exited, pid reuse,
+ * cancellation); Q15 hostile peers; Q16 positions after 2^32 items; Q17 the
+ * doorbell's latency; Q18 join after a death mid-item; stress (label
+ * `stress`): Q19 kill storm, mixed sizes 4x4, pid reuse, hostile peers.
+ *
+ * Q15 and Q16 play a hostile or faulty peer through the test hooks of
+ * src/common/internal.h (the runner links the static library); they know
+ * the record format of src/common/queue.c: an 8-byte header (u32 length,
+ * u32 flags: 1 first, 2 last), the payload padded to 8 bytes, and a
+ * chain's first payload starting with its u64 total length and u64 id.
+ */
 #include "harness.h"
+
+#include "../src/common/internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -26,6 +45,17 @@ static int64_t get_int(mproc_queue *q, int timeout_ms)
     ASSERT_OK(mproc_value_get_int(v, &i));
     mproc_value_free(v);
     return i;
+}
+
+/* Waits until mproc_wait says the queue has something (a record). */
+static void wait_ready(mproc_queue *q, int ms)
+{
+    mproc_wait_item w;
+    memset(&w, 0, sizeof w);
+    w.kind = MPROC_WAIT_QUEUE;
+    w.queue = q;
+    ASSERT_EQ(mproc_wait(&w, 1, ms), 1);
+    ASSERT(w.ready);
 }
 
 static void qfill(uint8_t *p, size_t n, unsigned seed)
@@ -502,14 +532,10 @@ TEST(Q07_producer_killed_mid_large_item)
     size_t len = 0;
     ASSERT_OK(mproc_queue_create(&q, 0));
     p = th_start(big_put_forever, MPROC_LIST(mproc_value_queue(q)));
-    /* Wait until the first chunk is in (the item counts from then on). */
-    {
-        int64_t t0 = th_now_ms();
-        while (mproc_queue_qsize(q) < 1) {
-            ASSERT_LT(th_now_ms() - t0, th_ms(20000));
-            th_sleep_ms(5);
-        }
-    }
+    /* Wait until the first chunk is in: the queue is ready for mproc_wait,
+     * though no whole item counts yet. */
+    wait_ready(q, th_ms(20000));
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
     th_sleep_ms(100);
     ASSERT_OK(mproc_process_kill(p));
     ASSERT_EQ(th_join_code(p, 20000), -9);
@@ -807,5 +833,1290 @@ TEST(Q12_consumer_killed_in_stream)
     free(seen);
     mproc_queue_destroy(q);
     mproc_queue_destroy(res);
+    return 0;
+}
+
+/* --- shared helpers of Q13-Q19 ------------------------------------------ */
+
+#define QT_RING ((uint64_t)4 << 20) /* the ring: 4 MiB (mproc.h) */
+#define QT_MAX_PAYLOAD ((uint32_t)(QT_RING / 4 - 8))
+#define QT_FIRST 1u
+#define QT_LAST 2u
+#define QT_POS(items, bytes) (((uint64_t)(items) << 32) | (uint32_t)(bytes))
+#define QT_ITEMS(pos) ((uint32_t)((pos) >> 32))
+#define QT_BYTES(pos) ((uint32_t)(pos))
+
+static mproc_shm *arg_shm(const mproc_value *args, size_t i)
+{
+    mproc_shm *m = NULL;
+    ASSERT_OK(mproc_value_get_shm(mproc_list_get(args, i), &m));
+    ASSERT_NOT_NULL(m);
+    return m;
+}
+
+static void put_blob(mproc_queue *q, size_t n, unsigned seed, int timeout_ms)
+{
+    uint8_t *b = malloc(n > 0 ? n : 1);
+    ASSERT_NOT_NULL(b);
+    qfill(b, n, seed);
+    ASSERT_OK(mproc_queue_put_bytes(q, b, n, timeout_ms));
+    free(b);
+}
+
+static void get_blob(mproc_queue *q, size_t n, unsigned seed, int timeout_ms)
+{
+    void *b = NULL;
+    size_t len = 0;
+    ASSERT_OK(mproc_queue_get_bytes(q, &b, &len, timeout_ms));
+    ASSERT_EQ(len, n);
+    ASSERT(qcheck(b, len, seed));
+    mproc_free(b);
+}
+
+/* Appends a forged record at *pos: a header saying (len, flags), then the
+ * `n` payload bytes actually written; *pos moves past what was written. */
+static void forge(mproc_queue *q, uint64_t *pos, uint32_t len, uint32_t flags,
+                  const void *payload, size_t n)
+{
+    uint32_t hd[2];
+    hd[0] = len;
+    hd[1] = flags;
+    mproc__queue_test_ring(q, *pos, hd, sizeof hd);
+    if (n > 0)
+        mproc__queue_test_ring(q, *pos + 8, payload, n);
+    *pos += (8 + n + 7) & ~(size_t)7;
+}
+
+/* Publishes forged records: the tail moves to byte position `end`, with
+ * `items` more whole items. */
+static void forge_publish(mproc_queue *q, uint64_t end, uint32_t items)
+{
+    uint64_t t = mproc__queue_test_get(q, MPROC__QT_TAIL);
+    mproc__queue_test_set(q, MPROC__QT_TAIL,
+                          QT_POS(QT_ITEMS(t) + items, (uint32_t)end));
+}
+
+/* Makes the queue empty again after a forgery: the tail back to the head. */
+static void forge_reset(mproc_queue *q)
+{
+    mproc__queue_test_set(q, MPROC__QT_TAIL,
+                          mproc__queue_test_get(q, MPROC__QT_HEAD));
+}
+
+/* The queue works: an item goes in and comes out whole. */
+static void round_trip(mproc_queue *q, size_t n, unsigned seed)
+{
+    put_blob(q, n, seed, th_ms(5000));
+    get_blob(q, n, seed, th_ms(5000));
+}
+
+/* --- Q13 ---------------------------------------------------------------- */
+
+/* Puts and gets 64-byte items as fast as it can until the flag is set. */
+static int churn_child(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    _Atomic int *stop = mproc_shm_ptr(arg_shm(args, 1));
+    uint8_t item[64];
+    memset(item, 0x5a, sizeof item);
+    while (!atomic_load(stop)) {
+        void *b = NULL;
+        size_t len = 0;
+        ASSERT_OK(mproc_queue_put_bytes(q, item, sizeof item, th_ms(30000)));
+        ASSERT_OK(mproc_queue_get_bytes(q, &b, &len, th_ms(30000)));
+        mproc_free(b);
+    }
+    return 0;
+}
+
+/* Timeout 0 means "do not wait for room or items", not "fail when another
+ * process holds the side's lock for a copy": with three busy processes
+ * contending for both locks, every non-blocking put (the queue has room)
+ * and every non-blocking get (it has items) succeeds. */
+TEST(Q13_nonblocking_calls_under_contention)
+{
+    mproc_queue *q;
+    mproc_shm *m;
+    mproc_process *p[3];
+    _Atomic int *stop;
+    uint8_t item[64];
+    int i, full = 0, empty = 0;
+    memset(item, 0x33, sizeof item);
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_shm_create(&m, sizeof(_Atomic int)));
+    stop = mproc_shm_ptr(m);
+    atomic_store(stop, 0);
+    for (i = 0; i < 64; i++)
+        ASSERT_OK(mproc_queue_put_bytes(q, item, sizeof item, 0));
+    for (i = 0; i < 3; i++)
+        p[i] = th_start(churn_child,
+                        MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m)));
+    th_sleep_ms(300); /* all three busy by now */
+    /* Over about two seconds, so that lock holders get preempted (more
+     * busy processes than cores): a pause of 1 ms every 4th round. */
+    for (i = 0; i < 2000; i++) {
+        void *b = NULL;
+        size_t len = 0;
+        int rc = mproc_queue_put_bytes(q, item, sizeof item, 0);
+        if (rc == MPROC_EFULL)
+            full++;
+        else
+            ASSERT_OK(rc);
+        rc = mproc_queue_get_bytes(q, &b, &len, 0);
+        if (rc == MPROC_EEMPTY)
+            empty++;
+        else
+            ASSERT_OK(rc);
+        mproc_free(b);
+        if (i % 4 == 0)
+            th_sleep_ms(1);
+    }
+    atomic_store(stop, 1);
+    for (i = 0; i < 3; i++)
+        th_join_ok(p[i], 60000);
+    ASSERT_EQ(full, 0);
+    ASSERT_EQ(empty, 0);
+    ASSERT_EQ(mproc_queue_qsize(q), 64);
+    mproc_shm_destroy(m);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* --- Q14: a live owner whose main thread has exited --------------------- */
+
+#define Q14_BIG ((size_t)16 << 20)
+
+/* The child's arguments, kept reachable once its main thread has gone (for
+ * LeakSanitizer, which scans live threads only). */
+static const mproc_value *q14_args;
+
+static void *q14_big_put_thread(void *arg)
+{
+    const mproc_value *args = arg;
+    mproc_queue *q = arg_queue(args, 0);
+    mproc_queue *res = arg_queue(args, 1);
+    uint8_t *buf = malloc(Q14_BIG);
+    int rc;
+    ASSERT_NOT_NULL(buf);
+    qfill(buf, Q14_BIG, 14);
+    /* Nobody gets yet: this holds the producer lock mid-chain. */
+    rc = mproc_queue_put_bytes(q, buf, Q14_BIG, MPROC_FOREVER);
+    free(buf);
+    put_int(res, rc);
+    /* The last thread ends the process (returning would too, but not
+     * under ThreadSanitizer, whose own thread lives on). */
+    fflush(NULL);
+    _Exit(0);
+}
+
+static int q14_exit_main_child(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    mproc_queue *res = arg_queue(args, 1);
+    pthread_t t;
+    q14_args = args;
+    ASSERT_EQ(
+        pthread_create(&t, NULL, q14_big_put_thread, (void *)(uintptr_t)args),
+        0);
+    wait_ready(q, th_ms(20000)); /* the chain streams: the lock is held */
+    put_int(res, 1);
+    pthread_exit(NULL); /* the process lives on in the other thread */
+    return 0;
+}
+
+/* A process whose main thread has exited (a zombie thread leader, state Z
+ * in /proc) is alive: the lock its other thread holds in the middle of a
+ * chain is not taken from it, and the item arrives whole. */
+static void *q14_put_x_thread(void *arg)
+{
+    int rc = mproc_queue_put_bytes(arg, "x", 1, th_ms(20000));
+    return (void *)(intptr_t)rc;
+}
+
+TEST(Q14_live_owner_main_thread_exited)
+{
+    mproc_queue *q, *res;
+    mproc_process *p;
+    pthread_t other;
+    void *rc = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    int64_t t0;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_queue_create(&res, 0));
+    p = th_start(q14_exit_main_child,
+                 MPROC_LIST(mproc_value_queue(q), mproc_value_queue(res)));
+    ASSERT_EQ(get_int(res, th_ms(20000)), 1);
+    /* Its main thread is gone; give a pid-based liveness check (every
+     * 20 ms) every chance to misread that. */
+    th_sleep_ms(300);
+    t0 = th_now_ms();
+    ASSERT_ERR(mproc_queue_put_bytes(q, "x", 1, 500), MPROC_ETIMEDOUT);
+    ASSERT_GE(th_now_ms() - t0, 500 - 16);
+    /* Non-blocking: the holder waits for room, so no waiting for it. */
+    ASSERT_ERR(mproc_queue_put_bytes(q, "x", 1, 0), MPROC_EFULL);
+    /* Another producer waits (a lock taken from the live owner would let it
+     * write into the middle of the chain as soon as there is room). */
+    ASSERT_EQ(pthread_create(&other, NULL, q14_put_x_thread, q), 0);
+    th_sleep_ms(300);
+    /* Nothing was stolen: the item arrives whole, then the other's. */
+    ASSERT_OK(mproc_queue_get_bytes(q, &buf, &len, th_ms(20000)));
+    ASSERT_EQ(len, Q14_BIG);
+    ASSERT(qcheck(buf, len, 14));
+    mproc_free(buf);
+    ASSERT_EQ(pthread_join(other, &rc), 0);
+    ASSERT_EQ((intptr_t)rc, 0);
+    ASSERT_OK(mproc_queue_get_bytes(q, &buf, &len, th_ms(20000)));
+    ASSERT_EQ(len, 1);
+    mproc_free(buf);
+    /* Its own put returned 0. */
+    ASSERT_EQ(get_int(res, th_ms(20000)), 0);
+    ASSERT_EQ(th_join_code(p, 20000), 0);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    round_trip(q, 100, 1);
+    mproc_queue_destroy(q);
+    mproc_queue_destroy(res);
+    return 0;
+}
+
+/* --- Q14: pid reuse ------------------------------------------------------ */
+
+/* In the process that got the dead owner's pid (so its main thread has the
+ * dead owner's thread id too): its main thread puts, which needs the
+ * producer lock the dead one held, while a second thread gets (dropping
+ * the dead chain, which frees the room the put waits for). */
+static void *q14_reuse_getter(void *arg)
+{
+    mproc_queue *q = arg;
+    void *buf = NULL;
+    size_t len = 0;
+    int rc;
+    th_sleep_ms(200);
+    rc = mproc_queue_get_bytes(q, &buf, &len, th_ms(10000));
+    if (rc == 0 && (len != 4 || memcmp(buf, "mine", 4) != 0))
+        rc = -1000;
+    mproc_free(buf);
+    return (void *)(intptr_t)rc;
+}
+
+static int q14_reuser(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    int64_t pid = th_arg_int(args, 1);
+    pthread_t t;
+    void *got = NULL;
+    CHILD_CHECK(mproc_process_pid(mproc_current_process()) == pid, 10);
+    CHILD_CHECK(pthread_create(&t, NULL, q14_reuse_getter, q) == 0, 11);
+    CHILD_CHECK(mproc_queue_put_bytes(q, "mine", 4, th_ms(10000)) == 0, 12);
+    CHILD_CHECK(pthread_join(t, &got) == 0, 13);
+    CHILD_CHECK((intptr_t)got == 0, 14);
+    CHILD_CHECK(mproc_queue_qsize(q) == 0, 15);
+    return 0;
+}
+
+/* One round in a pid namespace: an owner is killed holding the producer
+ * lock mid-chain, the next process started gets its pid, and takes the
+ * lock over. */
+static int q14_reuse_round(mproc_queue *q)
+{
+    mproc_process *owner, *r;
+    int64_t pid;
+    int code;
+    owner = th_start(big_put_forever, MPROC_LIST(mproc_value_queue(q)));
+    wait_ready(q, th_ms(20000));
+    th_sleep_ms(50);
+    pid = mproc_process_pid(owner);
+    ASSERT_OK(mproc_process_kill(owner));
+    ASSERT_EQ(th_join_code(owner, 20000), -9); /* reaped: its pid is free */
+    if (th_platform_next_pid(pid) != 0)
+        return 90;
+    r = th_start(q14_reuser, MPROC_LIST(mproc_value_queue(q), mproc_int(pid)));
+    if (mproc_process_pid(r) != pid) {
+        printf("pid %lld was not reused (got %lld)\n", (long long)pid,
+               (long long)mproc_process_pid(r));
+        (void)mproc_process_kill(r);
+        (void)th_join_code(r, 20000);
+        return 91;
+    }
+    code = th_join_code(r, 60000);
+    if (code != 0)
+        printf("the process that got pid %lld failed check %d\n",
+               (long long)pid, code);
+    return code;
+}
+
+static int q14_reuse_body(void *arg)
+{
+    int rounds = *(int *)arg;
+    mproc_queue *q;
+    int i, rc = 0;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    for (i = 0; i < rounds && rc == 0; i++)
+        rc = q14_reuse_round(q);
+    mproc_queue_destroy(q);
+    return rc;
+}
+
+static int q14_pid_reuse(int rounds)
+{
+    const char *why = "";
+    int rc = th_platform_pid_namespace(q14_reuse_body, &rounds, &why);
+    if (rc == -1) {
+        printf("SKIP: %s\n", why);
+        return TH_SKIP;
+    }
+    ASSERT_EQ(rc, 0);
+    return 0;
+}
+
+/* A dead owner whose pid went to a new process is still dead: the new
+ * process takes its lock over (it does not wait on "itself"). */
+TEST(Q14_pid_reuse)
+{
+    return q14_pid_reuse(1);
+}
+
+/* --- Q14: thread cancellation -------------------------------------------- */
+
+typedef struct q14_cancel {
+    mproc_queue *q;
+    _Atomic int stop;
+    _Atomic int cleaned;
+} q14_cancel;
+
+static void q14_free_value(void *v)
+{
+    mproc_value_free(v);
+}
+
+static void *q14_cancel_putter(void *arg)
+{
+    q14_cancel *c = arg;
+    uint8_t item[64];
+    mproc_value *v;
+    memset(item, 7, sizeof item);
+    v = MPROC_LIST(mproc_bytes(item, sizeof item));
+    pthread_cleanup_push(q14_free_value, v);
+    for (;;) {
+        /* Typed and raw puts: no cancellation point outside them. */
+        (void)mproc_queue_put_bytes(c->q, item, sizeof item, MPROC_FOREVER);
+        (void)mproc_queue_put(c->q, v, MPROC_FOREVER);
+    }
+    pthread_cleanup_pop(1);
+    return NULL;
+}
+
+/* Keeps a waiter registered on the queue's doorbell (so that puts ring it)
+ * and drains it. */
+static void *q14_bell_waiter(void *arg)
+{
+    q14_cancel *c = arg;
+    while (!atomic_load(&c->stop)) {
+        mproc_wait_item w;
+        void *b = NULL;
+        size_t len = 0;
+        memset(&w, 0, sizeof w);
+        w.kind = MPROC_WAIT_QUEUE;
+        w.queue = c->q;
+        ASSERT_OK(mproc_wait(&w, 1, 20));
+        while (mproc_queue_get_bytes(c->q, &b, &len, 0) == 0)
+            mproc_free(b);
+    }
+    return NULL;
+}
+
+static void q14_mark_cleaned(void *arg)
+{
+    atomic_store(&((q14_cancel *)arg)->cleaned, 1);
+}
+
+static void *q14_blocked_call(void *arg)
+{
+    q14_cancel *c = arg;
+    void *b = NULL;
+    size_t len = 0;
+    mproc_value *v = mproc_int(5);
+    pthread_cleanup_push(q14_mark_cleaned, c);
+    pthread_cleanup_push(q14_free_value, v);
+    if (mproc_queue_qsize(c->q) == 0)
+        (void)mproc_queue_get_bytes(c->q, &b, &len, MPROC_FOREVER);
+    else
+        (void)mproc_queue_put(c->q, v, MPROC_FOREVER); /* full: sleeps */
+    pthread_cleanup_pop(1);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void q14_cancel_and_join(pthread_t t, q14_cancel *c)
+{
+    int64_t t0 = th_now_ms();
+    ASSERT_EQ(pthread_cancel(t), 0);
+    while (!atomic_load(&c->cleaned)) {
+        ASSERT_LT(th_now_ms() - t0, th_ms(3000));
+        th_sleep_ms(5);
+    }
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+}
+
+/* A thread cancelled while it puts never leaves a side lock held by its
+ * (live) process: nothing under a lock is a cancellation point, not even
+ * the doorbell's write. A thread blocked in get, or in put on a full
+ * queue, can be cancelled while it sleeps. */
+TEST(Q14_cancel_never_leaves_a_lock)
+{
+    q14_cancel c;
+    pthread_t putter, waiter, blocked;
+    void *b = NULL;
+    size_t len = 0;
+    int i;
+    memset(&c, 0, sizeof c);
+    ASSERT_OK(mproc_queue_create(&c.q, 0));
+    ASSERT_EQ(pthread_create(&waiter, NULL, q14_bell_waiter, &c), 0);
+    ASSERT_EQ(pthread_create(&putter, NULL, q14_cancel_putter, &c), 0);
+    for (i = 0; i < 5; i++) {
+        th_sleep_ms(100);
+        if (i == 2) {
+            ASSERT_EQ(pthread_cancel(putter), 0);
+            ASSERT_EQ(pthread_join(putter, NULL), 0);
+        }
+    }
+    atomic_store(&c.stop, 1);
+    ASSERT_EQ(pthread_join(waiter, NULL), 0);
+    /* Both locks are free. */
+    ASSERT_OK(mproc_queue_put_bytes(c.q, "after", 5, 1000));
+    while (mproc_queue_get_bytes(c.q, &b, &len, 0) == 0) {
+        ASSERT(len == 5 || len == 64 || len > 64);
+        mproc_free(b);
+    }
+    ASSERT_EQ(mproc_queue_qsize(c.q), 0);
+    /* A get blocked on the empty queue is cancelled in its sleep. */
+    ASSERT_EQ(pthread_create(&blocked, NULL, q14_blocked_call, &c), 0);
+    th_sleep_ms(200);
+    q14_cancel_and_join(blocked, &c);
+    round_trip(c.q, 10, 2);
+    mproc_queue_destroy(c.q);
+    /* So is a put blocked on a full queue (its encoded item is freed). */
+    ASSERT_OK(mproc_queue_create(&c.q, 1));
+    put_int(c.q, 1);
+    atomic_store(&c.cleaned, 0);
+    ASSERT_EQ(pthread_create(&blocked, NULL, q14_blocked_call, &c), 0);
+    th_sleep_ms(200);
+    q14_cancel_and_join(blocked, &c);
+    ASSERT_EQ(get_int(c.q, 1000), 1);
+    put_int(c.q, 2);
+    ASSERT_EQ(get_int(c.q, 1000), 2);
+    mproc_queue_destroy(c.q);
+    return 0;
+}
+
+/* --- Q15 ---------------------------------------------------------------- */
+
+enum {
+    Q15_CHUNK_LENGTH,   /* a chunk of 512 MiB: within its item, not the ring */
+    Q15_RING_SIZE,      /* the segment claims a 1 GiB ring */
+    Q15_UNALIGNED_TAIL, /* a tail in the middle of a record */
+    Q15_FAR_TAIL,       /* a tail two rings ahead of the head */
+    Q15_HEAD_AHEAD,     /* a head past the tail */
+    Q15_ITEM_COUNT,     /* a million items in one record */
+    Q15_BAD_FLAGS,      /* a record with flags no one writes */
+    Q15_LONG_RECORD,    /* a record longer than a record can be */
+    Q15_PAST_TAIL,      /* a record longer than what is published */
+    Q15_CHAIN_TOTAL,    /* a chain longer than MPROC_MESSAGE_MAX */
+    Q15_EMPTY_CHUNK,    /* a chain's chunk of 0 bytes */
+    Q15_EARLY_LAST,     /* a chain's last chunk before its total */
+    Q15_NCASES
+};
+
+/* A peer that writes into the segment what no mproc process would. */
+static void q15_scribble(mproc_queue *q, int what)
+{
+    uint64_t t = mproc__queue_test_get(q, MPROC__QT_TAIL);
+    uint64_t h = mproc__queue_test_get(q, MPROC__QT_HEAD);
+    uint64_t pos = QT_BYTES(t);
+    uint64_t first[3] = {0, 0, 0};
+    static const char data[8] = "garbage";
+    switch (what) {
+    case Q15_CHUNK_LENGTH:
+        first[0] = (uint64_t)1 << 30;
+        forge(q, &pos, 24, QT_FIRST, first, 24);
+        forge(q, &pos, (uint32_t)1 << 29, 0, NULL, 0);
+        forge_publish(q, pos, 0);
+        break;
+    case Q15_RING_SIZE:
+        mproc__queue_test_set(q, MPROC__QT_RING_CAP, (uint64_t)1 << 30);
+        break;
+    case Q15_UNALIGNED_TAIL:
+        mproc__queue_test_set(q, MPROC__QT_TAIL,
+                              QT_POS(QT_ITEMS(h), QT_BYTES(h) + 4));
+        break;
+    case Q15_FAR_TAIL:
+        mproc__queue_test_set(
+            q, MPROC__QT_TAIL,
+            QT_POS(QT_ITEMS(h) + 1, QT_BYTES(h) + 2 * (uint32_t)QT_RING));
+        break;
+    case Q15_HEAD_AHEAD:
+        mproc__queue_test_set(q, MPROC__QT_HEAD,
+                              QT_POS(QT_ITEMS(t), QT_BYTES(t) + 64));
+        break;
+    case Q15_ITEM_COUNT:
+        forge(q, &pos, 8, QT_FIRST | QT_LAST, data, 8);
+        forge_publish(q, pos, 1000000);
+        break;
+    case Q15_BAD_FLAGS:
+        forge(q, &pos, 8, 0x40 | QT_FIRST | QT_LAST, data, 8);
+        forge_publish(q, pos, 1);
+        break;
+    case Q15_LONG_RECORD:
+        forge(q, &pos, QT_MAX_PAYLOAD + 8, QT_FIRST | QT_LAST, data, 8);
+        forge_publish(q, pos, 1);
+        break;
+    case Q15_PAST_TAIL:
+        forge(q, &pos, 100, QT_FIRST | QT_LAST, data, 8);
+        forge_publish(q, pos, 1);
+        break;
+    case Q15_CHAIN_TOTAL:
+        first[0] = (uint64_t)MPROC_MESSAGE_MAX + 1;
+        forge(q, &pos, 24, QT_FIRST, first, 24);
+        forge(q, &pos, 8, QT_LAST, data, 8);
+        forge_publish(q, pos, 1);
+        break;
+    case Q15_EMPTY_CHUNK:
+        first[0] = 100;
+        forge(q, &pos, 24, QT_FIRST, first, 24);
+        forge(q, &pos, 0, 0, NULL, 0);
+        forge_publish(q, pos, 0);
+        break;
+    case Q15_EARLY_LAST:
+        first[0] = 100;
+        forge(q, &pos, 24, QT_FIRST, first, 24);
+        forge(q, &pos, 8, QT_LAST, data, 8);
+        forge_publish(q, pos, 1);
+        break;
+    default:
+        break;
+    }
+}
+
+static int scribble_child(const mproc_value *args)
+{
+    q15_scribble(arg_queue(args, 0), (int)th_arg_int_ok(args, 1));
+    return 0;
+}
+
+/* The corruption is made by another process that has the queue. */
+static void q15_peer_scribbles(mproc_queue *q, int what)
+{
+    th_join_ok(th_start(scribble_child,
+                        MPROC_LIST(mproc_value_queue(q), mproc_int(what))),
+               60000);
+}
+
+/* A get on a corrupt queue says so within its timeout. */
+static void q15_get_corrupt(mproc_queue *q, int timeout_ms)
+{
+    void *b = NULL;
+    size_t len = 0;
+    int64_t t0 = th_now_ms();
+    ASSERT_ERR(mproc_queue_get_bytes(q, &b, &len, timeout_ms), MPROC_ECORRUPT);
+    ASSERT_NULL(b);
+    ASSERT_LE(th_now_ms() - t0, timeout_ms + th_ms(500));
+}
+
+/* A chunk length is checked against the ring and what is published, not
+ * only against its item's total: no read past the mapping. */
+TEST(Q15_hostile_peer_chunk_length)
+{
+    mproc_queue *q;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    round_trip(q, 40, 1);
+    q15_peer_scribbles(q, Q15_CHUNK_LENGTH);
+    q15_get_corrupt(q, th_ms(2000));
+    forge_reset(q);
+    round_trip(q, 3 << 20, 2);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* The ring's size is this process's constant, not the segment's word: no
+ * write past the mapping. */
+TEST(Q15_hostile_peer_ring_size)
+{
+    mproc_queue *q;
+    unsigned i;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    q15_peer_scribbles(q, Q15_RING_SIZE);
+    for (i = 0; i < 8; i++)
+        round_trip(q, ((size_t)2 << 20) + i, i);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* A tail that is not record-aligned is corruption, reported at once: no
+ * loop holding the consumer lock past the timeout. */
+TEST(Q15_hostile_peer_unaligned_tail)
+{
+    mproc_queue *q;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    q15_peer_scribbles(q, Q15_UNALIGNED_TAIL);
+    q15_get_corrupt(q, th_ms(1000));
+    q15_get_corrupt(q, 0);
+    ASSERT_ERR(mproc_queue_put_bytes(q, "x", 1, th_ms(1000)), MPROC_ECORRUPT);
+    forge_reset(q);
+    round_trip(q, 24, 2);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* Every other position and record header a peer can forge. */
+TEST(Q15_hostile_peer_positions_and_headers)
+{
+    mproc_queue *q;
+    int what;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    for (what = Q15_FAR_TAIL; what < Q15_NCASES; what++) {
+        round_trip(q, (size_t)what * 40, (unsigned)what);
+        q15_peer_scribbles(q, what);
+        q15_get_corrupt(q, th_ms(1000));
+        /* A producer reads its own side's position (it trusts what it
+         * remembers of the head while its own side has not moved: that is
+         * only ever too little room). */
+        if (what == Q15_FAR_TAIL || what == Q15_ITEM_COUNT)
+            ASSERT_ERR(mproc_queue_put_bytes(q, "x", 1, th_ms(1000)),
+                       MPROC_ECORRUPT);
+        if (what == Q15_ITEM_COUNT)
+            ASSERT_ERR(mproc_queue_qsize(q), MPROC_ECORRUPT);
+        forge_reset(q);
+        round_trip(q, 1000, (unsigned)what);
+    }
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* --- Q16 ---------------------------------------------------------------- */
+
+/* Drives the positions as 2^32 items of one size would: each half of a
+ * position wraps to the same bits; the moves per side count on. */
+TEST(Q16_positions_after_2_32_items)
+{
+    mproc_queue *q;
+    uint64_t t;
+    void *b = NULL;
+    size_t len = 0;
+    uint8_t item[64];
+    memset(item, 1, sizeof item);
+    /* Consumer side: this handle took A of A, B; then B and 2^32 - 1 more
+     * items of its size went through other processes and the queue is
+     * empty: the head is bit for bit where this handle left it. */
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_queue_put_bytes(q, "AAAAAAAA", 8, 0));
+    ASSERT_OK(mproc_queue_put_bytes(q, "BBBBBBBB", 8, 0));
+    ASSERT_OK(mproc_queue_get_bytes(q, &b, &len, 0));
+    ASSERT_MEM_EQ(b, "AAAAAAAA", 8);
+    mproc_free(b);
+    forge_reset(q);
+    mproc__queue_test_set(q, MPROC__QT_OPS, (uint64_t)1 << 32);
+    ASSERT_ERR(mproc_queue_get_bytes(q, &b, &len, 0), MPROC_EEMPTY);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    ASSERT_EQ(mproc_queue_empty(q), 1);
+    round_trip(q, 8, 16);
+    mproc_queue_destroy(q);
+    /* Producer side: this handle put X; then 2^32 items went through and
+     * the ring is left all but full: the tail is bit for bit where this
+     * handle left it. */
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_queue_put_bytes(q, item, sizeof item, 0));
+    t = mproc__queue_test_get(q, MPROC__QT_TAIL);
+    mproc__queue_test_set(
+        q, MPROC__QT_HEAD,
+        QT_POS(QT_ITEMS(t) - 1, QT_BYTES(t) - ((uint32_t)QT_RING - 8)));
+    mproc__queue_test_set(q, MPROC__QT_OPS, (uint64_t)1 << 32);
+    ASSERT_ERR(mproc_queue_put_bytes(q, item, sizeof item, 0), MPROC_EFULL);
+    ASSERT_EQ(mproc_queue_qsize(q), 1);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* --- Q17 ---------------------------------------------------------------- */
+
+enum { Q17_CHURN = 1, Q17_MEASURE = 2, Q17_STOP = 3 };
+
+typedef struct q17_item {
+    int64_t kind;
+    int64_t seq;
+    int64_t put_us;
+} q17_item;
+
+/* Waits on the queue with mproc_wait, then gets without blocking; reports
+ * how long after its put each measured item woke it. */
+static int q17_waiter(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    mproc_queue *res = arg_queue(args, 1);
+    for (;;) {
+        mproc_wait_item w;
+        q17_item it;
+        void *b = NULL;
+        size_t len = 0;
+        int64_t woke;
+        int rc;
+        memset(&w, 0, sizeof w);
+        w.kind = MPROC_WAIT_QUEUE;
+        w.queue = q;
+        rc = mproc_wait(&w, 1, th_ms(30000));
+        ASSERT_OK(rc);
+        woke = th_now_us();
+        if (rc == 0)
+            continue;
+        while (mproc_queue_get_bytes(q, &b, &len, 0) == 0) {
+            ASSERT_EQ(len, sizeof it);
+            memcpy(&it, b, sizeof it);
+            mproc_free(b);
+            if (it.kind == Q17_STOP)
+                return 0;
+            if (it.kind == Q17_MEASURE) {
+                int64_t lat = woke - it.put_us;
+                ASSERT_OK(mproc_queue_put_bytes(res, &lat, sizeof lat,
+                                                MPROC_FOREVER));
+            }
+        }
+    }
+}
+
+static void q17_put(mproc_queue *q, int64_t kind, int64_t seq)
+{
+    q17_item it;
+    it.kind = kind;
+    it.seq = seq;
+    it.put_us = th_now_us();
+    ASSERT_OK(mproc_queue_put_bytes(q, &it, sizeof it, MPROC_FOREVER));
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Puts `n` measured items, one at a time with the waiters asleep; returns
+ * the median wake-up latency in microseconds (and the 90th percentile). */
+static int64_t q17_measure(mproc_queue *q, mproc_queue *res, int n,
+                           int64_t *p90)
+{
+    int64_t lat[64];
+    int i;
+    ASSERT_LE(n, 64);
+    for (i = 0; i < n; i++) {
+        void *b = NULL;
+        size_t len = 0;
+        th_sleep_ms(4 + i % 5);
+        q17_put(q, Q17_MEASURE, i);
+        ASSERT_OK(mproc_queue_get_bytes(res, &b, &len, th_ms(20000)));
+        ASSERT_EQ(len, sizeof lat[i]);
+        memcpy(&lat[i], b, sizeof lat[i]);
+        mproc_free(b);
+    }
+    qsort(lat, (size_t)n, sizeof lat[0], cmp_i64);
+    *p90 = lat[n * 9 / 10];
+    return lat[n / 2];
+}
+
+/* After many cycles of waiting and getting by several processes at once,
+ * mproc_wait on the queue still wakes within 1 ms of a put, not on its
+ * 50 ms re-check; also after the doorbell was left marked rung with
+ * nothing in it (as a producer that died between the two leaves it). */
+TEST(Q17_wait_wakes_within_1ms)
+{
+    mproc_queue *q, *res;
+    mproc_process *w[3];
+    int64_t med, p90, bound = (int64_t)th_ms(1) * 1000;
+    int i, k;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_queue_create(&res, 0));
+    for (i = 0; i < 3; i++)
+        w[i] = th_start(q17_waiter, MPROC_LIST(mproc_value_queue(q),
+                                               mproc_value_queue(res)));
+    th_sleep_ms(200);
+    /* Churn: bursts of puts, each woken and taken by whichever waiter. */
+    for (k = 0; k < 400; k++) {
+        for (i = 0; i < 1 + k % 7; i++)
+            q17_put(q, Q17_CHURN, k);
+        if (k % 3 == 0)
+            th_sleep_ms(1);
+    }
+    th_sleep_ms(100);
+    med = q17_measure(q, res, 40, &p90);
+    printf("Q17 after churn: median %lld us, 90th percentile %lld us\n",
+           (long long)med, (long long)p90);
+    ASSERT_LE(med, bound);
+    /* A bell marked rung over an empty channel. */
+    th_sleep_ms(100);
+    mproc__queue_test_set(q, MPROC__QT_BELL_ARMED, 1);
+    th_sleep_ms(100);
+    med = q17_measure(q, res, 40, &p90);
+    printf("Q17 after a stale mark: median %lld us, 90th percentile %lld us\n",
+           (long long)med, (long long)p90);
+    ASSERT_LE(med, bound);
+    for (i = 0; i < 3; i++)
+        q17_put(q, Q17_STOP, 0);
+    for (i = 0; i < 3; i++)
+        th_join_ok(w[i], 60000);
+    mproc_queue_destroy(q);
+    mproc_queue_destroy(res);
+    return 0;
+}
+
+/* --- Q18 ---------------------------------------------------------------- */
+
+static int q18_producer(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    int64_t i;
+    for (i = 0; i < 3; i++)
+        put_int(q, i);
+    return big_put_forever(args); /* blocks in the middle of the chain */
+}
+
+/* join waits for what consumers can receive: an item whose producer died in
+ * the middle of streaming it never counted; nor does the rest of one whose
+ * consumer died in the middle of receiving it. */
+TEST(Q18_join_after_a_death_mid_item)
+{
+    mproc_queue *q;
+    mproc_process *p;
+    void *b = NULL;
+    size_t len = 0;
+    int64_t i, t0;
+    uint64_t pos;
+    static const char rest[8] = "the rest";
+    ASSERT_OK(mproc_queue_create_joinable(&q, 0));
+    p = th_start(q18_producer, MPROC_LIST(mproc_value_queue(q)));
+    /* The three small items, then chunks of the big one. */
+    t0 = th_now_ms();
+    while (QT_BYTES(mproc__queue_test_get(q, MPROC__QT_TAIL)) < (2u << 20)) {
+        ASSERT_LT(th_now_ms() - t0, th_ms(20000));
+        th_sleep_ms(5);
+    }
+    ASSERT_OK(mproc_process_kill(p));
+    ASSERT_EQ(th_join_code(p, 20000), -9);
+    for (i = 0; i < 3; i++) {
+        ASSERT_EQ(get_int(q, th_ms(5000)), i);
+        ASSERT_OK(mproc_queue_task_done(q));
+    }
+    ASSERT_OK(mproc_queue_join(q, th_ms(5000)));
+    ASSERT_ERR(mproc_queue_task_done(q), MPROC_ERANGE);
+    ASSERT_EQ(mproc_queue_qsize(q), 0); /* the torn item never counted */
+    /* The dead chain is dropped by the next get. */
+    ASSERT_ERR(mproc_queue_get_bytes(q, &b, &len, 300), MPROC_ETIMEDOUT);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    /* A consumer died after taking the first chunks of a whole item: what
+     * is left of it (its last chunk) can be received by nobody. */
+    pos = QT_BYTES(mproc__queue_test_get(q, MPROC__QT_TAIL));
+    forge(q, &pos, 8, QT_LAST, rest, 8);
+    forge_publish(q, pos, 1);
+    ASSERT_EQ(mproc_queue_qsize(q), 1);
+    ASSERT_OK(mproc_queue_join(q, th_ms(5000)));
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    round_trip(q, 10, 18);
+    ASSERT_OK(mproc_queue_task_done(q));
+    ASSERT_OK(mproc_queue_join(q, 0));
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* --- stress (label `stress`, tests/CMakeLists.txt) ----------------------- */
+
+/* The stress tests' items: (slot, sequence, bytes), whose size and content
+ * follow from (rule, slot, sequence). Books of what was put and got live in
+ * shared memory: a producer claims a sequence number of its slot before its
+ * put and marks it put after; a consumer counts what it got. */
+#define ST_SLOTS 4
+#define ST_PER 25000
+#define ST_BIG ((size_t)1536 << 10) /* the storm's every 500th item */
+#define ST_MAX ((size_t)6 << 20)
+
+enum { ST_STORM, ST_MIXED };
+
+/* From empty to 5 MiB, on both sides of the streaming threshold
+ * (1 MiB - 8). */
+static const size_t st_mixed_sizes[] = {
+    0,       1,       7,       8,       100,
+    4096,    65536,   1048568, 1048569, 1048577,
+    3145733, 5242883, 200,     3,       ((size_t)2 << 20) + 11};
+#define ST_NMIXED (sizeof st_mixed_sizes / sizeof st_mixed_sizes[0])
+
+typedef struct st_books {
+    int64_t rule;
+    int64_t per; /* sequences per slot */
+    _Atomic int64_t next[ST_SLOTS];
+    _Atomic uint8_t put[ST_SLOTS][ST_PER];
+    _Atomic uint8_t got[ST_SLOTS][ST_PER];
+    _Atomic int64_t bad; /* items whose size or content was wrong */
+} st_books;
+
+static size_t st_size(int64_t rule, int64_t slot, int64_t seq)
+{
+    if (rule == ST_MIXED)
+        return st_mixed_sizes[(size_t)(slot * 5 + seq) % ST_NMIXED];
+    if (seq % 500 == 499)
+        return ST_BIG + (size_t)slot;
+    return (size_t)((seq * 7 + slot * 13) % 200);
+}
+
+static unsigned st_seed(int64_t slot, int64_t seq)
+{
+    return (unsigned)(slot * ST_PER + seq);
+}
+
+static st_books *st_books_new(mproc_shm **m, int64_t rule, int64_t per)
+{
+    st_books *bk;
+    ASSERT_OK(mproc_shm_create(m, sizeof *bk));
+    bk = mproc_shm_ptr(*m);
+    memset((void *)bk, 0, sizeof *bk);
+    bk->rule = rule;
+    bk->per = per;
+    return bk;
+}
+
+/* args: queue, books, slot. */
+static int st_producer(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    st_books *bk = mproc_shm_ptr(arg_shm(args, 1));
+    int64_t slot = th_arg_int_ok(args, 2);
+    uint8_t *buf = malloc(ST_MAX);
+    ASSERT_NOT_NULL(buf);
+    for (;;) {
+        int64_t seq = atomic_fetch_add(&bk->next[slot], 1);
+        size_t n;
+        mproc_value *v;
+        if (seq >= bk->per)
+            break;
+        n = st_size(bk->rule, slot, seq);
+        qfill(buf, n, st_seed(slot, seq));
+        v = MPROC_LIST(mproc_int(slot), mproc_int(seq), mproc_bytes(buf, n));
+        ASSERT_OK(mproc_queue_put(q, v, MPROC_FOREVER));
+        mproc_value_free(v);
+        atomic_store(&bk->put[slot][seq], 1);
+    }
+    free(buf);
+    return 0;
+}
+
+/* args: queue, books. Gets until an item of slot -1. */
+static int st_consumer(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    st_books *bk = mproc_shm_ptr(arg_shm(args, 1));
+    for (;;) {
+        mproc_value *v = NULL;
+        int64_t slot, seq;
+        const void *p;
+        size_t n;
+        ASSERT_OK(mproc_queue_get(q, &v, th_ms(120000)));
+        ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 0), &slot));
+        if (slot < 0) {
+            mproc_value_free(v);
+            return 0;
+        }
+        ASSERT_OK(mproc_value_get_int(mproc_list_get(v, 1), &seq));
+        ASSERT(slot < ST_SLOTS && seq >= 0 && seq < bk->per);
+        ASSERT_OK(mproc_value_get_bytes(mproc_list_get(v, 2), &p, &n));
+        if (n != st_size(bk->rule, slot, seq) ||
+            !qcheck(p, n, st_seed(slot, seq)))
+            atomic_fetch_add(&bk->bad, 1);
+        atomic_fetch_add(&bk->got[slot][seq], 1);
+        mproc_value_free(v);
+    }
+}
+
+static mproc_process *st_start_producer(mproc_queue *q, mproc_shm *m,
+                                        int64_t slot)
+{
+    return th_start(
+        st_producer,
+        MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m), mproc_int(slot)));
+}
+
+static mproc_process *st_start_consumer(mproc_queue *q, mproc_shm *m)
+{
+    return th_start(st_consumer,
+                    MPROC_LIST(mproc_value_queue(q), mproc_value_shm(m)));
+}
+
+/* Ends n consumers: one item of slot -1 each. */
+static void st_stop_consumers(mproc_queue *q, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        mproc_value *stop = MPROC_LIST(mproc_int(-1));
+        ASSERT_OK(mproc_queue_put(q, stop, MPROC_FOREVER));
+        mproc_value_free(stop);
+    }
+}
+
+/* Q19: 4 producers and 3 consumers, a killer restarting random ones, 100,000
+ * items (every 500th a chain). Lost: put, never got (at most one per killed
+ * consumer: taken, and killed before counting it). Duplicated: got twice
+ * (never). */
+#define Q19_PRODUCERS ST_SLOTS
+#define Q19_CONSUMERS 3
+
+static bool q19_producers_done(st_books *bk)
+{
+    int s;
+    for (s = 0; s < Q19_PRODUCERS; s++)
+        if (atomic_load(&bk->next[s]) < ST_PER)
+            return false;
+    return true;
+}
+
+TEST(Q19_kill_storm_stress)
+{
+    mproc_queue *q;
+    mproc_shm *m;
+    st_books *bk;
+    mproc_process *prod[Q19_PRODUCERS], *cons[Q19_CONSUMERS];
+    int kills = 0, ckills = 0, lost = 0, dup = 0, inflight = 0, items = 0;
+    unsigned rnd = 12345u;
+    int64_t t0 = th_now_ms();
+    int i, s;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    bk = st_books_new(&m, ST_STORM, ST_PER);
+    for (s = 0; s < Q19_PRODUCERS; s++)
+        prod[s] = st_start_producer(q, m, s);
+    for (i = 0; i < Q19_CONSUMERS; i++)
+        cons[i] = st_start_consumer(q, m);
+    /* The killer: a random victim every 2-17 ms until the producers are
+     * through, each restarted at once in its role. */
+    while (!q19_producers_done(bk)) {
+        int who, code;
+        ASSERT_LT(th_now_ms() - t0, th_ms(150000));
+        rnd = rnd * 1103515245u + 12345u;
+        th_sleep_ms(2 + (int)((rnd >> 16) % 16));
+        rnd = rnd * 1103515245u + 12345u;
+        who = (int)((rnd >> 16) % (Q19_PRODUCERS + Q19_CONSUMERS));
+        if (who < Q19_PRODUCERS) {
+            if (prod[who] == NULL)
+                continue; /* through with its slot */
+            ASSERT_OK(mproc_process_kill(prod[who]));
+            code = th_join_code(prod[who], 20000);
+            ASSERT(code == -9 || code == 0); /* 0: it was just through */
+            kills += code == -9;
+            prod[who] = atomic_load(&bk->next[who]) < ST_PER
+                            ? st_start_producer(q, m, who)
+                            : NULL;
+        } else {
+            who -= Q19_PRODUCERS;
+            ASSERT_OK(mproc_process_kill(cons[who]));
+            ASSERT_EQ(th_join_code(cons[who], 20000), -9);
+            kills++;
+            ckills++;
+            cons[who] = st_start_consumer(q, m);
+        }
+    }
+    for (s = 0; s < Q19_PRODUCERS; s++)
+        if (prod[s] != NULL)
+            th_join_ok(prod[s], 60000);
+    st_stop_consumers(q, Q19_CONSUMERS);
+    for (i = 0; i < Q19_CONSUMERS; i++)
+        th_join_ok(cons[i], 60000);
+    for (s = 0; s < Q19_PRODUCERS; s++)
+        for (i = 0; i < ST_PER; i++) {
+            int put = atomic_load(&bk->put[s][i]);
+            int got = atomic_load(&bk->got[s][i]);
+            items += got > 0;
+            if (put && got == 0)
+                lost++;
+            if (!put && got == 1)
+                inflight++;
+            if (got > 1)
+                dup++;
+        }
+    printf("Q19: %d items sent, %d received, %d kills (%d consumers), "
+           "%d lost, %d duplicated, %d received from a killed producer's "
+           "last put, %lld corrupt, %lld ms\n",
+           Q19_PRODUCERS * ST_PER, items, kills, ckills, lost, dup, inflight,
+           (long long)atomic_load(&bk->bad), (long long)(th_now_ms() - t0));
+    ASSERT_EQ(atomic_load(&bk->bad), 0);
+    ASSERT_EQ(dup, 0);
+    ASSERT_LE(lost, ckills);
+    ASSERT_GT(kills, 10);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    mproc_shm_destroy(m);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* Mixed sizes, 4 producers x 4 consumers: 40 items each from empty to
+ * 5 MiB (st_mixed_sizes), each checked byte for byte and counted once. */
+#define Q11M_PER 40
+
+TEST(Q11_mixed_sizes_4x4_stress)
+{
+    mproc_queue *q;
+    mproc_shm *m;
+    st_books *bk;
+    mproc_process *prod[ST_SLOTS], *cons[ST_SLOTS];
+    int i, k;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    bk = st_books_new(&m, ST_MIXED, Q11M_PER);
+    for (i = 0; i < ST_SLOTS; i++)
+        cons[i] = st_start_consumer(q, m);
+    for (i = 0; i < ST_SLOTS; i++)
+        prod[i] = st_start_producer(q, m, i);
+    for (i = 0; i < ST_SLOTS; i++)
+        th_join_ok(prod[i], 120000);
+    st_stop_consumers(q, ST_SLOTS);
+    for (i = 0; i < ST_SLOTS; i++)
+        th_join_ok(cons[i], 120000);
+    ASSERT_EQ(atomic_load(&bk->bad), 0);
+    for (i = 0; i < ST_SLOTS; i++)
+        for (k = 0; k < Q11M_PER; k++)
+            ASSERT_EQ(atomic_load(&bk->got[i][k]), 1);
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    mproc_shm_destroy(m);
+    mproc_queue_destroy(q);
+    return 0;
+}
+
+/* Q14 again and again: ten owners killed holding the producer lock, each
+ * pid given to the next process, which takes the lock over. */
+TEST(Q14_pid_reuse_stress)
+{
+    return q14_pid_reuse(10);
+}
+
+/* Q15 at random: a peer scribbles on the segment (all of it but the OS's
+ * mutexes: see mproc__queue_test_block) while two victims put, get, wait
+ * and ask sizes. Every call returns within its timeout with a code it may
+ * give, and nothing reads or writes outside the mapping (ASan). */
+static unsigned q15_rand(unsigned *r)
+{
+    *r = *r * 1103515245u + 12345u;
+    return *r >> 8;
+}
+
+static int q15_scribbler(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    int64_t ms = th_arg_int_ok(args, 1);
+    unsigned r = (unsigned)th_arg_int_ok(args, 2);
+    size_t size, lock[2], lock_len;
+    uint8_t *blk = mproc__queue_test_block(q, &size, lock, &lock_len);
+    int64_t t0 = th_now_ms();
+    static const uint32_t lens[] = {0, 8, 16, 24, 100, 4000, 1048568, 1u << 29};
+    while (th_now_ms() - t0 < ms) {
+        unsigned what = q15_rand(&r) % 10;
+        uint64_t h = mproc__queue_test_get(q, MPROC__QT_HEAD);
+        uint64_t t = mproc__queue_test_get(q, MPROC__QT_TAIL);
+        if (what < 4) {
+            size_t off = q15_rand(&r) % size;
+            if ((off >= lock[0] && off < lock[0] + lock_len) ||
+                (off >= lock[1] && off < lock[1] + lock_len))
+                continue;
+            ((volatile uint8_t *)blk)[off] = (uint8_t)q15_rand(&r);
+        } else if (what < 6) {
+            uint32_t hd[2];
+            uint64_t first[2];
+            hd[0] = lens[q15_rand(&r) % 8];
+            hd[1] = q15_rand(&r) % 5;
+            first[0] = lens[q15_rand(&r) % 8] + q15_rand(&r) % 3;
+            first[1] = q15_rand(&r) % 3;
+            mproc__queue_test_ring(q, QT_BYTES(h), hd, sizeof hd);
+            mproc__queue_test_ring(q, QT_BYTES(h) + 8, first, sizeof first);
+        } else if (what < 8) {
+            mproc__queue_test_set(q, MPROC__QT_TAIL,
+                                  QT_POS(QT_ITEMS(h) + q15_rand(&r) % 3,
+                                         QT_BYTES(h) + 8 * (q15_rand(&r) % 9)));
+        } else if (what < 9) {
+            mproc__queue_test_set(
+                q, q15_rand(&r) % 2 ? MPROC__QT_TAIL : MPROC__QT_HEAD,
+                ((uint64_t)q15_rand(&r) << 32) ^ q15_rand(&r));
+        } else {
+            mproc__queue_test_set(q, MPROC__QT_TAIL, h);
+            (void)t;
+        }
+        if (q15_rand(&r) % 4 == 0)
+            th_sleep_ms(1);
+    }
+    return 0;
+}
+
+/* One victim's part: random calls with short timeouts for `ms`. */
+static void q15_victim(mproc_queue *q, int64_t ms, unsigned r)
+{
+    uint8_t *buf = malloc((size_t)1 << 20);
+    int64_t t0 = th_now_ms();
+    int64_t slack = th_ms(1000);
+    ASSERT_NOT_NULL(buf);
+    memset(buf, 0xa5, (size_t)1 << 20);
+    while (th_now_ms() - t0 < ms) {
+        unsigned what = q15_rand(&r) % 5;
+        int timeout = (int)(q15_rand(&r) % 3) * 20;
+        int64_t c0 = th_now_ms();
+        int64_t rc;
+        if (what == 0) {
+            size_t n = q15_rand(&r) % 3 == 0 ? q15_rand(&r) % ((size_t)1 << 20)
+                                             : q15_rand(&r) % 300;
+            rc = mproc_queue_put_bytes(q, buf, n, timeout);
+            ASSERT(rc == 0 || rc == MPROC_ETIMEDOUT || rc == MPROC_EFULL ||
+                   rc == MPROC_ECORRUPT);
+        } else if (what <= 2) {
+            void *b = NULL;
+            size_t len = 0;
+            rc = mproc_queue_get_bytes(q, &b, &len, timeout);
+            ASSERT(rc == 0 || rc == MPROC_ETIMEDOUT || rc == MPROC_EEMPTY ||
+                   rc == MPROC_ECORRUPT || rc == MPROC_ENOMEM);
+            mproc_free(b);
+        } else if (what == 3) {
+            mproc_wait_item w;
+            memset(&w, 0, sizeof w);
+            w.kind = MPROC_WAIT_QUEUE;
+            w.queue = q;
+            rc = mproc_wait(&w, 1, timeout);
+            ASSERT(rc == 0 || rc == 1);
+        } else {
+            rc = mproc_queue_qsize(q);
+            ASSERT((rc >= 0 && rc <= (int64_t)(QT_RING / 8)) ||
+                   rc == MPROC_ECORRUPT);
+            rc = mproc_queue_empty(q);
+            ASSERT(rc == 0 || rc == 1 || rc == MPROC_ECORRUPT);
+        }
+        ASSERT_LE(th_now_ms() - c0, timeout + slack);
+    }
+    free(buf);
+}
+
+static int q15_victim_child(const mproc_value *args)
+{
+    q15_victim(arg_queue(args, 0), th_arg_int_ok(args, 1),
+               (unsigned)th_arg_int_ok(args, 2));
+    return 0;
+}
+
+TEST(Q15_hostile_peer_stress)
+{
+    mproc_queue *q;
+    mproc_process *peer, *victim;
+    int64_t ms = 8000;
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    peer = th_start(q15_scribbler, MPROC_LIST(mproc_value_queue(q),
+                                              mproc_int(ms), mproc_int(7)));
+    victim =
+        th_start(q15_victim_child, MPROC_LIST(mproc_value_queue(q),
+                                              mproc_int(ms), mproc_int(11)));
+    q15_victim(q, ms, 13);
+    th_join_ok(peer, 60000);
+    th_join_ok(victim, 60000);
+    /* Sane again (an empty ring, no chain, no rung bell), the queue works
+     * for the same handle. */
+    mproc__queue_test_set(q, MPROC__QT_OPEN_CHAIN, 0);
+    mproc__queue_test_set(q, MPROC__QT_BELL_ARMED, 0);
+    mproc__queue_test_set(q, MPROC__QT_HEAD, 0);
+    mproc__queue_test_set(q, MPROC__QT_TAIL, 0);
+    round_trip(q, 1000, 15);
+    round_trip(q, 3 << 20, 16);
+    mproc_queue_destroy(q);
     return 0;
 }

@@ -16,7 +16,7 @@
  *
  * Map of this file: handles and errors; processes; process identity and
  * liveness; byte channels; shared memory; mutexes and semaphores; wait
- * words; time; test hooks.
+ * words; thread cancellation; time; test hooks.
  */
 #ifndef MPROC_BACKEND_H
 #define MPROC_BACKEND_H
@@ -276,6 +276,15 @@ int mproc__os_chan_writev(mproc__handle h, const void *a, size_t na,
  * or a negative code. */
 int mproc__os_chan_poll(mproc__handle h, int timeout_ms);
 
+/* Non-blocking forms, for a channel that several processes read or write at
+ * once (a queue's doorbell), where a poll that said "readable" may be
+ * stale by the time the read runs. read_nowait: the count read, 0 when
+ * nothing is there right now (or at end-of-file), never blocking.
+ * write_nowait: the count written (0 when the channel is full right now),
+ * MPROC_EPIPE when the reader has gone, never blocking. */
+int64_t mproc__os_chan_read_nowait(mproc__handle h, void *buf, size_t n);
+int64_t mproc__os_chan_write_nowait(mproc__handle h, const void *buf, size_t n);
+
 /* Waits until one of `n` handles is ready: channels are ready when
  * readable, process handles (mproc__child.handle) when the process has
  * exited. Sets ready[i]; returns how many are ready (0 on timeout). */
@@ -429,6 +438,26 @@ uint32_t mproc__os_self_tag(void);
  * that may be preempted on a machine with fewer cores than processes. */
 void mproc__os_yield(void);
 int mproc__os_tag_alive(uint32_t tag);
+
+/* ---------------------------------------------------------------------------
+ * Thread cancellation (POSIX threads; Windows has no cancellation that can
+ * act inside the library, so these are no-ops there).
+ *
+ * Code that holds a lock across work that must not stop half-way (the
+ * queue's side locks) calls no cancellation point while it holds it: its
+ * slow paths run between mproc__os_cancel_block and mproc__os_cancel_unblock,
+ * and it offers cancellation explicitly, with mproc__os_cancel_point, only
+ * where it holds nothing.
+ */
+
+/* Disables cancellation of the calling thread; returns the previous state
+ * for mproc__os_cancel_unblock. Cheap (no system call). */
+int mproc__os_cancel_block(void);
+void mproc__os_cancel_unblock(int prev);
+/* A cancellation point under the thread's current state: when a
+ * cancellation is pending and enabled, cleanup(arg) runs (if cleanup is not
+ * NULL) and the thread is cancelled; otherwise returns at once. */
+void mproc__os_cancel_point(void (*cleanup)(void *), void *arg);
 
 /* ---------------------------------------------------------------------------
  * Time

@@ -4,7 +4,7 @@
  *
  * Map: checks and helpers; the value tree; byte buffers and the codec;
  * objects that travel to children (export/import); the spawn bootstrap
- * frame; per-module hooks.
+ * frame; per-module hooks; test hooks.
  */
 #ifndef MPROC_INTERNAL_H
 #define MPROC_INTERNAL_H
@@ -225,5 +225,31 @@ int mproc__process_wait_handle(mproc_process *p, mproc__handle *h,
  * call of this once the wait is over (it unregisters the waiter and drains
  * the queue's doorbell); returns 1 when the queue has an item, else 0. */
 int mproc__queue_wait_end(mproc_queue *q);
+
+/* ---------------------------------------------------------------------------
+ * Test hooks (queue.c). Only the tests call these (the runner links the
+ * static library); they let a test play a faulty or hostile peer that
+ * writes into a queue's shared segment, or drive counters that would take
+ * billions of operations to get to.
+ */
+
+enum {
+    MPROC__QT_TAIL,       /* a position: (items << 32) | bytes */
+    MPROC__QT_HEAD,       /* the same for the head */
+    MPROC__QT_RING_CAP,   /* the ring size the segment claims */
+    MPROC__QT_BELL_ARMED, /* the doorbell's "rung" mark */
+    MPROC__QT_OPS,        /* moves per side; set adds the value to both */
+    MPROC__QT_OPEN_CHAIN  /* the id of the chain a producer streams */
+};
+uint64_t mproc__queue_test_get(mproc_queue *q, int field);
+void mproc__queue_test_set(mproc_queue *q, int field, uint64_t value);
+/* Writes n bytes into the ring at byte position pos (modulo the ring). */
+void mproc__queue_test_ring(mproc_queue *q, uint64_t pos, const void *p,
+                            size_t n);
+/* The whole segment (*size bytes), and where in it the two side locks' OS
+ * mutexes lie (a peer that scribbles on those breaks the C library's
+ * mutex, which is beyond what the queue can check). */
+uint8_t *mproc__queue_test_block(mproc_queue *q, size_t *size,
+                                 size_t lock_off[2], size_t *lock_len);
 
 #endif /* MPROC_INTERNAL_H */

@@ -65,6 +65,10 @@ int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms)
         bool need_slice = false;
         size_t registered = 0; /* queues registered so far */
         int left, count = 0;
+        /* A round whose handles were ready (rc: their count) but whose
+         * objects were not (another consumer took the item) goes round
+         * again from scratch. */
+        rc = 0;
         for (i = 0; i < n && rc == 0; i++) {
             mproc_wait_item *it = &items[i];
             h[i] = MPROC__BADHANDLE;

@@ -329,3 +329,48 @@ int mproc__os_wait_many(const mproc__handle *h, const bool *is_process,
         free(pfd);
     return rc;
 }
+
+/* ---------------------------------------------------------------------------
+ * Non-blocking read and write (backend.h): MSG_DONTWAIT on this call only,
+ * so the descriptor itself stays blocking for every other user.
+ */
+
+int64_t mproc__os_chan_read_nowait(mproc__handle h, void *buf, size_t n)
+{
+    if (h < 0 || buf == NULL || n == 0)
+        return MPROC_EINVAL;
+    if (n > (size_t)SSIZE_MAX)
+        n = (size_t)SSIZE_MAX;
+    for (;;) {
+        ssize_t r = recv((int)h, buf, n, MSG_DONTWAIT);
+        if (r >= 0)
+            return (int64_t)r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNRESET)
+            return 0;
+        return mproc__os_error(errno);
+    }
+}
+
+int64_t mproc__os_chan_write_nowait(mproc__handle h, const void *buf, size_t n)
+{
+    if (h < 0 || (buf == NULL && n > 0))
+        return MPROC_EINVAL;
+    if (n == 0)
+        return 0;
+    if (n > (size_t)SSIZE_MAX)
+        n = (size_t)SSIZE_MAX;
+    for (;;) {
+        ssize_t w = send((int)h, buf, n, SEND_FLAGS | MSG_DONTWAIT);
+        if (w >= 0)
+            return (int64_t)w;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        if (errno == EPIPE || errno == ECONNRESET)
+            return MPROC_EPIPE;
+        return mproc__os_error(errno);
+    }
+}

@@ -668,3 +668,77 @@ int mproc__os_wait_many(const mproc__handle *h, const bool *is_process,
             return rc;
     }
 }
+
+/* ---------------------------------------------------------------------------
+ * Non-blocking read and write (backend.h): an overlapped operation that is
+ * cancelled at once if it cannot complete now. A cancelled ReadFile on a
+ * pipe loses no data (WINE-NOTES), and what a cancelled operation did
+ * transfer is in its count.
+ */
+
+static int64_t io_nowait(HANDLE h, bool write, void *buf, DWORD n)
+{
+    OVERLAPPED ov;
+    HANDLE own = NULL;
+    DWORD got = 0;
+    DWORD err = ERROR_SUCCESS;
+    BOOL ok;
+
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = thread_event();
+    if (ov.hEvent == NULL) {
+        own = CreateEventW(NULL, TRUE, FALSE, NULL);
+        if (own == NULL)
+            return mproc__win_last_error();
+        ov.hEvent = own;
+    }
+    ok = write ? WriteFile(h, buf, n, NULL, &ov)
+               : ReadFile(h, buf, n, NULL, &ov);
+    if (!ok && GetLastError() == ERROR_IO_PENDING) {
+        CancelIoEx(h, &ov);
+        ok = TRUE;
+    } else if (!ok) {
+        err = GetLastError();
+    }
+    if (ok && !GetOverlappedResult(h, &ov, &got, TRUE)) {
+        err = GetLastError();
+        if (err == ERROR_OPERATION_ABORTED)
+            err = ERROR_SUCCESS;
+    }
+    if (own != NULL)
+        CloseHandle(own);
+    if (err == ERROR_SUCCESS)
+        return (int64_t)got;
+    if (is_eof_error(err))
+        return write ? MPROC_EPIPE : 0;
+    return mproc__os_error((long)err);
+}
+
+int64_t mproc__os_chan_read_nowait(mproc__handle h, void *buf, size_t n)
+{
+    DWORD avail = 0;
+
+    if (h == MPROC__BADHANDLE || h == 0 || buf == NULL || n == 0)
+        return MPROC_EINVAL;
+    if (!PeekNamedPipe(mproc__win_h(h), NULL, 0, NULL, &avail, NULL)) {
+        DWORD err = GetLastError();
+        return is_eof_error(err) ? 0 : mproc__os_error((long)err);
+    }
+    if (avail == 0)
+        return 0;
+    if (n > avail)
+        n = avail;
+    return io_nowait(mproc__win_h(h), false, buf, (DWORD)n);
+}
+
+int64_t mproc__os_chan_write_nowait(mproc__handle h, const void *buf, size_t n)
+{
+    if (h == MPROC__BADHANDLE || h == 0 || (buf == NULL && n > 0))
+        return MPROC_EINVAL;
+    if (n == 0)
+        return 0;
+    if (n > IO_CHUNK)
+        n = IO_CHUNK;
+    /* WriteFile takes a non-const buffer it does not write to. */
+    return io_nowait(mproc__win_h(h), true, (void *)(uintptr_t)buf, (DWORD)n);
+}
