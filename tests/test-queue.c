@@ -1620,6 +1620,34 @@ static int64_t q17_measure(mproc_queue *q, mproc_queue *res, int n,
     return lat[n / 2];
 }
 
+/* A getter of the long churn: blocking gets, racing the waiters for the
+ * items, until it takes a STOP. */
+static int q17_getter(const mproc_value *args)
+{
+    mproc_queue *q = arg_queue(args, 0);
+    for (;;) {
+        void *b = NULL;
+        size_t len = 0;
+        q17_item it;
+        ASSERT_OK(mproc_queue_get_bytes(q, &b, &len, th_ms(30000)));
+        ASSERT_EQ(len, sizeof it);
+        memcpy(&it, b, sizeof it);
+        mproc_free(b);
+        if (it.kind == Q17_STOP)
+            return 0;
+    }
+}
+
+/* The churn's length in seconds from MPROC_TEST_Q17_CHURN_S (the hour-long
+ * run of docs/benchmarks.md: `MPROC_TEST_Q17_CHURN_S=3600 mproc-tests --run
+ * Q17_wait_wakes_within_1ms`), or 0: the default 400 bursts. */
+static int64_t q17_churn_s(void)
+{
+    const char *s = getenv("MPROC_TEST_Q17_CHURN_S");
+    long v = s != NULL ? strtol(s, NULL, 10) : 0;
+    return v > 0 ? (int64_t)v : 0;
+}
+
 /* After many cycles of waiting and getting by several processes at once,
  * mproc_wait on the queue still wakes within 1 ms of a put, not on its
  * 50 ms re-check; also after the doorbell was left marked rung with
@@ -1627,21 +1655,56 @@ static int64_t q17_measure(mproc_queue *q, mproc_queue *res, int n,
 TEST(Q17_wait_wakes_within_1ms)
 {
     mproc_queue *q, *res;
-    mproc_process *w[3];
+    mproc_process *w[3], *g[2];
     int64_t med, p90, bound = (int64_t)th_ms(1) * 1000;
+    int64_t churn_s = q17_churn_s(), end_ms = 0, items = 0;
     int i, k;
     ASSERT_OK(mproc_queue_create(&q, 0));
     ASSERT_OK(mproc_queue_create(&res, 0));
     for (i = 0; i < 3; i++)
         w[i] = th_start(q17_waiter, MPROC_LIST(mproc_value_queue(q),
                                                mproc_value_queue(res)));
+    /* The long run also has getters racing the waiters. */
+    for (i = 0; churn_s > 0 && i < 2; i++)
+        g[i] = th_start(q17_getter, MPROC_LIST(mproc_value_queue(q)));
     th_sleep_ms(200);
+    if (churn_s > 0)
+        end_ms = th_now_ms() + churn_s * 1000;
     /* Churn: bursts of puts, each woken and taken by whichever waiter. */
-    for (k = 0; k < 400; k++) {
-        for (i = 0; i < 1 + k % 7; i++)
+    for (k = 0; churn_s > 0 ? th_now_ms() < end_ms : k < 400; k++) {
+        for (i = 0; i < 1 + k % 7; i++, items++)
             q17_put(q, Q17_CHURN, k);
         if (k % 3 == 0)
             th_sleep_ms(1);
+    }
+    if (churn_s > 0) {
+        for (i = 0; i < 2; i++)
+            q17_put(q, Q17_STOP, 0);
+        /* A waiter may take a getter's STOP: top them up until both end. */
+        for (i = 0; i < 2; i++) {
+            while (mproc_process_join(g[i], 200) == MPROC_ETIMEDOUT)
+                q17_put(q, Q17_STOP, 0);
+            th_join_ok(g[i], 1000);
+        }
+        /* Leftover STOPs must not end a waiter during the measurement. */
+        for (k = 0; k < 2; k++) {
+            void *b = NULL;
+            size_t len = 0;
+            while (mproc_queue_get_bytes(q, &b, &len, 0) == 0)
+                mproc_free(b);
+            th_sleep_ms(50);
+        }
+        /* Waiters that took a STOP meant for a getter have ended: start
+         * them again, so three wait for the measurement. */
+        for (i = 0; i < 3; i++) {
+            if (mproc_process_is_alive(w[i]) == 0) {
+                th_join_ok(w[i], 1000);
+                w[i] = th_start(q17_waiter, MPROC_LIST(mproc_value_queue(q),
+                                                       mproc_value_queue(res)));
+            }
+        }
+        printf("Q17 churn: %lld s, %lld items, 3 waiters, 2 getters\n",
+               (long long)churn_s, (long long)items);
     }
     th_sleep_ms(100);
     med = q17_measure(q, res, 40, &p90);
