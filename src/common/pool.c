@@ -40,13 +40,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Chunks in flight per worker, and the bytes of them behind the first:
- * with these a worker always has its next task at hand, and a send never
- * blocks on a worker that is busy (the channel holds this much), so the
- * engine cannot deadlock against a worker blocked sending its result. */
+/* Chunks in flight per worker, and the bytes of them that the worker may
+ * not have read yet (those after the chunk it has started: it reads a
+ * chunk whole before it starts it). A send to a busy worker must never
+ * block: the worker may be blocked sending a result that the engine, stuck
+ * in that send, would never read. So a chunk goes to a busy worker only if
+ * it fits in the channel with what the worker has not read (the channel
+ * holds 200 KiB or more on every backend), and a larger one only to a
+ * worker with nothing in flight, which is reading. */
 #define DEPTH 4
 #define SLOW_MS 2.0
-#define PIPE_BUDGET ((size_t)64 * 1024)
+#define PIPE_BUDGET ((size_t)128 * 1024)
+/* The automatic chunk size stops at this many encoded bytes, so that
+ * chunks can be sent ahead (see above). */
+#define AUTO_CHUNK_BYTES ((size_t)32 * 1024)
 /* The longest message a worker may send with a failure or a hello. */
 #define MSG_TEXT_MAX 4096
 /* How long a dead worker may take to be reaped before it is killed. */
@@ -170,7 +177,9 @@ typedef struct job {
     size_t *fifo;     /* unordered: indices (mod cap) in finishing order */
     size_t fifo_head, fifo_n;
     bool unordered;
-    /* map failures */
+    /* map: the result list, filled in place (n set at the end), and the
+     * failures */
+    mproc_value *res;
     mproc_task_status *fails;
     size_t nfails, capfails;
     /* future */
@@ -306,19 +315,15 @@ static int add_outcome(mproc__buf *b, int code, const mproc_value *res)
 {
     static const mproc_value none = {.type = MPROC_TYPE_NONE};
     uint8_t h[8];
-    size_t at = b->n, size = 0;
+    size_t at = b->n, size;
     int rc;
     if (code == 0) {
-        const mproc_value *v = res != NULL ? res : &none;
-        rc = mproc__encoded_size(v, false, &size);
-        if (rc == 0 && b->n + 8 + size > MPROC_MESSAGE_MAX)
-            rc = MPROC_EMSGSIZE;
-        if (rc == 0) {
-            put32(h, 0);
-            rc = mproc__buf_append(b, h, 8);
-        }
+        put32(h, 0);
+        rc = mproc__buf_append(b, h, 8);
         if (rc == 0)
-            rc = mproc__encode(v, b, NULL);
+            rc = mproc__encode(res != NULL ? res : &none, b, NULL);
+        if (rc == 0 && b->n > MPROC_MESSAGE_MAX)
+            rc = MPROC_EMSGSIZE; /* the whole message would be too large */
         if (rc == 0) {
             put32(b->p + at + 4, (uint32_t)(b->n - at - 8));
             return 0;
@@ -337,12 +342,64 @@ static int add_outcome(mproc__buf *b, int code, const mproc_value *res)
     return rc < 0 ? rc : mproc__buf_append(b, tl_msg, size);
 }
 
+/* A none for results the function left NULL, never freed. */
+static mproc_value g_none = {.type = MPROC_TYPE_NONE};
+
+/* Frees a result list whose items may be g_none. */
+static void free_results(mproc_value *rl)
+{
+    size_t k;
+    if (rl == NULL)
+        return;
+    for (k = 0; k < rl->u.list.n; k++)
+        if (rl->u.list.items[k] != &g_none)
+            mproc_value_free(rl->u.list.items[k]);
+    rl->u.list.n = 0;
+    mproc_value_free(rl);
+}
+
+/* Runs one item: its code, *res its result (a new value or NULL). */
+static int run_item(const mproc_value *arg, int drc, uint32_t fn_id,
+                    const wfn *fns, size_t nfns, bool star, mproc_value **res)
+{
+    int code;
+    *res = NULL;
+    tl_msg[0] = '\0';
+    if (drc != 0) {
+        code = drc;
+        snprintf(tl_msg, sizeof tl_msg, "the task could not be decoded");
+    } else if (fn_id >= nfns || fns[fn_id].fn == NULL) {
+        code = fn_id < nfns ? fns[fn_id].rc : MPROC_ERESOLVE;
+        snprintf(tl_msg, sizeof tl_msg,
+                 "the task function cannot be found in the worker");
+    } else if (star && arg->type != MPROC_TYPE_LIST) {
+        code = MPROC_EINVAL;
+        snprintf(tl_msg, sizeof tl_msg,
+                 "a starmap item is not an argument list");
+    } else {
+        tl_in_task = true;
+        code = fns[fn_id].fn(arg, res);
+        tl_in_task = false;
+        if (code != 0) {
+            mproc_value_free(*res);
+            *res = NULL;
+            if (tl_msg[0] == '\0')
+                snprintf(tl_msg, sizeof tl_msg, "the task function returned %d",
+                         code);
+        }
+    }
+    return code;
+}
+
+/* Runs a chunk and sends its results. While every item succeeds they are
+ * kept and sent as one encoded list (flag 1: one decode on the engine's
+ * side); from the first failure on, item by item with codes. */
 static int run_chunk(const mproc_pool_worker_io *io, const uint8_t *m,
                      size_t len, wfn *fns, size_t nfns, mproc__buf *out)
 {
-    uint32_t fn_id, n, i;
+    uint32_t fn_id, n, i, k;
     uint64_t seq;
-    mproc_value *items = NULL;
+    mproc_value *items = NULL, *rl = NULL;
     int drc, rc;
     bool star;
     if (len < TASK_HDR)
@@ -367,35 +424,45 @@ static int run_chunk(const mproc_pool_worker_io *io, const uint8_t *m,
     put32(out->p + 4, n);
     put64(out->p + 8, seq);
     out->n = RESULT_HDR;
+    if (drc == 0)
+        rl = mproc__value_new_list(n);
     for (i = 0; i < n && rc == 0; i++) {
-        mproc_value *res = NULL;
-        const mproc_value *arg = drc == 0 ? items->u.list.items[i] : NULL;
+        mproc_value *res;
         int code;
-        tl_msg[0] = '\0';
         if (io->started != NULL)
             io->started(io->ctx, seq, i);
-        if (drc != 0) {
-            code = drc;
-            snprintf(tl_msg, sizeof tl_msg, "the task could not be decoded");
-        } else if (fn_id >= nfns || fns[fn_id].fn == NULL) {
-            code = fn_id < nfns ? fns[fn_id].rc : MPROC_ERESOLVE;
-            snprintf(tl_msg, sizeof tl_msg,
-                     "the task function cannot be found in the worker");
-        } else if (star && arg->type != MPROC_TYPE_LIST) {
-            code = MPROC_EINVAL;
-            snprintf(tl_msg, sizeof tl_msg,
-                     "a starmap item is not an argument list");
-        } else {
-            tl_in_task = true;
-            code = fns[fn_id].fn(arg, &res);
-            tl_in_task = false;
-            if (code != 0 && tl_msg[0] == '\0')
-                snprintf(tl_msg, sizeof tl_msg, "the task function returned %d",
-                         code);
+        code = run_item(drc == 0 ? items->u.list.items[i] : NULL, drc, fn_id,
+                        fns, nfns, star, &res);
+        if (rl != NULL && code == 0) {
+            rl->u.list.items[rl->u.list.n++] = res != NULL ? res : &g_none;
+            continue;
         }
-        rc = add_outcome(out, code, res);
+        if (rl != NULL) {
+            /* The first failure: what succeeded before goes item by item. */
+            for (k = 0; k < rl->u.list.n && rc == 0; k++)
+                rc = add_outcome(out, 0, rl->u.list.items[k]);
+            free_results(rl);
+            rl = NULL;
+        }
+        if (rc == 0)
+            rc = add_outcome(out, code, res);
         mproc_value_free(res);
     }
+    if (rc == 0 && rl != NULL) {
+        out->p[1] = 1;
+        rc = mproc__encode(rl, out, NULL);
+        if (rc == 0 && out->n > MPROC_MESSAGE_MAX)
+            rc = MPROC_EMSGSIZE;
+        if (rc < 0 && rc != MPROC_ENOMEM) {
+            /* A result that cannot be encoded: each says for itself. */
+            out->p[1] = 0;
+            out->n = RESULT_HDR;
+            rc = 0;
+            for (k = 0; k < rl->u.list.n && rc == 0; k++)
+                rc = add_outcome(out, 0, rl->u.list.items[k]);
+        }
+    }
+    free_results(rl);
     if (rc == 0)
         rc = io->send(io->ctx, out->p, out->n);
 out:
@@ -619,6 +686,12 @@ static void job_free(job *j)
             free(j->outs[i].st);
         }
     }
+    if (j->res != NULL) {
+        for (i = 0; i < j->total; i++)
+            mproc_value_free(j->res->u.list.items[i]);
+        j->res->u.list.n = 0;
+        mproc_value_free(j->res);
+    }
     free(j->outs);
     free(j->fifo);
     free(j->fails);
@@ -716,8 +789,7 @@ static void deliver(mproc_pool *p, job *j, int64_t index, mproc_value *v,
         return;
     }
     if (j->kind == J_MAP) {
-        j->outs[i].v = v;
-        j->outs[i].done = true;
+        j->res->u.list.items[i] = v;
         if (st != NULL) {
             if (j->nfails == j->capfails) {
                 size_t nc = j->capfails ? j->capfails * 2 : 8;
@@ -859,15 +931,45 @@ static void put_back(mproc_pool *p, chunk *c)
         p->rq_tail = c;
 }
 
+/* The bytes sent to worker wi that it may not have read yet. */
+static size_t unread(mproc_pool *p, int wi)
+{
+    worker *w = &p->w[wi];
+    uint64_t seq = 0;
+    uint32_t item;
+    size_t n = 0;
+    chunk *c;
+    if (p->t.started(p->t.ctx, wi, &seq, &item) != 0)
+        seq = 0;
+    for (c = w->head; c != NULL; c = c->next)
+        if (c->seq > seq)
+            n += c->msg.n;
+    return n;
+}
+
 static bool has_room(mproc_pool *p, worker *w)
 {
     if (w->state != W_READY)
         return false;
     if (p->maxtasks > 0 && w->assigned >= p->maxtasks)
         return false;
+    return w->inflight < DEPTH;
+}
+
+/* How many chunks worker w may hold with c among them: DEPTH while chunks
+ * are quick; else two of a map or iterator (one runs, the next waits at
+ * hand: the engine's round trip is hidden), and a future's only to an idle
+ * worker (it stays cancellable, and no long task holds it up). */
+static bool may_take(mproc_pool *p, int wi, const chunk *c)
+{
+    worker *w = &p->w[wi];
     if (w->inflight == 0)
         return true;
-    return p->svc_ms >= 0 && p->svc_ms < SLOW_MS && w->inflight < DEPTH;
+    if (unread(p, wi) + c->msg.n > PIPE_BUDGET)
+        return false;
+    if (p->svc_ms >= 0 && p->svc_ms < SLOW_MS)
+        return true;
+    return c->job->kind != J_FUTURE && w->inflight < 2;
 }
 
 static void worker_lost(mproc_pool *p, int wi);
@@ -919,11 +1021,7 @@ static void dispatch(mproc_pool *p)
             c = next_chunk(p, &err);
             if (c == NULL)
                 return; /* nothing (or no memory: retried next step) */
-            /* A large chunk goes only to a worker with nothing in flight,
-             * which is reading: its send cannot block on a busy worker. */
-            if (w->inflight > 0 &&
-                w->inflight_bytes - (w->head ? w->head->msg.n : 0) + c->msg.n >
-                    PIPE_BUDGET) {
+            if (!may_take(p, wi, c)) {
                 put_back(p, c);
                 continue;
             }
@@ -982,18 +1080,62 @@ static int handle_hello(mproc_pool *p, int wi, const uint8_t *m, size_t len)
     return 0;
 }
 
+/* Takes chunk c off worker w's line after its result. */
+static void chunk_done(mproc_pool *p, worker *w, chunk *c)
+{
+    int64_t now = mproc__os_now_ms();
+    double d = (double)(now - (c->t0 > w->last_ms ? c->t0 : w->last_ms));
+    w->head = c->next;
+    if (w->head == NULL)
+        w->tail = NULL;
+    w->inflight--;
+    w->inflight_bytes -= c->msg.n;
+    w->last_ms = now;
+    p->svc_ms = p->svc_ms < 0 ? d : 0.7 * p->svc_ms + 0.3 * d;
+}
+
 static int handle_result(mproc_pool *p, int wi, const uint8_t *m, size_t len)
 {
     worker *w = &p->w[wi];
     chunk *c = w->head;
     const uint8_t *q = m + RESULT_HDR, *end = m + len;
     uint32_t n, i;
+    mproc_task_status st;
     if (len < RESULT_HDR || c == NULL)
         return MPROC_EBADMSG;
     n = get32(m + 4);
-    if (get64(m + 8) != c->seq || n != c->n)
+    if (get64(m + 8) != c->seq || n != c->n || m[1] > 1)
         return MPROC_EBADMSG;
-    /* Check the whole message before anything is delivered. */
+    memset(&st, 0, sizeof st);
+    st.pid = w->pid;
+    if (m[1] == 1) {
+        /* Every item succeeded: one encoded list of the results. */
+        mproc_value *rl = NULL;
+        int rc = mproc__decode(q, len - RESULT_HDR, false, &rl);
+        if (rc == 0 && (rl->type != MPROC_TYPE_LIST || rl->u.list.n != n)) {
+            mproc_value_free(rl);
+            return MPROC_EBADMSG;
+        }
+        if (rc == MPROC_EBADMSG)
+            return rc;
+        chunk_done(p, w, c);
+        if (rc < 0) {
+            st.code = rc;
+            set_msg(&st, "the results from worker %lld could not be read",
+                    (long long)w->pid);
+            fail_chunk(p, c, &st);
+        } else {
+            for (i = 0; i < n; i++)
+                deliver(p, c->job, c->first + (int64_t)i, rl->u.list.items[i],
+                        NULL);
+            rl->u.list.n = 0; /* the items were handed over */
+            mproc_value_free(rl);
+        }
+        chunk_free(c);
+        return 0;
+    }
+    /* Item by item: check the whole message before anything is
+     * delivered. */
     for (i = 0; i < n; i++) {
         uint32_t l;
         if (end - q < 8)
@@ -1005,26 +1147,13 @@ static int handle_result(mproc_pool *p, int wi, const uint8_t *m, size_t len)
     }
     if (q != end)
         return MPROC_EBADMSG;
-    w->head = c->next;
-    if (w->head == NULL)
-        w->tail = NULL;
-    w->inflight--;
-    w->inflight_bytes -= c->msg.n;
-    {
-        int64_t now = mproc__os_now_ms();
-        double d = (double)(now - (c->t0 > w->last_ms ? c->t0 : w->last_ms));
-        w->last_ms = now;
-        p->svc_ms = p->svc_ms < 0 ? d : 0.7 * p->svc_ms + 0.3 * d;
-    }
+    chunk_done(p, w, c);
     q = m + RESULT_HDR;
     for (i = 0; i < n; i++) {
         int code = (int)(int32_t)get32(q);
         uint32_t l = get32(q + 4);
-        mproc_task_status st;
         mproc_value *v = NULL;
         q += 8;
-        memset(&st, 0, sizeof st);
-        st.pid = w->pid;
         if (code == 0) {
             int rc = mproc__decode(q, l, false, &v);
             if (rc < 0) {
@@ -1813,11 +1942,16 @@ static bool pred_job_done(void *arg)
            (j->list == NULL || j->next >= j->total);
 }
 
-static size_t auto_chunk(mproc_pool *p, size_t len)
+static size_t auto_chunk(mproc_pool *p, size_t len, size_t bytes)
 {
-    /* Python: divmod(len, 4 * workers), rounded up. */
+    /* Python: divmod(len, 4 * workers), rounded up; and no more than
+     * AUTO_CHUNK_BYTES of encoded input, so that the next chunk can be
+     * on its way while a worker runs one. */
     size_t d = 4 * (size_t)p->n;
     size_t c = len / d + (len % d != 0);
+    size_t per = len > 0 ? bytes / len + 1 : 1;
+    if (c > AUTO_CHUNK_BYTES / per)
+        c = AUTO_CHUNK_BYTES / per;
     if (c < 1)
         c = 1;
     if (c > MPROC_POOL_MAX_CHUNK)
@@ -1859,14 +1993,13 @@ static int map_common(mproc_pool *p, mproc_task_fn fn, const mproc_value *items,
     j = job_new(p, J_MAP, fn);
     if (j == NULL)
         return MPROC_ENOMEM;
-    j->outs = n > 0 ? calloc(n, sizeof *j->outs) : NULL;
-    list = mproc__value_new_list(n);
-    if ((n > 0 && j->outs == NULL) || list == NULL) {
-        mproc_value_free(list);
+    j->res = mproc__value_new_list(n);
+    if (j->res == NULL) {
         job_free(j);
         return MPROC_ENOMEM;
     }
-    j->cap = n;
+    if (n > 0)
+        memset(j->res->u.list.items, 0, n * sizeof(mproc_value *));
     j->list = items;
     j->total = n;
     j->flags = star ? F_STAR : 0;
@@ -1876,12 +2009,11 @@ static int map_common(mproc_pool *p, mproc_task_fn fn, const mproc_value *items,
         rc = fn_id(p, fn, &j->fn_id);
     if (rc < 0) {
         unlock(p);
-        mproc_value_free(list);
         job_free(j);
         return rc;
     }
     atomic_fetch_add(&p->refs, 1);
-    j->chunksize = chunksize ? chunksize : auto_chunk(p, n);
+    j->chunksize = chunksize ? chunksize : auto_chunk(p, n, size);
     p->submitted += n;
     if (n > 0) {
         enqueue_job(p, j);
@@ -1889,18 +2021,16 @@ static int map_common(mproc_pool *p, mproc_task_fn fn, const mproc_value *items,
     }
     (void)drive_until(p, pred_job_done, j, -1);
     unlock(p);
-    for (i = 0; i < n; i++) {
-        mproc_value *v = j->outs[i].v ? j->outs[i].v : mproc_none();
-        j->outs[i].v = NULL;
-        if (v == NULL || mproc__list_push(list, v) < 0) {
-            mproc_value_free(v);
+    list = j->res;
+    for (i = 0; i < n && rc == 0; i++)
+        if (list->u.list.items[i] == NULL &&
+            (list->u.list.items[i] = mproc_none()) == NULL)
             rc = MPROC_ENOMEM;
-        }
-    }
     if (rc < 0) {
-        mproc_value_free(list);
-        list = NULL;
+        list = NULL; /* job_free frees it */
     } else {
+        j->res = NULL;
+        list->u.list.n = n;
         rc = (int)(j->nfails > INT32_MAX ? INT32_MAX : j->nfails);
         if (failures != NULL && j->nfails > 0) {
             qsort(j->fails, j->nfails, sizeof *j->fails, by_index);
