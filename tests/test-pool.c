@@ -864,8 +864,8 @@ TEST(T12_lazy_input_bounded)
     uint64_t max_out = 0;
     int rc;
     memset(&o, 0, sizeof o);
-    o.chunksize = 250;
-    o.max_in_flight = 2000;
+    o.chunksize = 500;
+    o.max_in_flight = 4000;
     ASSERT_OK(mproc_pool_imap_gen(p, t_square, gen_count, &g, &o, &it));
     while ((rc = mproc_imap_next(it, &v, NULL, th_ms(20000))) == 0) {
         mproc_pool_stats s;
@@ -882,8 +882,8 @@ TEST(T12_lazy_input_bounded)
     }
     ASSERT_ERR(rc, MPROC_EEOF);
     ASSERT_EQ(got, 1000000);
-    ASSERT_LE(max_ahead, 2000);
-    ASSERT_LE(max_out, 2000);
+    ASSERT_LE(max_ahead, 4000);
+    ASSERT_LE(max_out, 4000);
     mproc_imap_destroy(it);
     close_join(p);
     return 0;

@@ -200,10 +200,12 @@ struct mproc_imap {
 };
 
 struct mproc_pool {
-    _Alignas(8) unsigned char mu[MPROC__OS_MUTEX_SIZE];
-    _Alignas(8) unsigned char cv[MPROC__OS_COND_SIZE];
-    mproc__handle mu_h;
-    mproc__handle cv_h[MPROC__OS_COND_HANDLES];
+    /* The pool's mutex and condition, on two wait words (backend.h): an
+     * uncontended lock is one atomic operation, no system call, on every
+     * platform (a Windows mutex handle would cost a kernel call each). */
+    _Alignas(8) unsigned char mu[MPROC__OS_WORD_SIZE];
+    _Alignas(8) unsigned char cv[MPROC__OS_WORD_SIZE];
+    mproc__handle mu_h, cv_h;
     atomic_int refs; /* the caller's, one per future and iterator */
     int state;
     int policy;
@@ -248,27 +250,51 @@ struct mproc_pool {
 /* The pool whose callback this thread runs (blocking calls refuse). */
 static _Thread_local mproc_pool *tl_in_cb;
 
+/* The mutex word: 0 free, 1 held, 2 held with (possible) sleepers
+ * (Drepper's "Futexes are tricky", mutex 2). */
+static _Atomic uint32_t *word_of(unsigned char *w)
+{
+    return (_Atomic uint32_t *)(void *)w;
+}
+
 static void lock(mproc_pool *p)
 {
-    (void)mproc__os_mutex_lock(p->mu, p->mu_h, MPROC_FOREVER);
+    _Atomic uint32_t *w = word_of(p->mu);
+    uint32_t expect = 0;
+    if (atomic_compare_exchange_strong_explicit(
+            w, &expect, 1, memory_order_acquire, memory_order_relaxed))
+        return;
+    while (atomic_exchange_explicit(w, 2, memory_order_acquire) != 0)
+        (void)mproc__os_word_wait(p->mu, 2, p->mu_h, MPROC_FOREVER);
 }
 
 static void unlock(mproc_pool *p)
 {
-    (void)mproc__os_mutex_unlock(p->mu, p->mu_h);
+    if (atomic_exchange_explicit(word_of(p->mu), 0, memory_order_release) == 2)
+        (void)mproc__os_word_wake(p->mu, p->mu_h, 1);
 }
 
+/* The condition: a sequence number that broadcast moves; a waiter that
+ * read it before unlocking cannot miss a broadcast (its wait returns at
+ * once when the number has moved). Wake-ups may be spurious: callers
+ * loop. */
 static void cond_wait(mproc_pool *p, int ms)
 {
+    uint32_t seq = atomic_load_explicit(word_of(p->cv), memory_order_relaxed);
     p->waiters++;
-    (void)mproc__os_cond_wait(p->cv, p->cv_h, p->mu, p->mu_h, ms);
+    unlock(p);
+    if (ms != 0)
+        (void)mproc__os_word_wait(p->cv, seq, p->cv_h, ms);
+    lock(p);
     p->waiters--;
 }
 
 static void broadcast(mproc_pool *p)
 {
-    if (p->waiters > 0)
-        (void)mproc__os_cond_broadcast(p->cv, p->cv_h);
+    if (p->waiters > 0) {
+        atomic_fetch_add_explicit(word_of(p->cv), 1, memory_order_relaxed);
+        (void)mproc__os_word_wake(p->cv, p->cv_h, UINT32_MAX);
+    }
 }
 
 /* ---------------------------------------------------------------------------
@@ -1559,8 +1585,8 @@ static void pool_free(mproc_pool *p)
     free(p->w);
     free(p->live);
     free(p->ready);
-    mproc__os_cond_destroy(p->cv, p->cv_h);
-    mproc__os_mutex_destroy(p->mu, p->mu_h);
+    mproc__os_word_destroy(p->cv, p->cv_h);
+    mproc__os_word_destroy(p->mu, p->mu_h);
     free(p);
 }
 
@@ -1670,11 +1696,11 @@ int mproc_pool_create_transport(mproc_pool **out, const mproc_pool_options *opt,
     p->ready = calloc((size_t)n, sizeof *p->ready);
     rc = p->w && p->live && p->ready ? 0 : MPROC_ENOMEM;
     if (rc == 0)
-        rc = mproc__os_mutex_init(p->mu, &p->mu_h);
+        rc = mproc__os_word_init(p->mu, &p->mu_h);
     if (rc == 0) {
-        rc = mproc__os_cond_init(p->cv, p->cv_h);
+        rc = mproc__os_word_init(p->cv, &p->cv_h);
         if (rc < 0)
-            mproc__os_mutex_destroy(p->mu, p->mu_h);
+            mproc__os_word_destroy(p->mu, p->mu_h);
     }
     if (rc < 0) {
         close_transport(p);
@@ -2326,6 +2352,14 @@ mproc_future *mproc_future_destroy(mproc_future *f)
  * Iterators
  */
 
+/* A generator iterator has room for a whole chunk (or has nothing out). */
+static bool wants_input(const job *j)
+{
+    size_t out = j->total - j->delivered, room = j->cap - out;
+    return j->gen != NULL && !j->gen_end &&
+           (room >= j->chunksize || (out == 0 && room > 0));
+}
+
 /* Ready to give an outcome, or to be topped up, or finished. */
 static bool pred_next(void *arg)
 {
@@ -2335,7 +2369,7 @@ static bool pred_next(void *arg)
             ? j->fifo_n > 0
             : (j->delivered < produced && j->outs[j->delivered % j->cap].done))
         return true;
-    if (j->gen != NULL && !j->gen_end && produced - j->delivered < j->cap)
+    if (wants_input(j))
         return true;
     return j->delivered >= produced && (j->gen == NULL || j->gen_end);
 }
@@ -2458,7 +2492,7 @@ static int top_up(job *j)
         int rc = 0;
         lock(p);
         room = j->cap - (j->total - j->delivered);
-        if (j->gen_end || room == 0 || p->state != P_RUN) {
+        if (!wants_input(j) || p->state != P_RUN) {
             if (!j->gen_end && p->state != P_RUN) {
                 j->gen_end = true;
                 j->gen_err = MPROC_ECLOSED;
@@ -2539,11 +2573,6 @@ int mproc_imap_next(mproc_imap *it, mproc_value **result,
     for (;;) {
         size_t slot;
         outcome *o;
-        if (j->gen != NULL) {
-            rc = top_up(j);
-            if (rc < 0)
-                return rc;
-        }
         lock(p);
         if (j->unordered ? j->fifo_n > 0
                          : (j->delivered < j->total &&
@@ -2578,8 +2607,11 @@ int mproc_imap_next(mproc_imap *it, mproc_value **result,
             unlock(p);
             return MPROC_ESTATE;
         }
-        if (j->gen != NULL && !j->gen_end && j->total - j->delivered < j->cap) {
+        if (wants_input(j)) {
             unlock(p);
+            rc = top_up(j);
+            if (rc < 0)
+                return rc;
             continue;
         }
         rc = drive_until(p, pred_next, j, deadline);
