@@ -13,16 +13,28 @@
 
 #include <stdio.h>
 #include <string.h>
+#if defined(_WIN32)
+#include <windows.h>
+#else
 #include <time.h>
+#endif
 
 #define N 3000000
 #define PIECES 64
 
 static int64_t now_us(void)
 {
+#if defined(_WIN32)
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (int64_t)(c.QuadPart / f.QuadPart * 1000000 +
+                     c.QuadPart % f.QuadPart * 1000000 / f.QuadPart);
+#else
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+#endif
 }
 
 static int64_t count_range(int64_t lo, int64_t hi)
