@@ -1068,6 +1068,41 @@ TEST(T15_destroy_in_flight_leaves_nothing)
     return 0;
 }
 
+/* A future or iterator destroyed while its tasks are with workers: the
+ * pool still settles them (into nothing) and ends cleanly. */
+TEST(T15_handles_destroyed_while_tasks_run)
+{
+    mproc_pool *p = make_pool(2);
+    mproc_value *slow = mproc_int(200), *quick = mproc_int(1), *out = NULL;
+    mproc_future *f = NULL;
+    mproc_imap *it = NULL;
+    mproc_pool_stats s;
+    ASSERT_OK(mproc_pool_apply_async(p, t_sleep, slow, NULL, NULL, &f));
+    ASSERT_OK(mproc_pool_imap(p, t_sleep,
+                              MPROC_LIST(mproc_int(200), mproc_int(200)), 1,
+                              &it));
+    wait_running(p, 2);
+    mproc_future_destroy(f);
+    mproc_imap_destroy(it);
+    ASSERT_EQ(mproc_pool_apply(p, t_sleep, quick, &out, NULL), 0);
+    mproc_value_free(out);
+    ASSERT_OK(mproc_pool_close(p));
+    ASSERT_OK(mproc_pool_join(p, th_ms(10000)));
+    s = stats_of(p);
+    ASSERT_EQ(s.submitted, s.done + s.failed);
+    mproc_pool_destroy(p);
+    /* The same, ended by terminate. */
+    p = make_pool(1);
+    ASSERT_OK(mproc_pool_apply_async(p, t_sleep, slow, NULL, NULL, &f));
+    wait_running(p, 1);
+    mproc_future_destroy(f);
+    ASSERT_OK(mproc_pool_terminate(p));
+    mproc_pool_destroy(p);
+    mproc_value_free(slow);
+    mproc_value_free(quick);
+    return 0;
+}
+
 /* --- T16 ---------------------------------------------------------------- */
 
 TEST(T16_default_workers_and_64)

@@ -629,6 +629,8 @@ static int list_chunk(job *j, chunk **out)
     return rc;
 }
 
+static void job_ref(struct job *j);
+
 /* Skips one encoded value of our own making (still bounds-checked). */
 static const uint8_t *skip_value(const uint8_t *p, const uint8_t *end,
                                  int depth)
@@ -692,12 +694,13 @@ static chunk *chunk_rest(chunk *c, uint32_t from)
     memcpy(r->msg.p + TASK_HDR + 7, start, (size_t)(end - start));
     r->msg.n = TASK_HDR + 7 + (size_t)(end - start);
     r->job = c->job;
+    job_ref(r->job);
     r->first = c->first + from;
     r->n = c->n - from;
     return r;
 }
 
-static void job_ref(job *j)
+static void job_ref(struct job *j)
 {
     j->refs++;
 }
@@ -758,6 +761,16 @@ static void job_release(mproc_pool *p, job *j)
     unlock(p);
     if (gone)
         pool_unref(p);
+}
+
+/* A chunk that has left its job's hands (sent, given back, failed) holds
+ * a reference to the job: the caller may destroy its future or iterator
+ * meanwhile. */
+static void chunk_release(mproc_pool *p, chunk *c)
+{
+    job *j = c->job;
+    chunk_free(c);
+    job_drop(p, j);
 }
 
 static void enqueue_job(mproc_pool *p, job *j)
@@ -887,7 +900,7 @@ static void fail_everything(mproc_pool *p, const mproc_task_status *st)
     while ((c = p->rq) != NULL) {
         p->rq = c->next;
         fail_chunk(p, c, st);
-        chunk_free(c);
+        chunk_release(p, c);
     }
     p->rq_tail = NULL;
     for (i = 0; i < p->n; i++) {
@@ -895,7 +908,7 @@ static void fail_everything(mproc_pool *p, const mproc_task_status *st)
         while ((c = w->head) != NULL) {
             w->head = c->next;
             fail_chunk(p, c, st);
-            chunk_free(c);
+            chunk_release(p, c);
         }
         w->tail = NULL;
         w->inflight = 0;
@@ -934,11 +947,15 @@ static chunk *next_chunk(mproc_pool *p, int *err)
             if (j->ready == NULL)
                 j->ready_tail = NULL;
             c->next = NULL;
+            job_ref(j);
             return c;
         }
         if (j->list != NULL && j->next < j->total && !j->dropped) {
             *err = list_chunk(j, &c);
-            return *err == 0 ? c : NULL;
+            if (*err < 0)
+                return NULL;
+            job_ref(j);
+            return c;
         }
         p->q = j->qnext;
         if (p->q == NULL)
@@ -1157,7 +1174,7 @@ static int handle_result(mproc_pool *p, int wi, const uint8_t *m, size_t len)
             rl->u.list.n = 0; /* the items were handed over */
             mproc_value_free(rl);
         }
-        chunk_free(c);
+        chunk_release(p, c);
         return 0;
     }
     /* Item by item: check the whole message before anything is
@@ -1197,7 +1214,7 @@ static int handle_result(mproc_pool *p, int wi, const uint8_t *m, size_t len)
         }
         q += l;
     }
-    chunk_free(c);
+    chunk_release(p, c);
     return 0;
 }
 
@@ -1331,7 +1348,7 @@ static void worker_lost(mproc_pool *p, int wi)
             if (rest == NULL && item + 1 < c->n)
                 fail_items(p, c->job, c->first + item + 1, c->n - item - 1,
                            &st);
-            chunk_free(c);
+            chunk_release(p, c);
         } else if (src == 0 && seq < c->seq) {
             rest = c; /* not started: another worker runs it */
         } else {
@@ -1340,7 +1357,7 @@ static void worker_lost(mproc_pool *p, int wi)
                     "this task",
                     (long long)pid, (long long)code);
             fail_chunk(p, c, &st);
-            chunk_free(c);
+            chunk_release(p, c);
         }
         /* The chunks behind it were not started: back to the front of the
          * line, in order. */
@@ -2295,7 +2312,7 @@ static bool unqueue(mproc_pool *p, job *j)
             for (t = p->rq; t != NULL && t->next != NULL; t = t->next)
                 ;
             p->rq_tail = t;
-            chunk_free(c);
+            chunk_release(p, c);
             return true;
         }
     return false;
