@@ -22,13 +22,16 @@
 
 static int work(const mproc_value *arg, mproc_value **result)
 {
-    int64_t x = 0, i, h;
+    int64_t x = 0;
+    uint64_t h;
+    int i;
     mproc_value_get_int(arg, &x);
-    /* A little work per item: a few hundred multiply-adds. */
-    h = x;
+    /* A little work per item: a few hundred multiply-adds (unsigned: they
+     * wrap). */
+    h = (uint64_t)x;
     for (i = 0; i < 300; i++)
-        h = (h * 6364136223846793005LL + 1442695040888963407LL) & 0xffffff;
-    *result = mproc_int(h % 1000);
+        h = (h * 6364136223846793005ULL + 1442695040888963407ULL) & 0xffffff;
+    *result = mproc_int((int64_t)(h % 1000));
     return 0;
 }
 
