@@ -2347,6 +2347,9 @@ int mproc_future_cancel(mproc_future *f)
         p->cancelled++;
         j->finished++;
         queue_cb(p, j);
+        /* A driver waiting for this very future must look again. */
+        if (p->driver != 0 && p->driver != self_id())
+            p->t.wake(p->t.ctx);
         if (p->driver == 0 && !in_callback(p)) {
             p->driver = self_id();
             run_callbacks(p);
