@@ -180,6 +180,7 @@ typedef struct job {
     /* map: the result list, filled in place (n set at the end), and the
      * failures */
     mproc_value *res;
+    size_t nbad; /* its items without a value (failed) */
     mproc_task_status *fails;
     size_t nfails, capfails;
     /* future */
@@ -830,6 +831,7 @@ static void deliver(mproc_pool *p, job *j, int64_t index, mproc_value *v,
     if (j->kind == J_MAP) {
         j->res->u.list.items[i] = v;
         if (st != NULL) {
+            j->nbad++;
             if (j->nfails == j->capfails) {
                 size_t nc = j->capfails ? j->capfails * 2 : 8;
                 mproc_task_status *nf = realloc(j->fails, nc * sizeof *nf);
@@ -1168,9 +1170,18 @@ static int handle_result(mproc_pool *p, int wi, const uint8_t *m, size_t len)
                     (long long)w->pid);
             fail_chunk(p, c, &st);
         } else {
-            for (i = 0; i < n; i++)
-                deliver(p, c->job, c->first + (int64_t)i, rl->u.list.items[i],
-                        NULL);
+            job *j = c->job;
+            if (j->kind == J_MAP && !j->dropped) {
+                /* The bulk of a map: straight into its result list. */
+                memcpy(j->res->u.list.items + c->first, rl->u.list.items,
+                       (size_t)n * sizeof(mproc_value *));
+                p->done += n;
+                j->finished += n;
+            } else {
+                for (i = 0; i < n; i++)
+                    deliver(p, j, c->first + (int64_t)i, rl->u.list.items[i],
+                            NULL);
+            }
             rl->u.list.n = 0; /* the items were handed over */
             mproc_value_free(rl);
         }
@@ -2065,7 +2076,7 @@ static int map_common(mproc_pool *p, mproc_task_fn fn, const mproc_value *items,
     (void)drive_until(p, pred_job_done, j, -1);
     unlock(p);
     list = j->res;
-    for (i = 0; i < n && rc == 0; i++)
+    for (i = 0; i < n && rc == 0 && j->nbad > 0; i++)
         if (list->u.list.items[i] == NULL &&
             (list->u.list.items[i] = mproc_none()) == NULL)
             rc = MPROC_ENOMEM;
