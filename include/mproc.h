@@ -1046,37 +1046,42 @@ MPROC_API int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms);
 /** A delivered outcome that is a failed task. */
 #define MPROC_TASK_FAILED 1
 
+/** A task function (see above): 0 and *result, or a non-zero code. */
 typedef int (*mproc_task_fn)(const mproc_value *arg, mproc_value **result);
 
+/** What a worker's death fails (mproc_pool_options.on_death). */
 typedef enum mproc_pool_on_death {
     MPROC_POOL_FAIL_TASK = 0, /**< the task of the dead worker fails alone */
     MPROC_POOL_FAIL_ALL = 1   /**< every unfinished task fails; pool closes */
 } mproc_pool_on_death;
 
+/** Why a task failed (see Outcomes above). */
 typedef struct mproc_task_status {
     int code;      /**< 0: succeeded; else why it failed (see above) */
     int exitcode;  /**< MPROC_EWORKER: the worker's exit code (-N: signal N) */
     int64_t pid;   /**< the worker that ran the task (0: none) */
     int64_t index; /**< the task's position in its call's input (apply: 0) */
-    char message[MPROC_TASK_MESSAGE_MAX];
+    char message[MPROC_TASK_MESSAGE_MAX]; /**< a sentence, NUL-terminated */
 } mproc_task_status;
 
+/** The settings of mproc_pool_create(); zero-filled means the defaults. */
 typedef struct mproc_pool_options {
     /** 0: mproc_cpu_count_usable(); else 1..MPROC_POOL_MAX_WORKERS. */
     int workers;
-    /**< MPROC_START_DEFAULT: the program's default start method. */
+    /** MPROC_START_DEFAULT: the program's default start method. */
     mproc_start_method method;
-    /**< Run once in every worker before its first task, with `initarg` (a
+    /** Run once in every worker before its first task, with `initarg` (a
      * value without handles, copied at create; NULL: none). A non-zero
      * return fails the worker: see mproc_pool_create. */
     mproc_target initializer;
+    /** The initializer's argument (borrowed during create). */
     const mproc_value *initarg;
-    /**< A worker is replaced by a fresh one after this many tasks (a chunk
+    /** A worker is replaced by a fresh one after this many tasks (a chunk
      * counts as one, as in Python); 0: never. */
     uint64_t maxtasksperchild;
-    /**< mproc_pool_on_death; 0 is MPROC_POOL_FAIL_TASK. */
+    /** mproc_pool_on_death; 0 is MPROC_POOL_FAIL_TASK. */
     int on_death;
-    /**< Optional: where create reports a failing initializer (below). */
+    /** Optional: where create reports a failing initializer (below). */
     mproc_task_status *init_status;
 } mproc_pool_options;
 
@@ -1177,6 +1182,8 @@ MPROC_API int mproc_future_result(mproc_future *f, const mproc_value **result,
  * under 2 ms, a few ahead; a slower task waits in the pool until a worker
  * is free). MPROC_ESTATE when it has finished already. */
 MPROC_API int mproc_future_cancel(mproc_future *f);
+/** Releases the future (the task goes on if it runs; its outcome is
+ * dropped). NULL. */
 MPROC_API mproc_future *mproc_future_destroy(mproc_future *f);
 
 /** Iterators: imap yields results in input order, imap_unordered as they
@@ -1188,6 +1195,7 @@ MPROC_API mproc_future *mproc_future_destroy(mproc_future *f);
 MPROC_API int mproc_pool_imap(mproc_pool *pool, mproc_task_fn fn,
                               mproc_value *items, size_t chunksize,
                               mproc_imap **out);
+/** The same, results as they finish (see above). */
 MPROC_API int mproc_pool_imap_unordered(mproc_pool *pool, mproc_task_fn fn,
                                         mproc_value *items, size_t chunksize,
                                         mproc_imap **out);
@@ -1198,6 +1206,8 @@ MPROC_API int mproc_pool_imap_unordered(mproc_pool *pool, mproc_task_fn fn,
  * thread that calls mproc_imap_next, with no lock of the pool held. */
 typedef int (*mproc_pool_gen)(void *arg, mproc_value **item);
 
+/** The settings of mproc_pool_imap_gen(); zero-filled means the
+ * defaults. */
 typedef struct mproc_imap_options {
     size_t chunksize;     /**< 0: 1 */
     bool unordered;       /**< results as they finish */
@@ -1230,19 +1240,20 @@ MPROC_API mproc_imap *mproc_imap_destroy(mproc_imap *it);
  * running: started, result not yet back; failed includes cancelled and
  * terminated tasks (cancelled counts those alone). */
 typedef struct mproc_pool_stats {
-    uint64_t submitted;
-    uint64_t queued;
-    uint64_t running;
-    uint64_t done;
-    uint64_t failed;
-    uint64_t cancelled;
-    uint64_t workers_alive;
-    uint64_t workers_replaced;
+    uint64_t submitted;        /**< tasks accepted */
+    uint64_t queued;           /**< not yet started by a worker */
+    uint64_t running;          /**< started, result not yet back */
+    uint64_t done;             /**< succeeded */
+    uint64_t failed;           /**< failed, cancelled or terminated */
+    uint64_t cancelled;        /**< cancelled (counted in failed too) */
+    uint64_t workers_alive;    /**< workers started and not ended */
+    uint64_t workers_replaced; /**< workers started in place of others */
 } mproc_pool_stats;
 
 /** A consistent snapshot, from any thread (it does not drive the pool). */
 MPROC_API int mproc_pool_stats_get(mproc_pool *pool, mproc_pool_stats *out);
 
+/** A progress callback: a snapshot of the stats (see Callbacks above). */
 typedef void (*mproc_pool_progress_fn)(const mproc_pool_stats *stats,
                                        void *arg);
 /** Calls fn with a snapshot after every `every` finished tasks (0: no count
