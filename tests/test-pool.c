@@ -838,6 +838,52 @@ TEST(T11_cancel_not_started_only)
     return 0;
 }
 
+typedef struct waiter_arg {
+    mproc_future *f;
+    int rc;
+    int64_t done_ms;
+} waiter_arg;
+
+static void *wait_future(void *arg)
+{
+    waiter_arg *a = arg;
+    a->rc = mproc_future_wait(a->f, MPROC_FOREVER);
+    a->done_ms = th_now_ms();
+    return NULL;
+}
+
+/* A thread that drives the pool while it waits for a future learns of its
+ * cancellation at once, not when the busy worker next answers. */
+TEST(T11_cancel_wakes_the_waiting_thread)
+{
+    mproc_pool *p = make_pool(1);
+    mproc_value *slow = mproc_int(3000), *quick = mproc_int(1);
+    mproc_future *running = NULL, *waiting = NULL;
+    waiter_arg a;
+    pthread_t t;
+    int64_t t_cancel;
+    ASSERT_OK(mproc_pool_apply_async(p, t_sleep, slow, NULL, NULL, &running));
+    ASSERT_OK(mproc_pool_apply_async(p, t_sleep, quick, NULL, NULL, &waiting));
+    wait_running(p, 1);
+    a.f = waiting;
+    a.rc = -1000;
+    a.done_ms = 0;
+    ASSERT_EQ(pthread_create(&t, NULL, wait_future, &a), 0);
+    th_sleep_ms(th_ms(100)); /* it is in its wait */
+    t_cancel = th_now_ms();
+    ASSERT_OK(mproc_future_cancel(waiting));
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_EQ(a.rc, 0);
+    ASSERT_LT(a.done_ms - t_cancel, th_ms(1000));
+    ASSERT_OK(mproc_pool_terminate(p));
+    mproc_future_destroy(running);
+    mproc_future_destroy(waiting);
+    mproc_value_free(slow);
+    mproc_value_free(quick);
+    mproc_pool_destroy(p);
+    return 0;
+}
+
 /* --- T12 ---------------------------------------------------------------- */
 
 typedef struct counter_gen {
