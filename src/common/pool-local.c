@@ -309,10 +309,8 @@ static int l_wait(void *ctx, const bool *live, bool *ready, int n,
         ready[i] = false;
         if (!live[i] || l->w[i].conn == NULL)
             continue;
-        if (mproc__conn_wait_handle(l->w[i].conn, &l->hs[i], &now) < 0) {
-            ready[i] = true; /* its recv tells what is wrong */
-            count++;
-        } else if (now) {
+        /* An error makes it ready too: its recv tells what is wrong. */
+        if (mproc__conn_wait_handle(l->w[i].conn, &l->hs[i], &now) < 0 || now) {
             ready[i] = true;
             count++;
         }

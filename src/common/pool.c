@@ -1975,7 +1975,8 @@ static int can_submit(mproc_pool *p)
 
 static job *job_new(mproc_pool *p, int kind, mproc_task_fn fn)
 {
-    job *j = calloc(1, sizeof(struct mproc_imap));
+    /* A future and an iterator are a job (their only member). */
+    job *j = calloc(1, sizeof *j);
     (void)fn;
     if (j == NULL)
         return NULL;
