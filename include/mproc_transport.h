@@ -17,8 +17,9 @@
  * sends results, through the io callbacks the transport gives it.
  *
  * Threads: the engine calls the operations of one transport from one
- * thread at a time (the thread driving the pool), except `wake`, which any
- * thread may call at any time.
+ * thread at a time (the thread driving the pool), except `wake` and
+ * `started`, which any thread may call at any time, also while another is
+ * in `wait` (`started` serves the stats snapshot).
  */
 #ifndef MPROC_TRANSPORT_H
 #define MPROC_TRANSPORT_H
