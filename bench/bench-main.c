@@ -522,6 +522,7 @@ static const def_set all_sets[] = {
     {bench_defs_process, &bench_ndefs_process},
     {bench_defs_pipe, &bench_ndefs_pipe},
     {bench_defs_lock, &bench_ndefs_lock},
+    {bench_defs_pool, &bench_ndefs_pool},
 };
 #define NSETS (sizeof all_sets / sizeof all_sets[0])
 

@@ -158,6 +158,8 @@ extern const bench_def bench_defs_pipe[];
 extern const size_t bench_ndefs_pipe;
 extern const bench_def bench_defs_lock[];
 extern const size_t bench_ndefs_lock;
+extern const bench_def bench_defs_pool[];
+extern const size_t bench_ndefs_pool;
 
 /* APR (loaded with dlopen in the sandbox only, so the other cases and
  * spawned children never map it). */

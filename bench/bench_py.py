@@ -31,6 +31,14 @@ def n_of(full, quick):
 # Children (module level so that spawn and forkserver can find them)
 
 
+def empty(x=None):
+    return None
+
+
+def inc(x):
+    return x + 1
+
+
 def noop():
     pass
 
@@ -225,6 +233,63 @@ def lock_contended():
     return 2 * n / (max(times[1], times[3]) - min(times[0], times[2]))
 
 
+def pool_imap(kind):
+    n = n_of(20000, 5000)
+    if kind == "pool":
+        with mp.get_context("fork").Pool(2) as pool:
+            t0 = time.perf_counter()
+            for _ in pool.imap_unordered(empty, range(n), chunksize=1):
+                pass
+            return n / (time.perf_counter() - t0)
+    import concurrent.futures as cf
+    with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as ex:
+        ex.submit(empty).result()
+        t0 = time.perf_counter()
+        for _ in ex.map(empty, range(n), chunksize=1):
+            pass
+        return n / (time.perf_counter() - t0)
+
+
+def pool_apply(kind):
+    n = n_of(3000, 500)
+    if kind == "pool":
+        with mp.get_context("fork").Pool(2) as pool:
+            for _ in range(50):
+                pool.apply(inc, (1,))
+            t0 = time.perf_counter()
+            for _ in range(n):
+                pool.apply(inc, (1,))
+            return (time.perf_counter() - t0) / n * 1e6
+    import concurrent.futures as cf
+    with cf.ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as ex:
+        for _ in range(50):
+            ex.submit(inc, 1).result()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            ex.submit(inc, 1).result()
+        return (time.perf_counter() - t0) / n * 1e6
+
+
+def pool_map():
+    n = n_of(1000000, 100000)
+    with mp.get_context("fork").Pool(2) as pool:
+        pool.apply(empty)
+        t0 = time.perf_counter()
+        pool.map(inc, range(n))
+        return time.perf_counter() - t0
+
+
+def pool_create(method):
+    n = n_of(20, 5) if method == "fork" else n_of(4, 2)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        pool = mp.get_context(method).Pool(2)
+        pool.apply(empty)
+        pool.close()
+        pool.join()
+    return (time.perf_counter() - t0) / n * 1e3
+
+
 # --------------------------------------------------------------------------
 # Benchmarks: (command, [metric names], [units], [(impl, function)],
 # rounds, quick rounds). They mirror mproc-bench's sub-commands.
@@ -256,6 +321,17 @@ BENCHES = [
      [("python", lock_uncontended)], 7, 3),
     ("lock-contended", ["lock-contended"], ["ops/s"],
      [("python", lock_contended)], 5, 3),
+    ("pool-imap-unordered", ["pool-imap-unordered"], ["tasks/s"],
+     [("python-pool", lambda: pool_imap("pool")),
+      ("python-ppe", lambda: pool_imap("ppe"))], 5, 3),
+    ("pool-apply", ["pool-apply"], ["us"],
+     [("python-pool", lambda: pool_apply("pool")),
+      ("python-ppe", lambda: pool_apply("ppe"))], 5, 3),
+    ("pool-map-1m", ["pool-map-1m"], ["s"],
+     [("python-pool", pool_map)], 3, 2),
+    ("pool-create", ["pool-create"], ["ms"],
+     [("python-fork", lambda: pool_create("fork")),
+      ("python-spawn", lambda: pool_create("spawn"))], 3, 2),
 ]
 
 

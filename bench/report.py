@@ -34,6 +34,13 @@ BASELINE = {
     "queue-2p2c": "python",
     "lock-uncontended": "raw-mutex",
     "lock-contended": "raw-mutex",
+    "pool-imap-unordered": "raw",
+    "pool-apply": "raw",
+    "pool-map-1m": "raw",
+    "pool-map-1m-cpu": "raw",
+    "pool-create": "python-fork",
+    "pool-kill-report": "mproc",
+    "pool-kill-full": "mproc",
 }
 
 ORDER = list(BASELINE)
@@ -45,6 +52,7 @@ TIME_UNITS = {"us", "ns", "ms", "s", "KiB"}
 #   slower_le: impl's time / reference's time <= threshold
 #   faster_ge: reference's time / impl's time >= threshold
 #   rate_ge:   impl's rate / reference's rate >= threshold
+#   abs_le:    impl's value <= threshold, in its own unit (reference None)
 TARGETS = [
     ("process-fork", "mproc", "raw", "slower_le", 1.25),
     ("process-fork", "mproc", "python-fork", "faster_ge", 10),
@@ -63,6 +71,14 @@ TARGETS = [
     ("lock-uncontended", "mproc", "apr", "slower_le", 1.0),
     ("lock-contended", "mproc", "raw-mutex", "rate_ge", 0.67),
     ("lock-contended", "mproc", "python", "rate_ge", 2),
+    ("pool-imap-unordered", "mproc", "raw", "rate_ge", 0.8),
+    ("pool-imap-unordered", "mproc", "python-pool", "rate_ge", 2),
+    ("pool-apply", "mproc", "raw", "slower_le", 2),
+    ("pool-map-1m", "mproc", "raw", "slower_le", 1.2),
+    ("pool-create", "mproc-fork", None, "abs_le", 5),
+    ("pool-create", "mproc-spawn", "python-spawn", "faster_ge", 10),
+    ("pool-kill-report", "mproc", None, "abs_le", 100),
+    ("pool-kill-full", "mproc", None, "abs_le", 200),
 ]
 
 
@@ -132,6 +148,17 @@ def evaluate(by_key):
     for bench, impl, ref, kind, thr in TARGETS:
         if bench not in ran:
             continue  # not selected in this run
+        if kind == "abs_le":
+            ra = by_key.get((bench, impl), {})
+            a = ra.get("value")
+            text = "%s <= %g %s" % (impl, thr, ra.get("unit", ""))
+            if a is None:
+                out.append((bench, impl, "-", text, None, None, na_text(ra)))
+            else:
+                ok = a <= thr
+                out.append((bench, impl, "-", text, a, ok,
+                            "PASS" if ok else "FAIL"))
+            continue
         ref_key = ref if isinstance(ref, tuple) else (bench, ref)
         ref_name = ref if isinstance(ref, str) else "%s %s" % ref
         ra = by_key.get((bench, impl), {})
@@ -236,7 +263,8 @@ def main():
     md_table(("benchmark", "impl", "median", "unit", "min-max", "vs baseline",
               "note"), rows)
     print()
-    trows = [(bench, text, "" if ratio is None else ratio_text(ratio), result)
+    trows = [(bench, text, "" if ratio is None else
+              (fmt(ratio) if ref == "-" else ratio_text(ratio)), result)
              for bench, impl, ref, text, ratio, ok, result in checks]
     md_table(("benchmark", "target", "measured", "result"), trows)
     npass = sum(1 for c in checks if c[5] is True)

@@ -18,7 +18,8 @@ install(TARGETS ${MPROC_INSTALL_TARGETS} EXPORT mprocTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Runtime
     NAMELINK_COMPONENT Development
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development)
-install(FILES include/mproc.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+install(FILES include/mproc.h include/mproc_transport.h
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   COMPONENT Development)
 
 # --------------------------------------------------------------------------

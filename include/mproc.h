@@ -126,7 +126,8 @@ MPROC_API const char *mproc_version_string(void);
     X(ECORRUPT, -31, "shared state is corrupt (written by a faulty peer?)")   \
     X(EBOOTSTRAP, -32, "process not started: the bootstrap is not finished")  \
     X(EFRAMING, -33, "message framing broken: the pipe end was closed")       \
-    X(ENOTCHILD, -34, "the process is not a child of the calling process")
+    X(ENOTCHILD, -34, "the process is not a child of the calling process")    \
+    X(EWORKER, -35, "a pool worker died running the task")
 
 /** The error codes: MPROC_<NAME> = value, one for each row of
  * MPROC_ERRNO_MAP. Functions return them as int. */
@@ -175,6 +176,12 @@ typedef struct mproc_cond mproc_cond;
 typedef struct mproc_barrier mproc_barrier;
 /** A block of shared memory. */
 typedef struct mproc_shm mproc_shm;
+/** A process Pool (multiprocessing.Pool, ProcessPoolExecutor). */
+typedef struct mproc_pool mproc_pool;
+/** The outcome of a task submitted with mproc_pool_apply_async(). */
+typedef struct mproc_future mproc_future;
+/** An iterator over a Pool's results (imap, imap_unordered). */
+typedef struct mproc_imap mproc_imap;
 
 /* ------------------------------------------------------------------------- */
 /** @} @defgroup init Initialisation
@@ -946,6 +953,316 @@ typedef struct mproc_wait_item {
 /** Waits until one of the `n` items is ready or the timeout passes (see
  * above). */
 MPROC_API int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms);
+
+/* ------------------------------------------------------------------------- */
+/** @} @defgroup pool Pool
+ * Python's multiprocessing.Pool and concurrent.futures' ProcessPoolExecutor;
+ * design and failure semantics: docs/pool.md.
+ *
+ *   static int square(const mproc_value *arg, mproc_value **result) {
+ *       int64_t x;
+ *       if (mproc_value_get_int(arg, &x) != 0) return 1;
+ *       *result = mproc_int(x * x);
+ *       return 0;
+ *   }
+ *   mproc_pool *pool;
+ *   mproc_value *out;
+ *   mproc_pool_create(&pool, NULL);           (workers: usable CPUs)
+ *   mproc_pool_map(pool, square, inputs, 0, &out, NULL);
+ *   mproc_pool_close(pool);
+ *   mproc_pool_join(pool, MPROC_FOREVER);
+ *   pool = mproc_pool_destroy(pool);
+ *
+ * Workers are ordinary mproc children (fork or spawn), started from the
+ * thread that calls create, or from a thread inside a pool call when a
+ * worker has to be replaced; the pool has no thread of its own. Every call
+ * that waits (map, apply, a future's wait or result, an iterator's next,
+ * join) drives the pool while it waits: it hands tasks to workers, reads
+ * results, notices a worker's death, replaces the worker and runs the
+ * callbacks. One thread drives at a time; the others wait for their own
+ * results, and one of them takes over when the driver returns. Any thread
+ * may submit and collect. Results that nobody waits for stay with the
+ * workers until a call drives again.
+ *
+ * A task function takes one argument value and gives one result value:
+ * `int fn(const mproc_value *arg, mproc_value **result)`. It returns 0 and
+ * sets *result to a new value (NULL reads as none), or a non-zero code that
+ * fails the task; mproc_task_set_message() adds a sentence to the failure.
+ * The function runs in a worker: under fork it is the same pointer; under
+ * spawn it is found as (module, offset from the module's base) and checked
+ * (the module must be the same file), as process targets are; a function
+ * that is in no module is MPROC_ERESOLVE at submission, one the worker
+ * cannot find fails its tasks with MPROC_ERESOLVE.
+ *
+ * A task fails alone, and the pool goes on, when its function fails, when
+ * its result cannot be encoded (a handle value, too deep or too large:
+ * MPROC_EINVAL or MPROC_EMSGSIZE), or when its worker dies while running it
+ * (crash, kill, exit: MPROC_EWORKER with the worker's pid and exit code,
+ * -N for signal N). The pool knows which task each worker has started:
+ * tasks given to a dying worker that it had not started go to other
+ * workers, and a new worker takes the dead one's place. With chunks (map's
+ * chunksize), the task that was running and the tasks of its chunk that
+ * had finished before it (their results were lost with the worker) fail;
+ * the rest of the chunk goes to other workers. With the policy
+ * MPROC_POOL_FAIL_ALL, a death instead fails every task not yet finished
+ * (MPROC_EWORKER) and closes the pool.
+ *
+ * Outcomes. A call that delivers one task's outcome returns 0 for a result,
+ * MPROC_TASK_FAILED (1) for a failed task (its status says why), and a
+ * negative code when the call itself fails (bad argument, timeout, closed
+ * pool). The status of a failed task: `code` is the function's non-zero
+ * return, or MPROC_EWORKER (worker died), MPROC_ERESOLVE, MPROC_EINVAL /
+ * MPROC_EMSGSIZE (result not encodable), MPROC_EBADMSG (a malformed message
+ * from the worker), MPROC_ECLOSED (the pool was terminated or destroyed
+ * before the task finished), MPROC_ECHILD (no worker could start: the
+ * initializer failed); `message` a NUL-terminated sentence.
+ *
+ * Callbacks (a future's completion callback, the progress callback) run in
+ * the calling process, in the thread that drives the pool at that moment,
+ * one at a time, with no lock of the pool held. Inside a callback, calls
+ * that would wait (map, apply, join, terminate, a wait, result or next with
+ * a timeout other than 0 on a task not finished) return MPROC_ESTATE at
+ * once instead of deadlocking; submitting (apply_async), stats, cancel and
+ * calls with timeout 0 work. mproc_pool_destroy inside a callback destroys
+ * nothing and returns the pool.
+ *
+ * Lifecycle: running -> closed (close: no new work, MPROC_ECLOSED; what
+ * was submitted still runs) -> joined (join: every task finished and every
+ * worker ended), or -> terminated (terminate: workers stopped at once,
+ * unfinished tasks fail with MPROC_ECLOSED). destroy terminates a pool that
+ * is not joined yet, fails its unfinished futures and iterators, and ends
+ * and reaps every worker: nothing is left running and no zombie. Futures
+ * and iterators stay valid after their pool is destroyed, and must each be
+ * destroyed.
+ * @{
+ */
+
+/** The most workers one pool may have. */
+#define MPROC_POOL_MAX_WORKERS 1024
+/** The most items one chunk may have. */
+#define MPROC_POOL_MAX_CHUNK ((size_t)1 << 24)
+/** The room for a status message, with its NUL (longer ones are cut). */
+#define MPROC_TASK_MESSAGE_MAX 128
+/** A delivered outcome that is a failed task. */
+#define MPROC_TASK_FAILED 1
+
+/** A task function (see above): 0 and *result, or a non-zero code. */
+typedef int (*mproc_task_fn)(const mproc_value *arg, mproc_value **result);
+
+/** What a worker's death fails (mproc_pool_options.on_death). */
+typedef enum mproc_pool_on_death {
+    MPROC_POOL_FAIL_TASK = 0, /**< the task of the dead worker fails alone */
+    MPROC_POOL_FAIL_ALL = 1   /**< every unfinished task fails; pool closes */
+} mproc_pool_on_death;
+
+/** Why a task failed (see Outcomes above). */
+typedef struct mproc_task_status {
+    int code;      /**< 0: succeeded; else why it failed (see above) */
+    int exitcode;  /**< MPROC_EWORKER: the worker's exit code (-N: signal N) */
+    int64_t pid;   /**< the worker that ran the task (0: none) */
+    int64_t index; /**< the task's position in its call's input (apply: 0) */
+    char message[MPROC_TASK_MESSAGE_MAX]; /**< a sentence, NUL-terminated */
+} mproc_task_status;
+
+/** The settings of mproc_pool_create(); zero-filled means the defaults. */
+typedef struct mproc_pool_options {
+    /** 0: mproc_cpu_count_usable(); else 1..MPROC_POOL_MAX_WORKERS. */
+    int workers;
+    /** MPROC_START_DEFAULT: the program's default start method. */
+    mproc_start_method method;
+    /** Run once in every worker before its first task, with `initarg` (a
+     * value without handles, copied at create; NULL: none). A non-zero
+     * return fails the worker: see mproc_pool_create. */
+    mproc_target initializer;
+    /** The initializer's argument (borrowed during create). */
+    const mproc_value *initarg;
+    /** A worker is replaced by a fresh one after this many tasks (a chunk
+     * counts as one, as in Python); 0: never. */
+    uint64_t maxtasksperchild;
+    /** mproc_pool_on_death; 0 is MPROC_POOL_FAIL_TASK. */
+    int on_death;
+    /** Optional: where create reports a failing initializer (below). */
+    mproc_task_status *init_status;
+} mproc_pool_options;
+
+/** Starts the workers and waits until each has run its initializer, so that
+ * a failing initializer is reported here: MPROC_ECHILD (the pool is not
+ * made, every worker ended), with the first failure in opt->init_status
+ * (code: the initializer's return, or MPROC_EWORKER if it crashed;
+ * message: what it set with mproc_task_set_message). A worker started
+ * later to replace one whose initializer then fails is not started again:
+ * the pool goes on with fewer workers, and once none is left, the
+ * unfinished tasks fail with MPROC_ECHILD. opt may be NULL (defaults).
+ * MPROC_EINVAL for a NULL out, workers < 0 or > MPROC_POOL_MAX_WORKERS, an
+ * unknown on_death, or an initarg with handles; MPROC_ENOSYS for fork on
+ * Windows; MPROC_ERESOLVE for an initializer in no module (spawn); what
+ * process start returns when a worker cannot start. */
+MPROC_API int mproc_pool_create(mproc_pool **out,
+                                const mproc_pool_options *opt);
+/** No new work (later submissions: MPROC_ECLOSED); submitted tasks still
+ * run. Closing twice is not an error. */
+MPROC_API int mproc_pool_close(mproc_pool *pool);
+/** After close or terminate (MPROC_ESTATE before): drives the pool until
+ * every submitted task has finished, then ends the workers and reaps them.
+ * 0, or MPROC_ETIMEDOUT (call again to go on waiting). */
+MPROC_API int mproc_pool_join(mproc_pool *pool, int timeout_ms);
+/** Stops the workers now (SIGTERM, TerminateProcess) and fails every
+ * unfinished task with MPROC_ECLOSED; returns once they are reaped. The
+ * pool is closed. Terminating twice is not an error. */
+MPROC_API int mproc_pool_terminate(mproc_pool *pool);
+/** See the lifecycle above. Returns NULL, or the pool itself when called in
+ * one of its callbacks (nothing is destroyed then). */
+MPROC_API mproc_pool *mproc_pool_destroy(mproc_pool *pool);
+/** The number of workers the pool keeps, or a negative code. */
+MPROC_API int mproc_pool_workers(mproc_pool *pool);
+
+/** In a task function or an initializer: the message of its failure (copied,
+ * cut to MPROC_TASK_MESSAGE_MAX - 1 bytes), used when it returns non-zero.
+ * MPROC_ESTATE outside of one, MPROC_EINVAL for NULL. */
+MPROC_API int mproc_task_set_message(const char *message);
+
+/** map: fn over every item of the list `items` (borrowed), in input order.
+ * chunksize 0 is automatic: about len / (4 x workers), as Python's map, but
+ * no more than 32 KiB of encoded items per chunk (so that a worker's next
+ * chunk can be on its way while it runs one); else 1..MPROC_POOL_MAX_CHUNK
+ * items go to a worker at once. *results is a new
+ * list with one item per input (none for a failed task). Returns the number
+ * of failed tasks (0: all succeeded), or a negative code with *results
+ * NULL: MPROC_EINVAL for a NULL argument or items not a list,
+ * MPROC_ECLOSED after close or terminate, MPROC_ERESOLVE, MPROC_ENOMEM.
+ * `failures` may be NULL; else *failures is NULL when nothing failed, or
+ * an array (free it with mproc_free) of one status per failed task, in
+ * input order. An item that cannot be encoded (a handle) fails the call
+ * with MPROC_EINVAL before any task runs. */
+MPROC_API int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn,
+                             const mproc_value *items, size_t chunksize,
+                             mproc_value **results,
+                             mproc_task_status **failures);
+/** starmap: the same, but every item must be a list, the function's
+ * argument list (C has no *args: the function receives the list, as a
+ * process target does). An item that is not a list is MPROC_EINVAL for
+ * the call, before any task runs. */
+MPROC_API int mproc_pool_starmap(mproc_pool *pool, mproc_task_fn fn,
+                                 const mproc_value *items, size_t chunksize,
+                                 mproc_value **results,
+                                 mproc_task_status **failures);
+
+/** apply: runs fn(arg) in a worker and waits. arg (borrowed; NULL: none) is
+ * encoded before the call returns. 0 with *result (new, owned by the
+ * caller), MPROC_TASK_FAILED with *status filled (status may be NULL), or
+ * a negative code. */
+MPROC_API int mproc_pool_apply(mproc_pool *pool, mproc_task_fn fn,
+                               const mproc_value *arg, mproc_value **result,
+                               mproc_task_status *status);
+
+/** A future's completion callback: called once, when the task has finished,
+ * failed or been cancelled (see Callbacks above). */
+typedef void (*mproc_future_cb)(mproc_future *f, void *arg);
+
+/** apply_async: submits fn(arg) (arg borrowed, encoded before the call
+ * returns; NULL: none) and gives a future (destroy it with
+ * mproc_future_destroy). cb may be NULL. */
+MPROC_API int mproc_pool_apply_async(mproc_pool *pool, mproc_task_fn fn,
+                                     const mproc_value *arg, mproc_future_cb cb,
+                                     void *cb_arg, mproc_future **out);
+/** 0 once finished (or cancelled), MPROC_ETIMEDOUT. Drives the pool. */
+MPROC_API int mproc_future_wait(mproc_future *f, int timeout_ms);
+/** 1 finished or cancelled, 0 not yet, or a negative code. Drives the pool
+ * once without waiting when no other thread drives it. */
+MPROC_API int mproc_future_done(mproc_future *f);
+/** Waits as mproc_future_wait, then: 0 with *result borrowed from the
+ * future (valid until it is destroyed; result may be NULL), or
+ * MPROC_TASK_FAILED with *status filled (may be NULL). MPROC_ESTATE for a
+ * cancelled future, MPROC_ETIMEDOUT. */
+MPROC_API int mproc_future_result(mproc_future *f, const mproc_value **result,
+                                  mproc_task_status *status, int timeout_ms);
+/** Cancels a task the pool still holds: 0 (the future is done, its result
+ * MPROC_ESTATE, its callback runs). MPROC_EBUSY once a worker has it: it
+ * has started it, or has been sent it ahead (the pool sends quick tasks,
+ * under 2 ms, a few ahead; a slower task waits in the pool until a worker
+ * is free). MPROC_ESTATE when it has finished already. */
+MPROC_API int mproc_future_cancel(mproc_future *f);
+/** Releases the future (the task goes on if it runs; its outcome is
+ * dropped). NULL. */
+MPROC_API mproc_future *mproc_future_destroy(mproc_future *f);
+
+/** Iterators: imap yields results in input order, imap_unordered as they
+ * finish (each exactly once). They take ownership of the list `items`,
+ * also on failure. chunksize 0 is 1 (Python's default for imap). Every item
+ * is submitted at once, as in Python (the list is in memory already); for
+ * a bounded number of tasks in flight, use mproc_pool_imap_gen. An
+ * iterator is used by one thread at a time. */
+MPROC_API int mproc_pool_imap(mproc_pool *pool, mproc_task_fn fn,
+                              mproc_value *items, size_t chunksize,
+                              mproc_imap **out);
+/** The same, results as they finish (see above). */
+MPROC_API int mproc_pool_imap_unordered(mproc_pool *pool, mproc_task_fn fn,
+                                        mproc_value *items, size_t chunksize,
+                                        mproc_imap **out);
+
+/** A lazily produced input: 1 with *item set (a new value, the pool frees
+ * it), 0 at the end, or a negative code that ends the input (next returns
+ * it once every task produced before has been delivered). Called in the
+ * thread that calls mproc_imap_next, with no lock of the pool held. */
+typedef int (*mproc_pool_gen)(void *arg, mproc_value **item);
+
+/** The settings of mproc_pool_imap_gen(); zero-filled means the
+ * defaults. */
+typedef struct mproc_imap_options {
+    size_t chunksize;     /**< 0: 1 */
+    bool unordered;       /**< results as they finish */
+    bool star;            /**< items are argument lists (a non-list item
+                             fails its task with MPROC_EINVAL) */
+    size_t max_in_flight; /**< tasks produced and not yet taken by next;
+                             0: 4 x workers x chunksize */
+} mproc_imap_options;
+
+/** imap over a generator: the input is produced as the iterator advances,
+ * never more than max_in_flight tasks ahead, so an endless input runs in
+ * bounded memory. opt may be NULL. */
+MPROC_API int mproc_pool_imap_gen(mproc_pool *pool, mproc_task_fn fn,
+                                  mproc_pool_gen gen, void *gen_arg,
+                                  const mproc_imap_options *opt,
+                                  mproc_imap **out);
+/** The next outcome: 0 with *result (new, owned by the caller),
+ * MPROC_TASK_FAILED with *status filled (status may be NULL; index tells
+ * which input), MPROC_EEOF once every result has been delivered,
+ * MPROC_ETIMEDOUT. Drives the pool. */
+MPROC_API int mproc_imap_next(mproc_imap *it, mproc_value **result,
+                              mproc_task_status *status, int timeout_ms);
+/** Tasks not started are dropped (counted as cancelled), results still to
+ * come are discarded. */
+MPROC_API mproc_imap *mproc_imap_destroy(mproc_imap *it);
+
+/** Observability. Counts are of tasks (items), since the pool was made:
+ * submitted = queued + running + done + failed at every instant, so at
+ * the end submitted = done + failed. queued: not yet started by a worker;
+ * running: started, result not yet back; failed includes cancelled and
+ * terminated tasks (cancelled counts those alone). */
+typedef struct mproc_pool_stats {
+    uint64_t submitted;        /**< tasks accepted */
+    uint64_t queued;           /**< not yet started by a worker */
+    uint64_t running;          /**< started, result not yet back */
+    uint64_t done;             /**< succeeded */
+    uint64_t failed;           /**< failed, cancelled or terminated */
+    uint64_t cancelled;        /**< cancelled (counted in failed too) */
+    uint64_t workers_alive;    /**< workers started and not ended */
+    uint64_t workers_replaced; /**< workers started in place of others */
+} mproc_pool_stats;
+
+/** A consistent snapshot, from any thread (it does not drive the pool). */
+MPROC_API int mproc_pool_stats_get(mproc_pool *pool, mproc_pool_stats *out);
+
+/** A progress callback: a snapshot of the stats (see Callbacks above). */
+typedef void (*mproc_pool_progress_fn)(const mproc_pool_stats *stats,
+                                       void *arg);
+/** Calls fn with a snapshot after every `every` finished tasks (0: no count
+ * trigger), at least every `every_ms` milliseconds while tasks finish (0:
+ * no time trigger), and once the pool has nothing left to do. fn NULL
+ * removes it. MPROC_EINVAL for a negative every_ms or both triggers 0. */
+MPROC_API int mproc_pool_set_progress(mproc_pool *pool,
+                                      mproc_pool_progress_fn fn, void *arg,
+                                      uint64_t every, int every_ms);
 
 /** @} */
 

@@ -19,3 +19,4 @@
 #include "list-sync.h"
 #include "list-backend.h"
 #include "list-security.h"
+#include "list-pool.h"

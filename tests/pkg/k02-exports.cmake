@@ -1,5 +1,5 @@
 # K02: the shared library exports exactly the functions that
-# include/mproc.h declares with MPROC_API: nothing internal leaks (a
+# include/mproc.h (and include/mproc_transport.h) declares with MPROC_API: nothing internal leaks (a
 # program or another library could bind to it, or clash with it), nothing
 # declared is missing (a program would fail to link). The static archive
 # defines no global symbol outside the mproc_ prefix (internal ones are
@@ -20,8 +20,15 @@ macro(fail)
   math(EXPR failures "${failures} + 1")
 endmacro()
 
-# The declared API: every `MPROC_API <type> mproc_x(` of the header.
+# The declared API: every `MPROC_API <type> mproc_x(` of the header, and of
+# mproc_transport.h beside it (the pool-transport API that component
+# libraries such as mproc_mpi use).
 file(READ "${HEADER}" text)
+get_filename_component(_incdir "${HEADER}" DIRECTORY)
+if(EXISTS "${_incdir}/mproc_transport.h")
+  file(READ "${_incdir}/mproc_transport.h" _transport)
+  string(APPEND text "\n${_transport}")
+endif()
 string(REGEX REPLACE "[\r\n\t ]+" " " text "${text}")
 string(REGEX MATCHALL "MPROC_API [^;(]*\\(" decls "${text}")
 set(declared)
