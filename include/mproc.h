@@ -127,7 +127,9 @@ MPROC_API const char *mproc_version_string(void);
     X(EBOOTSTRAP, -32, "process not started: the bootstrap is not finished")  \
     X(EFRAMING, -33, "message framing broken: the pipe end was closed")       \
     X(ENOTCHILD, -34, "the process is not a child of the calling process")    \
-    X(EWORKER, -35, "a pool worker died running the task")
+    X(EWORKER, -35, "a pool worker died running the task")                    \
+    X(EEXIST, -36, "an object of that name exists")                           \
+    X(ESHUTDOWN, -37, "the queue was shut down")
 
 /** The error codes: MPROC_<NAME> = value, one for each row of
  * MPROC_ERRNO_MAP. Functions return them as int. */
@@ -919,8 +921,37 @@ MPROC_API void *mproc_shm_ptr(const mproc_shm *m);
 /** The block's size in bytes. */
 MPROC_API size_t mproc_shm_size(const mproc_shm *m);
 /** Unmaps the block in this process and returns NULL; other processes
- * that have it keep it. */
+ * that have it keep it. A named block keeps its name. */
 MPROC_API mproc_shm *mproc_shm_destroy(mproc_shm *m);
+
+/** A new named block of `size` bytes, zero-filled, under `name` (see
+ * above), or under a generated name when `name` is NULL: unpredictable
+ * (random) and unique, "mp-" and 24 characters (mproc_shm_name tells it).
+ * Exclusive: MPROC_EEXIST when a block of that name exists, which is left
+ * untouched. MPROC_EINVAL for a NULL out, size 0 or a bad name; Windows:
+ * MPROC_EAGAIN when 64 blocks of that name that were unlinked are still
+ * in use (see docs/platforms.md). */
+MPROC_API int mproc_shm_create_named(mproc_shm **m, const char *name,
+                                     size_t size);
+/** Attaches the block called `name`; mproc_shm_size is the size it was
+ * created with, exactly. MPROC_ENOENT when no block has that name (never
+ * created, or unlinked), MPROC_EPERM for a block of another user,
+ * MPROC_ECORRUPT for a block whose end was overwritten (mproc keeps the
+ * size there) or that is not an mproc block, MPROC_EINVAL for a NULL out or
+ * a bad name. */
+MPROC_API int mproc_shm_attach(mproc_shm **m, const char *name);
+/** Removes the name of a named block: from then on attach and unlink are
+ * MPROC_ENOENT, and create makes a new block under the name. The block
+ * itself stays mapped wherever it is, until each process destroys it. Any
+ * process that has the block may unlink it (creator, attacher, or a child
+ * it was passed to), as in Python. MPROC_ENOENT when the name no longer
+ * names this block (it was unlinked, perhaps by another process; a new
+ * block made under the name since is left alone), MPROC_ESTATE for an
+ * anonymous block, MPROC_EINVAL for NULL. */
+MPROC_API int mproc_shm_unlink(mproc_shm *m);
+/** The name of a named block (borrowed, valid until destroy), NULL for an
+ * anonymous one or NULL. */
+MPROC_API const char *mproc_shm_name(const mproc_shm *m);
 
 /* ------------------------------------------------------------------------- */
 /** @} @defgroup wait Waiting on many (Python's multiprocessing.connection.wait)

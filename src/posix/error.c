@@ -42,6 +42,8 @@ int mproc__os_error(long native)
     case ENOENT:
     case ESRCH:
         return MPROC_ENOENT;
+    case EEXIST:
+        return MPROC_EEXIST;
     case ECHILD:
         return MPROC_ECHILD;
     case EOWNERDEAD:

@@ -59,6 +59,9 @@ int mproc__os_error(long native)
     case ERROR_MOD_NOT_FOUND:
     case ERROR_PROC_NOT_FOUND:
         return MPROC_ENOENT;
+    case ERROR_ALREADY_EXISTS:
+    case ERROR_FILE_EXISTS:
+        return MPROC_EEXIST;
     case ERROR_BAD_EXE_FORMAT:
     case ERROR_EXE_MACHINE_TYPE_MISMATCH:
         return MPROC_EEXEC;
