@@ -549,6 +549,21 @@ MPROC_API int mproc_process_is_alive(mproc_process *p);
 MPROC_API int mproc_process_terminate(mproc_process *p);
 MPROC_API int mproc_process_kill(mproc_process *p);
 /** @} */
+/** Interrupts the child, as Ctrl+C would (Python 3.14's interrupt()): it
+ * receives SIGINT. A child that does not handle it ends with exit code -2;
+ * one that ignores SIGINT (SIG_IGN) goes on; one that installed a handler
+ * (signal(), or sigaction on POSIX) runs it and goes on, and a POSIX child
+ * that blocked SIGINT gets it once it unblocks it. A child that has
+ * already exited is not an error. Errors as for terminate.
+ *
+ * Windows has no signals between processes; there every child listens for
+ * its interrupt (an event its parent holds) in a thread-pool wait, and
+ * does what the C runtime's disposition of SIGINT says: SIG_DFL ends the
+ * child at once with exit code -2 (no atexit handler runs, stdio is not
+ * flushed, as a POSIX signal death); SIG_IGN does nothing; a handler is
+ * called with SIGINT in that thread, after the disposition is reset to
+ * SIG_DFL, as the C runtime does for a Ctrl+C (docs/platforms.md). */
+MPROC_API int mproc_process_interrupt(mproc_process *p);
 /** Releases the OS resources of an exited process. */
 MPROC_API int mproc_process_close(mproc_process *p);
 /** Releases the object and returns NULL; a child still running goes on

@@ -67,6 +67,11 @@ typedef struct mproc__child {
      * mproc__os_child_release closes it. Windows leaves it alone (a job
      * object does that job). */
     mproc__handle lifeline;
+    /* Backend-private; callers initialise it to MPROC__BADHANDLE along
+     * with `handle`. Windows: mproc__os_spawn sets it to the child's
+     * interrupt event (mproc__os_signal with MPROC__SIGINT sets it);
+     * mproc__os_child_release closes it. POSIX leaves it alone. */
+    mproc__handle intr;
 } mproc__child;
 
 /* What a spawned child gets. Every spawned child starts alike, daemon or
@@ -110,9 +115,25 @@ int mproc__os_wait(mproc__child *c, int timeout_ms);
 
 #define MPROC__SIGTERM 15
 #define MPROC__SIGKILL 9
-/* Sends SIGTERM or SIGKILL (Windows: TerminateProcess with a code that
- * mproc__os_wait reads back as -15 / -9). A reaped or exited child is 0. */
+#define MPROC__SIGINT 2
+/* Sends SIGTERM, SIGKILL or SIGINT (Windows: TerminateProcess with a code
+ * that mproc__os_wait reads back as -15 / -9; for SIGINT, sets the child's
+ * interrupt event, see mproc__os_interrupt_listen). A reaped or exited
+ * child is 0. */
 int mproc__os_signal(mproc__child *c, int sig);
+
+/* In a spawned child, once its bootstrap channel has been verified: makes
+ * mproc__os_signal(c, MPROC__SIGINT) of the parent reach this process as
+ * SIGINT would. POSIX: nothing to do (the kernel delivers SIGINT).
+ * Windows: mproc__os_spawn gave the child an event (listed in its handles)
+ * and its value in the environment entry MPROC_INTERRUPT; this removes the
+ * entry and waits for the event in a thread-pool wait, whose callback
+ * applies the C runtime's disposition of SIGINT: SIG_DFL ends the process
+ * with the code that reads as -2, SIG_IGN does nothing, a handler is
+ * called (after the disposition is reset to SIG_DFL, as the C runtime
+ * does for a Ctrl+C). 0, or a negative code (the child then runs without
+ * interrupts). */
+int mproc__os_interrupt_listen(void);
 
 /* Releases the child's handle (not the process). */
 void mproc__os_child_release(mproc__child *c);

@@ -56,5 +56,8 @@ mproc__nt_query_info_fn mproc__win_nt_query_semaphore(void);
  * the high half keeps them out of the NTSTATUS ranges and out of 0..255. */
 #define MPROC__WIN_EXIT_SIGTERM 0x4D50000Fu
 #define MPROC__WIN_EXIT_SIGKILL 0x4D500009u
+/* The code of a child that an interrupt ended (mproc__os_interrupt_listen):
+ * reads as -2. */
+#define MPROC__WIN_EXIT_SIGINT 0x4D500002u
 
 #endif /* MPROC_WIN32_H */
