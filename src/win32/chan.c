@@ -131,54 +131,6 @@ static BOOL io_wait(HANDLE h, bool write, void *buf, DWORD n, DWORD *done)
  * Pair
  */
 
-/* Owner-only access: a DACL with one entry, the user of this process's
- * token. Made once. Without it (token unreadable) no pipe is made: the
- * default DACL of a named pipe lets everyone read (docs/security.md). */
-static INIT_ONCE sd_once = INIT_ONCE_STATIC_INIT;
-static SECURITY_ATTRIBUTES *pipe_sa;
-static DWORD pipe_sa_error;
-
-static BOOL CALLBACK sd_init(INIT_ONCE *once, void *param, void **ctx)
-{
-    static SECURITY_ATTRIBUTES sa;
-    static SECURITY_DESCRIPTOR sd;
-    static union {
-        TOKEN_USER user;
-        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
-    } tu;
-    static union {
-        ACL acl;
-        unsigned char space[sizeof(ACL) + sizeof(ACCESS_ALLOWED_ACE) +
-                            SECURITY_MAX_SID_SIZE];
-    } acl;
-    HANDLE token;
-    DWORD len = 0;
-    BOOL ok;
-
-    (void)once;
-    (void)param;
-    (void)ctx;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) {
-        pipe_sa_error = GetLastError();
-        return TRUE;
-    }
-    ok = GetTokenInformation(token, TokenUser, &tu, sizeof tu, &len);
-    CloseHandle(token);
-    if (!ok || !InitializeAcl(&acl.acl, sizeof acl, ACL_REVISION) ||
-        !AddAccessAllowedAce(&acl.acl, ACL_REVISION, GENERIC_ALL,
-                             tu.user.User.Sid) ||
-        !InitializeSecurityDescriptor(&sd, SECURITY_DESCRIPTOR_REVISION) ||
-        !SetSecurityDescriptorDacl(&sd, TRUE, &acl.acl, FALSE)) {
-        pipe_sa_error = GetLastError();
-        return TRUE;
-    }
-    sa.nLength = sizeof sa;
-    sa.lpSecurityDescriptor = &sd;
-    sa.bInheritHandle = FALSE;
-    pipe_sa = &sa;
-    return TRUE;
-}
-
 static volatile LONG pipe_counter;
 
 static int make_name(wchar_t *name, size_t cap)
@@ -199,6 +151,7 @@ static int make_name(wchar_t *name, size_t cap)
 static int pair_once(mproc__handle h[2], bool duplex)
 {
     wchar_t name[96];
+    SECURITY_ATTRIBUTES *pipe_sa;
     HANDLE server, client;
     OVERLAPPED ov;
     DWORD open_mode, access, err, dummy;
@@ -207,10 +160,10 @@ static int pair_once(mproc__handle h[2], bool duplex)
 
     if ((rc = make_name(name, sizeof name / sizeof name[0])) != 0)
         return rc;
-    InitOnceExecuteOnce(&sd_once, sd_init, NULL, NULL);
-    if (pipe_sa == NULL)
-        return pipe_sa_error != 0 ? mproc__os_error((long)pipe_sa_error)
-                                  : MPROC_EUNKNOWN;
+    /* Without it no pipe is made: the default DACL of a named pipe lets
+     * everyone read (docs/security.md). */
+    if ((rc = mproc__win_owner_sa(&pipe_sa)) != 0)
+        return rc;
     open_mode = (duplex ? PIPE_ACCESS_DUPLEX : PIPE_ACCESS_INBOUND) |
                 FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE;
     server = CreateNamedPipeW(name, open_mode,

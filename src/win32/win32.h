@@ -3,7 +3,8 @@
  * src/common sees this header.
  *
  * Map: conversions between mproc__handle and HANDLE; UTF-8 <-> UTF-16;
- * random bytes; ntdll entry points (error.c defines them all).
+ * random bytes; owner-only security; ntdll entry points (error.c defines
+ * them all).
  */
 #ifndef MPROC_WIN32_H
 #define MPROC_WIN32_H
@@ -38,6 +39,11 @@ char *mproc__win_utf8(const wchar_t *s, int *err);
 
 /* Fills buf with n cryptographically random bytes (RtlGenRandom). */
 int mproc__win_random(void *buf, size_t n);
+
+/* Security attributes that give this process's user alone access (a DACL
+ * of one entry; not inheritable), for every named object: 0, or the error
+ * that kept them from being made (then no named object may be made). */
+int mproc__win_owner_sa(SECURITY_ATTRIBUTES **sa);
 
 /* WaitForSingleObject with a timeout in the public convention, never
  * returning WAIT_TIMEOUT before timeout_ms have passed on the monotonic
