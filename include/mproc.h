@@ -920,14 +920,35 @@ MPROC_API mproc_barrier *mproc_barrier_destroy(mproc_barrier *b);
 /* ------------------------------------------------------------------------- */
 /** @} @defgroup shm Shared memory
  * Shared memory: `size` bytes, zero-filled, mapped in every process it is
- * passed to. Anonymous: nothing is left behind when the last process that
- * has it ends (Linux: a memfd; other POSIX: shm_open unlinked at once;
- * Windows: an unnamed file mapping). MPROC_EINVAL for size 0, MPROC_ENOMEM
- * when the system cannot provide it, on every platform: any size too large
- * for memory, the address space or an off_t (up to SIZE_MAX).
- * mproc_shm_ptr and mproc_shm_size give NULL and 0 for a NULL object.
+ * passed to. Anonymous by default: nothing is left behind when the last
+ * process that has it ends (Linux: a memfd; other POSIX: shm_open unlinked
+ * at once; Windows: an unnamed file mapping). MPROC_EINVAL for size 0,
+ * MPROC_ENOMEM when the system cannot provide it, on every platform: any
+ * size too large for memory, the address space or an off_t (up to
+ * SIZE_MAX). mproc_shm_ptr and mproc_shm_size give NULL and 0 for a NULL
+ * object.
+ *
+ * Named blocks (Python's SharedMemory(name=...)) are for programs that do
+ * not share a parent: one creates the block under a name, others attach to
+ * it by that name. A name is 1 to MPROC_SHM_NAME_MAX characters of A-Z,
+ * a-z, 0-9, '.', '_' and '-', not starting with '.' (MPROC_EINVAL
+ * otherwise: the same names work on every platform). Only the user who
+ * created a block can attach to it (POSIX: mode 0600, and attach refuses a
+ * block of another user or one that others may open, MPROC_EPERM;
+ * Windows: a DACL of that user alone). Nothing unlinks a block by itself:
+ * not destroy, not the exit or death of any process, creator or attacher
+ * (Python's resource tracker unlinks at the creator's exit, and wrongly at
+ * an attacher's too); a block stays until mproc_shm_unlink. On POSIX it
+ * stays even after every process that had it has ended; on Windows, which
+ * keeps no object that no process has, it goes with the last process that
+ * has it (docs/platforms.md). A named block travels to children as any
+ * block does, and keeps its name there.
  * @{
  */
+
+/** The longest name of a named block, in bytes: macOS allows 31 for a
+ * POSIX shared memory name, its leading '/' included. */
+#define MPROC_SHM_NAME_MAX 30
 
 /** A new block of `size` bytes, zero-filled. */
 MPROC_API int mproc_shm_create(mproc_shm **m, size_t size);

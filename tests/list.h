@@ -20,3 +20,4 @@
 #include "list-backend.h"
 #include "list-security.h"
 #include "list-pool.h"
+#include "list-shm.h"

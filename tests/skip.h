@@ -41,3 +41,5 @@ TH_SKIP_ENTRY("Q14_pid_reuse_stress", "win32",
 TH_SKIP_ENTRY("Q14_cancel_never_leaves_a_lock", "win32",
               "no thread cancellation can act inside the library on "
               "Windows (winpthreads acts only in its own functions)")
+TH_SKIP_ENTRY("N04_other_user_cannot_attach", "posix-nonroot",
+              "switching a probe to another user needs root")

@@ -321,6 +321,86 @@ int mproc__os_shm_create(size_t size, mproc__handle *h, void **addr);
 int mproc__os_shm_map(mproc__handle h, size_t size, void **addr);
 void mproc__os_shm_unmap(void *addr, size_t size);
 
+/* Named segments (mproc_shm_create_named, mproc_shm_attach,
+ * mproc_shm_unlink). `name` has been checked by common code (1 to
+ * MPROC_SHM_NAME_MAX characters of A-Z a-z 0-9 . _ -, not starting with
+ * '.'); a backend maps it into its namespace (POSIX: shm_open's "/name";
+ * Windows: a section in the session's namespace). A named segment is
+ * `map` bytes long, a multiple of mproc__os_page_size(), and ends in an
+ * mproc__shm_trailer that tells the size given at create, so that attach
+ * reports it exactly where the system rounds sizes up to pages (macOS,
+ * Windows). The segment is zero-filled and only this process's user may
+ * open it. mproc__os_shm_map and mproc__os_shm_unmap work on it with
+ * `map` as the size.
+ *
+ * create: exclusive, MPROC_EEXIST when the name exists (the existing
+ * segment is not touched); the trailer is written before any other
+ * process can attach. attach: MPROC_ENOENT for a name that does not exist
+ * or was unlinked, MPROC_EPERM for a segment of another user (or one that
+ * others may open), MPROC_ECORRUPT when the trailer does not fit the
+ * segment. unlink: removes the name if it still names this very segment
+ * (else MPROC_ENOENT: unlinked already, perhaps made anew since by
+ * someone else, which is left alone); the segment stays mapped where it is.
+ * A name lives until it is unlinked (POSIX: also after every process that
+ * had it has ended; Windows: only while some process has it, as the system
+ * keeps no object without a handle). */
+int mproc__os_shm_create_named(const char *name, size_t size, mproc__handle *h,
+                               void **addr, size_t *map);
+int mproc__os_shm_attach_named(const char *name, mproc__handle *h, void **addr,
+                               size_t *size, size_t *map);
+int mproc__os_shm_unlink_named(const char *name, mproc__handle h, void *addr,
+                               size_t map);
+
+/* The system's page size (a power of two). */
+size_t mproc__os_page_size(void);
+/* Fills buf with n unpredictable bytes (the system's random source). */
+int mproc__os_random(void *buf, size_t n);
+
+/* The last bytes of a named segment. Any process that maps the segment can
+ * write them, so a reader believes only what fits its mapping
+ * (mproc__shm_trailer_size). `state` is MPROC__SHM_LIVE once the segment is
+ * complete, MPROC__SHM_UNLINKED once unlinked (Windows, where the name
+ * outlives unlink while any process has the segment). */
+typedef struct mproc__shm_trailer {
+    uint32_t magic;
+    uint32_t state;
+    uint64_t size;
+    uint64_t reserved[2];
+} mproc__shm_trailer;
+
+#define MPROC__SHM_TRAILER_MAGIC 0x4e53504du /* "MPSN" */
+#define MPROC__SHM_LIVE 1u
+#define MPROC__SHM_UNLINKED 2u
+
+/* The length of a named segment of `size` bytes: size plus the trailer,
+ * rounded up to a page; 0 when that overflows. */
+static inline size_t mproc__shm_map_len(size_t size, size_t page)
+{
+    size_t need = size + sizeof(mproc__shm_trailer);
+    if (size == 0 || need < size || need > SIZE_MAX - page)
+        return 0;
+    return (need + page - 1) & ~(page - 1);
+}
+
+static inline mproc__shm_trailer *mproc__shm_trailer_of(void *addr, size_t map)
+{
+    return (mproc__shm_trailer *)(void *)((unsigned char *)addr + map -
+                                          sizeof(mproc__shm_trailer));
+}
+
+/* The size a trailer claims, if it fits a mapping of `map` bytes (the
+ * segment's own length, from the system): 0, or MPROC_ECORRUPT. */
+static inline int mproc__shm_trailer_size(const mproc__shm_trailer *t,
+                                          size_t map, size_t page, size_t *size)
+{
+    uint64_t s = t->size;
+    if (t->magic != MPROC__SHM_TRAILER_MAGIC || s == 0 ||
+        s > (uint64_t)SIZE_MAX || mproc__shm_map_len((size_t)s, page) != map)
+        return MPROC_ECORRUPT;
+    *size = (size_t)s;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * Mutexes and semaphores between processes.
  *
