@@ -992,12 +992,25 @@ MPROC_API const char *mproc_shm_name(const mproc_shm *m);
 /* ------------------------------------------------------------------------- */
 /** @} @defgroup wait Waiting on many (Python's multiprocessing.connection.wait)
  *
- * Fill `kind` and the matching pointer; on return `ready` tells which are
- * ready: a pipe end with a message or end-of-file, a queue with an item, a
- * process that has exited. Returns the number ready (0 on timeout).
- * MPROC_EINVAL for no items (n == 0), an unknown kind or a NULL object;
- * MPROC_ECLOSED for a closed pipe end. Readiness is a hint, as in Python: a
- * queue's item may be taken by another consumer before this one gets it.
+ * Fill `kind` and the matching pointer (or `handle`); on return `ready`
+ * tells which are ready: a pipe end with a message or end-of-file, a queue
+ * with an item, a process that has exited, a handle of the program's own
+ * (MPROC_WAIT_HANDLE) that is ready. Returns the number ready (0 on
+ * timeout). MPROC_EINVAL for no items (n == 0), an unknown kind, a NULL
+ * object, or a handle that is not open (-1, a closed number); MPROC_ECLOSED
+ * for a closed pipe end. Readiness is a hint, as in Python: a queue's item
+ * may be taken by another consumer before this one gets it.
+ *
+ * A handle (MPROC_WAIT_HANDLE), as Python's wait() takes sockets and file
+ * descriptors (on Windows, waitable handles): POSIX: any descriptor
+ * (socket, pipe, FIFO, terminal, eventfd, pidfd...), ready when a read
+ * would not block (data, end-of-file, hang-up or an error). Windows: a
+ * HANDLE of a waitable object (process, thread, event, semaphore, mutex,
+ * waitable timer...), ready once it is signalled; as with
+ * WaitForMultipleObjects, the wait takes what it finds (an auto-reset event
+ * is reset, a semaphore decremented, a mutex acquired), so prefer
+ * manual-reset events; a pipe or socket handle is no waitable object
+ * there. mproc_wait neither reads from a handle nor closes it.
  * @{
  */
 
@@ -1005,7 +1018,8 @@ MPROC_API const char *mproc_shm_name(const mproc_shm *m);
 enum mproc_wait_kind {
     MPROC_WAIT_CONN = 1,   /**< a pipe end: a message or end-of-file */
     MPROC_WAIT_QUEUE = 2,  /**< a queue: an item */
-    MPROC_WAIT_PROCESS = 3 /**< a process: it has exited */
+    MPROC_WAIT_PROCESS = 3, /**< a process: it has exited */
+    MPROC_WAIT_HANDLE = 4   /**< a descriptor, socket or HANDLE (above) */
 };
 
 /** One object for mproc_wait(). */
@@ -1014,6 +1028,7 @@ typedef struct mproc_wait_item {
     mproc_conn *conn;       /**< the pipe end, for MPROC_WAIT_CONN */
     mproc_queue *queue;     /**< the queue, for MPROC_WAIT_QUEUE */
     mproc_process *process; /**< the process, for MPROC_WAIT_PROCESS */
+    intptr_t handle; /**< the descriptor or HANDLE, for MPROC_WAIT_HANDLE */
     bool ready;             /**< set by mproc_wait(): ready or not */
 } mproc_wait_item;
 

@@ -21,3 +21,4 @@
 #include "list-security.h"
 #include "list-pool.h"
 #include "list-shm.h"
+#include "list-parity.h"

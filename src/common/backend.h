@@ -308,9 +308,26 @@ int64_t mproc__os_chan_write_nowait(mproc__handle h, const void *buf, size_t n);
 
 /* Waits until one of `n` handles is ready: channels are ready when
  * readable, process handles (mproc__child.handle) when the process has
- * exited. Sets ready[i]; returns how many are ready (0 on timeout). */
+ * exited. Sets ready[i]; returns how many are ready (0 on timeout).
+ * mproc_wait passes a program's own handle (MPROC_WAIT_HANDLE) as a
+ * channel on POSIX (any descriptor: poll) and as a process handle on
+ * Windows (any waitable object: signalled), see
+ * MPROC__OS_RAW_IS_OBJECT. */
 int mproc__os_wait_many(const mproc__handle *h, const bool *is_process,
                         size_t n, int timeout_ms, bool *ready);
+
+/* 0 when h is an open descriptor (POSIX) or handle (Windows) of this
+ * process, else MPROC_EINVAL (-1, a number no descriptor has, a closed
+ * handle). Nothing is done with it. */
+int mproc__os_handle_check(mproc__handle h);
+
+/* How mproc__os_wait_many waits on a program's own handle: 1 as an object
+ * (Windows: signalled), 0 as a channel (POSIX: readable). */
+#if defined(_WIN32)
+#define MPROC__OS_RAW_IS_OBJECT 1
+#else
+#define MPROC__OS_RAW_IS_OBJECT 0
+#endif
 
 /* ---------------------------------------------------------------------------
  * Shared memory: anonymous, passed to children by handle, gone when the last

@@ -90,6 +90,16 @@ int mproc__win_last_error(void)
     return mproc__os_error((long)GetLastError());
 }
 
+int mproc__os_handle_check(mproc__handle h)
+{
+    DWORD flags;
+    /* (HANDLE)-1 is also the current process's pseudo handle, which a
+     * process has no reason to wait on. */
+    if (h == 0 || h == MPROC__BADHANDLE)
+        return MPROC_EINVAL;
+    return GetHandleInformation(mproc__win_h(h), &flags) ? 0 : MPROC_EINVAL;
+}
+
 void mproc__os_handle_close(mproc__handle h)
 {
     /* NULL is what failed Win32 creators return; never a handle we own. */
