@@ -22,7 +22,7 @@
  *   code), never sooner: the time is measured on a monotonic clock with
  *   sub-millisecond resolution, so a timeout of 1 ms waits at least 1 ms
  *   (and a little more on a loaded machine). Any other negative value is
- *   MPROC_EINVAL.
+ *   MPROC_EINVAL (but MPROC_BARRIER_DEFAULT, -2, for mproc_barrier_wait).
  * - Strings are UTF-8 on every platform.
  * - Every object may be used from several threads of one process unless its
  *   section says otherwise.
@@ -831,6 +831,29 @@ MPROC_API int mproc_lock_release(mproc_lock *l);
 /** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_lock *mproc_lock_destroy(mproc_lock *l);
 
+/** Who holds a Lock or RLock (mproc_lock_owner, mproc_rlock_owner). */
+typedef enum mproc_owner {
+    MPROC_OWNER_NONE = 0,    /**< free */
+    MPROC_OWNER_CALLER = 1,  /**< the calling thread */
+    MPROC_OWNER_THREAD = 2,  /**< another thread of this process */
+    MPROC_OWNER_PROCESS = 3  /**< a thread of another process */
+} mproc_owner;
+
+/** 1 while any thread of any process holds the Lock, else 0 (Python's
+ * locked()), or a negative code. A snapshot: it may change hands at once.
+ * It never takes the lock: a lock whose owner died reads as free, and the
+ * next acquire still gets MPROC_EOWNERDEAD. MPROC_ENOSYS on a POSIX system
+ * whose C library keeps a mutex's owner out of reach (not glibc, no word
+ * mutex). */
+MPROC_API int mproc_lock_locked(mproc_lock *l);
+/** Who holds the Lock: an mproc_owner (0..3), or a negative code as for
+ * mproc_lock_locked. When `pid` is not NULL it receives the owner's
+ * process id (this process's for MPROC_OWNER_CALLER and
+ * MPROC_OWNER_THREAD; 0 when free, and, rarely, 0 for an owner of another
+ * process that the system cannot name at that instant). Python has no
+ * such call (its RLock's repr tells the owner thread). */
+MPROC_API int mproc_lock_owner(mproc_lock *l, int64_t *pid);
+
 /** @{ */
 /** RLock: the owner thread may acquire it again; it is free after as many
  * releases as acquires. Release by anyone else: MPROC_ENOTOWNER. After
@@ -840,6 +863,15 @@ MPROC_API int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms);
 MPROC_API int mproc_rlock_release(mproc_rlock *l);
 MPROC_API mproc_rlock *mproc_rlock_destroy(mproc_rlock *l);
 /** @} */
+/** @{ */
+/** As mproc_lock_locked and mproc_lock_owner, for an RLock. */
+MPROC_API int mproc_rlock_locked(mproc_rlock *l);
+MPROC_API int mproc_rlock_owner(mproc_rlock *l, int64_t *pid);
+/** @} */
+/** The RLock's recursion count: how many acquires its owner has not yet
+ * released (0 when free), or a negative code. Read by anyone; only the
+ * owner's own count is exact, another's is a snapshot. */
+MPROC_API int64_t mproc_rlock_count(mproc_rlock *l);
 
 /** max 0: unbounded (Semaphore); max > 0: BoundedSemaphore, a release past
  * max is MPROC_ERANGE (decided atomically: of two racing releases at max-1,
@@ -884,6 +916,22 @@ MPROC_API int mproc_cond_release(mproc_cond *c);
  * MPROC_EOWNERDEAD: woken, holding the lock, whose previous owner died
  * holding it. Timeout 0 is MPROC_ETIMEDOUT at once (the lock is kept). */
 MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms);
+/** A predicate for mproc_cond_wait_for: true once the awaited condition
+ * holds. Called with the condition's lock held. */
+typedef bool (*mproc_predicate)(void *ctx);
+/** Python's Condition.wait_for: called with the lock held
+ * (MPROC_ENOTOWNER otherwise), returns with it held. Evaluates pred(ctx)
+ * and, while it is false, waits (as mproc_cond_wait) and evaluates it
+ * again after every wake-up, notified or spurious, until it is true or the
+ * timeout passes. The timeout counts from the call: notifies that find the
+ * predicate still false do not restart it. Returns the predicate's last
+ * value: 1 (true) or 0 (false when the timeout passed; timeout 0 evaluates
+ * it once), or a negative code: MPROC_EINVAL for a NULL condition or
+ * predicate or a bad timeout, MPROC_EOWNERDEAD when a wait re-acquired the
+ * lock from an owner that died holding it (the lock is held; the predicate
+ * was not evaluated again: the state it reads may be half-done). */
+MPROC_API int mproc_cond_wait_for(mproc_cond *c, mproc_predicate pred,
+                                  void *ctx, int timeout_ms);
 /** @{ */
 /** Wakes up to n waiters (n 0: none); notify_all wakes every one. Both need
  * the lock held (MPROC_ENOTOWNER otherwise). */
@@ -898,6 +946,7 @@ MPROC_API mproc_cond *mproc_cond_destroy(mproc_cond *c);
 
 /** @{ */
 /** parties 1..MPROC_BARRIER_MAX_PARTIES (MPROC_EINVAL otherwise). wait
+ * (timeout_ms may be MPROC_BARRIER_DEFAULT, see mproc_barrier_create_ex)
  * returns this waiter's index (0..parties-1), or MPROC_EBROKEN for every
  * waiter once a wait times out, a waiting party dies or abort is called,
  * until reset. The semantics of Python's threading.Barrier: reset while
@@ -914,6 +963,32 @@ MPROC_API int mproc_barrier_n_waiting(mproc_barrier *b);
 /** @} */
 /** 1 broken, 0 not, or a negative code. */
 MPROC_API int mproc_barrier_broken(mproc_barrier *b);
+
+/** A barrier's action (Python's Barrier(parties, action)): 0 on success;
+ * any other value breaks the barrier. */
+typedef int (*mproc_barrier_action)(void);
+/** The timeout of mproc_barrier_wait that means "the barrier's default"
+ * (Python's wait(timeout=None)): the timeout given at
+ * mproc_barrier_create_ex, MPROC_FOREVER for a barrier made without one. */
+#define MPROC_BARRIER_DEFAULT (-2)
+/** A barrier as mproc_barrier_create, with an action and a default
+ * timeout (Python's Barrier(parties, action, timeout)). `action` (or NULL
+ * for none) runs once per cycle, in the party that completes it (the last
+ * to arrive), before any party of the cycle returns from wait; it runs
+ * with the barrier's lock held, so it should be short, and it may not use
+ * the barrier. A non-zero return breaks the barrier: every party of the
+ * cycle, that one included, gets MPROC_EBROKEN (Python raises the action's
+ * exception in that party, BrokenBarrierError in the others). The action
+ * is a function of this program, found in a spawned child as a target is
+ * (module and offset, checked: docs/security.md), so that it runs in
+ * whichever process completes a cycle; a barrier whose action cannot be
+ * found there fails that child's start (MPROC_ERESOLVE). `timeout_ms` (as
+ * every timeout, or MPROC_FOREVER) is what a wait with
+ * MPROC_BARRIER_DEFAULT uses; it breaks the barrier when it expires, as
+ * any wait's timeout does. */
+MPROC_API int mproc_barrier_create_ex(mproc_barrier **b, unsigned parties,
+                                      mproc_barrier_action action,
+                                      int timeout_ms);
 /** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_barrier *mproc_barrier_destroy(mproc_barrier *b);
 

@@ -9,7 +9,9 @@
  * POSIX, a named pipe or an event on Windows; everything else is the same
  * code on every platform.
  *
- * Map: raw handles of the platform; C18 (mproc_wait on raw handles).
+ * Map: raw handles of the platform; C18 (mproc_wait on raw handles); L17
+ * (lock inspection); L18 (wait_for); L19-L20 (barrier action, default
+ * timeout).
  */
 #include "harness.h"
 
@@ -142,5 +144,469 @@ TEST(C18_wait_accepts_raw_handles)
     ASSERT_ERR(mproc_wait(it, 1, 0), MPROC_EINVAL);
     ASSERT_ERR(mproc_wait(it, 1, th_ms(50)), MPROC_EINVAL);
     raw_close(&r);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * L17: locked() and owner inspection of Lock and RLock
+ */
+
+typedef struct l17_probe {
+    mproc_lock *l;
+    mproc_rlock *rl;
+    int kind;
+    int64_t pid;
+    int64_t count;
+} l17_probe;
+
+static void *l17_from_thread(void *arg)
+{
+    l17_probe *p = arg;
+    if (p->l != NULL) {
+        p->kind = mproc_lock_owner(p->l, &p->pid);
+    } else {
+        p->kind = mproc_rlock_owner(p->rl, &p->pid);
+        p->count = mproc_rlock_count(p->rl);
+    }
+    return NULL;
+}
+
+/* Takes the Lock (argument 0) or the RLock (argument 1) `n` times
+ * (argument 2), sets the event (argument 3), and waits for the event
+ * (argument 4) before releasing; with argument 5 true it returns holding
+ * them (its death then releases them). */
+static int t_l17_holder(const mproc_value *args)
+{
+    mproc_lock *l = NULL;
+    mproc_rlock *rl = NULL;
+    mproc_event *held = NULL, *go = NULL;
+    int64_t i, n = th_arg_int(args, 2);
+    bool keep = false;
+    (void)mproc_value_get_lock(mproc_list_get(args, 0), &l);
+    (void)mproc_value_get_rlock(mproc_list_get(args, 1), &rl);
+    CHILD_CHECK(mproc_value_get_event(mproc_list_get(args, 3), &held) == 0, 2);
+    CHILD_CHECK(mproc_value_get_event(mproc_list_get(args, 4), &go) == 0, 3);
+    CHILD_CHECK(mproc_value_get_bool(mproc_list_get(args, 5), &keep) == 0, 4);
+    for (i = 0; i < n; i++) {
+        if (l != NULL)
+            CHILD_CHECK(mproc_lock_acquire(l, th_ms(10000)) == 0, 5);
+        else
+            CHILD_CHECK(mproc_rlock_acquire(rl, th_ms(10000)) == 0, 6);
+    }
+    CHILD_CHECK(mproc_event_set(held) == 0, 7);
+    CHILD_CHECK(mproc_event_wait(go, th_ms(20000)) == 0, 8);
+    if (keep)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (l != NULL)
+            CHILD_CHECK(mproc_lock_release(l) == 0, 9);
+        else
+            CHILD_CHECK(mproc_rlock_release(rl) == 0, 10);
+    }
+    return 0;
+}
+
+/* A child holds l (or rl, n times) until told; returns it, with the
+ * events in *held and *go. */
+static mproc_process *l17_hold_in_child(mproc_lock *l, mproc_rlock *rl, int n,
+                                        bool keep, mproc_event **go)
+{
+    mproc_event *held = NULL;
+    mproc_process *p;
+    ASSERT_OK(mproc_event_create(&held));
+    ASSERT_OK(mproc_event_create(go));
+    p = th_start(t_l17_holder,
+                 MPROC_LIST(l != NULL ? mproc_value_lock(l) : mproc_none(),
+                            rl != NULL ? mproc_value_rlock(rl) : mproc_none(),
+                            mproc_int(n), mproc_value_event(held),
+                            mproc_value_event(*go), mproc_bool(keep)));
+    ASSERT_OK(mproc_event_wait(held, th_ms(20000)));
+    mproc_event_destroy(held);
+    return p;
+}
+
+TEST(L17_locked_and_owner)
+{
+    mproc_lock *l;
+    mproc_rlock *rl;
+    mproc_event *go;
+    mproc_process *p;
+    l17_probe probe;
+    pthread_t t;
+    int64_t pid = -1, me = mproc_process_pid(mproc_current_process());
+
+    ASSERT_ERR(mproc_lock_locked(NULL), MPROC_EINVAL);
+    ASSERT_ERR(mproc_lock_owner(NULL, &pid), MPROC_EINVAL);
+    ASSERT_ERR(mproc_rlock_locked(NULL), MPROC_EINVAL);
+    ASSERT_ERR(mproc_rlock_owner(NULL, &pid), MPROC_EINVAL);
+    ASSERT_ERR(mproc_rlock_count(NULL), MPROC_EINVAL);
+
+    /* Lock: free, the caller's, another thread's view of the caller. */
+    ASSERT_OK(mproc_lock_create(&l));
+    ASSERT_EQ(mproc_lock_locked(l), 0);
+    ASSERT_EQ(mproc_lock_owner(l, &pid), MPROC_OWNER_NONE);
+    ASSERT_EQ(pid, 0);
+    ASSERT_OK(mproc_lock_acquire(l, 0));
+    ASSERT_EQ(mproc_lock_locked(l), 1);
+    ASSERT_EQ(mproc_lock_owner(l, &pid), MPROC_OWNER_CALLER);
+    ASSERT_EQ(pid, me);
+    ASSERT_EQ(mproc_lock_owner(l, NULL), MPROC_OWNER_CALLER);
+    memset(&probe, 0, sizeof probe);
+    probe.l = l;
+    ASSERT_EQ(pthread_create(&t, NULL, l17_from_thread, &probe), 0);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_EQ(probe.kind, MPROC_OWNER_THREAD);
+    ASSERT_EQ(probe.pid, me);
+    /* Inspection took nothing: the lock is still held, and still ours. */
+    ASSERT_ERR(mproc_lock_acquire(l, 0), MPROC_EBUSY);
+    ASSERT_OK(mproc_lock_release(l));
+    ASSERT_EQ(mproc_lock_locked(l), 0);
+
+    /* Held by another process, with its pid. */
+    p = l17_hold_in_child(l, NULL, 1, false, &go);
+    ASSERT_EQ(mproc_lock_locked(l), 1);
+    ASSERT_EQ(mproc_lock_owner(l, &pid), MPROC_OWNER_PROCESS);
+    ASSERT_EQ(pid, mproc_process_pid(p));
+    ASSERT_OK(mproc_event_set(go));
+    th_join_ok(p, 20000);
+    mproc_event_destroy(go);
+    ASSERT_EQ(mproc_lock_locked(l), 0);
+
+    /* An owner that ended holding it: free to look at, and the next
+     * acquire still learns of the death. */
+    p = l17_hold_in_child(l, NULL, 1, true, &go);
+    ASSERT_OK(mproc_event_set(go));
+    th_join_ok(p, 20000);
+    mproc_event_destroy(go);
+    ASSERT_EQ(mproc_lock_locked(l), 0);
+    ASSERT_EQ(mproc_lock_owner(l, &pid), MPROC_OWNER_NONE);
+    ASSERT_ERR(mproc_lock_acquire(l, th_ms(5000)), MPROC_EOWNERDEAD);
+    ASSERT_OK(mproc_lock_release(l));
+    mproc_lock_destroy(l);
+
+    /* RLock: the count, in this thread, another, another process. */
+    ASSERT_OK(mproc_rlock_create(&rl));
+    ASSERT_EQ(mproc_rlock_count(rl), 0);
+    ASSERT_EQ(mproc_rlock_owner(rl, &pid), MPROC_OWNER_NONE);
+    ASSERT_OK(mproc_rlock_acquire(rl, 0));
+    ASSERT_OK(mproc_rlock_acquire(rl, 0));
+    ASSERT_OK(mproc_rlock_acquire(rl, 0));
+    ASSERT_EQ(mproc_rlock_count(rl), 3);
+    ASSERT_EQ(mproc_rlock_locked(rl), 1);
+    ASSERT_EQ(mproc_rlock_owner(rl, &pid), MPROC_OWNER_CALLER);
+    ASSERT_EQ(pid, me);
+    memset(&probe, 0, sizeof probe);
+    probe.rl = rl;
+    ASSERT_EQ(pthread_create(&t, NULL, l17_from_thread, &probe), 0);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_EQ(probe.kind, MPROC_OWNER_THREAD);
+    ASSERT_EQ(probe.pid, me);
+    ASSERT_EQ(probe.count, 3);
+    ASSERT_OK(mproc_rlock_release(rl));
+    ASSERT_EQ(mproc_rlock_count(rl), 2);
+    ASSERT_OK(mproc_rlock_release(rl));
+    ASSERT_OK(mproc_rlock_release(rl));
+    ASSERT_EQ(mproc_rlock_count(rl), 0);
+    ASSERT_EQ(mproc_rlock_locked(rl), 0);
+    p = l17_hold_in_child(NULL, rl, 2, false, &go);
+    ASSERT_EQ(mproc_rlock_locked(rl), 1);
+    ASSERT_EQ(mproc_rlock_owner(rl, &pid), MPROC_OWNER_PROCESS);
+    ASSERT_EQ(pid, mproc_process_pid(p));
+    ASSERT_EQ(mproc_rlock_count(rl), 2);
+    ASSERT_OK(mproc_event_set(go));
+    th_join_ok(p, 20000);
+    mproc_event_destroy(go);
+    ASSERT_EQ(mproc_rlock_owner(rl, &pid), MPROC_OWNER_NONE);
+    ASSERT_EQ(mproc_rlock_count(rl), 0);
+    mproc_rlock_destroy(rl);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * L18: Condition.wait_for
+ */
+
+typedef struct l18_state {
+    volatile int64_t *counter; /* in shared memory */
+    int64_t want;
+    int calls;
+} l18_state;
+
+static bool l18_reached(void *ctx)
+{
+    l18_state *s = ctx;
+    s->calls++;
+    return *s->counter >= s->want;
+}
+
+static bool l18_true(void *ctx)
+{
+    (void)ctx;
+    return true;
+}
+
+/* Under the condition (argument 0), sets the counter in the shared memory
+ * (argument 1) to 1, 2, ... up to argument 2, notifying all each time,
+ * every argument 3 ms; with argument 4 true it only notifies, never
+ * changing the counter, for as long. */
+static int t_l18_notifier(const mproc_value *args)
+{
+    mproc_cond *c = NULL;
+    mproc_shm *m = NULL;
+    int64_t i, n = th_arg_int(args, 2), gap = th_arg_int(args, 3);
+    bool only = false;
+    volatile int64_t *counter;
+    CHILD_CHECK(mproc_value_get_cond(mproc_list_get(args, 0), &c) == 0, 2);
+    CHILD_CHECK(mproc_value_get_shm(mproc_list_get(args, 1), &m) == 0, 3);
+    CHILD_CHECK(mproc_value_get_bool(mproc_list_get(args, 4), &only) == 0, 4);
+    counter = mproc_shm_ptr(m);
+    for (i = 1; i <= n; i++) {
+        th_sleep_ms((int)gap);
+        CHILD_CHECK(MPROC_ACQUIRED(mproc_cond_acquire(c, th_ms(10000))), 5);
+        if (!only)
+            *counter = i;
+        CHILD_CHECK(mproc_cond_notify_all(c) == 0, 6);
+        CHILD_CHECK(mproc_cond_release(c) == 0, 7);
+    }
+    return 0;
+}
+
+TEST(L18_cond_wait_for)
+{
+    mproc_cond *c;
+    mproc_shm *m;
+    mproc_process *p;
+    l18_state st;
+    int64_t t0, dt;
+
+    ASSERT_OK(mproc_cond_create(&c));
+    ASSERT_OK(mproc_shm_create(&m, sizeof(int64_t)));
+    st.counter = mproc_shm_ptr(m);
+    st.want = 5;
+    st.calls = 0;
+    /* Bad input and state. */
+    ASSERT_ERR(mproc_cond_wait_for(NULL, l18_true, NULL, 0), MPROC_EINVAL);
+    ASSERT_OK(mproc_cond_acquire(c, 0));
+    ASSERT_ERR(mproc_cond_wait_for(c, NULL, NULL, 0), MPROC_EINVAL);
+    ASSERT_ERR(mproc_cond_wait_for(c, l18_true, NULL, -7), MPROC_EINVAL);
+    ASSERT_OK(mproc_cond_release(c));
+    ASSERT_ERR(mproc_cond_wait_for(c, l18_true, NULL, 0), MPROC_ENOTOWNER);
+
+    ASSERT_OK(mproc_cond_acquire(c, 0));
+    /* True at once: no wait, even forever. */
+    ASSERT_EQ(mproc_cond_wait_for(c, l18_true, NULL, MPROC_FOREVER), 1);
+    /* False with timeout 0: evaluated, no wait. */
+    ASSERT_EQ(mproc_cond_wait_for(c, l18_reached, &st, 0), 0);
+    ASSERT_EQ(st.calls, 1);
+
+    /* True once a child has counted to 5, re-checked after each of its
+     * notifies; the lock is held on return. */
+    st.calls = 0;
+    p = th_start(t_l18_notifier,
+                 MPROC_LIST(mproc_value_cond(c), mproc_value_shm(m),
+                            mproc_int(5), mproc_int(20), mproc_bool(false)));
+    ASSERT_EQ(mproc_cond_wait_for(c, l18_reached, &st, th_ms(20000)), 1);
+    ASSERT_EQ(*st.counter, 5);
+    ASSERT_GE(st.calls, 2);
+    ASSERT_EQ(mproc_cond_notify(c, 0), 0); /* still held */
+    ASSERT_OK(mproc_cond_release(c));
+    th_join_ok(p, 20000);
+
+    /* Notifies that leave the predicate false do not restart the
+     * timeout: 400 ms from the call while a child notifies every 20 ms for
+     * much longer. */
+    *st.counter = 0;
+    st.calls = 0;
+    ASSERT_OK(mproc_cond_acquire(c, 0));
+    p = th_start(t_l18_notifier,
+                 MPROC_LIST(mproc_value_cond(c), mproc_value_shm(m),
+                            mproc_int(th_ms(6000) / 20), mproc_int(20),
+                            mproc_bool(true)));
+    t0 = th_now_ms();
+    ASSERT_EQ(mproc_cond_wait_for(c, l18_reached, &st, 400), 0);
+    dt = th_now_ms() - t0;
+    ASSERT_GE(dt, 400);
+    ASSERT_LT(dt, 400 + th_ms(1500));
+    ASSERT_GE(st.calls, 3); /* re-checked after the notifies */
+    ASSERT_OK(mproc_cond_release(c));
+    ASSERT_OK(mproc_process_kill(p));
+    ASSERT_OK(mproc_process_join(p, th_ms(20000)));
+    mproc_process_destroy(p);
+    mproc_cond_destroy(c);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * L19-L20: barrier action and default timeout
+ */
+
+/* Counters of L19 in shared memory; every process points at them. */
+typedef struct l19_counts {
+    volatile int64_t actions;
+    volatile int64_t returned;
+    volatile int64_t early; /* an action that saw a party already out */
+} l19_counts;
+
+static l19_counts *l19;
+static volatile int l19_parties;
+
+static int l19_action(void)
+{
+    if (l19 == NULL)
+        return 1;
+    /* No party of this cycle has left yet. */
+    if (l19->returned != l19->actions * l19_parties)
+        l19->early++;
+    l19->actions++;
+    return 0;
+}
+
+static int l19_fail(void)
+{
+    return 7;
+}
+
+/* A party of L19: `cycles` (argument 2) waits on the barrier (argument 0)
+ * with the counters in the shared memory (argument 1); 0 when each wait
+ * gave an index, else 10 + the cycle. */
+static int t_l19_party(const mproc_value *args)
+{
+    mproc_barrier *b = NULL;
+    mproc_shm *m = NULL;
+    int64_t i, cycles = th_arg_int(args, 2);
+    CHILD_CHECK(mproc_value_get_barrier(mproc_list_get(args, 0), &b) == 0, 2);
+    CHILD_CHECK(mproc_value_get_shm(mproc_list_get(args, 1), &m) == 0, 3);
+    l19 = mproc_shm_ptr(m);
+    l19_parties = 3;
+    for (i = 0; i < cycles; i++) {
+        int rc = mproc_barrier_wait(b, th_ms(20000));
+        CHILD_CHECK(rc >= 0 && rc < 3, (int)(10 + i));
+        __atomic_fetch_add(&l19->returned, 1, __ATOMIC_SEQ_CST);
+    }
+    return 0;
+}
+
+/* Waits once on the barrier (argument 0); returns 0 for MPROC_EBROKEN. */
+static int t_l19_broken(const mproc_value *args)
+{
+    mproc_barrier *b = NULL;
+    CHILD_CHECK(mproc_value_get_barrier(mproc_list_get(args, 0), &b) == 0, 2);
+    CHILD_CHECK(mproc_barrier_wait(b, th_ms(20000)) == MPROC_EBROKEN, 3);
+    return 0;
+}
+
+TEST(L19_barrier_action)
+{
+    mproc_barrier *b = NULL;
+    mproc_shm *m;
+    mproc_process *p[2];
+    int64_t i;
+    int k;
+
+    ASSERT_ERR(mproc_barrier_create_ex(NULL, 2, l19_action, MPROC_FOREVER),
+               MPROC_EINVAL);
+    ASSERT_ERR(mproc_barrier_create_ex(&b, 0, l19_action, MPROC_FOREVER),
+               MPROC_EINVAL);
+    ASSERT_ERR(mproc_barrier_create_ex(&b, 2, l19_action, -5), MPROC_EINVAL);
+    ASSERT_NULL(b);
+
+    /* Three parties, two of them children, five cycles: the action runs
+     * once per cycle, before any party of the cycle returns, in whichever
+     * process completes the cycle (a spawned child finds it as a target). */
+    ASSERT_OK(mproc_shm_create(&m, sizeof(l19_counts)));
+    l19 = mproc_shm_ptr(m);
+    l19_parties = 3;
+    ASSERT_OK(mproc_barrier_create_ex(&b, 3, l19_action, MPROC_FOREVER));
+    for (k = 0; k < 2; k++)
+        p[k] =
+            th_start(t_l19_party, MPROC_LIST(mproc_value_barrier(b),
+                                             mproc_value_shm(m), mproc_int(5)));
+    for (i = 0; i < 5; i++) {
+        int rc = mproc_barrier_wait(b, th_ms(20000));
+        ASSERT(rc >= 0 && rc < 3);
+        __atomic_fetch_add(&l19->returned, 1, __ATOMIC_SEQ_CST);
+    }
+    for (k = 0; k < 2; k++)
+        th_join_ok(p[k], 20000);
+    ASSERT_EQ(l19->actions, 5);
+    ASSERT_EQ(l19->early, 0);
+    ASSERT_EQ(l19->returned, 15);
+    mproc_barrier_destroy(b);
+
+    /* A failing action breaks the barrier for every party, the one that
+     * ran it too; reset mends it. */
+    ASSERT_OK(mproc_barrier_create_ex(&b, 2, l19_fail, MPROC_FOREVER));
+    p[0] = th_start(t_l19_broken, MPROC_LIST(mproc_value_barrier(b)));
+    ASSERT_ERR(mproc_barrier_wait(b, th_ms(20000)), MPROC_EBROKEN);
+    th_join_ok(p[0], 20000);
+    ASSERT_EQ(mproc_barrier_broken(b), 1);
+    ASSERT_OK(mproc_barrier_reset(b));
+    ASSERT_EQ(mproc_barrier_broken(b), 0);
+    mproc_barrier_destroy(b);
+    mproc_shm_destroy(m);
+    l19 = NULL;
+    return 0;
+}
+
+/* Waits alone with the default timeout on the barrier (argument 0): 0
+ * when it broke after at least argument 1 ms. */
+static int t_l20_alone(const mproc_value *args)
+{
+    mproc_barrier *b = NULL;
+    int64_t t0;
+    CHILD_CHECK(mproc_value_get_barrier(mproc_list_get(args, 0), &b) == 0, 2);
+    t0 = th_now_ms();
+    CHILD_CHECK(mproc_barrier_wait(b, MPROC_BARRIER_DEFAULT) == MPROC_EBROKEN,
+                3);
+    CHILD_CHECK(th_now_ms() - t0 >= th_arg_int(args, 1), 4);
+    return 0;
+}
+
+static void *l20_wait_default(void *arg)
+{
+    static int rc;
+    rc = mproc_barrier_wait((mproc_barrier *)arg, MPROC_BARRIER_DEFAULT);
+    return &rc;
+}
+
+TEST(L20_barrier_default_timeout)
+{
+    mproc_barrier *b;
+    pthread_t t;
+    void *res;
+    int64_t t0, dt;
+
+    /* A wait without a timeout of its own uses the barrier's: it breaks
+     * after 300 ms. */
+    ASSERT_OK(mproc_barrier_create_ex(&b, 2, NULL, 300));
+    t0 = th_now_ms();
+    ASSERT_ERR(mproc_barrier_wait(b, MPROC_BARRIER_DEFAULT), MPROC_EBROKEN);
+    dt = th_now_ms() - t0;
+    ASSERT_GE(dt, 300);
+    ASSERT_LT(dt, 300 + th_ms(3000));
+    ASSERT_OK(mproc_barrier_reset(b));
+    /* A wait's own timeout wins over the default. */
+    t0 = th_now_ms();
+    ASSERT_ERR(mproc_barrier_wait(b, 50), MPROC_EBROKEN);
+    ASSERT_LT(th_now_ms() - t0, 300);
+    ASSERT_OK(mproc_barrier_reset(b));
+    /* The default travels with the barrier to a child. */
+    th_join_ok(th_start(t_l20_alone,
+                        MPROC_LIST(mproc_value_barrier(b), mproc_int(300))),
+               20000);
+    mproc_barrier_destroy(b);
+    ASSERT_ERR(mproc_barrier_wait(NULL, MPROC_BARRIER_DEFAULT), MPROC_EINVAL);
+
+    /* Without a default, MPROC_BARRIER_DEFAULT waits without limit. */
+    ASSERT_OK(mproc_barrier_create(&b, 2));
+    ASSERT_ERR(mproc_barrier_wait(b, -3), MPROC_EINVAL);
+    ASSERT_EQ(pthread_create(&t, NULL, l20_wait_default, b), 0);
+    th_sleep_ms(th_ms(400));
+    ASSERT_EQ(mproc_barrier_n_waiting(b), 1);
+    ASSERT_GE(mproc_barrier_wait(b, th_ms(20000)), 0);
+    ASSERT_EQ(pthread_join(t, &res), 0);
+    ASSERT_GE(*(int *)res, 0);
+    mproc_barrier_destroy(b);
     return 0;
 }

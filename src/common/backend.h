@@ -462,6 +462,19 @@ int mproc__os_mutex_open(void *mem, mproc__handle h);
 int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms);
 /* 0, or MPROC_ENOTOWNER when the calling thread does not hold it. */
 int mproc__os_mutex_unlock(void *mem, mproc__handle h);
+/* Who holds the mutex, for inspection (mproc_lock_owner): 1 held, 0 free,
+ * or a negative code; when held, *pid is the owner's process and *tid its
+ * thread (mproc__os_thread_id), either 0 when the backend cannot tell yet
+ * (the owner is between taking the mutex and recording itself). A
+ * snapshot: the mutex may change hands at once. It never takes the mutex
+ * and never recovers one whose owner died: that reads as free, and the
+ * next lock still gets MPROC_EOWNERDEAD. POSIX: the kernel's owner thread
+ * id of the robust mutex (its process from /proc), or the word mutex's
+ * owner identity (a dead one reads as free); Windows: NtQueryMutant (an
+ * abandoned mutex is free) and the owner hint, whose thread's process
+ * GetProcessIdOfThread tells. */
+int mproc__os_mutex_peek(void *mem, mproc__handle h, int64_t *pid,
+                         int64_t *tid);
 void mproc__os_mutex_destroy(void *mem, mproc__handle h);
 
 /* A counting semaphore. max 0: unbounded (up to the platform's limit,

@@ -134,7 +134,8 @@ int mproc__encoded_size(const mproc_value *v, bool allow_handles, size_t *size);
  */
 
 #define MPROC__EXPORT_MAX_HANDLES 8
-#define MPROC__EXPORT_MAX_BLOB 256
+/* A barrier's action names its module (a path) in the blob. */
+#define MPROC__EXPORT_MAX_BLOB 4352
 
 typedef struct mproc__export {
     mproc__handle h[MPROC__EXPORT_MAX_HANDLES];
