@@ -695,6 +695,33 @@ MPROC_API int mproc_conn_close(mproc_conn *c);
 /** Closes the end if open, frees it and returns NULL. */
 MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
 
+/** @{ */
+/** The end's state (Python's Connection.readable, .writable, .closed): 1
+ * or 0, or MPROC_EINVAL for NULL. readable and writable tell the end's
+ * direction, which close does not change (as in Python); closed is 1 once
+ * the end was closed by mproc_conn_close or by broken framing
+ * (MPROC_EFRAMING). The peer's close does not close this end (a receive
+ * then reads what is left, then MPROC_EEOF). */
+MPROC_API int mproc_conn_readable(const mproc_conn *c);
+MPROC_API int mproc_conn_writable(const mproc_conn *c);
+MPROC_API int mproc_conn_closed(const mproc_conn *c);
+/** @} */
+
+/** Makes a pipe end of a connection the program already has (Python's
+ * Connection(handle, readable, writable)): POSIX: a connected stream
+ * socket descriptor (AF_UNIX or TCP; the peer must speak mproc's framing,
+ * docs/wire-format.md: in practice another mproc end); Windows: a named
+ * pipe HANDLE opened for overlapped I/O. On success the end owns the
+ * handle (destroy closes it; POSIX: it is made close-on-exec, and moved
+ * above 2 if it was 0, 1 or 2, the original number closed). `readable` and
+ * `writable` give the end's direction (one at least). MPROC_EINVAL for -1,
+ * a number no descriptor or handle has (a closed one), or one that is no
+ * such connection (a file, a pipe(2) or FIFO, a datagram socket, a
+ * listening socket, a Windows pipe opened for synchronous I/O), and for a
+ * NULL out or no direction; the handle is left alone then. */
+MPROC_API int mproc_conn_adopt(mproc_conn **c, intptr_t handle, bool readable,
+                               bool writable);
+
 /* ------------------------------------------------------------------------- */
 /** @} @defgroup queue Queue
  *

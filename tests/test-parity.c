@@ -9,7 +9,8 @@
  * POSIX, a named pipe or an event on Windows; everything else is the same
  * code on every platform.
  *
- * Map: raw handles of the platform; C18 (mproc_wait on raw handles); L17
+ * Map: raw handles of the platform; C15 (an end's state); C17 (adopting a
+ * connection); C18 (mproc_wait on raw handles); L17
  * (lock inspection); L18 (wait_for); L19-L20 (barrier action, default
  * timeout).
  */
@@ -72,6 +73,256 @@ static void raw_close(raw_ready *r)
     close((int)r->wait);
     close((int)r->other);
 #endif
+}
+
+/* A connected pair of the platform's own (C17): POSIX: a stream socket
+ * pair; Windows: a named pipe and its client, both overlapped. */
+static void raw_pair(intptr_t h[2])
+{
+#if defined(_WIN32)
+    static LONG n;
+    wchar_t name[96];
+    OVERLAPPED ov;
+    HANDLE s, c;
+    swprintf(name, 96, L"\\\\.\\pipe\\mproc-test-%lu-%ld",
+             (unsigned long)GetCurrentProcessId(),
+             (long)InterlockedIncrement(&n));
+    s = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                         PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1,
+                         65536, 65536, 0, NULL);
+    ASSERT(s != INVALID_HANDLE_VALUE);
+    c = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                    FILE_FLAG_OVERLAPPED, NULL);
+    ASSERT(c != INVALID_HANDLE_VALUE);
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    ASSERT(ConnectNamedPipe(s, &ov) || GetLastError() == ERROR_PIPE_CONNECTED);
+    CloseHandle(ov.hEvent);
+    h[0] = (intptr_t)s;
+    h[1] = (intptr_t)c;
+#else
+    int fds[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    h[0] = fds[0];
+    h[1] = fds[1];
+#endif
+}
+
+/* 1 while the handle is open. */
+static int raw_open(intptr_t h)
+{
+#if defined(_WIN32)
+    DWORD flags;
+    return GetHandleInformation((HANDLE)h, &flags) ? 1 : 0;
+#else
+    return fcntl((int)h, F_GETFD) >= 0;
+#endif
+}
+
+/* Handles that are no connection an end can be made of: a closed number,
+ * and (POSIX) a pipe(2), a datagram socket pair, a device; (Windows) an
+ * anonymous pipe (synchronous), an event. Closed by the caller. */
+static size_t raw_not_connections(intptr_t *out)
+{
+    size_t n = 0;
+#if defined(_WIN32)
+    HANDLE r, w, e;
+    ASSERT(CreatePipe(&r, &w, NULL, 0));
+    out[n++] = (intptr_t)r;
+    out[n++] = (intptr_t)w;
+    e = CreateEventW(NULL, TRUE, FALSE, NULL);
+    ASSERT_NOT_NULL(e);
+    out[n++] = (intptr_t)e;
+#else
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    out[n++] = fds[0];
+    out[n++] = fds[1];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM, 0, fds), 0);
+    out[n++] = fds[0];
+    out[n++] = fds[1];
+    out[n] = open("/dev/null", O_RDWR);
+    ASSERT(out[n] >= 0);
+    n++;
+#endif
+    return n;
+}
+
+static void raw_close_one(intptr_t h)
+{
+#if defined(_WIN32)
+    CloseHandle((HANDLE)h);
+#else
+    close((int)h);
+#endif
+}
+
+/* ---------------------------------------------------------------------------
+ * C15: readable, writable, closed
+ */
+
+TEST(C15_readable_writable_closed)
+{
+    mproc_conn *a, *b;
+    ASSERT_ERR(mproc_conn_readable(NULL), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_writable(NULL), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_closed(NULL), MPROC_EINVAL);
+    /* Duplex: both ways. */
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    ASSERT_EQ(mproc_conn_readable(a), 1);
+    ASSERT_EQ(mproc_conn_writable(a), 1);
+    ASSERT_EQ(mproc_conn_readable(b), 1);
+    ASSERT_EQ(mproc_conn_writable(b), 1);
+    ASSERT_EQ(mproc_conn_closed(a), 0);
+    /* The peer's close does not close this end. */
+    ASSERT_OK(mproc_conn_close(b));
+    ASSERT_EQ(mproc_conn_closed(b), 1);
+    ASSERT_EQ(mproc_conn_closed(a), 0);
+    /* Closing keeps the direction (as Python's properties do). */
+    ASSERT_EQ(mproc_conn_readable(b), 1);
+    ASSERT_EQ(mproc_conn_writable(b), 1);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    /* One-way: a reads, b writes. */
+    ASSERT_OK(mproc_pipe(&a, &b, false));
+    ASSERT_EQ(mproc_conn_readable(a), 1);
+    ASSERT_EQ(mproc_conn_writable(a), 0);
+    ASSERT_EQ(mproc_conn_readable(b), 0);
+    ASSERT_EQ(mproc_conn_writable(b), 1);
+    ASSERT_OK(mproc_conn_close(a));
+    ASSERT_EQ(mproc_conn_closed(a), 1);
+    ASSERT_EQ(mproc_conn_readable(a), 1);
+    ASSERT_EQ(mproc_conn_writable(a), 0);
+    ASSERT_EQ(mproc_conn_closed(b), 0);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    /* A frame that is no value leaves the end open; a header that no
+     * sender writes (below, through an adopted end) closes it. */
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    {
+        static const unsigned char junk[16] = {0xff, 0xff, 0xff, 0xff, 1, 2};
+        mproc_value *v = NULL;
+        ASSERT_OK(mproc_conn_send_bytes(b, junk, sizeof junk));
+        ASSERT_ERR(mproc_conn_recv(a, &v, th_ms(5000)), MPROC_EBADMSG);
+        ASSERT_EQ(mproc_conn_closed(a), 0);
+    }
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    {
+        intptr_t raw[2];
+        mproc_conn *x;
+        mproc_value *v = NULL;
+        static const unsigned char bad_hdr[8] = {0xff, 0xff, 0xff, 0x7f,
+                                                 0,    0,    0,    0};
+        raw_pair(raw);
+        ASSERT_OK(mproc_conn_adopt(&x, raw[0], true, true));
+#if defined(_WIN32)
+        {
+            DWORD done = 0;
+            OVERLAPPED ov;
+            memset(&ov, 0, sizeof ov);
+            ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+            if (!WriteFile((HANDLE)raw[1], bad_hdr, 8, NULL, &ov))
+                ASSERT(GetOverlappedResult((HANDLE)raw[1], &ov, &done, TRUE));
+            CloseHandle(ov.hEvent);
+        }
+#else
+        ASSERT_EQ(write((int)raw[1], bad_hdr, 8), 8);
+#endif
+        ASSERT_ERR(mproc_conn_recv(x, &v, th_ms(5000)), MPROC_EFRAMING);
+        ASSERT_EQ(mproc_conn_closed(x), 1);
+        mproc_conn_destroy(x);
+        raw_close_one(raw[1]);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * C17: adopting a connection of the program's own
+ */
+
+/* Receives a value on the end (argument 0) and sends it back doubled. */
+static int t_c17_echo(const mproc_value *args)
+{
+    mproc_conn *c = NULL;
+    mproc_value *v = NULL, *back;
+    int64_t i = 0;
+    int rc;
+    CHILD_CHECK(mproc_value_get_conn(mproc_list_get(args, 0), &c) == 0, 2);
+    CHILD_CHECK(mproc_conn_recv(c, &v, th_ms(20000)) == 0, 3);
+    CHILD_CHECK(mproc_value_get_int(v, &i) == 0, 4);
+    mproc_value_free(v);
+    back = mproc_int(2 * i);
+    rc = mproc_conn_send(c, back);
+    mproc_value_free(back);
+    return rc == 0 ? 0 : 5;
+}
+
+TEST(C17_adopt_descriptor)
+{
+    intptr_t raw[2], bad[8];
+    mproc_conn *a = NULL, *b = NULL;
+    mproc_value *v = NULL, *one;
+    mproc_process *p;
+    size_t i, nbad;
+    int64_t got = 0;
+
+    /* Bad input: nothing is adopted, nothing is closed. */
+    ASSERT_ERR(mproc_conn_adopt(NULL, 3, true, true), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_adopt(&a, -1, true, true), MPROC_EINVAL);
+    ASSERT_NULL(a);
+    raw_pair(raw);
+    ASSERT_ERR(mproc_conn_adopt(&a, raw[0], false, false), MPROC_EINVAL);
+    ASSERT_EQ(raw_open(raw[0]), 1);
+    nbad = raw_not_connections(bad);
+    for (i = 0; i < nbad; i++) {
+        ASSERT_ERR(mproc_conn_adopt(&a, bad[i], true, true), MPROC_EINVAL);
+        ASSERT_EQ(raw_open(bad[i]), 1);
+        raw_close_one(bad[i]);
+        /* Closed now: still an error, never a crash. */
+        ASSERT_ERR(mproc_conn_adopt(&a, bad[i], true, true), MPROC_EINVAL);
+    }
+    ASSERT_NULL(a);
+
+    /* The pair becomes two working ends, which own the handles. */
+    ASSERT_OK(mproc_conn_adopt(&a, raw[0], true, true));
+    ASSERT_OK(mproc_conn_adopt(&b, raw[1], true, true));
+    ASSERT_EQ(mproc_conn_readable(a), 1);
+    ASSERT_EQ(mproc_conn_writable(a), 1);
+    one = mproc_list_from(
+        (mproc_value *const[]){mproc_int(42), mproc_none(), mproc_str("hello")},
+        3);
+    ASSERT_OK(mproc_conn_send(a, one));
+    ASSERT_OK(mproc_conn_recv(b, &v, th_ms(5000)));
+    ASSERT(mproc_value_equal(v, one));
+    mproc_value_free(v);
+    mproc_value_free(one);
+    /* An adopted end travels to a child like any other. */
+    p = th_start(t_c17_echo, MPROC_LIST(mproc_value_conn(b)));
+    one = mproc_int(21);
+    ASSERT_OK(mproc_conn_send(a, one));
+    mproc_value_free(one);
+    ASSERT_OK(mproc_conn_recv(a, &v, th_ms(20000)));
+    ASSERT_OK(mproc_value_get_int(v, &got));
+    ASSERT_EQ(got, 42);
+    mproc_value_free(v);
+    th_join_ok(p, 20000);
+    /* A one-way adoption refuses the other direction. */
+    {
+        intptr_t r2[2];
+        mproc_conn *ro;
+        raw_pair(r2);
+        ASSERT_OK(mproc_conn_adopt(&ro, r2[0], true, false));
+        ASSERT_EQ(mproc_conn_writable(ro), 0);
+        one = mproc_none();
+        ASSERT_ERR(mproc_conn_send(ro, one), MPROC_EDIRECTION);
+        mproc_value_free(one);
+        mproc_conn_destroy(ro);
+        raw_close_one(r2[1]);
+    }
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------

@@ -293,6 +293,14 @@ int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n);
  * once may interleave (an end has one user at a time). */
 int mproc__os_chan_writev(mproc__handle h, const void *a, size_t na,
                           const void *b, size_t nb);
+/* Makes a connection of the program's own a channel (mproc_conn_adopt):
+ * 0 with *h the handle to use, or MPROC_EINVAL when `handle` is not open
+ * or is no connection the channel calls can drive (POSIX: a connected
+ * SOCK_STREAM socket, which peek needs; Windows: a named pipe opened for
+ * overlapped I/O), leaving it alone. POSIX makes it close-on-exec and
+ * moves it above 2 (posix.h), so *h may differ from `handle`. */
+int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h);
+
 /* 1 when a read would not block (data or end-of-file), 0 after the timeout,
  * or a negative code. */
 int mproc__os_chan_poll(mproc__handle h, int timeout_ms);

@@ -721,6 +721,40 @@ int mproc_conn_poll(mproc_conn *c, int timeout_ms)
     return rc;
 }
 
+int mproc_conn_readable(const mproc_conn *c)
+{
+    return c == NULL ? MPROC_EINVAL : c->readable;
+}
+
+int mproc_conn_writable(const mproc_conn *c)
+{
+    return c == NULL ? MPROC_EINVAL : c->writable;
+}
+
+int mproc_conn_closed(const mproc_conn *c)
+{
+    return c == NULL ? MPROC_EINVAL : c->closed || c->framing;
+}
+
+int mproc_conn_adopt(mproc_conn **out, intptr_t handle, bool readable,
+                     bool writable)
+{
+    mproc__handle h = MPROC__BADHANDLE;
+    int rc;
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    if ((!readable && !writable) || handle == (intptr_t)MPROC__BADHANDLE)
+        return MPROC_EINVAL;
+    rc = mproc__os_chan_adopt((mproc__handle)handle, &h);
+    if (rc < 0)
+        return rc;
+    rc = conn_new(out, h, readable, writable);
+    if (rc < 0)
+        mproc__os_handle_close(h); /* ours now: the number may have moved */
+    return rc;
+}
+
 int mproc_conn_close(mproc_conn *c)
 {
     if (c == NULL)

@@ -116,6 +116,42 @@ fail:
     return rc;
 }
 
+int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int type = 0, fd, flags;
+    socklen_t tlen = sizeof type;
+    if (h == NULL || handle < 0 || handle > INT32_MAX)
+        return MPROC_EINVAL;
+    fd = (int)handle;
+    /* Open, a stream socket (peek is MSG_PEEK), and connected. */
+    if ((flags = fcntl(fd, F_GETFD)) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
+        type != SOCK_STREAM ||
+        getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
+        return MPROC_EINVAL;
+    if (fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)
+        return mproc__os_error(errno);
+#ifdef SO_NOSIGPIPE
+    {
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+    }
+#endif
+    /* Never on 0, 1 or 2 (posix.h); on failure the caller's descriptor
+     * stays where it is. */
+    if (fd <= 2) {
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (moved < 0)
+            return mproc__os_error(errno);
+        (void)close(fd);
+        fd = moved;
+    }
+    *h = (mproc__handle)fd;
+    return 0;
+}
+
 int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
 {
     if (h < 0 || buf == NULL || n == 0)

@@ -240,6 +240,61 @@ static bool is_eof_error(DWORD err)
            err == ERROR_NO_DATA || err == ERROR_HANDLE_EOF;
 }
 
+/* IO_STATUS_BLOCK and NtQueryInformationFile, as ntdll has them. */
+typedef struct io_status {
+    union {
+        LONG status;
+        void *pointer;
+    } u;
+    ULONG_PTR information;
+} io_status;
+typedef LONG(NTAPI *query_file_fn)(HANDLE, io_status *, void *, ULONG, int);
+
+/* 1 when h was opened for synchronous I/O (its reads would ignore our
+ * OVERLAPPED and block past a timeout), 0 when not, -1 when ntdll cannot
+ * say. */
+static int synchronous_io(HANDLE h)
+{
+    static query_file_fn query;
+    static volatile LONG looked;
+    io_status io;
+    ULONG mode = 0;
+    if (InterlockedCompareExchange(&looked, 1, 0) == 0) {
+        HMODULE nt = GetModuleHandleW(L"ntdll.dll");
+        if (nt != NULL)
+            query = (query_file_fn)(void (*)(void))GetProcAddress(
+                nt, "NtQueryInformationFile");
+        InterlockedExchange(&looked, 2);
+    }
+    while (InterlockedCompareExchange(&looked, 2, 2) != 2)
+        SwitchToThread();
+    if (query == NULL)
+        return -1;
+    memset(&io, 0, sizeof io);
+    if (query(h, &io, &mode, sizeof mode, 16 /* FileModeInformation */) < 0)
+        return -1;
+    /* FILE_SYNCHRONOUS_IO_ALERT, FILE_SYNCHRONOUS_IO_NONALERT */
+    return (mode & 0x30u) != 0;
+}
+
+int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
+{
+    HANDLE p = mproc__win_h(handle);
+    DWORD flags;
+    if (h == NULL || handle == MPROC__BADHANDLE || handle == 0 ||
+        !GetHandleInformation(p, &flags))
+        return MPROC_EINVAL;
+    /* A named pipe (an anonymous pipe is one too, but synchronous), and
+     * one the overlapped calls of this file can drive. */
+    if (GetFileType(p) != FILE_TYPE_PIPE ||
+        !GetNamedPipeInfo(p, NULL, NULL, NULL, NULL) || synchronous_io(p) == 1)
+        return MPROC_EINVAL;
+    if (!SetHandleInformation(p, HANDLE_FLAG_INHERIT, 0))
+        return mproc__win_last_error();
+    *h = handle;
+    return 0;
+}
+
 int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
 {
     DWORD got = 0;
