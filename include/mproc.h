@@ -783,7 +783,8 @@ MPROC_API int mproc_queue_create_joinable(mproc_queue **q, size_t maxsize);
  * the caller, or raw bytes in a buffer the caller frees with mproc_free().
  * Timeouts as above: MPROC_EFULL / MPROC_EEMPTY at timeout 0,
  * MPROC_ETIMEDOUT after a positive one. A put after close is MPROC_ECLOSED;
- * a value holding handles is MPROC_EINVAL. */
+ * a value holding handles is MPROC_EINVAL. After mproc_queue_shutdown, puts
+ * and gets of an empty queue are MPROC_ESHUTDOWN. */
 MPROC_API int mproc_queue_put(mproc_queue *q, const mproc_value *v,
                               int timeout_ms);
 MPROC_API int mproc_queue_get(mproc_queue *q, mproc_value **out,
@@ -803,6 +804,21 @@ MPROC_API int mproc_queue_full(mproc_queue *q);
 /** No more puts from this process (MPROC_ECLOSED); items already in the queue
  * can still be got, and other processes can still put. */
 MPROC_API int mproc_queue_close(mproc_queue *q);
+/** Shuts the queue down for every process that has it (Python 3.13's
+ * Queue.shutdown(immediate)). From then on every put, in any process, is
+ * MPROC_ESHUTDOWN, also one that was waiting for room. immediate false:
+ * gets return the items that are left, then MPROC_ESHUTDOWN (at once, not
+ * after their timeout; a get that was waiting is woken), and a join
+ * returns once those items were taken and task_done, as usual. immediate
+ * true: the items are dropped (qsize reads 0), a large item being
+ * streamed is cut off, every get is MPROC_ESHUTDOWN at once, and each
+ * dropped item counts as task_done, so that a join waits only for items
+ * that consumers have already taken. A second shutdown may turn one that
+ * kept the items into one that drops them; otherwise it does nothing. A
+ * shut-down queue reads as ready in mproc_wait. MPROC_EINVAL for NULL.
+ * Python's get_nowait after a shutdown also raises ShutDown, not Empty:
+ * so does a get with timeout 0 here (MPROC_ESHUTDOWN, not MPROC_EEMPTY). */
+MPROC_API int mproc_queue_shutdown(mproc_queue *q, bool immediate);
 /** @{ */
 /** Joinable queues only (MPROC_ESTATE otherwise). One task_done too many is
  * MPROC_ERANGE. */

@@ -3,6 +3,7 @@
 TEST_ENTRY(C15_readable_writable_closed, ONCE, 30)
 TEST_ENTRY(C17_adopt_descriptor, EACH, 30)
 TEST_ENTRY(C18_wait_accepts_raw_handles, EACH, 30)
+TEST_ENTRY(Q20_queue_shutdown, EACH, 60)
 TEST_ENTRY(L17_locked_and_owner, EACH, 60)
 TEST_ENTRY(L18_cond_wait_for, EACH, 60)
 TEST_ENTRY(L19_barrier_action, EACH, 60)

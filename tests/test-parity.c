@@ -10,7 +10,7 @@
  * code on every platform.
  *
  * Map: raw handles of the platform; C15 (an end's state); C17 (adopting a
- * connection); C18 (mproc_wait on raw handles); L17
+ * connection); C18 (mproc_wait on raw handles); Q20 (queue shutdown); L17
  * (lock inspection); L18 (wait_for); L19-L20 (barrier action, default
  * timeout).
  */
@@ -395,6 +395,173 @@ TEST(C18_wait_accepts_raw_handles)
     ASSERT_ERR(mproc_wait(it, 1, 0), MPROC_EINVAL);
     ASSERT_ERR(mproc_wait(it, 1, th_ms(50)), MPROC_EINVAL);
     raw_close(&r);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Q20: queue shutdown
+ */
+
+/* On the queue (argument 0), blocks in 0 get, 1 put (of a full queue), 2
+ * join, or 3 shuts it down (keeping the items); exit code 0 when the call
+ * returned argument 2 (an MPROC code). */
+static int t_q20_blocked(const mproc_value *args)
+{
+    mproc_queue *q = NULL;
+    mproc_value *v = NULL, *one;
+    int64_t what = th_arg_int(args, 1), want = th_arg_int(args, 2);
+    int rc;
+    CHILD_CHECK(mproc_value_get_queue(mproc_list_get(args, 0), &q) == 0, 2);
+    if (what == 0) {
+        rc = mproc_queue_get(q, &v, MPROC_FOREVER);
+        mproc_value_free(v);
+    } else if (what == 1) {
+        one = mproc_int(1);
+        rc = mproc_queue_put(q, one, MPROC_FOREVER);
+        mproc_value_free(one);
+    } else if (what == 2) {
+        rc = mproc_queue_join(q, MPROC_FOREVER);
+    } else {
+        rc = mproc_queue_shutdown(q, false);
+    }
+    return rc == want ? 0 : 3;
+}
+
+static mproc_process *q20_start(mproc_queue *q, int what, int want)
+{
+    return th_start(
+        t_q20_blocked,
+        MPROC_LIST(mproc_value_queue(q), mproc_int(what), mproc_int(want)));
+}
+
+static void q20_put(mproc_queue *q, int64_t i)
+{
+    mproc_value *v = mproc_int(i);
+    ASSERT_OK(mproc_queue_put(q, v, 0));
+    mproc_value_free(v);
+}
+
+static int64_t q20_get(mproc_queue *q)
+{
+    mproc_value *v = NULL;
+    int64_t i = -1;
+    ASSERT_OK(mproc_queue_get(q, &v, th_ms(5000)));
+    ASSERT_OK(mproc_value_get_int(v, &i));
+    mproc_value_free(v);
+    return i;
+}
+
+TEST(Q20_queue_shutdown)
+{
+    mproc_queue *q, *full, *j;
+    mproc_process *pg, *pp, *pj;
+    mproc_value *v = NULL, *one = mproc_int(9);
+    mproc_wait_item it;
+    void *buf = NULL;
+    size_t len = 0;
+    int64_t t0;
+
+    ASSERT_ERR(mproc_queue_shutdown(NULL, false), MPROC_EINVAL);
+
+    /* Not immediate. Waiters are released: a get on an empty queue, a put
+     * on a full one (both MPROC_ESHUTDOWN). */
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_queue_create(&full, 1));
+    q20_put(full, 0);
+    pg = q20_start(q, 0, MPROC_ESHUTDOWN);
+    pp = q20_start(full, 1, MPROC_ESHUTDOWN);
+    th_sleep_ms(th_ms(300));
+    ASSERT_EQ(mproc_process_is_alive(pg), 1);
+    ASSERT_EQ(mproc_process_is_alive(pp), 1);
+    t0 = th_now_ms();
+    ASSERT_OK(mproc_queue_shutdown(q, false));
+    ASSERT_OK(mproc_queue_shutdown(full, false));
+    th_join_ok(pg, 10000);
+    th_join_ok(pp, 10000);
+    ASSERT_LT(th_now_ms() - t0, th_ms(5000));
+    /* The full queue keeps its item for the gets, then fails at once. */
+    ASSERT_EQ(q20_get(full), 0);
+    ASSERT_ERR(mproc_queue_get(full, &v, MPROC_FOREVER), MPROC_ESHUTDOWN);
+    ASSERT_ERR(mproc_queue_get(full, &v, 0), MPROC_ESHUTDOWN);
+    ASSERT_ERR(mproc_queue_get_bytes(full, &buf, &len, 0), MPROC_ESHUTDOWN);
+    ASSERT_ERR(mproc_queue_put(full, one, 0), MPROC_ESHUTDOWN);
+    ASSERT_ERR(mproc_queue_put_bytes(full, "x", 1, MPROC_FOREVER),
+               MPROC_ESHUTDOWN);
+    /* Shutting down again changes nothing; a shut-down queue is ready for
+     * mproc_wait (a get would not wait). */
+    ASSERT_OK(mproc_queue_shutdown(q, false));
+    memset(&it, 0, sizeof it);
+    it.kind = MPROC_WAIT_QUEUE;
+    it.queue = q;
+    ASSERT_EQ(mproc_wait(&it, 1, 0), 1);
+    mproc_queue_destroy(q);
+    mproc_queue_destroy(full);
+
+    /* A shutdown by another process: the items drain in order, then gets
+     * fail; puts fail at once. */
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    q20_put(q, 1);
+    q20_put(q, 2);
+    q20_put(q, 3);
+    th_join_ok(q20_start(q, 3, 0), 20000);
+    ASSERT_ERR(mproc_queue_put(q, one, MPROC_FOREVER), MPROC_ESHUTDOWN);
+    ASSERT_EQ(mproc_queue_qsize(q), 3);
+    ASSERT_EQ(q20_get(q), 1);
+    ASSERT_EQ(q20_get(q), 2);
+    ASSERT_EQ(q20_get(q), 3);
+    ASSERT_ERR(mproc_queue_get(q, &v, th_ms(5000)), MPROC_ESHUTDOWN);
+    mproc_queue_destroy(q);
+
+    /* Joinable, not immediate: a join waits for the items left until they
+     * are taken and done, then is released. */
+    ASSERT_OK(mproc_queue_create_joinable(&j, 0));
+    q20_put(j, 1);
+    q20_put(j, 2);
+    pj = q20_start(j, 2, 0);
+    ASSERT_OK(mproc_queue_shutdown(j, false));
+    ASSERT_ERR(mproc_queue_join(j, 100), MPROC_ETIMEDOUT);
+    th_sleep_ms(th_ms(200));
+    ASSERT_EQ(mproc_process_is_alive(pj), 1);
+    ASSERT_EQ(q20_get(j), 1);
+    ASSERT_EQ(q20_get(j), 2);
+    ASSERT_OK(mproc_queue_task_done(j));
+    ASSERT_OK(mproc_queue_task_done(j));
+    th_join_ok(pj, 10000);
+    ASSERT_OK(mproc_queue_join(j, 0));
+    mproc_queue_destroy(j);
+
+    /* Immediate: the items go, qsize 0, gets fail at once, a blocked join
+     * is released (dropped items count as done), puts fail. */
+    ASSERT_OK(mproc_queue_create_joinable(&j, 0));
+    q20_put(j, 1);
+    q20_put(j, 2);
+    q20_put(j, 3);
+    ASSERT_EQ(q20_get(j), 1); /* taken: join waits for its task_done */
+    pj = q20_start(j, 2, 0);
+    th_sleep_ms(th_ms(200));
+    ASSERT_OK(mproc_queue_shutdown(j, true));
+    ASSERT_EQ(mproc_queue_qsize(j), 0);
+    ASSERT_EQ(mproc_queue_empty(j), 1);
+    ASSERT_ERR(mproc_queue_get(j, &v, MPROC_FOREVER), MPROC_ESHUTDOWN);
+    ASSERT_ERR(mproc_queue_put(j, one, 0), MPROC_ESHUTDOWN);
+    ASSERT_EQ(mproc_process_is_alive(pj), 1);
+    ASSERT_OK(mproc_queue_task_done(j));
+    th_join_ok(pj, 10000);
+    ASSERT_ERR(mproc_queue_task_done(j), MPROC_ERANGE);
+    mproc_queue_destroy(j);
+
+    /* Not immediate, then immediate: the second drops what the first
+     * kept. */
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    q20_put(q, 1);
+    q20_put(q, 2);
+    ASSERT_OK(mproc_queue_shutdown(q, false));
+    ASSERT_EQ(mproc_queue_qsize(q), 2);
+    ASSERT_OK(mproc_queue_shutdown(q, true));
+    ASSERT_EQ(mproc_queue_qsize(q), 0);
+    ASSERT_ERR(mproc_queue_get(q, &v, 0), MPROC_ESHUTDOWN);
+    mproc_queue_destroy(q);
+    mproc_value_free(one);
     return 0;
 }
 
