@@ -283,9 +283,10 @@ MPROC_API int mproc_set_executable(const char *path);
  *
  * One typed value serves as process arguments, Pipe messages and Queue
  * items: none, bool, int (int64), float (double), string (UTF-8, may hold
- * NUL bytes), bytes and lists (nested). In process arguments a value can also
- * be a handle of an mproc object (queue, pipe end, lock, ...), which the child
- * receives as a working object of its own.
+ * NUL bytes), bytes and lists (nested). In process arguments and pipe
+ * messages a value can also be a handle of an mproc object (queue, pipe end,
+ * lock, ...), which the child or the receiver gets as a working object of
+ * its own (queue items cannot hold handles).
  *
  * Constructors return a new value owned by the caller, or NULL when out of
  * memory (or, for the handle constructors, when the object is NULL). Free a
@@ -302,7 +303,7 @@ typedef enum mproc_type {
     MPROC_TYPE_STRING = 4, /**< str: UTF-8, may hold NUL bytes */
     MPROC_TYPE_BYTES = 5,  /**< bytes */
     MPROC_TYPE_LIST = 6,   /**< list of values */
-    /* handles, only in process arguments */
+    /* handles: in process arguments and pipe messages */
     MPROC_TYPE_CONN = 16,    /**< a pipe end (mproc_conn) */
     MPROC_TYPE_QUEUE = 17,   /**< a queue (mproc_queue) */
     MPROC_TYPE_LOCK = 18,    /**< a lock (mproc_lock) */
@@ -363,7 +364,8 @@ MPROC_API int mproc_list_append(mproc_value *list, mproc_value *item);
 
 /** @{ */
 /** Handle values: they borrow the object, which must stay alive until the
- * process that receives it has been started. */
+ * process that receives it has been started (or the message that holds it
+ * has been sent). */
 MPROC_API mproc_value *mproc_value_conn(mproc_conn *c);
 MPROC_API mproc_value *mproc_value_queue(mproc_queue *q);
 MPROC_API mproc_value *mproc_value_lock(mproc_lock *l);
@@ -665,15 +667,38 @@ MPROC_API int mproc_cpu_count_usable(void);
 MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
 /** @{ */
 /** MPROC_EPIPE when the peer has closed (never a SIGPIPE death),
- * MPROC_EMSGSIZE over MPROC_MESSAGE_MAX (nothing sent), MPROC_EINVAL for a
- * value holding handles. */
+ * MPROC_EMSGSIZE over MPROC_MESSAGE_MAX (nothing sent).
+ *
+ * A value may hold handles (pipe ends, queues, locks, semaphores, events,
+ * conditions, barriers, shared memory; Python pickles Connections and the
+ * like): the process that receives it, already running, gets working
+ * objects of its own, as a child gets its arguments; the sender keeps its
+ * own (send an end, then close it here, to hand it over). The handles
+ * travel beside the bytes (POSIX: SCM_RIGHTS; Windows: duplicated for the
+ * transfer and taken by the receiver out of the sender, which must still
+ * run when the message is received: docs/platforms.md). At most
+ * MPROC_PASS_MAX OS handles per message (an object has one to eight):
+ * MPROC_EINVAL beyond; an end in the middle of a message it receives is
+ * MPROC_ESTATE (as for a child). MPROC_EPERM, nothing sent, when the other
+ * end of the connection belongs to another user, as the system recorded it
+ * when the connection was made (POSIX: the socket's peer credentials,
+ * which for a socket pair are its creator's; Windows: the user of the
+ * process that opened the other end of the pipe). */
 MPROC_API int mproc_conn_send(mproc_conn *c, const mproc_value *v);
 MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf,
                                     size_t len);
 /** @} */
 /** A new value owned by the caller. MPROC_EEOF once the peer closed and every
  * message was read; MPROC_ETIMEDOUT; MPROC_EBADMSG for malformed bytes (the
- * message is consumed, the pipe stays usable). */
+ * message is consumed, the pipe stays usable). A value with handles (see
+ * mproc_conn_send) holds objects of this process, destroyed with it (the
+ * value owns them: mproc_value_get_* borrows them). MPROC_EBADMSG, the
+ * message consumed and nothing of it kept, for data that arrives without
+ * the handles it names (bytes written to look like such a message, a
+ * Windows sender that ended before the receive), MPROC_EPERM for handles
+ * of a sender of another user, MPROC_ERESOLVE for a barrier whose action
+ * this program does not have. Descriptors that arrive with a message that
+ * does not name them are closed. */
 MPROC_API int mproc_conn_recv(mproc_conn *c, mproc_value **out,
                               int timeout_ms);
 /** Into the caller's buffer: MPROC_ETOOSMALL with *len set to the size needed
@@ -683,6 +708,24 @@ MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap,
 /** Into a buffer the caller frees with mproc_free(). */
 MPROC_API int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf,
                                           size_t *len, int timeout_ms);
+/** The most OS handles one message carries (mproc_conn_send). */
+#define MPROC_PASS_MAX 64
+/** @{ */
+/** A raw descriptor (POSIX; any, numbered above 255 too) or HANDLE
+ * (Windows) of this process sent to the process that receives it, which
+ * gets a descriptor or handle of its own for the same open file or object
+ * (Python's send_handle and recv_handle). The sender keeps its own.
+ * mproc_conn_send_handle: MPROC_EINVAL for -1 or a closed number, and the
+ * errors of mproc_conn_send (MPROC_EPERM for another user). recv_handle:
+ * *handle is the new handle, which the caller closes; a message that is
+ * not one handle (a value, bytes, or data without its handle) is consumed
+ * and MPROC_EBADMSG. A handle message received with mproc_conn_recv is
+ * MPROC_EBADMSG too (its handle closed), and with the bytes calls gives
+ * its bytes (its POSIX descriptor closed). */
+MPROC_API int mproc_conn_send_handle(mproc_conn *c, intptr_t handle);
+MPROC_API int mproc_conn_recv_handle(mproc_conn *c, intptr_t *handle,
+                                     int timeout_ms);
+/** @} */
 /** 1 when a message (or end-of-file) is ready, 0 after the timeout; takes
  * nothing out of the channel. "Ready": a message of up to 64 KiB is all
  * there (or began to arrive and stopped: its sender is gone or stalled); of

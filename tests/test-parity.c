@@ -9,7 +9,8 @@
  * POSIX, a named pipe or an event on Windows; everything else is the same
  * code on every platform.
  *
- * Map: raw handles of the platform; C15 (an end's state); C17 (adopting a
+ * Map: raw handles of the platform; C15 (an end's state); C16 (handles to
+ * a running process); C17 (adopting a
  * connection); C18 (mproc_wait on raw handles); Q20 (queue shutdown); L17
  * (lock inspection); L18 (wait_for); L19-L20 (barrier action, default
  * timeout).
@@ -25,7 +26,11 @@
 #include <windows.h>
 #else
 #include <fcntl.h>
+#include <grp.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #endif
 
@@ -235,6 +240,303 @@ TEST(C15_readable_writable_closed)
         raw_close_one(raw[1]);
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * C16: handles sent to a running process
+ */
+
+/* Makes the handle ready as raw_fire does, from another process that got
+ * it (POSIX: a byte into the socket; Windows: SetEvent). */
+static int raw_fire_handle(intptr_t h)
+{
+#if defined(_WIN32)
+    return SetEvent((HANDLE)h) ? 0 : -1;
+#else
+    return write((int)h, "x", 1) == 1 ? 0 : -1;
+#endif
+}
+
+/* Running already, receives on its end (argument 0) a list of one object
+ * of each kind, made after it started, and uses each; then a raw handle,
+ * which it fires. 0 when all worked, else the step that failed. */
+static int t_c16_receiver(const mproc_value *args)
+{
+    mproc_conn *ctl = NULL, *c = NULL;
+    mproc_queue *q = NULL;
+    mproc_lock *l = NULL;
+    mproc_sem *sm = NULL;
+    mproc_event *e = NULL;
+    mproc_cond *cv = NULL;
+    mproc_barrier *b = NULL;
+    mproc_shm *m = NULL;
+    mproc_value *v = NULL, *x;
+    intptr_t raw = -1;
+    CHILD_CHECK(mproc_value_get_conn(mproc_list_get(args, 0), &ctl) == 0, 2);
+    CHILD_CHECK(mproc_conn_recv(ctl, &v, th_ms(20000)) == 0, 3);
+    CHILD_CHECK(mproc_list_size(v) == 8, 4);
+    CHILD_CHECK(mproc_value_get_conn(mproc_list_get(v, 0), &c) == 0 &&
+                    mproc_value_get_queue(mproc_list_get(v, 1), &q) == 0 &&
+                    mproc_value_get_lock(mproc_list_get(v, 2), &l) == 0 &&
+                    mproc_value_get_sem(mproc_list_get(v, 3), &sm) == 0 &&
+                    mproc_value_get_event(mproc_list_get(v, 4), &e) == 0 &&
+                    mproc_value_get_cond(mproc_list_get(v, 5), &cv) == 0 &&
+                    mproc_value_get_barrier(mproc_list_get(v, 6), &b) == 0 &&
+                    mproc_value_get_shm(mproc_list_get(v, 7), &m) == 0,
+                5);
+    x = mproc_str("pong");
+    CHILD_CHECK(mproc_conn_send(c, x) == 0, 6);
+    mproc_value_free(x);
+    x = mproc_int(7);
+    CHILD_CHECK(mproc_queue_put(q, x, th_ms(5000)) == 0, 7);
+    mproc_value_free(x);
+    /* The parent holds the lock: the same lock. */
+    CHILD_CHECK(mproc_lock_acquire(l, 0) == MPROC_EBUSY, 8);
+    CHILD_CHECK(mproc_sem_release(sm) == 0, 9);
+    CHILD_CHECK(mproc_shm_size(m) == 4096, 10);
+    ((volatile unsigned char *)mproc_shm_ptr(m))[0] = 0x5a;
+    CHILD_CHECK(MPROC_ACQUIRED(mproc_cond_acquire(cv, th_ms(5000))), 11);
+    CHILD_CHECK(mproc_cond_notify_all(cv) == 0, 12);
+    CHILD_CHECK(mproc_cond_release(cv) == 0, 13);
+    CHILD_CHECK(mproc_event_set(e) == 0, 14);
+    CHILD_CHECK(mproc_barrier_wait(b, th_ms(20000)) >= 0, 15);
+    mproc_value_free(v); /* the objects go with the value */
+    /* A raw descriptor, numbered above 255 in the sender. */
+    CHILD_CHECK(mproc_conn_recv_handle(ctl, &raw, th_ms(20000)) == 0, 16);
+    CHILD_CHECK(raw_fire_handle(raw) == 0, 17);
+    raw_close_one(raw);
+    return 0;
+}
+
+TEST(C16_handles_to_running_process)
+{
+    mproc_conn *ctl, *ctl_child, *c1, *c2;
+    mproc_queue *q;
+    mproc_lock *l;
+    mproc_sem *sm;
+    mproc_event *e;
+    mproc_cond *cv;
+    mproc_barrier *b;
+    mproc_shm *m;
+    mproc_process *p;
+    mproc_value *v = NULL;
+    mproc_wait_item it;
+    raw_ready r;
+    intptr_t high;
+    const char *txt;
+    size_t n;
+    int64_t i = 0;
+
+    ASSERT_OK(mproc_pipe(&ctl, &ctl_child, true));
+    p = th_start(t_c16_receiver, MPROC_LIST(mproc_value_conn(ctl_child)));
+    /* Made after the child started: they can only reach it now. */
+    ASSERT_OK(mproc_pipe(&c1, &c2, true));
+    ASSERT_OK(mproc_queue_create(&q, 0));
+    ASSERT_OK(mproc_lock_create(&l));
+    ASSERT_OK(mproc_sem_create(&sm, 0, 0));
+    ASSERT_OK(mproc_event_create(&e));
+    ASSERT_OK(mproc_cond_create(&cv));
+    ASSERT_OK(mproc_barrier_create(&b, 2));
+    ASSERT_OK(mproc_shm_create(&m, 4096));
+    ASSERT_OK(mproc_lock_acquire(l, 0));
+    v = mproc_list_from(
+        (mproc_value *const[]){mproc_value_conn(c2), mproc_value_queue(q),
+                               mproc_value_lock(l), mproc_value_sem(sm),
+                               mproc_value_event(e), mproc_value_cond(cv),
+                               mproc_value_barrier(b), mproc_value_shm(m)},
+        8);
+    ASSERT_OK(mproc_conn_send(ctl, v));
+    mproc_value_free(v);
+    /* The sender's objects stay its own; the end given away is closed
+     * here, as one hands an end over. */
+    ASSERT_OK(mproc_conn_close(c2));
+    ASSERT_OK(mproc_conn_recv(c1, &v, th_ms(20000)));
+    ASSERT_OK(mproc_value_get_str(v, &txt, &n));
+    ASSERT_STR_EQ(txt, "pong");
+    mproc_value_free(v);
+    ASSERT_OK(mproc_queue_get(q, &v, th_ms(20000)));
+    ASSERT_OK(mproc_value_get_int(v, &i));
+    ASSERT_EQ(i, 7);
+    mproc_value_free(v);
+    ASSERT_OK(mproc_sem_acquire(sm, th_ms(20000)));
+    ASSERT_OK(mproc_event_wait(e, th_ms(20000)));
+    ASSERT_GE(mproc_barrier_wait(b, th_ms(20000)), 0);
+    ASSERT_EQ(((volatile unsigned char *)mproc_shm_ptr(m))[0], 0x5a);
+    ASSERT_OK(mproc_lock_release(l));
+
+    /* A raw descriptor numbered above 255 (POSIX; Windows: an event). */
+    raw_make(&r);
+#if defined(_WIN32)
+    high = r.wait;
+#else
+    high = fcntl((int)r.other, F_DUPFD_CLOEXEC, 300);
+    ASSERT_GE(high, 300);
+#endif
+    ASSERT_OK(mproc_conn_send_handle(ctl, high));
+    memset(&it, 0, sizeof it);
+    it.kind = MPROC_WAIT_HANDLE;
+    it.handle = r.wait;
+    ASSERT_EQ(mproc_wait(&it, 1, th_ms(20000)), 1);
+    th_join_ok(p, 20000);
+#if !defined(_WIN32)
+    close((int)high);
+#endif
+    raw_close(&r);
+
+    mproc_conn_destroy(ctl);
+    mproc_conn_destroy(ctl_child);
+    mproc_conn_destroy(c1);
+    mproc_conn_destroy(c2);
+    mproc_queue_destroy(q);
+    mproc_lock_destroy(l);
+    mproc_sem_destroy(sm);
+    mproc_event_destroy(e);
+    mproc_cond_destroy(cv);
+    mproc_barrier_destroy(b);
+    mproc_shm_destroy(m);
+    return 0;
+}
+
+TEST(C16_missing_handles_are_an_error)
+{
+    mproc_conn *a, *b, *c, *d;
+    mproc_lock *l, *many[70];
+    mproc_value *v = NULL, *lst;
+    intptr_t got = -1;
+    void *bytes = NULL;
+    size_t len = 0, i;
+    int64_t k = 0;
+
+    ASSERT_OK(mproc_pipe(&a, &b, true));
+    ASSERT_OK(mproc_pipe(&c, &d, true));
+    ASSERT_OK(mproc_lock_create(&l));
+    ASSERT_ERR(mproc_conn_send_handle(NULL, 3), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_send_handle(a, -1), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_recv_handle(b, NULL, 0), MPROC_EINVAL);
+    ASSERT_ERR(mproc_conn_recv_handle(NULL, &got, 0), MPROC_EINVAL);
+
+    /* The bytes of a message with a handle, as the receiver got them
+     * (recv_bytes: its descriptor is not kept), written again by someone
+     * else: they name a handle that does not come. The table's values are
+     * spoiled too, so that no platform finds one (docs/wire-format.md). */
+    lst = MPROC_LIST(mproc_value_lock(l));
+    ASSERT_OK(mproc_conn_send(a, lst));
+    mproc_value_free(lst);
+    ASSERT_OK(mproc_conn_recv_bytes_alloc(b, &bytes, &len, th_ms(5000)));
+    ASSERT_GT(len, 32);
+    ASSERT_EQ(memcmp(bytes, "MPH1", 4), 0);
+    memset((unsigned char *)bytes + 24, 0x7f, 8);
+    ASSERT_OK(mproc_conn_send_bytes(c, bytes, len));
+    ASSERT_ERR(mproc_conn_recv(d, &v, th_ms(5000)), MPROC_EBADMSG);
+    ASSERT_NULL(v);
+    /* The pipe goes on. */
+    lst = mproc_int(5);
+    ASSERT_OK(mproc_conn_send(c, lst));
+    mproc_value_free(lst);
+    ASSERT_OK(mproc_conn_recv(d, &v, th_ms(5000)));
+    ASSERT_OK(mproc_value_get_int(v, &k));
+    ASSERT_EQ(k, 5);
+    mproc_value_free(v);
+    v = NULL;
+    /* A value is no handle, and a handle no value: consumed, an error. */
+    ASSERT_OK(mproc_conn_send_bytes(c, bytes, len));
+    ASSERT_ERR(mproc_conn_recv_handle(d, &got, th_ms(5000)), MPROC_EBADMSG);
+    mproc_free(bytes);
+    lst = mproc_int(6);
+    ASSERT_OK(mproc_conn_send(c, lst));
+    mproc_value_free(lst);
+    ASSERT_ERR(mproc_conn_recv_handle(d, &got, th_ms(5000)), MPROC_EBADMSG);
+    {
+        raw_ready r;
+        raw_make(&r);
+        ASSERT_OK(mproc_conn_send_handle(c, r.wait));
+        ASSERT_ERR(mproc_conn_recv(d, &v, th_ms(5000)), MPROC_EBADMSG);
+        ASSERT_NULL(v);
+        raw_close(&r);
+    }
+    /* More OS handles than one message carries. */
+    for (i = 0; i < 70; i++)
+        ASSERT_OK(mproc_lock_create(&many[i]));
+    lst = mproc_list_new();
+    for (i = 0; i < 70; i++)
+        ASSERT_OK(mproc_list_append(lst, mproc_value_lock(many[i])));
+    ASSERT_ERR(mproc_conn_send(a, lst), MPROC_EINVAL);
+    mproc_value_free(lst);
+    ASSERT_EQ(mproc_conn_poll(b, 0), 0); /* nothing was sent */
+    for (i = 0; i < 70; i++)
+        mproc_lock_destroy(many[i]);
+    mproc_lock_destroy(l);
+    mproc_conn_destroy(a);
+    mproc_conn_destroy(b);
+    mproc_conn_destroy(c);
+    mproc_conn_destroy(d);
+    return 0;
+}
+
+/* A value with handles, or a raw handle, for a process of another user is
+ * refused (POSIX, as root: a probe running as user 65534 connects to a
+ * socket of this process, which adopts the connection). */
+TEST(C16_handles_to_another_user_refused)
+{
+#if defined(_WIN32)
+    /* tests/skip.h: no second user to run a probe as. */
+    return 0;
+#else
+    struct sockaddr_un sa;
+    socklen_t salen;
+    mproc_conn *c, *x, *y;
+    mproc_value *v;
+    mproc_lock *l;
+    pid_t pid;
+    int srv, fd, status = 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    /* An abstract name (Linux), unique to this test process. */
+    snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "mproc-c16-%d",
+             (int)getpid());
+    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                        strlen(sa.sun_path + 1));
+    srv = socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT(srv >= 0);
+    ASSERT_EQ(bind(srv, (struct sockaddr *)&sa, salen), 0);
+    ASSERT_EQ(listen(srv, 1), 0);
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        char byte;
+        int s;
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(2);
+        s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s < 0 || connect(s, (struct sockaddr *)&sa, salen) != 0)
+            _exit(3);
+        /* Hold the connection until the test is done with it. */
+        (void)read(s, &byte, 1);
+        _exit(0);
+    }
+    fd = accept(srv, NULL, NULL);
+    ASSERT(fd >= 0);
+    ASSERT_OK(mproc_conn_adopt(&c, fd, true, true));
+    ASSERT_OK(mproc_lock_create(&l));
+    ASSERT_OK(mproc_pipe(&x, &y, true));
+    v = MPROC_LIST(mproc_value_lock(l), mproc_value_conn(y));
+    ASSERT_ERR(mproc_conn_send(c, v), MPROC_EPERM);
+    mproc_value_free(v);
+    ASSERT_ERR(mproc_conn_send_handle(c, srv), MPROC_EPERM);
+    /* What has no handles still goes. */
+    v = mproc_int(1);
+    ASSERT_OK(mproc_conn_send(c, v));
+    mproc_value_free(v);
+    mproc_conn_destroy(c); /* the probe reads end-of-file and ends */
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    close(srv);
+    mproc_lock_destroy(l);
+    mproc_conn_destroy(x);
+    mproc_conn_destroy(y);
+    return 0;
+#endif
 }
 
 /* ---------------------------------------------------------------------------

@@ -293,6 +293,45 @@ int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n);
  * once may interleave (an end has one user at a time). */
 int mproc__os_chan_writev(mproc__handle h, const void *a, size_t na,
                           const void *b, size_t nb);
+/* Handles sent over a channel to a running process (mproc_conn_send of a
+ * value holding handles, mproc_conn_send_handle; docs/wire-format.md).
+ *
+ * POSIX: the descriptors travel as SCM_RIGHTS with the first byte of the
+ * frame, and arrive with the read that takes it. Windows has nothing like
+ * it, and the sender cannot know which process holds the other end of a
+ * pipe now (ends move between processes), so the receiver pulls: the
+ * sender duplicates each handle for the transfer, the frame names the
+ * sender's pid and those values, and the receiver takes them with
+ * DuplicateHandle(DUPLICATE_CLOSE_SOURCE) out of the sender, which must
+ * still run then (else the message arrives without its handles).
+ *
+ * pass_prepare: refuses (MPROC_EPERM) a channel whose other end belongs to
+ * another user, as the system recorded it when the connection was made
+ * (POSIX: the socket's peer credentials; Windows: the user of the process
+ * that opened the pipe's other end, when it still runs); then sets
+ * *sender and values[0..n): POSIX: getpid() and zeros; Windows: the
+ * duplicates. pass_abort undoes it after a failed write (Windows: closes
+ * the duplicates). write_pass writes all `len` bytes as chan_write does,
+ * with the n handles attached (POSIX; Windows: a plain write). read_fds is
+ * chan_readv that also takes the descriptors that came with the bytes
+ * (POSIX: up to `cap`, close-on-exec, above 2, any beyond `cap` closed;
+ * Windows: none). pass_take turns what a frame names into handles of this
+ * process: POSIX: the n descriptors received (rx, nrx: n must be nrx);
+ * Windows: pulled from `sender` (nrx 0). MPROC_EBADMSG when they are not
+ * there (nothing taken then), MPROC_EPERM for a sender of another user. */
+#define MPROC__PASS_MAX MPROC_PASS_MAX
+int mproc__os_pass_prepare(mproc__handle chan, const mproc__handle *hs,
+                           size_t n, int64_t *sender, int64_t *values);
+void mproc__os_pass_abort(const int64_t *values, size_t n);
+int mproc__os_chan_write_pass(mproc__handle chan, const void *buf, size_t len,
+                              const mproc__handle *hs, size_t n);
+int64_t mproc__os_chan_read_fds(mproc__handle chan, void *a, size_t na,
+                                void *b, size_t nb, mproc__handle *fds,
+                                size_t cap, size_t *nfds);
+int mproc__os_pass_take(int64_t sender, const int64_t *values, size_t n,
+                        const mproc__handle *rx, size_t nrx,
+                        mproc__handle *out);
+
 /* Makes a connection of the program's own a channel (mproc_conn_adopt):
  * 0 with *h the handle to use, or MPROC_EINVAL when `handle` is not open
  * or is no connection the channel calls can drive (POSIX: a connected

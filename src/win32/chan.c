@@ -277,6 +277,139 @@ static int synchronous_io(HANDLE h)
     return (mode & 0x30u) != 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * Handles to a running process: the receiver pulls (backend.h)
+ */
+
+/* 1 when process `pid` runs as this process's user, 0 when it runs as
+ * another, -1 when it cannot be told (gone, or no token to read). */
+static int same_user(DWORD pid)
+{
+    union tu {
+        TOKEN_USER user;
+        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    } mine, its;
+    HANDLE p, t;
+    DWORD len = 0;
+    BOOL ok;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t))
+        return -1;
+    ok = GetTokenInformation(t, TokenUser, &mine, sizeof mine, &len);
+    CloseHandle(t);
+    if (!ok)
+        return -1;
+    p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+    if (p == NULL)
+        return GetLastError() == ERROR_ACCESS_DENIED ? 0 : -1;
+    ok = OpenProcessToken(p, TOKEN_QUERY, &t);
+    CloseHandle(p);
+    if (!ok)
+        return GetLastError() == ERROR_ACCESS_DENIED ? 0 : -1;
+    ok = GetTokenInformation(t, TokenUser, &its, sizeof its, &len);
+    CloseHandle(t);
+    if (!ok)
+        return -1;
+    return EqualSid(mine.user.User.Sid, its.user.User.Sid) ? 1 : 0;
+}
+
+int mproc__os_pass_prepare(mproc__handle chan, const mproc__handle *hs,
+                           size_t n, int64_t *sender, int64_t *values)
+{
+    HANDLE me = GetCurrentProcess();
+    DWORD flags = 0;
+    ULONG peer = 0;
+    size_t i;
+    if (chan == MPROC__BADHANDLE || chan == 0 || (hs == NULL && n > 0) ||
+        sender == NULL || (values == NULL && n > 0) || n > MPROC__PASS_MAX)
+        return MPROC_EINVAL;
+    /* The process that opened the other end: ours for a pair this program
+     * made (its ends may have moved since), another program's for an
+     * adopted pipe. */
+    if (GetNamedPipeInfo(mproc__win_h(chan), &flags, NULL, NULL, NULL)) {
+        BOOL got = (flags & PIPE_SERVER_END)
+                       ? GetNamedPipeClientProcessId(mproc__win_h(chan), &peer)
+                       : GetNamedPipeServerProcessId(mproc__win_h(chan), &peer);
+        if (got && peer != GetCurrentProcessId() && same_user(peer) == 0)
+            return MPROC_EPERM;
+    }
+    for (i = 0; i < n; i++) {
+        HANDLE d = NULL;
+        if (!DuplicateHandle(me, mproc__win_h(hs[i]), me, &d, 0, FALSE,
+                             DUPLICATE_SAME_ACCESS)) {
+            int rc = mproc__win_last_error();
+            mproc__os_pass_abort(values, i);
+            return rc;
+        }
+        values[i] = (int64_t)(intptr_t)d;
+    }
+    *sender = (int64_t)GetCurrentProcessId();
+    return 0;
+}
+
+void mproc__os_pass_abort(const int64_t *values, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        CloseHandle((HANDLE)(intptr_t)values[i]);
+}
+
+int mproc__os_chan_write_pass(mproc__handle chan, const void *buf, size_t len,
+                              const mproc__handle *hs, size_t n)
+{
+    (void)hs;
+    (void)n; /* the values are in the frame */
+    return mproc__os_chan_write(chan, buf, len);
+}
+
+int64_t mproc__os_chan_read_fds(mproc__handle chan, void *a, size_t na, void *b,
+                                size_t nb, mproc__handle *fds, size_t cap,
+                                size_t *nfds)
+{
+    (void)fds;
+    (void)cap;
+    if (nfds == NULL)
+        return MPROC_EINVAL;
+    *nfds = 0;
+    if (na == 0)
+        return mproc__os_chan_read(chan, b, nb);
+    if (nb == 0)
+        return mproc__os_chan_read(chan, a, na);
+    return mproc__os_chan_readv(chan, a, na, b, nb);
+}
+
+int mproc__os_pass_take(int64_t sender, const int64_t *values, size_t n,
+                        const mproc__handle *rx, size_t nrx, mproc__handle *out)
+{
+    HANDLE src;
+    size_t i;
+    int rc = 0;
+    (void)rx;
+    if (n == 0 || n > MPROC__PASS_MAX || out == NULL || values == NULL ||
+        nrx != 0)
+        return MPROC_EINVAL;
+    if (sender <= 0 || sender > (int64_t)0xFFFFFFFF)
+        return MPROC_EBADMSG;
+    src = OpenProcess(PROCESS_DUP_HANDLE, FALSE, (DWORD)sender);
+    if (src == NULL)
+        return GetLastError() == ERROR_ACCESS_DENIED ? MPROC_EPERM
+                                                     : MPROC_EBADMSG;
+    for (i = 0; i < n; i++) {
+        HANDLE d = NULL;
+        if (!DuplicateHandle(src, (HANDLE)(intptr_t)values[i],
+                             GetCurrentProcess(), &d, 0, FALSE,
+                             DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE)) {
+            rc = MPROC_EBADMSG; /* not there (any more) */
+            break;
+        }
+        out[i] = mproc__win_mh(d);
+    }
+    if (rc < 0)
+        while (i-- > 0)
+            CloseHandle(mproc__win_h(out[i]));
+    CloseHandle(src);
+    return rc;
+}
+
 int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
 {
     HANDLE p = mproc__win_h(handle);
