@@ -22,7 +22,7 @@
  *   code), never sooner: the time is measured on a monotonic clock with
  *   sub-millisecond resolution, so a timeout of 1 ms waits at least 1 ms
  *   (and a little more on a loaded machine). Any other negative value is
- *   MPROC_EINVAL.
+ *   MPROC_EINVAL (but MPROC_BARRIER_DEFAULT, -2, for mproc_barrier_wait).
  * - Strings are UTF-8 on every platform.
  * - Every object may be used from several threads of one process unless its
  *   section says otherwise.
@@ -127,7 +127,9 @@ MPROC_API const char *mproc_version_string(void);
     X(EBOOTSTRAP, -32, "process not started: the bootstrap is not finished")  \
     X(EFRAMING, -33, "message framing broken: the pipe end was closed")       \
     X(ENOTCHILD, -34, "the process is not a child of the calling process")    \
-    X(EWORKER, -35, "a pool worker died running the task")
+    X(EWORKER, -35, "a pool worker died running the task")                    \
+    X(EEXIST, -36, "an object of that name exists")                           \
+    X(ESHUTDOWN, -37, "the queue was shut down")
 
 /** The error codes: MPROC_<NAME> = value, one for each row of
  * MPROC_ERRNO_MAP. Functions return them as int. */
@@ -281,9 +283,10 @@ MPROC_API int mproc_set_executable(const char *path);
  *
  * One typed value serves as process arguments, Pipe messages and Queue
  * items: none, bool, int (int64), float (double), string (UTF-8, may hold
- * NUL bytes), bytes and lists (nested). In process arguments a value can also
- * be a handle of an mproc object (queue, pipe end, lock, ...), which the child
- * receives as a working object of its own.
+ * NUL bytes), bytes and lists (nested). In process arguments and pipe
+ * messages a value can also be a handle of an mproc object (queue, pipe end,
+ * lock, ...), which the child or the receiver gets as a working object of
+ * its own (queue items cannot hold handles).
  *
  * Constructors return a new value owned by the caller, or NULL when out of
  * memory (or, for the handle constructors, when the object is NULL). Free a
@@ -300,7 +303,7 @@ typedef enum mproc_type {
     MPROC_TYPE_STRING = 4, /**< str: UTF-8, may hold NUL bytes */
     MPROC_TYPE_BYTES = 5,  /**< bytes */
     MPROC_TYPE_LIST = 6,   /**< list of values */
-    /* handles, only in process arguments */
+    /* handles: in process arguments and pipe messages */
     MPROC_TYPE_CONN = 16,    /**< a pipe end (mproc_conn) */
     MPROC_TYPE_QUEUE = 17,   /**< a queue (mproc_queue) */
     MPROC_TYPE_LOCK = 18,    /**< a lock (mproc_lock) */
@@ -361,7 +364,8 @@ MPROC_API int mproc_list_append(mproc_value *list, mproc_value *item);
 
 /** @{ */
 /** Handle values: they borrow the object, which must stay alive until the
- * process that receives it has been started. */
+ * process that receives it has been started (or the message that holds it
+ * has been sent). */
 MPROC_API mproc_value *mproc_value_conn(mproc_conn *c);
 MPROC_API mproc_value *mproc_value_queue(mproc_queue *q);
 MPROC_API mproc_value *mproc_value_lock(mproc_lock *l);
@@ -547,6 +551,21 @@ MPROC_API int mproc_process_is_alive(mproc_process *p);
 MPROC_API int mproc_process_terminate(mproc_process *p);
 MPROC_API int mproc_process_kill(mproc_process *p);
 /** @} */
+/** Interrupts the child, as Ctrl+C would (Python 3.14's interrupt()): it
+ * receives SIGINT. A child that does not handle it ends with exit code -2;
+ * one that ignores SIGINT (SIG_IGN) goes on; one that installed a handler
+ * (signal(), or sigaction on POSIX) runs it and goes on, and a POSIX child
+ * that blocked SIGINT gets it once it unblocks it. A child that has
+ * already exited is not an error. Errors as for terminate.
+ *
+ * Windows has no signals between processes; there every child listens for
+ * its interrupt (an event its parent holds) in a thread-pool wait, and
+ * does what the C runtime's disposition of SIGINT says: SIG_DFL ends the
+ * child at once with exit code -2 (no atexit handler runs, stdio is not
+ * flushed, as a POSIX signal death); SIG_IGN does nothing; a handler is
+ * called with SIGINT in that thread, after the disposition is reset to
+ * SIG_DFL, as the C runtime does for a Ctrl+C (docs/platforms.md). */
+MPROC_API int mproc_process_interrupt(mproc_process *p);
 /** Releases the OS resources of an exited process. */
 MPROC_API int mproc_process_close(mproc_process *p);
 /** Releases the object and returns NULL; a child still running goes on
@@ -648,15 +667,38 @@ MPROC_API int mproc_cpu_count_usable(void);
 MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
 /** @{ */
 /** MPROC_EPIPE when the peer has closed (never a SIGPIPE death),
- * MPROC_EMSGSIZE over MPROC_MESSAGE_MAX (nothing sent), MPROC_EINVAL for a
- * value holding handles. */
+ * MPROC_EMSGSIZE over MPROC_MESSAGE_MAX (nothing sent).
+ *
+ * A value may hold handles (pipe ends, queues, locks, semaphores, events,
+ * conditions, barriers, shared memory; Python pickles Connections and the
+ * like): the process that receives it, already running, gets working
+ * objects of its own, as a child gets its arguments; the sender keeps its
+ * own (send an end, then close it here, to hand it over). The handles
+ * travel beside the bytes (POSIX: SCM_RIGHTS; Windows: duplicated for the
+ * transfer and taken by the receiver out of the sender, which must still
+ * run when the message is received: docs/platforms.md). At most
+ * MPROC_PASS_MAX OS handles per message (an object has one to eight):
+ * MPROC_EINVAL beyond; an end in the middle of a message it receives is
+ * MPROC_ESTATE (as for a child). MPROC_EPERM, nothing sent, when the other
+ * end of the connection belongs to another user, as the system recorded it
+ * when the connection was made (POSIX: the socket's peer credentials,
+ * which for a socket pair are its creator's; Windows: the user of the
+ * process that opened the other end of the pipe). */
 MPROC_API int mproc_conn_send(mproc_conn *c, const mproc_value *v);
 MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf,
                                     size_t len);
 /** @} */
 /** A new value owned by the caller. MPROC_EEOF once the peer closed and every
  * message was read; MPROC_ETIMEDOUT; MPROC_EBADMSG for malformed bytes (the
- * message is consumed, the pipe stays usable). */
+ * message is consumed, the pipe stays usable). A value with handles (see
+ * mproc_conn_send) holds objects of this process, destroyed with it (the
+ * value owns them: mproc_value_get_* borrows them). MPROC_EBADMSG, the
+ * message consumed and nothing of it kept, for data that arrives without
+ * the handles it names (bytes written to look like such a message, a
+ * Windows sender that ended before the receive), MPROC_EPERM for handles
+ * of a sender of another user, MPROC_ERESOLVE for a barrier whose action
+ * this program does not have. Descriptors that arrive with a message that
+ * does not name them are closed. */
 MPROC_API int mproc_conn_recv(mproc_conn *c, mproc_value **out,
                               int timeout_ms);
 /** Into the caller's buffer: MPROC_ETOOSMALL with *len set to the size needed
@@ -666,6 +708,24 @@ MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap,
 /** Into a buffer the caller frees with mproc_free(). */
 MPROC_API int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf,
                                           size_t *len, int timeout_ms);
+/** The most OS handles one message carries (mproc_conn_send). */
+#define MPROC_PASS_MAX 64
+/** @{ */
+/** A raw descriptor (POSIX; any, numbered above 255 too) or HANDLE
+ * (Windows) of this process sent to the process that receives it, which
+ * gets a descriptor or handle of its own for the same open file or object
+ * (Python's send_handle and recv_handle). The sender keeps its own.
+ * mproc_conn_send_handle: MPROC_EINVAL for -1 or a closed number, and the
+ * errors of mproc_conn_send (MPROC_EPERM for another user). recv_handle:
+ * *handle is the new handle, which the caller closes; a message that is
+ * not one handle (a value, bytes, or data without its handle) is consumed
+ * and MPROC_EBADMSG. A handle message received with mproc_conn_recv is
+ * MPROC_EBADMSG too (its handle closed), and with the bytes calls gives
+ * its bytes (its POSIX descriptor closed). */
+MPROC_API int mproc_conn_send_handle(mproc_conn *c, intptr_t handle);
+MPROC_API int mproc_conn_recv_handle(mproc_conn *c, intptr_t *handle,
+                                     int timeout_ms);
+/** @} */
 /** 1 when a message (or end-of-file) is ready, 0 after the timeout; takes
  * nothing out of the channel. "Ready": a message of up to 64 KiB is all
  * there (or began to arrive and stopped: its sender is gone or stalled); of
@@ -677,6 +737,33 @@ MPROC_API int mproc_conn_poll(mproc_conn *c, int timeout_ms);
 MPROC_API int mproc_conn_close(mproc_conn *c);
 /** Closes the end if open, frees it and returns NULL. */
 MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
+
+/** @{ */
+/** The end's state (Python's Connection.readable, .writable, .closed): 1
+ * or 0, or MPROC_EINVAL for NULL. readable and writable tell the end's
+ * direction, which close does not change (as in Python); closed is 1 once
+ * the end was closed by mproc_conn_close or by broken framing
+ * (MPROC_EFRAMING). The peer's close does not close this end (a receive
+ * then reads what is left, then MPROC_EEOF). */
+MPROC_API int mproc_conn_readable(const mproc_conn *c);
+MPROC_API int mproc_conn_writable(const mproc_conn *c);
+MPROC_API int mproc_conn_closed(const mproc_conn *c);
+/** @} */
+
+/** Makes a pipe end of a connection the program already has (Python's
+ * Connection(handle, readable, writable)): POSIX: a connected stream
+ * socket descriptor (AF_UNIX or TCP; the peer must speak mproc's framing,
+ * docs/wire-format.md: in practice another mproc end); Windows: a named
+ * pipe HANDLE opened for overlapped I/O. On success the end owns the
+ * handle (destroy closes it; POSIX: it is made close-on-exec, and moved
+ * above 2 if it was 0, 1 or 2, the original number closed). `readable` and
+ * `writable` give the end's direction (one at least). MPROC_EINVAL for -1,
+ * a number no descriptor or handle has (a closed one), or one that is no
+ * such connection (a file, a pipe(2) or FIFO, a datagram socket, a
+ * listening socket, a Windows pipe opened for synchronous I/O), and for a
+ * NULL out or no direction; the handle is left alone then. */
+MPROC_API int mproc_conn_adopt(mproc_conn **c, intptr_t handle, bool readable,
+                               bool writable);
 
 /* ------------------------------------------------------------------------- */
 /** @} @defgroup queue Queue
@@ -739,7 +826,8 @@ MPROC_API int mproc_queue_create_joinable(mproc_queue **q, size_t maxsize);
  * the caller, or raw bytes in a buffer the caller frees with mproc_free().
  * Timeouts as above: MPROC_EFULL / MPROC_EEMPTY at timeout 0,
  * MPROC_ETIMEDOUT after a positive one. A put after close is MPROC_ECLOSED;
- * a value holding handles is MPROC_EINVAL. */
+ * a value holding handles is MPROC_EINVAL. After mproc_queue_shutdown, puts
+ * and gets of an empty queue are MPROC_ESHUTDOWN. */
 MPROC_API int mproc_queue_put(mproc_queue *q, const mproc_value *v,
                               int timeout_ms);
 MPROC_API int mproc_queue_get(mproc_queue *q, mproc_value **out,
@@ -759,6 +847,21 @@ MPROC_API int mproc_queue_full(mproc_queue *q);
 /** No more puts from this process (MPROC_ECLOSED); items already in the queue
  * can still be got, and other processes can still put. */
 MPROC_API int mproc_queue_close(mproc_queue *q);
+/** Shuts the queue down for every process that has it (Python 3.13's
+ * Queue.shutdown(immediate)). From then on every put, in any process, is
+ * MPROC_ESHUTDOWN, also one that was waiting for room. immediate false:
+ * gets return the items that are left, then MPROC_ESHUTDOWN (at once, not
+ * after their timeout; a get that was waiting is woken), and a join
+ * returns once those items were taken and task_done, as usual. immediate
+ * true: the items are dropped (qsize reads 0), a large item being
+ * streamed is cut off, every get is MPROC_ESHUTDOWN at once, and each
+ * dropped item counts as task_done, so that a join waits only for items
+ * that consumers have already taken. A second shutdown may turn one that
+ * kept the items into one that drops them; otherwise it does nothing. A
+ * shut-down queue reads as ready in mproc_wait. MPROC_EINVAL for NULL.
+ * Python's get_nowait after a shutdown also raises ShutDown, not Empty:
+ * so does a get with timeout 0 here (MPROC_ESHUTDOWN, not MPROC_EEMPTY). */
+MPROC_API int mproc_queue_shutdown(mproc_queue *q, bool immediate);
 /** @{ */
 /** Joinable queues only (MPROC_ESTATE otherwise). One task_done too many is
  * MPROC_ERANGE. */
@@ -814,6 +917,29 @@ MPROC_API int mproc_lock_release(mproc_lock *l);
 /** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_lock *mproc_lock_destroy(mproc_lock *l);
 
+/** Who holds a Lock or RLock (mproc_lock_owner, mproc_rlock_owner). */
+typedef enum mproc_owner {
+    MPROC_OWNER_NONE = 0,    /**< free */
+    MPROC_OWNER_CALLER = 1,  /**< the calling thread */
+    MPROC_OWNER_THREAD = 2,  /**< another thread of this process */
+    MPROC_OWNER_PROCESS = 3  /**< a thread of another process */
+} mproc_owner;
+
+/** 1 while any thread of any process holds the Lock, else 0 (Python's
+ * locked()), or a negative code. A snapshot: it may change hands at once.
+ * It never takes the lock: a lock whose owner died reads as free, and the
+ * next acquire still gets MPROC_EOWNERDEAD. MPROC_ENOSYS on a POSIX system
+ * whose C library keeps a mutex's owner out of reach (not glibc, no word
+ * mutex). */
+MPROC_API int mproc_lock_locked(mproc_lock *l);
+/** Who holds the Lock: an mproc_owner (0..3), or a negative code as for
+ * mproc_lock_locked. When `pid` is not NULL it receives the owner's
+ * process id (this process's for MPROC_OWNER_CALLER and
+ * MPROC_OWNER_THREAD; 0 when free, and, rarely, 0 for an owner of another
+ * process that the system cannot name at that instant). Python has no
+ * such call (its RLock's repr tells the owner thread). */
+MPROC_API int mproc_lock_owner(mproc_lock *l, int64_t *pid);
+
 /** @{ */
 /** RLock: the owner thread may acquire it again; it is free after as many
  * releases as acquires. Release by anyone else: MPROC_ENOTOWNER. After
@@ -823,6 +949,15 @@ MPROC_API int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms);
 MPROC_API int mproc_rlock_release(mproc_rlock *l);
 MPROC_API mproc_rlock *mproc_rlock_destroy(mproc_rlock *l);
 /** @} */
+/** @{ */
+/** As mproc_lock_locked and mproc_lock_owner, for an RLock. */
+MPROC_API int mproc_rlock_locked(mproc_rlock *l);
+MPROC_API int mproc_rlock_owner(mproc_rlock *l, int64_t *pid);
+/** @} */
+/** The RLock's recursion count: how many acquires its owner has not yet
+ * released (0 when free), or a negative code. Read by anyone; only the
+ * owner's own count is exact, another's is a snapshot. */
+MPROC_API int64_t mproc_rlock_count(mproc_rlock *l);
 
 /** max 0: unbounded (Semaphore); max > 0: BoundedSemaphore, a release past
  * max is MPROC_ERANGE (decided atomically: of two racing releases at max-1,
@@ -867,6 +1002,22 @@ MPROC_API int mproc_cond_release(mproc_cond *c);
  * MPROC_EOWNERDEAD: woken, holding the lock, whose previous owner died
  * holding it. Timeout 0 is MPROC_ETIMEDOUT at once (the lock is kept). */
 MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms);
+/** A predicate for mproc_cond_wait_for: true once the awaited condition
+ * holds. Called with the condition's lock held. */
+typedef bool (*mproc_predicate)(void *ctx);
+/** Python's Condition.wait_for: called with the lock held
+ * (MPROC_ENOTOWNER otherwise), returns with it held. Evaluates pred(ctx)
+ * and, while it is false, waits (as mproc_cond_wait) and evaluates it
+ * again after every wake-up, notified or spurious, until it is true or the
+ * timeout passes. The timeout counts from the call: notifies that find the
+ * predicate still false do not restart it. Returns the predicate's last
+ * value: 1 (true) or 0 (false when the timeout passed; timeout 0 evaluates
+ * it once), or a negative code: MPROC_EINVAL for a NULL condition or
+ * predicate or a bad timeout, MPROC_EOWNERDEAD when a wait re-acquired the
+ * lock from an owner that died holding it (the lock is held; the predicate
+ * was not evaluated again: the state it reads may be half-done). */
+MPROC_API int mproc_cond_wait_for(mproc_cond *c, mproc_predicate pred,
+                                  void *ctx, int timeout_ms);
 /** @{ */
 /** Wakes up to n waiters (n 0: none); notify_all wakes every one. Both need
  * the lock held (MPROC_ENOTOWNER otherwise). */
@@ -881,6 +1032,7 @@ MPROC_API mproc_cond *mproc_cond_destroy(mproc_cond *c);
 
 /** @{ */
 /** parties 1..MPROC_BARRIER_MAX_PARTIES (MPROC_EINVAL otherwise). wait
+ * (timeout_ms may be MPROC_BARRIER_DEFAULT, see mproc_barrier_create_ex)
  * returns this waiter's index (0..parties-1), or MPROC_EBROKEN for every
  * waiter once a wait times out, a waiting party dies or abort is called,
  * until reset. The semantics of Python's threading.Barrier: reset while
@@ -897,20 +1049,67 @@ MPROC_API int mproc_barrier_n_waiting(mproc_barrier *b);
 /** @} */
 /** 1 broken, 0 not, or a negative code. */
 MPROC_API int mproc_barrier_broken(mproc_barrier *b);
+
+/** A barrier's action (Python's Barrier(parties, action)): 0 on success;
+ * any other value breaks the barrier. */
+typedef int (*mproc_barrier_action)(void);
+/** The timeout of mproc_barrier_wait that means "the barrier's default"
+ * (Python's wait(timeout=None)): the timeout given at
+ * mproc_barrier_create_ex, MPROC_FOREVER for a barrier made without one. */
+#define MPROC_BARRIER_DEFAULT (-2)
+/** A barrier as mproc_barrier_create, with an action and a default
+ * timeout (Python's Barrier(parties, action, timeout)). `action` (or NULL
+ * for none) runs once per cycle, in the party that completes it (the last
+ * to arrive), before any party of the cycle returns from wait; it runs
+ * with the barrier's lock held, so it should be short, and it may not use
+ * the barrier. A non-zero return breaks the barrier: every party of the
+ * cycle, that one included, gets MPROC_EBROKEN (Python raises the action's
+ * exception in that party, BrokenBarrierError in the others). The action
+ * is a function of this program, found in a spawned child as a target is
+ * (module and offset, checked: docs/security.md), so that it runs in
+ * whichever process completes a cycle; a barrier whose action cannot be
+ * found there fails that child's start (MPROC_ERESOLVE). `timeout_ms` (as
+ * every timeout, or MPROC_FOREVER) is what a wait with
+ * MPROC_BARRIER_DEFAULT uses; it breaks the barrier when it expires, as
+ * any wait's timeout does. */
+MPROC_API int mproc_barrier_create_ex(mproc_barrier **b, unsigned parties,
+                                      mproc_barrier_action action,
+                                      int timeout_ms);
 /** Releases this process's view (see above) and returns NULL. */
 MPROC_API mproc_barrier *mproc_barrier_destroy(mproc_barrier *b);
 
 /* ------------------------------------------------------------------------- */
 /** @} @defgroup shm Shared memory
  * Shared memory: `size` bytes, zero-filled, mapped in every process it is
- * passed to. Anonymous: nothing is left behind when the last process that
- * has it ends (Linux: a memfd; other POSIX: shm_open unlinked at once;
- * Windows: an unnamed file mapping). MPROC_EINVAL for size 0, MPROC_ENOMEM
- * when the system cannot provide it, on every platform: any size too large
- * for memory, the address space or an off_t (up to SIZE_MAX).
- * mproc_shm_ptr and mproc_shm_size give NULL and 0 for a NULL object.
+ * passed to. Anonymous by default: nothing is left behind when the last
+ * process that has it ends (Linux: a memfd; other POSIX: shm_open unlinked
+ * at once; Windows: an unnamed file mapping). MPROC_EINVAL for size 0,
+ * MPROC_ENOMEM when the system cannot provide it, on every platform: any
+ * size too large for memory, the address space or an off_t (up to
+ * SIZE_MAX). mproc_shm_ptr and mproc_shm_size give NULL and 0 for a NULL
+ * object.
+ *
+ * Named blocks (Python's SharedMemory(name=...)) are for programs that do
+ * not share a parent: one creates the block under a name, others attach to
+ * it by that name. A name is 1 to MPROC_SHM_NAME_MAX characters of A-Z,
+ * a-z, 0-9, '.', '_' and '-', not starting with '.' (MPROC_EINVAL
+ * otherwise: the same names work on every platform). Only the user who
+ * created a block can attach to it (POSIX: mode 0600, and attach refuses a
+ * block of another user or one that others may open, MPROC_EPERM;
+ * Windows: a DACL of that user alone). Nothing unlinks a block by itself:
+ * not destroy, not the exit or death of any process, creator or attacher
+ * (Python's resource tracker unlinks at the creator's exit, and wrongly at
+ * an attacher's too); a block stays until mproc_shm_unlink. On POSIX it
+ * stays even after every process that had it has ended; on Windows, which
+ * keeps no object that no process has, it goes with the last process that
+ * has it (docs/platforms.md). A named block travels to children as any
+ * block does, and keeps its name there.
  * @{
  */
+
+/** The longest name of a named block, in bytes: macOS allows 31 for a
+ * POSIX shared memory name, its leading '/' included. */
+#define MPROC_SHM_NAME_MAX 30
 
 /** A new block of `size` bytes, zero-filled. */
 MPROC_API int mproc_shm_create(mproc_shm **m, size_t size);
@@ -919,18 +1118,60 @@ MPROC_API void *mproc_shm_ptr(const mproc_shm *m);
 /** The block's size in bytes. */
 MPROC_API size_t mproc_shm_size(const mproc_shm *m);
 /** Unmaps the block in this process and returns NULL; other processes
- * that have it keep it. */
+ * that have it keep it. A named block keeps its name. */
 MPROC_API mproc_shm *mproc_shm_destroy(mproc_shm *m);
+
+/** A new named block of `size` bytes, zero-filled, under `name` (see
+ * above), or under a generated name when `name` is NULL: unpredictable
+ * (random) and unique, "mp-" and 24 characters (mproc_shm_name tells it).
+ * Exclusive: MPROC_EEXIST when a block of that name exists, which is left
+ * untouched. MPROC_EINVAL for a NULL out, size 0 or a bad name; Windows:
+ * MPROC_EAGAIN when 64 blocks of that name that were unlinked are still
+ * in use (see docs/platforms.md). */
+MPROC_API int mproc_shm_create_named(mproc_shm **m, const char *name,
+                                     size_t size);
+/** Attaches the block called `name`; mproc_shm_size is the size it was
+ * created with, exactly. MPROC_ENOENT when no block has that name (never
+ * created, or unlinked), MPROC_EPERM for a block of another user,
+ * MPROC_ECORRUPT for a block whose end was overwritten (mproc keeps the
+ * size there) or that is not an mproc block, MPROC_EINVAL for a NULL out or
+ * a bad name. */
+MPROC_API int mproc_shm_attach(mproc_shm **m, const char *name);
+/** Removes the name of a named block: from then on attach and unlink are
+ * MPROC_ENOENT, and create makes a new block under the name. The block
+ * itself stays mapped wherever it is, until each process destroys it. Any
+ * process that has the block may unlink it (creator, attacher, or a child
+ * it was passed to), as in Python. MPROC_ENOENT when the name no longer
+ * names this block (it was unlinked, perhaps by another process; a new
+ * block made under the name since is left alone), MPROC_ESTATE for an
+ * anonymous block, MPROC_EINVAL for NULL. */
+MPROC_API int mproc_shm_unlink(mproc_shm *m);
+/** The name of a named block (borrowed, valid until destroy), NULL for an
+ * anonymous one or NULL. */
+MPROC_API const char *mproc_shm_name(const mproc_shm *m);
 
 /* ------------------------------------------------------------------------- */
 /** @} @defgroup wait Waiting on many (Python's multiprocessing.connection.wait)
  *
- * Fill `kind` and the matching pointer; on return `ready` tells which are
- * ready: a pipe end with a message or end-of-file, a queue with an item, a
- * process that has exited. Returns the number ready (0 on timeout).
- * MPROC_EINVAL for no items (n == 0), an unknown kind or a NULL object;
- * MPROC_ECLOSED for a closed pipe end. Readiness is a hint, as in Python: a
- * queue's item may be taken by another consumer before this one gets it.
+ * Fill `kind` and the matching pointer (or `handle`); on return `ready`
+ * tells which are ready: a pipe end with a message or end-of-file, a queue
+ * with an item, a process that has exited, a handle of the program's own
+ * (MPROC_WAIT_HANDLE) that is ready. Returns the number ready (0 on
+ * timeout). MPROC_EINVAL for no items (n == 0), an unknown kind, a NULL
+ * object, or a handle that is not open (-1, a closed number); MPROC_ECLOSED
+ * for a closed pipe end. Readiness is a hint, as in Python: a queue's item
+ * may be taken by another consumer before this one gets it.
+ *
+ * A handle (MPROC_WAIT_HANDLE), as Python's wait() takes sockets and file
+ * descriptors (on Windows, waitable handles): POSIX: any descriptor
+ * (socket, pipe, FIFO, terminal, eventfd, pidfd...), ready when a read
+ * would not block (data, end-of-file, hang-up or an error). Windows: a
+ * HANDLE of a waitable object (process, thread, event, semaphore, mutex,
+ * waitable timer...), ready once it is signalled; as with
+ * WaitForMultipleObjects, the wait takes what it finds (an auto-reset event
+ * is reset, a semaphore decremented, a mutex acquired), so prefer
+ * manual-reset events; a pipe or socket handle is no waitable object
+ * there. mproc_wait neither reads from a handle nor closes it.
  * @{
  */
 
@@ -938,7 +1179,8 @@ MPROC_API mproc_shm *mproc_shm_destroy(mproc_shm *m);
 enum mproc_wait_kind {
     MPROC_WAIT_CONN = 1,   /**< a pipe end: a message or end-of-file */
     MPROC_WAIT_QUEUE = 2,  /**< a queue: an item */
-    MPROC_WAIT_PROCESS = 3 /**< a process: it has exited */
+    MPROC_WAIT_PROCESS = 3, /**< a process: it has exited */
+    MPROC_WAIT_HANDLE = 4   /**< a descriptor, socket or HANDLE (above) */
 };
 
 /** One object for mproc_wait(). */
@@ -947,6 +1189,7 @@ typedef struct mproc_wait_item {
     mproc_conn *conn;       /**< the pipe end, for MPROC_WAIT_CONN */
     mproc_queue *queue;     /**< the queue, for MPROC_WAIT_QUEUE */
     mproc_process *process; /**< the process, for MPROC_WAIT_PROCESS */
+    intptr_t handle; /**< the descriptor or HANDLE, for MPROC_WAIT_HANDLE */
     bool ready;             /**< set by mproc_wait(): ready or not */
 } mproc_wait_item;
 

@@ -20,3 +20,5 @@
 #include "list-backend.h"
 #include "list-security.h"
 #include "list-pool.h"
+#include "list-shm.h"
+#include "list-parity.h"

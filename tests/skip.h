@@ -41,3 +41,11 @@ TH_SKIP_ENTRY("Q14_pid_reuse_stress", "win32",
 TH_SKIP_ENTRY("Q14_cancel_never_leaves_a_lock", "win32",
               "no thread cancellation can act inside the library on "
               "Windows (winpthreads acts only in its own functions)")
+TH_SKIP_ENTRY("N04_other_user_cannot_attach", "posix-nonroot",
+              "switching a probe to another user needs root")
+TH_SKIP_ENTRY("C16_handles_to_another_user_refused", "posix-nonroot",
+              "switching a probe to another user needs root")
+TH_SKIP_ENTRY("C16_handles_to_another_user_refused", "win32",
+              "no second user to run a probe as (Wine has one); the check "
+              "compares the users of the pipe's two processes' tokens "
+              "(docs/platforms.md)")

@@ -1,5 +1,5 @@
 /*
- * Tests of the process area: rows P01-P31 of CONFORMANCE.md.
+ * Tests of the process area: rows P01-P33 of CONFORMANCE.md.
  *
  * Children report what they saw through their exit code (0: every check in
  * the child held; another number names the check that failed), or through a
@@ -1555,6 +1555,7 @@ static int t_p09_touch_sibling(const mproc_value *args)
     CHILD_CHECK(mproc_process_exitcode(p09_sibling, &code) == MPROC_ENOTCHILD,
                 6);
     CHILD_CHECK(mproc_process_close(p09_sibling) == MPROC_ENOTCHILD, 7);
+    CHILD_CHECK(mproc_process_interrupt(p09_sibling) == MPROC_ENOTCHILD, 11);
     CHILD_CHECK(mproc_process_pid(p09_sibling) > 0, 8);
     CHILD_CHECK(strcmp(mproc_strerror(MPROC_ENOTCHILD),
                        mproc_strerror(MPROC_ECHILD)) != 0,
@@ -1622,6 +1623,172 @@ TEST(P30_stdin_is_null_device)
     ASSERT_ERR(mproc_process_set_inherit_stdin(NULL, true), MPROC_EINVAL);
     ASSERT_NOT_NULL(freopen(path, "r", stdin)); /* let go of the file */
     remove(path);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * P32-P33 (Python parity): interrupt
+ */
+
+static volatile sig_atomic_t p33_got;
+
+static void p33_on_int(int sig)
+{
+    (void)sig;
+    p33_got = 1;
+}
+
+/* Sets the event given as argument 0 and waits (at most 60 s) until
+ * `flag` turns non-zero: `code` then, else 98. */
+static int ready_then_wait(const mproc_value *args, volatile sig_atomic_t *flag,
+                           int code)
+{
+    mproc_event *ready = NULL;
+    int i;
+    if (mproc_value_get_event(mproc_list_get(args, 0), &ready) != 0 ||
+        mproc_event_set(ready) != 0)
+        return 97;
+    for (i = 0; i < 6000; i++) {
+        if (flag != NULL && *flag)
+            return code;
+        th_sleep_ms(10);
+    }
+    return 98;
+}
+
+/* Does not handle SIGINT (whatever the parent's disposition was). */
+static int t_p32_default(const mproc_value *args)
+{
+    (void)signal(SIGINT, SIG_DFL);
+    return ready_then_wait(args, NULL, 0);
+}
+
+static int t_p33_handler(const mproc_value *args)
+{
+    (void)signal(SIGINT, p33_on_int);
+    return ready_then_wait(args, &p33_got, 33);
+}
+
+static int t_p33_ignore(const mproc_value *args)
+{
+    (void)signal(SIGINT, SIG_IGN);
+    return ready_then_wait(args, NULL, 0);
+}
+
+/* Starts t with a fresh event, waits until the child set it, and returns
+ * the child; the event goes to *ev when ev is not NULL. */
+static mproc_process *start_ready(mproc_target t)
+{
+    mproc_event *ready = NULL;
+    mproc_process *p;
+    ASSERT_OK(mproc_event_create(&ready));
+    p = make(t, MPROC_LIST(mproc_value_event(ready)));
+    ASSERT_OK(mproc_process_start(p));
+    ASSERT_OK(mproc_event_wait(ready, th_ms(20000)));
+    mproc_event_destroy(ready);
+    return p;
+}
+
+static int join_code(mproc_process *p)
+{
+    int code = -1000;
+    ASSERT_OK(mproc_process_join(p, th_ms(10000)));
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    return code;
+}
+
+TEST(P32_interrupt_unhandled_is_minus_2)
+{
+    mproc_process *p;
+    int code;
+
+    ASSERT_ERR(mproc_process_interrupt(NULL), MPROC_EINVAL);
+    ASSERT_ERR(mproc_process_interrupt(mproc_current_process()), MPROC_ESTATE);
+    p = make(t_noop, NULL);
+    ASSERT_ERR(mproc_process_interrupt(p), MPROC_ESTATE); /* not started */
+    mproc_process_destroy(p);
+
+    /* A child that does not handle SIGINT. */
+    p = start_ready(t_p32_default);
+    ASSERT_OK(mproc_process_interrupt(p));
+    ASSERT_EQ(join_code(p), -2);
+    /* Interrupting an exited child is not an error; a closed one is. */
+    ASSERT_OK(mproc_process_interrupt(p));
+    ASSERT_OK(mproc_process_close(p));
+    ASSERT_ERR(mproc_process_interrupt(p), MPROC_ECLOSED);
+    mproc_process_destroy(p);
+
+    /* At once after start, before the target could do anything: the child
+     * still gets it (under fork it has this process's disposition). */
+    (void)signal(SIGINT, SIG_DFL);
+    p = make(t_sleep_forever, NULL);
+    ASSERT_OK(mproc_process_start(p));
+    ASSERT_OK(mproc_process_interrupt(p));
+    code = join_code(p);
+    ASSERT_EQ(code, -2);
+    mproc_process_destroy(p);
+    return 0;
+}
+
+#if !defined(_WIN32)
+/* Blocks SIGINT, tells the parent, waits until SIGINT is pending, then
+ * handles it by unblocking: 33 when the handler ran. */
+static int t_p33_blocked(const mproc_value *args)
+{
+    sigset_t set, pend;
+    int i;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    (void)signal(SIGINT, p33_on_int);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return 96;
+    {
+        mproc_event *ready = NULL;
+        if (mproc_value_get_event(mproc_list_get(args, 0), &ready) != 0 ||
+            mproc_event_set(ready) != 0)
+            return 97;
+    }
+    for (i = 0; i < 6000; i++) {
+        sigemptyset(&pend);
+        if (sigpending(&pend) == 0 && sigismember(&pend, SIGINT))
+            break;
+        th_sleep_ms(10);
+    }
+    if (p33_got)
+        return 95; /* delivered while blocked */
+    if (pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0)
+        return 94;
+    return p33_got ? 33 : 93;
+}
+#endif
+
+TEST(P33_handled_interrupt_is_a_signal_not_a_kill)
+{
+    mproc_process *p;
+
+    /* A handler runs, and the child goes on to return normally. */
+    p = start_ready(t_p33_handler);
+    ASSERT_OK(mproc_process_interrupt(p));
+    ASSERT_EQ(join_code(p), 33);
+    mproc_process_destroy(p);
+
+    /* Ignored: nothing happens; the child still runs. */
+    p = start_ready(t_p33_ignore);
+    ASSERT_OK(mproc_process_interrupt(p));
+    th_sleep_ms(th_ms(300));
+    ASSERT_EQ(mproc_process_is_alive(p), 1);
+    ASSERT_OK(mproc_process_terminate(p));
+    ASSERT_EQ(join_code(p), -15);
+    mproc_process_destroy(p);
+
+#if !defined(_WIN32)
+    /* Blocked (POSIX; Windows has no signal masks): pending until
+     * unblocked, then handled. */
+    p = start_ready(t_p33_blocked);
+    ASSERT_OK(mproc_process_interrupt(p));
+    ASSERT_EQ(join_code(p), 33);
+    mproc_process_destroy(p);
+#endif
     return 0;
 }
 

@@ -153,6 +153,7 @@ static void spawn_runner(const char *const *args, const mproc__handle *inherit,
     memset(c, 0, sizeof *c);
     c->handle = MPROC__BADHANDLE;
     c->lifeline = MPROC__BADHANDLE;
+    c->intr = MPROC__BADHANDLE;
     ASSERT_OK(mproc__os_spawn(&req, c));
     free(exe);
 }

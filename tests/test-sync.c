@@ -1084,7 +1084,8 @@ TEST(L10_barrier)
     ASSERT_EQ(mproc_barrier_parties(b), 3);
     ASSERT_EQ(mproc_barrier_n_waiting(b), 0);
     ASSERT_EQ(mproc_barrier_broken(b), 0);
-    ASSERT_ERR(mproc_barrier_wait(b, -2), MPROC_EINVAL);
+    /* -2 is MPROC_BARRIER_DEFAULT (L20); below it, an error. */
+    ASSERT_ERR(mproc_barrier_wait(b, -3), MPROC_EINVAL);
 
     /* Parties meet, twice (the barrier refills itself); indices distinct. */
     for (int round = 0; round < 2; round++) {

@@ -67,6 +67,11 @@ typedef struct mproc__child {
      * mproc__os_child_release closes it. Windows leaves it alone (a job
      * object does that job). */
     mproc__handle lifeline;
+    /* Backend-private; callers initialise it to MPROC__BADHANDLE along
+     * with `handle`. Windows: mproc__os_spawn sets it to the child's
+     * interrupt event (mproc__os_signal with MPROC__SIGINT sets it);
+     * mproc__os_child_release closes it. POSIX leaves it alone. */
+    mproc__handle intr;
 } mproc__child;
 
 /* What a spawned child gets. Every spawned child starts alike, daemon or
@@ -110,9 +115,25 @@ int mproc__os_wait(mproc__child *c, int timeout_ms);
 
 #define MPROC__SIGTERM 15
 #define MPROC__SIGKILL 9
-/* Sends SIGTERM or SIGKILL (Windows: TerminateProcess with a code that
- * mproc__os_wait reads back as -15 / -9). A reaped or exited child is 0. */
+#define MPROC__SIGINT 2
+/* Sends SIGTERM, SIGKILL or SIGINT (Windows: TerminateProcess with a code
+ * that mproc__os_wait reads back as -15 / -9; for SIGINT, sets the child's
+ * interrupt event, see mproc__os_interrupt_listen). A reaped or exited
+ * child is 0. */
 int mproc__os_signal(mproc__child *c, int sig);
+
+/* In a spawned child, once its bootstrap channel has been verified: makes
+ * mproc__os_signal(c, MPROC__SIGINT) of the parent reach this process as
+ * SIGINT would. POSIX: nothing to do (the kernel delivers SIGINT).
+ * Windows: mproc__os_spawn gave the child an event (listed in its handles)
+ * and its value in the environment entry MPROC_INTERRUPT; this removes the
+ * entry and waits for the event in a thread-pool wait, whose callback
+ * applies the C runtime's disposition of SIGINT: SIG_DFL ends the process
+ * with the code that reads as -2, SIG_IGN does nothing, a handler is
+ * called (after the disposition is reset to SIG_DFL, as the C runtime
+ * does for a Ctrl+C). 0, or a negative code (the child then runs without
+ * interrupts). */
+int mproc__os_interrupt_listen(void);
 
 /* Releases the child's handle (not the process). */
 void mproc__os_child_release(mproc__child *c);
@@ -272,6 +293,53 @@ int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n);
  * once may interleave (an end has one user at a time). */
 int mproc__os_chan_writev(mproc__handle h, const void *a, size_t na,
                           const void *b, size_t nb);
+/* Handles sent over a channel to a running process (mproc_conn_send of a
+ * value holding handles, mproc_conn_send_handle; docs/wire-format.md).
+ *
+ * POSIX: the descriptors travel as SCM_RIGHTS with the first byte of the
+ * frame, and arrive with the read that takes it. Windows has nothing like
+ * it, and the sender cannot know which process holds the other end of a
+ * pipe now (ends move between processes), so the receiver pulls: the
+ * sender duplicates each handle for the transfer, the frame names the
+ * sender's pid and those values, and the receiver takes them with
+ * DuplicateHandle(DUPLICATE_CLOSE_SOURCE) out of the sender, which must
+ * still run then (else the message arrives without its handles).
+ *
+ * pass_prepare: refuses (MPROC_EPERM) a channel whose other end belongs to
+ * another user, as the system recorded it when the connection was made
+ * (POSIX: the socket's peer credentials; Windows: the user of the process
+ * that opened the pipe's other end, when it still runs); then sets
+ * *sender and values[0..n): POSIX: getpid() and zeros; Windows: the
+ * duplicates. pass_abort undoes it after a failed write (Windows: closes
+ * the duplicates). write_pass writes all `len` bytes as chan_write does,
+ * with the n handles attached (POSIX; Windows: a plain write). read_fds is
+ * chan_readv that also takes the descriptors that came with the bytes
+ * (POSIX: up to `cap`, close-on-exec, above 2, any beyond `cap` closed;
+ * Windows: none). pass_take turns what a frame names into handles of this
+ * process: POSIX: the n descriptors received (rx, nrx: n must be nrx);
+ * Windows: pulled from `sender` (nrx 0). MPROC_EBADMSG when they are not
+ * there (nothing taken then), MPROC_EPERM for a sender of another user. */
+#define MPROC__PASS_MAX MPROC_PASS_MAX
+int mproc__os_pass_prepare(mproc__handle chan, const mproc__handle *hs,
+                           size_t n, int64_t *sender, int64_t *values);
+void mproc__os_pass_abort(const int64_t *values, size_t n);
+int mproc__os_chan_write_pass(mproc__handle chan, const void *buf, size_t len,
+                              const mproc__handle *hs, size_t n);
+int64_t mproc__os_chan_read_fds(mproc__handle chan, void *a, size_t na,
+                                void *b, size_t nb, mproc__handle *fds,
+                                size_t cap, size_t *nfds);
+int mproc__os_pass_take(int64_t sender, const int64_t *values, size_t n,
+                        const mproc__handle *rx, size_t nrx,
+                        mproc__handle *out);
+
+/* Makes a connection of the program's own a channel (mproc_conn_adopt):
+ * 0 with *h the handle to use, or MPROC_EINVAL when `handle` is not open
+ * or is no connection the channel calls can drive (POSIX: a connected
+ * SOCK_STREAM socket, which peek needs; Windows: a named pipe opened for
+ * overlapped I/O), leaving it alone. POSIX makes it close-on-exec and
+ * moves it above 2 (posix.h), so *h may differ from `handle`. */
+int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h);
+
 /* 1 when a read would not block (data or end-of-file), 0 after the timeout,
  * or a negative code. */
 int mproc__os_chan_poll(mproc__handle h, int timeout_ms);
@@ -287,9 +355,26 @@ int64_t mproc__os_chan_write_nowait(mproc__handle h, const void *buf, size_t n);
 
 /* Waits until one of `n` handles is ready: channels are ready when
  * readable, process handles (mproc__child.handle) when the process has
- * exited. Sets ready[i]; returns how many are ready (0 on timeout). */
+ * exited. Sets ready[i]; returns how many are ready (0 on timeout).
+ * mproc_wait passes a program's own handle (MPROC_WAIT_HANDLE) as a
+ * channel on POSIX (any descriptor: poll) and as a process handle on
+ * Windows (any waitable object: signalled), see
+ * MPROC__OS_RAW_IS_OBJECT. */
 int mproc__os_wait_many(const mproc__handle *h, const bool *is_process,
                         size_t n, int timeout_ms, bool *ready);
+
+/* 0 when h is an open descriptor (POSIX) or handle (Windows) of this
+ * process, else MPROC_EINVAL (-1, a number no descriptor has, a closed
+ * handle). Nothing is done with it. */
+int mproc__os_handle_check(mproc__handle h);
+
+/* How mproc__os_wait_many waits on a program's own handle: 1 as an object
+ * (Windows: signalled), 0 as a channel (POSIX: readable). */
+#if defined(_WIN32)
+#define MPROC__OS_RAW_IS_OBJECT 1
+#else
+#define MPROC__OS_RAW_IS_OBJECT 0
+#endif
 
 /* ---------------------------------------------------------------------------
  * Shared memory: anonymous, passed to children by handle, gone when the last
@@ -299,6 +384,86 @@ int mproc__os_wait_many(const mproc__handle *h, const bool *is_process,
 int mproc__os_shm_create(size_t size, mproc__handle *h, void **addr);
 int mproc__os_shm_map(mproc__handle h, size_t size, void **addr);
 void mproc__os_shm_unmap(void *addr, size_t size);
+
+/* Named segments (mproc_shm_create_named, mproc_shm_attach,
+ * mproc_shm_unlink). `name` has been checked by common code (1 to
+ * MPROC_SHM_NAME_MAX characters of A-Z a-z 0-9 . _ -, not starting with
+ * '.'); a backend maps it into its namespace (POSIX: shm_open's "/name";
+ * Windows: a section in the session's namespace). A named segment is
+ * `map` bytes long, a multiple of mproc__os_page_size(), and ends in an
+ * mproc__shm_trailer that tells the size given at create, so that attach
+ * reports it exactly where the system rounds sizes up to pages (macOS,
+ * Windows). The segment is zero-filled and only this process's user may
+ * open it. mproc__os_shm_map and mproc__os_shm_unmap work on it with
+ * `map` as the size.
+ *
+ * create: exclusive, MPROC_EEXIST when the name exists (the existing
+ * segment is not touched); the trailer is written before any other
+ * process can attach. attach: MPROC_ENOENT for a name that does not exist
+ * or was unlinked, MPROC_EPERM for a segment of another user (or one that
+ * others may open), MPROC_ECORRUPT when the trailer does not fit the
+ * segment. unlink: removes the name if it still names this very segment
+ * (else MPROC_ENOENT: unlinked already, perhaps made anew since by
+ * someone else, which is left alone); the segment stays mapped where it is.
+ * A name lives until it is unlinked (POSIX: also after every process that
+ * had it has ended; Windows: only while some process has it, as the system
+ * keeps no object without a handle). */
+int mproc__os_shm_create_named(const char *name, size_t size, mproc__handle *h,
+                               void **addr, size_t *map);
+int mproc__os_shm_attach_named(const char *name, mproc__handle *h, void **addr,
+                               size_t *size, size_t *map);
+int mproc__os_shm_unlink_named(const char *name, mproc__handle h, void *addr,
+                               size_t map);
+
+/* The system's page size (a power of two). */
+size_t mproc__os_page_size(void);
+/* Fills buf with n unpredictable bytes (the system's random source). */
+int mproc__os_random(void *buf, size_t n);
+
+/* The last bytes of a named segment. Any process that maps the segment can
+ * write them, so a reader believes only what fits its mapping
+ * (mproc__shm_trailer_size). `state` is MPROC__SHM_LIVE once the segment is
+ * complete, MPROC__SHM_UNLINKED once unlinked (Windows, where the name
+ * outlives unlink while any process has the segment). */
+typedef struct mproc__shm_trailer {
+    uint32_t magic;
+    uint32_t state;
+    uint64_t size;
+    uint64_t reserved[2];
+} mproc__shm_trailer;
+
+#define MPROC__SHM_TRAILER_MAGIC 0x4e53504du /* "MPSN" */
+#define MPROC__SHM_LIVE 1u
+#define MPROC__SHM_UNLINKED 2u
+
+/* The length of a named segment of `size` bytes: size plus the trailer,
+ * rounded up to a page; 0 when that overflows. */
+static inline size_t mproc__shm_map_len(size_t size, size_t page)
+{
+    size_t need = size + sizeof(mproc__shm_trailer);
+    if (size == 0 || need < size || need > SIZE_MAX - page)
+        return 0;
+    return (need + page - 1) & ~(page - 1);
+}
+
+static inline mproc__shm_trailer *mproc__shm_trailer_of(void *addr, size_t map)
+{
+    return (mproc__shm_trailer *)(void *)((unsigned char *)addr + map -
+                                          sizeof(mproc__shm_trailer));
+}
+
+/* The size a trailer claims, if it fits a mapping of `map` bytes (the
+ * segment's own length, from the system): 0, or MPROC_ECORRUPT. */
+static inline int mproc__shm_trailer_size(const mproc__shm_trailer *t,
+                                          size_t map, size_t page, size_t *size)
+{
+    uint64_t s = t->size;
+    if (t->magic != MPROC__SHM_TRAILER_MAGIC || s == 0 ||
+        s > (uint64_t)SIZE_MAX || mproc__shm_map_len((size_t)s, page) != map)
+        return MPROC_ECORRUPT;
+    *size = (size_t)s;
+    return 0;
+}
 
 /* ---------------------------------------------------------------------------
  * Mutexes and semaphores between processes.
@@ -344,6 +509,19 @@ int mproc__os_mutex_open(void *mem, mproc__handle h);
 int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms);
 /* 0, or MPROC_ENOTOWNER when the calling thread does not hold it. */
 int mproc__os_mutex_unlock(void *mem, mproc__handle h);
+/* Who holds the mutex, for inspection (mproc_lock_owner): 1 held, 0 free,
+ * or a negative code; when held, *pid is the owner's process and *tid its
+ * thread (mproc__os_thread_id), either 0 when the backend cannot tell yet
+ * (the owner is between taking the mutex and recording itself). A
+ * snapshot: the mutex may change hands at once. It never takes the mutex
+ * and never recovers one whose owner died: that reads as free, and the
+ * next lock still gets MPROC_EOWNERDEAD. POSIX: the kernel's owner thread
+ * id of the robust mutex (its process from /proc), or the word mutex's
+ * owner identity (a dead one reads as free); Windows: NtQueryMutant (an
+ * abandoned mutex is free) and the owner hint, whose thread's process
+ * GetProcessIdOfThread tells. */
+int mproc__os_mutex_peek(void *mem, mproc__handle h, int64_t *pid,
+                         int64_t *tid);
 void mproc__os_mutex_destroy(void *mem, mproc__handle h);
 
 /* A counting semaphore. max 0: unbounded (up to the platform's limit,

@@ -236,6 +236,7 @@ int mproc__encoded_size(const mproc_value *v, bool allow_handles, size_t *size)
 typedef struct enc {
     uint8_t *w;
     mproc__handle_list *handles;
+    bool index; /* write a handle's index in `handles`, not its value */
 } enc;
 
 static int write_handle(enc *e, const mproc_value *v)
@@ -252,7 +253,8 @@ static int write_handle(enc *e, const mproc_value *v)
     put_u16(e->w + 2, (uint16_t)ex.nblob);
     e->w += HANDLE_FIXED;
     for (i = 0; i < ex.nh; i++) {
-        put_u64(e->w, (uint64_t)(int64_t)ex.h[i]);
+        put_u64(e->w, e->index ? (uint64_t)e->handles->n
+                               : (uint64_t)(int64_t)ex.h[i]);
         e->w += 8;
         rc = mproc__handle_list_add(e->handles, ex.h[i]);
         if (rc < 0)
@@ -313,8 +315,8 @@ static int write_value(enc *e, const mproc_value *v)
     }
 }
 
-int mproc__encode(const mproc_value *v, mproc__buf *out,
-                  mproc__handle_list *handles)
+static int encode(const mproc_value *v, mproc__buf *out,
+                  mproc__handle_list *handles, bool index)
 {
     size_t size, n0, nh0;
     enc e;
@@ -331,6 +333,7 @@ int mproc__encode(const mproc_value *v, mproc__buf *out,
     nh0 = handles != NULL ? handles->n : 0;
     e.w = out->p + out->n;
     e.handles = handles;
+    e.index = index;
     e.w[0] = WIRE_MAGIC;
     e.w[1] = WIRE_VERSION;
     e.w += WIRE_HEADER;
@@ -346,6 +349,20 @@ int mproc__encode(const mproc_value *v, mproc__buf *out,
     return 0;
 }
 
+int mproc__encode(const mproc_value *v, mproc__buf *out,
+                  mproc__handle_list *handles)
+{
+    return encode(v, out, handles, false);
+}
+
+int mproc__encode_table(const mproc_value *v, mproc__buf *out,
+                        mproc__handle_list *handles)
+{
+    if (handles == NULL)
+        return MPROC_EINVAL;
+    return encode(v, out, handles, true);
+}
+
 /* ---------------------------------------------------------------------------
  * Decoder
  */
@@ -357,6 +374,11 @@ typedef struct dec {
      * started. Each needs at least one byte: pending <= bytes left. */
     size_t pending;
     bool allow_handles;
+    /* mproc__decode_table: handle fields are indices into table, each
+     * taken once (taken[i] set once an import owns table[i]). */
+    const mproc__handle *table;
+    bool *taken;
+    size_t ntable;
 } dec;
 
 static size_t left(const dec *d)
@@ -370,6 +392,7 @@ static int read_handle(dec *d, int type, mproc_value **out)
     mproc_value *v;
     void *obj = NULL;
     uint32_t i;
+    size_t idx[MPROC__EXPORT_MAX_HANDLES];
     int rc;
     if (!d->allow_handles || left(d) < HANDLE_FIXED - 1)
         return MPROC_EBADMSG;
@@ -387,6 +410,18 @@ static int read_handle(dec *d, int type, mproc_value **out)
         if (h < (int64_t)INTPTR_MIN || h > (int64_t)INTPTR_MAX)
             return MPROC_EBADMSG;
 #endif
+        if (d->table != NULL) {
+            /* Data without the handle it names: an index past the table,
+             * or one taken already. */
+            uint32_t k;
+            if (h < 0 || (uint64_t)h >= d->ntable || d->taken[h])
+                return MPROC_EBADMSG;
+            for (k = 0; k < i; k++)
+                if (idx[k] == (size_t)h)
+                    return MPROC_EBADMSG;
+            idx[i] = (size_t)h;
+            h = (int64_t)d->table[h];
+        }
         ex.h[i] = (mproc__handle)h;
         d->r += 8;
     }
@@ -397,6 +432,9 @@ static int read_handle(dec *d, int type, mproc_value **out)
     rc = mproc__object_import(type, &ex, &obj);
     if (rc < 0)
         return rc;
+    if (d->table != NULL)
+        for (i = 0; i < ex.nh; i++)
+            d->taken[idx[i]] = true; /* the object owns them now */
     v = mproc__value_new_handle(type, obj, true);
     if (v == NULL) {
         mproc__object_destroy(type, obj);
@@ -489,7 +527,8 @@ static int read_value(dec *d, int depth, mproc_value **out)
     return 0;
 }
 
-int mproc__decode(const uint8_t *p, size_t n, bool allow_handles,
+static int decode(const uint8_t *p, size_t n, bool allow_handles,
+                  const mproc__handle *table, bool *taken, size_t ntable,
                   mproc_value **out)
 {
     mproc_value *v = NULL;
@@ -506,6 +545,9 @@ int mproc__decode(const uint8_t *p, size_t n, bool allow_handles,
     d.end = p + n;
     d.pending = 1;
     d.allow_handles = allow_handles;
+    d.table = table;
+    d.taken = taken;
+    d.ntable = ntable;
     rc = read_value(&d, 0, &v);
     if (rc == 0 && d.r != d.end) {
         mproc_value_free(v);
@@ -514,6 +556,20 @@ int mproc__decode(const uint8_t *p, size_t n, bool allow_handles,
     if (rc == 0)
         *out = v;
     return rc;
+}
+
+int mproc__decode(const uint8_t *p, size_t n, bool allow_handles,
+                  mproc_value **out)
+{
+    return decode(p, n, allow_handles, NULL, NULL, 0, out);
+}
+
+int mproc__decode_table(const uint8_t *p, size_t n, const mproc__handle *table,
+                        bool *taken, size_t ntable, mproc_value **out)
+{
+    if (table == NULL || taken == NULL || ntable == 0)
+        return MPROC_EINVAL;
+    return decode(p, n, true, table, taken, ntable, out);
 }
 
 /* ---------------------------------------------------------------------------

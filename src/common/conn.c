@@ -91,6 +91,10 @@ struct mproc_conn {
     /* the last message received was large: peek little (the next is likely
      * large too, and whatever a peek copies of it is copied once more) */
     bool ra_short;
+    /* descriptors that came with the frame being taken (POSIX), owned
+     * here until the frame is decoded (C16) */
+    mproc__handle rx[MPROC__PASS_MAX];
+    size_t nrx;
 };
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -142,8 +146,30 @@ static int conn_new(mproc_conn **out, mproc__handle h, bool readable,
     return 0;
 }
 
+/* Closes the descriptors that came with a frame that does not take them
+ * (or that failed): none of them stays in this process. */
+static void rx_close(mproc_conn *c)
+{
+    size_t i;
+    for (i = 0; i < c->nrx; i++)
+        mproc__os_handle_close(c->rx[i]);
+    c->nrx = 0;
+}
+
+/* The channel reads that take bytes out: whatever descriptors come with
+ * them are kept for the frame (backend.h, C16). */
+static int64_t take_bytes(mproc_conn *c, void *a, size_t na, void *b, size_t nb)
+{
+    size_t got = 0;
+    int64_t r = mproc__os_chan_read_fds(c->h, a, na, b, nb, c->rx + c->nrx,
+                                        MPROC__PASS_MAX - c->nrx, &got);
+    c->nrx += got;
+    return r;
+}
+
 static void drop_state(mproc_conn *c)
 {
+    rx_close(c);
     free(c->pk);
     free(c->big);
     c->pk = c->big = NULL;
@@ -196,7 +222,7 @@ static int read_some(mproc_conn *c, uint8_t *dst, size_t n, int64_t deadline,
     int rc = wait_readable(c, deadline);
     if (rc < 0)
         return rc;
-    r = mproc__os_chan_read(c->h, dst, n);
+    r = take_bytes(c, dst, n, NULL, 0);
     if (r < 0)
         return (int)r;
     if (r == 0) {
@@ -294,7 +320,7 @@ static int take_cached(mproc_conn *c, size_t len, uint8_t *dst)
     uint8_t *p = c->pk + c->pk_pos;
     size_t n = HDR + len, got = 0;
     while (got < n) {
-        int64_t r = mproc__os_chan_read(c->h, p + got, n - got);
+        int64_t r = take_bytes(c, p + got, n - got, NULL, 0);
         if (r < 0 && got == 0)
             return (int)r;
         if (r <= 0)
@@ -330,9 +356,9 @@ static int start_frame(mproc_conn *c, uint8_t *dst, size_t len)
     int64_t r;
     c->pk_pos = c->pk_len = 0; /* the cache ends here */
     if (dst != NULL && nh == HDR)
-        r = mproc__os_chan_readv(c->h, c->hdr, HDR, dst, len);
+        r = take_bytes(c, c->hdr, HDR, dst, len);
     else
-        r = mproc__os_chan_read(c->h, c->hdr, nh);
+        r = take_bytes(c, c->hdr, nh, NULL, 0);
     if (r < 0)
         return (int)r;
     if (r == 0) {
@@ -536,9 +562,175 @@ static int send_frame(mproc_conn *c, const void *buf, size_t len)
     return mproc__os_chan_writev(c->h, hdr, HDR, buf, len);
 }
 
+/* ---------------------------------------------------------------------------
+ * Handles to a running process (C16, docs/wire-format.md)
+ *
+ * A value holding handles goes as a pass frame: its payload is
+ *
+ *   u32 magic "MPH1"; u32 flags (PASS_RAW: one raw handle, no value);
+ *   u32 n (1..MPROC__PASS_MAX); u32 0; i64 sender pid; n x i64 values;
+ *   then, for a value, its encoding, whose handle fields are indices into
+ *   the n handles (mproc__encode_table)
+ *
+ * and the handles travel as the backend has them travel (backend.h: with
+ * the bytes on POSIX, pulled from the sender on Windows). A value's
+ * encoding starts with another magic, so the two never meet.
+ */
+
+#define PASS_MAGIC 0x3148504du /* "MPH1" */
+#define PASS_RAW 1u
+#define PASS_FIXED 24u
+
+static bool is_pass(const uint8_t *msg, size_t len)
+{
+    return len >= 4 && get_le32(msg) == PASS_MAGIC;
+}
+
+/* Writes one pass frame: the table of `hl` (prepared by the backend) and
+ * the encoding enc[0..nenc). */
+static int send_pass(mproc_conn *c, uint32_t flags,
+                     const mproc__handle_list *hl, const uint8_t *enc,
+                     size_t nenc)
+{
+    int64_t sender = 0, values[MPROC__PASS_MAX];
+    size_t n = hl->n, len = PASS_FIXED + 8 * n + nenc, i;
+    uint8_t *f;
+    int rc;
+    if (n == 0 || n > MPROC__PASS_MAX)
+        return MPROC_EINVAL; /* more OS handles than one message carries */
+    if (len > MPROC_MESSAGE_MAX)
+        return MPROC_EMSGSIZE;
+    f = malloc(HDR + len);
+    if (f == NULL)
+        return MPROC_ENOMEM;
+    rc = mproc__os_pass_prepare(c->h, hl->h, n, &sender, values);
+    if (rc < 0) {
+        free(f);
+        return rc;
+    }
+    put_hdr(f, len);
+    put_le32(f + HDR, PASS_MAGIC);
+    put_le32(f + HDR + 4, flags);
+    put_le32(f + HDR + 8, (uint32_t)n);
+    put_le32(f + HDR + 12, 0);
+    put_le32(f + HDR + 16, (uint32_t)(uint64_t)sender);
+    put_le32(f + HDR + 20, (uint32_t)((uint64_t)sender >> 32));
+    for (i = 0; i < n; i++) {
+        put_le32(f + HDR + PASS_FIXED + 8 * i, (uint32_t)(uint64_t)values[i]);
+        put_le32(f + HDR + PASS_FIXED + 8 * i + 4,
+                 (uint32_t)((uint64_t)values[i] >> 32));
+    }
+    if (nenc > 0)
+        memcpy(f + HDR + PASS_FIXED + 8 * n, enc, nenc);
+    rc = mproc__os_chan_write_pass(c->h, f, HDR + len, hl->h, n);
+    if (rc < 0)
+        mproc__os_pass_abort(values, n);
+    free(f);
+    return rc;
+}
+
+/* The table of a pass frame: 0 with its parts, or MPROC_EBADMSG. */
+static int pass_parse(const uint8_t *msg, size_t len, uint32_t *flags,
+                      size_t *n, int64_t *sender, int64_t *values,
+                      const uint8_t **rest, size_t *nrest)
+{
+    size_t i;
+    uint32_t k;
+    if (len < PASS_FIXED || get_le32(msg) != PASS_MAGIC)
+        return MPROC_EBADMSG;
+    *flags = get_le32(msg + 4);
+    k = get_le32(msg + 8);
+    if ((*flags & ~PASS_RAW) != 0 || k == 0 || k > MPROC__PASS_MAX ||
+        get_le32(msg + 12) != 0 || len < PASS_FIXED + 8 * (size_t)k)
+        return MPROC_EBADMSG;
+    *n = k;
+    *sender = (int64_t)((uint64_t)get_le32(msg + 16) |
+                        (uint64_t)get_le32(msg + 20) << 32);
+    for (i = 0; i < k; i++)
+        values[i] =
+            (int64_t)((uint64_t)get_le32(msg + PASS_FIXED + 8 * i) |
+                      (uint64_t)get_le32(msg + PASS_FIXED + 8 * i + 4) << 32);
+    *rest = msg + PASS_FIXED + 8 * (size_t)k;
+    *nrest = len - PASS_FIXED - 8 * (size_t)k;
+    return 0;
+}
+
+/* The handles a pass frame names, as handles of this process (hs), or the
+ * reason they are not here. The descriptors that came are used or closed. */
+static int pass_take(mproc_conn *c, const uint8_t *msg, size_t len,
+                     uint32_t *flags, size_t *n, mproc__handle *hs,
+                     const uint8_t **rest, size_t *nrest)
+{
+    int64_t sender, values[MPROC__PASS_MAX];
+    int rc = pass_parse(msg, len, flags, n, &sender, values, rest, nrest);
+    if (rc == 0)
+        rc = mproc__os_pass_take(sender, values, *n, c->rx, c->nrx, hs);
+    if (rc == 0)
+        c->nrx = 0; /* they are hs now */
+    rx_close(c);
+    return rc;
+}
+
+/* A received message as a value: decoded, its handles (if any) made
+ * objects of this process. Every descriptor that came with it is owned by
+ * the value or closed. */
+static int finish_value(mproc_conn *c, const uint8_t *msg, size_t len,
+                        mproc_value **out)
+{
+    mproc__handle hs[MPROC__PASS_MAX];
+    bool taken[MPROC__PASS_MAX];
+    const uint8_t *rest;
+    size_t n = 0, nrest = 0, i;
+    uint32_t flags = 0;
+    int rc;
+    *out = NULL;
+    if (!is_pass(msg, len)) {
+        rx_close(c); /* descriptors nobody announced */
+        rc = mproc__decode(msg, len, false, out);
+        if (rc < 0) {
+            *out = NULL;
+            return rc == MPROC_ENOMEM ? rc : MPROC_EBADMSG;
+        }
+        return 0;
+    }
+    rc = pass_take(c, msg, len, &flags, &n, hs, &rest, &nrest);
+    if (rc < 0)
+        return rc;
+    memset(taken, 0, sizeof taken);
+    rc = (flags & PASS_RAW)
+             ? MPROC_EBADMSG
+             : mproc__decode_table(rest, nrest, hs, taken, n, out);
+    if (rc < 0) {
+        *out = NULL;
+        if (rc != MPROC_ENOMEM && rc != MPROC_ERESOLVE)
+            rc = MPROC_EBADMSG;
+    }
+    for (i = 0; i < n; i++)
+        if (!taken[i])
+            mproc__os_handle_close(hs[i]);
+    return rc;
+}
+
+int mproc_conn_send_handle(mproc_conn *c, intptr_t handle)
+{
+    mproc__handle_list hl = {NULL, 0, 0};
+    int rc = check_send(c);
+    if (rc < 0)
+        return rc;
+    if (handle == (intptr_t)MPROC__BADHANDLE ||
+        mproc__os_handle_check((mproc__handle)handle) != 0)
+        return MPROC_EINVAL;
+    rc = mproc__handle_list_add(&hl, (mproc__handle)handle);
+    if (rc == 0)
+        rc = send_pass(c, PASS_RAW, &hl, NULL, 0);
+    mproc__handle_list_free(&hl);
+    return rc;
+}
+
 int mproc_conn_send(mproc_conn *c, const mproc_value *v)
 {
     mproc__buf b = {NULL, 0, 0};
+    mproc__handle_list hl = {NULL, 0, 0};
     int rc = check_send(c);
     if (rc < 0)
         return rc;
@@ -548,8 +740,15 @@ int mproc_conn_send(mproc_conn *c, const mproc_value *v)
     rc = mproc__buf_reserve(&b, HDR);
     if (rc == 0) {
         b.n = HDR;
-        rc = mproc__encode(v, &b, NULL);
+        rc = mproc__encode_table(v, &b, &hl);
     }
+    if (rc == 0 && hl.n > 0) {
+        rc = send_pass(c, 0, &hl, b.p + HDR, b.n - HDR);
+        mproc__handle_list_free(&hl);
+        mproc__buf_free(&b);
+        return rc;
+    }
+    mproc__handle_list_free(&hl);
     if (rc == 0) {
         size_t len = b.n - HDR;
         if (len > MPROC_MESSAGE_MAX) {
@@ -575,46 +774,86 @@ int mproc_conn_send_bytes(mproc_conn *c, const void *buf, size_t len)
     return send_frame(c, buf, len);
 }
 
-/* Decodes a received message; malformed bytes are MPROC_EBADMSG (the
- * message is consumed: it must not block the ones behind it). */
-static int decode_msg(const uint8_t *msg, size_t len, mproc_value **out)
+/* Receives one whole message: *msg points into the cache, or (*big) into
+ * c->big, which the caller releases with end_frame once done. */
+static int recv_msg(mproc_conn *c, int timeout_ms, const uint8_t **msg,
+                    size_t *len, bool *big)
 {
-    int rc = mproc__decode(msg, len, false, out);
-    if (rc < 0) {
-        *out = NULL;
-        return rc == MPROC_ENOMEM ? rc : MPROC_EBADMSG;
+    int64_t deadline = mproc__deadline(timeout_ms);
+    int start = 0;
+    int rc;
+    *len = 0;
+    *big = false;
+    if (c->part == 0) {
+        rc = probe(c, deadline, len);
+        if (rc < 0)
+            return rc;
+        if (rc == AT_CACHE) {
+            *msg = c->pk + c->pk_pos + HDR;
+            /* the bytes stay where they were peeked */
+            return take_cached(c, *len, NULL);
+        }
+        start = rc;
     }
+    rc = recv_into_big(c, start, len, deadline);
+    if (rc < 0)
+        return rc;
+    *msg = c->big;
+    *big = true;
     return 0;
 }
 
 int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms)
 {
-    int64_t deadline;
+    const uint8_t *msg = NULL;
     size_t len = 0;
-    int start = 0;
+    bool big = false;
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
     if (out == NULL)
         return MPROC_EINVAL;
     *out = NULL;
-    deadline = mproc__deadline(timeout_ms);
-    if (c->part == 0) {
-        rc = probe(c, deadline, &len);
-        if (rc < 0)
-            return rc;
-        if (rc == AT_CACHE) {
-            const uint8_t *msg = c->pk + c->pk_pos + HDR;
-            rc = take_cached(c, len, NULL);
-            return rc < 0 ? rc : decode_msg(msg, len, out);
-        }
-        start = rc;
-    }
-    rc = recv_into_big(c, start, &len, deadline);
+    rc = recv_msg(c, timeout_ms, &msg, &len, &big);
     if (rc < 0)
         return rc;
-    rc = decode_msg(c->big, len, out);
-    end_frame(c);
+    rc = finish_value(c, msg, len, out);
+    if (big)
+        end_frame(c);
+    return rc;
+}
+
+int mproc_conn_recv_handle(mproc_conn *c, intptr_t *out, int timeout_ms)
+{
+    mproc__handle hs[MPROC__PASS_MAX];
+    const uint8_t *msg = NULL, *rest;
+    size_t len = 0, n = 0, nrest = 0, i;
+    uint32_t flags = 0;
+    bool big = false;
+    int rc = check_recv(c, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = (intptr_t)MPROC__BADHANDLE;
+    rc = recv_msg(c, timeout_ms, &msg, &len, &big);
+    if (rc < 0)
+        return rc;
+    if (!is_pass(msg, len)) {
+        rx_close(c);
+        rc = MPROC_EBADMSG; /* a message, not a handle: consumed */
+    } else {
+        rc = pass_take(c, msg, len, &flags, &n, hs, &rest, &nrest);
+        if (rc == 0 && (!(flags & PASS_RAW) || n != 1 || nrest != 0)) {
+            for (i = 0; i < n; i++)
+                mproc__os_handle_close(hs[i]);
+            rc = MPROC_EBADMSG;
+        } else if (rc == 0) {
+            *out = (intptr_t)hs[0];
+        }
+    }
+    if (big)
+        end_frame(c);
     return rc;
 }
 
@@ -718,6 +957,40 @@ int mproc_conn_poll(mproc_conn *c, int timeout_ms)
         return 1; /* a receive would not wait for the message to begin */
     if (rc == MPROC_ETIMEDOUT)
         return 0;
+    return rc;
+}
+
+int mproc_conn_readable(const mproc_conn *c)
+{
+    return c == NULL ? MPROC_EINVAL : c->readable;
+}
+
+int mproc_conn_writable(const mproc_conn *c)
+{
+    return c == NULL ? MPROC_EINVAL : c->writable;
+}
+
+int mproc_conn_closed(const mproc_conn *c)
+{
+    return c == NULL ? MPROC_EINVAL : c->closed || c->framing;
+}
+
+int mproc_conn_adopt(mproc_conn **out, intptr_t handle, bool readable,
+                     bool writable)
+{
+    mproc__handle h = MPROC__BADHANDLE;
+    int rc;
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    if ((!readable && !writable) || handle == (intptr_t)MPROC__BADHANDLE)
+        return MPROC_EINVAL;
+    rc = mproc__os_chan_adopt((mproc__handle)handle, &h);
+    if (rc < 0)
+        return rc;
+    rc = conn_new(out, h, readable, writable);
+    if (rc < 0)
+        mproc__os_handle_close(h); /* ours now: the number may have moved */
     return rc;
 }
 

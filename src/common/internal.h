@@ -117,6 +117,18 @@ int mproc__encode(const mproc_value *v, mproc__buf *out,
  * MPROC_EBADMSG. Hostile input gives MPROC_EBADMSG, never an over-read. */
 int mproc__decode(const uint8_t *p, size_t n, bool allow_handles,
                   mproc_value **out);
+/* For values sent to a running process (mproc_conn_send, C16): each
+ * handle field is written as its index in `handles` (from its count on
+ * entry), which the receiver turns back into a handle of its own; and the
+ * decoder that does so, taking handle i from table[i] (each once; an index
+ * past the table or taken twice is MPROC_EBADMSG, "data without its
+ * handle"). taken[i] turns true once an imported object owns table[i]:
+ * the caller closes the others, on success or failure. */
+int mproc__encode_table(const mproc_value *v, mproc__buf *out,
+                        mproc__handle_list *handles);
+int mproc__decode_table(const uint8_t *p, size_t n,
+                        const mproc__handle *table, bool *taken, size_t ntable,
+                        mproc_value **out);
 /* The size mproc__encode would append for v, with the same checks
  * (MPROC_EINVAL for a handle when !allow_handles or for depth, MPROC_EMSGSIZE
  * past MPROC_MESSAGE_MAX): exact for values without handles, an upper bound
@@ -134,7 +146,8 @@ int mproc__encoded_size(const mproc_value *v, bool allow_handles, size_t *size);
  */
 
 #define MPROC__EXPORT_MAX_HANDLES 8
-#define MPROC__EXPORT_MAX_BLOB 256
+/* A barrier's action names its module (a path) in the blob. */
+#define MPROC__EXPORT_MAX_BLOB 4352
 
 typedef struct mproc__export {
     mproc__handle h[MPROC__EXPORT_MAX_HANDLES];

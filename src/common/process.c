@@ -133,13 +133,17 @@ static mproc_process g_main = {
     .name = (char *)"MainProcess",
     .ident = (char *)"",
     .static_strs = true,
-    .child = {.handle = MPROC__BADHANDLE, .lifeline = MPROC__BADHANDLE},
+    .child = {.handle = MPROC__BADHANDLE,
+              .lifeline = MPROC__BADHANDLE,
+              .intr = MPROC__BADHANDLE},
 };
 static mproc_process g_parent_obj = {
     .kind = PK_PARENT,
     .state = PS_STARTED,
     .static_strs = true,
-    .child = {.handle = MPROC__BADHANDLE, .lifeline = MPROC__BADHANDLE},
+    .child = {.handle = MPROC__BADHANDLE,
+              .lifeline = MPROC__BADHANDLE,
+              .intr = MPROC__BADHANDLE},
 };
 static mproc_process *g_current = &g_main;
 static mproc_process *g_parent;
@@ -283,6 +287,7 @@ static int proc_new(mproc_process **out, mproc_target target, mproc_run run,
     p->method = MPROC_START_DEFAULT;
     p->child.handle = MPROC__BADHANDLE;
     p->child.lifeline = MPROC__BADHANDLE;
+    p->child.intr = MPROC__BADHANDLE;
 
     lock();
     n = ++g_counter;
@@ -655,6 +660,7 @@ static void child_after_fork(mproc_process *p, int64_t parent_pid)
     p->child.pid = mproc__os_getpid();
     p->child.handle = MPROC__BADHANDLE;
     p->child.lifeline = MPROC__BADHANDLE;
+    p->child.intr = MPROC__BADHANDLE;
     p->owner = 0;
     g_current = p;
     if (!p->inherit_stdin)
@@ -857,6 +863,7 @@ static void discard_child(mproc__child *c)
     mproc__os_child_release(c);
     c->handle = MPROC__BADHANDLE;
     c->lifeline = MPROC__BADHANDLE;
+    c->intr = MPROC__BADHANDLE;
 }
 
 /* The channel closed without a reply. A child that refused the bootstrap
@@ -1200,6 +1207,10 @@ static void child_main_spawn(const char *harg)
         reply(h, MPROC_EPERM);
         mproc__os_exit(BOOT_EXIT_REFUSED);
     }
+    /* Before the parent learns that the child runs: an interrupt from
+     * then on is seen (Windows; POSIX needs nothing). A child that cannot
+     * listen runs all the same, as one that ignores SIGINT. */
+    (void)mproc__os_interrupt_listen();
     /* A channel that ends early: the parent is gone or gave up. */
     if (read_all(h, lenb, 4) != 0)
         mproc__os_exit(BOOT_EXIT_FAILED);
@@ -1252,6 +1263,7 @@ static void child_main_spawn(const char *harg)
     self.child.pid = mproc__os_getpid();
     self.child.handle = MPROC__BADHANDLE;
     self.child.lifeline = MPROC__BADHANDLE;
+    self.child.intr = MPROC__BADHANDLE;
     free(frame); /* args, name and the others are copies */
     lock();
     g_current = &self;
@@ -1424,6 +1436,11 @@ int mproc_process_terminate(mproc_process *p)
 int mproc_process_kill(mproc_process *p)
 {
     return send_signal(p, MPROC__SIGKILL);
+}
+
+int mproc_process_interrupt(mproc_process *p)
+{
+    return send_signal(p, MPROC__SIGINT);
 }
 
 int mproc_process_close(mproc_process *p)

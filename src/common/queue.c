@@ -99,9 +99,18 @@
  * bell armed with nothing in the channel disarms it. So no ring is
  * swallowed and no stale "armed" outlives one registration (Q17).
  *
+ * Shutdown (Python 3.13). `shut` in the segment only grows: SHUT_DRAIN
+ * refuses new items (checked on entry, and under the producer lock before
+ * a new item goes in) and makes a get on an empty queue fail instead of
+ * waiting; SHUT_NOW also drops every item (the shutting process drains
+ * under the consumer lock, and so does any get after it, for a put that
+ * raced), stops a chain being streamed, and counts each dropped item as
+ * done, so that a join waits only for the items already taken. Every
+ * sleeper is woken to re-check.
+ *
  * Map: constants; shared layout; waiting; cancellation; locks and repair;
  * ring helpers and checks; create/destroy; put; get; sizes, close,
- * joinable; export/import and the wait hooks; test hooks.
+ * shutdown, joinable; export/import and the wait hooks; test hooks.
  */
 #include "internal.h"
 
@@ -123,7 +132,7 @@
 #define F_FIRST 1u
 #define F_LAST 2u
 #define QMAGIC 0x7551706du /* "mpQu" */
-#define QVERSION 3u
+#define QVERSION 4u
 /* Waiting first spins (the other side is usually running on another core
  * and answers within a microsecond), then yields the processor (with more
  * processes than cores the lock holder or the peer may be waiting for our
@@ -155,6 +164,10 @@
 /* Internal result of the chain helpers: the chain is lost (its producer
  * died or gave up); the consumer goes on with the next item. */
 #define LOST 1
+/* Shutdown states (Python 3.13's Queue.shutdown): no new items; with
+ * SHUT_NOW the items are dropped too and gets fail at once. */
+#define SHUT_DRAIN 1u
+#define SHUT_NOW 2u
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define cpu_relax() __builtin_ia32_pause()
@@ -230,8 +243,11 @@ typedef struct qshared {
      * consumers the other. */
     alignas(64) _Atomic uint64_t tail;
     alignas(64) _Atomic uint64_t head;
-    /* task_done calls, plus items lost with a consumer, mod 2^32. */
+    /* task_done calls, plus items lost with a consumer or dropped by an
+     * immediate shutdown, mod 2^32. */
     alignas(64) _Atomic uint32_t done;
+    /* Shutdown (Q20): 0 open, SHUT_DRAIN, SHUT_NOW; it only grows. */
+    _Atomic uint32_t shut;
     alignas(64) uint8_t data[];
 } qshared;
 
@@ -723,7 +739,15 @@ static int wait_room(mproc_queue *q, uint32_t rsize, bool new_item,
         uint64_t t = atomic_load_explicit(&s->tail, memory_order_relaxed);
         uint64_t h = q->seen_head;
         bool fresh = false;
-        uint32_t seq;
+        uint32_t seq, shut = atomic_load(&s->shut);
+        /* Checked under the producer lock, so no item goes in after an
+         * immediate shutdown has drained; a chain already begun goes on
+         * after a shutdown that keeps the items, and stops at one that
+         * drops them (its consumer drops what came of it). */
+        if (shut == SHUT_NOW || (shut != 0 && new_item)) {
+            rc = MPROC_ESHUTDOWN;
+            break;
+        }
         if (atomic_load_explicit(&s->side[PROD].ops, memory_order_relaxed) !=
                 q->p_ops ||
             t != q->last_tail) {
@@ -870,6 +894,8 @@ int mproc_queue_put_bytes(mproc_queue *q, const void *buf, size_t len,
     MPROC__CHECK_TIMEOUT(timeout_ms);
     if (q->closed)
         return MPROC_ECLOSED;
+    if (atomic_load(&q->s->shut) != 0)
+        return MPROC_ESHUTDOWN;
     if (len > MPROC_MESSAGE_MAX)
         return MPROC_EMSGSIZE;
     mproc__os_cancel_point(NULL, NULL);
@@ -885,6 +911,8 @@ int mproc_queue_put(mproc_queue *q, const mproc_value *v, int timeout_ms)
     MPROC__CHECK_TIMEOUT(timeout_ms);
     if (q->closed)
         return MPROC_ECLOSED;
+    if (atomic_load(&q->s->shut) != 0)
+        return MPROC_ESHUTDOWN;
     mproc__os_cancel_point(NULL, NULL);
     rc = mproc__encode(v, &b, NULL);
     if (rc == 0)
@@ -939,7 +967,7 @@ static int wait_record(mproc_queue *q, bool keep_lock, uint64_t chain,
     for (;;) {
         uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
         uint64_t t = q->seen_tail;
-        uint32_t seq;
+        uint32_t seq, shut;
         if (atomic_load_explicit(&s->side[CONS].ops, memory_order_relaxed) !=
                 q->c_ops ||
             h != q->last_head || BYTES(t) == BYTES(h) ||
@@ -951,10 +979,21 @@ static int wait_record(mproc_queue *q, bool keep_lock, uint64_t chain,
             rc = MPROC_ECORRUPT;
             break;
         }
+        shut = atomic_load(&s->shut);
+        if (shut == SHUT_NOW) {
+            rc = keep_lock ? LOST : MPROC_ESHUTDOWN;
+            break;
+        }
         if (BYTES(t) != BYTES(h)) {
             *head = h;
             *tail = t;
             rc = 0;
+            break;
+        }
+        /* Shut down and empty: nothing will come (a chain in progress
+         * still completes). */
+        if (shut != 0 && !keep_lock) {
+            rc = MPROC_ESHUTDOWN;
             break;
         }
         if (keep_lock) {
@@ -1052,6 +1091,28 @@ static void drop_orphan(mproc_queue *q, uint64_t h, uint32_t len,
         item_lost(q);
 }
 
+/* An immediate shutdown's drop of every record (under the consumer lock):
+ * each whole item dropped counts as done for join, as Python's
+ * shutdown(immediate=True) lowers the unfinished tasks. The loop's bound
+ * is the ring's record count, never the segment's word. */
+static void drain(mproc_queue *q)
+{
+    qshared *s = q->s;
+    uint32_t i;
+    for (i = 0; i < RING_CAP / REC_HDR; i++) {
+        uint64_t h = atomic_load(&s->head);
+        uint64_t t = atomic_load(&s->tail);
+        uint32_t len, flags;
+        if (!span_ok(t, h) || BYTES(t) == BYTES(h) ||
+            read_hdr(s, h, t, &len, &flags) < 0)
+            break;
+        q->seen_tail = t;
+        retire(q, h, rec_size(len), (flags & F_LAST) ? 1u : 0u);
+        if (flags & F_LAST)
+            item_lost(q);
+    }
+}
+
 /* Takes one item: a malloc'ed copy of its bytes. */
 static int get_raw(mproc_queue *q, uint8_t **out, size_t *outlen,
                    int timeout_ms)
@@ -1067,6 +1128,12 @@ static int get_raw(mproc_queue *q, uint8_t **out, size_t *outlen,
     rc = side_lock(q, CONS, &c);
     if (rc < 0)
         return rc == MPROC_ETIMEDOUT && c.nonblock ? MPROC_EEMPTY : rc;
+    if (atomic_load(&s->shut) == SHUT_NOW) {
+        /* Whatever came in while the shutdown drained, or after. */
+        drain(q);
+        side_unlock(q, CONS);
+        return MPROC_ESHUTDOWN;
+    }
     for (;;) {
         uint32_t len, flags;
         rc = wait_record(q, false, 0, &c, &h, &t, &locked);
@@ -1212,6 +1279,41 @@ int mproc_queue_close(mproc_queue *q)
         return MPROC_EINVAL;
     if (atomic_exchange(&q->closed, true))
         return MPROC_ECLOSED;
+    return 0;
+}
+
+int mproc_queue_shutdown(mproc_queue *q, bool immediate)
+{
+    qshared *s;
+    uint32_t want = immediate ? SHUT_NOW : SHUT_DRAIN, old;
+    if (q == NULL)
+        return MPROC_EINVAL;
+    s = q->s;
+    old = atomic_load(&s->shut);
+    while (old < want && !atomic_compare_exchange_weak(&s->shut, &old, want))
+        ;
+    /* Every sleeper re-checks: puts fail, gets drain or fail, joins count
+     * again; waiters in mproc_wait are rung. */
+    wake_all(q, W_ITEMS);
+    wake_all(q, W_SPACE);
+    if (atomic_load(&s->bell_waiters) > 0 &&
+        atomic_exchange(&s->bell_armed, 1) == 0)
+        bell_ring(q);
+    if (want == SHUT_NOW) {
+        qcall c;
+        int rc;
+        c.deadline = -1;
+        c.nonblock = false;
+        c.owned = NULL;
+        /* A consumer in the middle of a chain holds the lock until the
+         * chain ends, which the shutdown makes it do (LOST). */
+        rc = side_lock(q, CONS, &c);
+        if (rc < 0)
+            return rc;
+        drain(q);
+        side_unlock(q, CONS);
+    }
+    wake_all(q, W_JOIN);
     return 0;
 }
 
@@ -1412,7 +1514,8 @@ int mproc__queue_wait_handle(mproc_queue *q, mproc__handle *h, bool *ready_now)
         mproc__os_chan_poll(q->bell[0], 0) == 0)
         atomic_store(&s->bell_armed, 0);
     *h = q->bell[0];
-    *ready_now = records_now(s);
+    /* Shut down: a get would not wait (it drains or fails at once). */
+    *ready_now = records_now(s) || atomic_load(&s->shut) != 0;
     return 0;
 }
 
@@ -1428,8 +1531,9 @@ int mproc__queue_wait_end(mproc_queue *q)
     w = atomic_load(&s->bell_waiters);
     while (w > 0 && !atomic_compare_exchange_weak(&s->bell_waiters, &w, w - 1))
         ;
-    /* Items there: the bell stays readable for the other waiters. */
-    if (records_now(s))
+    /* Items there, or shut down: the bell stays readable for the other
+     * waiters. */
+    if (records_now(s) || atomic_load(&s->shut) != 0)
         return 1;
     if (atomic_load(&s->bell_armed) == 0 &&
         mproc__os_chan_poll(q->bell[0], 0) != 1)

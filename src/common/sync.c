@@ -403,6 +403,55 @@ mproc_lock *mproc_lock_destroy(mproc_lock *l)
     return NULL;
 }
 
+/* Who holds the object's mutex (mproc_owner), its process in *pid. An
+ * owner between taking the mutex and recording itself (Windows' hint, the
+ * word mutex's thread) is given a few turns to finish. */
+static int mutex_owner(sobj *o, int64_t *pid)
+{
+    int64_t p = 0, t = 0;
+    int rc, tries;
+    if (pid != NULL)
+        *pid = 0;
+    for (tries = 0;; tries++) {
+        rc = mproc__os_mutex_peek(o->sh->mutex, o->mh, &p, &t);
+        if (rc <= 0)
+            return rc < 0 ? rc : MPROC_OWNER_NONE;
+        if ((p != 0 && t != 0) || tries >= 100)
+            break;
+        mproc__os_yield();
+    }
+    if (t != 0 && t == mproc__os_thread_id()) {
+        p = mproc__os_getpid();
+        rc = MPROC_OWNER_CALLER;
+    } else {
+        rc = p == mproc__os_getpid() ? MPROC_OWNER_THREAD : MPROC_OWNER_PROCESS;
+    }
+    if (pid != NULL)
+        *pid = p;
+    return rc;
+}
+
+static int mutex_locked(sobj *o)
+{
+    int64_t p, t;
+    int rc = mproc__os_mutex_peek(o->sh->mutex, o->mh, &p, &t);
+    return rc < 0 ? rc : rc > 0;
+}
+
+int mproc_lock_locked(mproc_lock *l)
+{
+    if (l == NULL)
+        return MPROC_EINVAL;
+    return mutex_locked(&l->o);
+}
+
+int mproc_lock_owner(mproc_lock *l, int64_t *pid)
+{
+    if (l == NULL)
+        return MPROC_EINVAL;
+    return mutex_owner(&l->o, pid);
+}
+
 int mproc__lock_export(mproc_lock *l, mproc__export *ex)
 {
     if (l == NULL || ex == NULL)
@@ -600,6 +649,36 @@ DEFINE_EXPORT(rlock, mproc_rlock, KIND_RLOCK)
 DEFINE_CREATE_DESTROY(rlock, mproc_rlock, KIND_RLOCK)
 DEFINE_RECURSIVE(rlock, mproc_rlock)
 
+int mproc_rlock_locked(mproc_rlock *l)
+{
+    if (l == NULL)
+        return MPROC_EINVAL;
+    return mutex_locked(&l->o);
+}
+
+int mproc_rlock_owner(mproc_rlock *l, int64_t *pid)
+{
+    if (l == NULL)
+        return MPROC_EINVAL;
+    return mutex_owner(&l->o, pid);
+}
+
+int64_t mproc_rlock_count(mproc_rlock *l)
+{
+    int held;
+    if (l == NULL)
+        return MPROC_EINVAL;
+    /* The owner's own count is exact; anyone else's read is a snapshot of
+     * a number only the owner writes. A free lock is 0 whatever a dead
+     * owner left there. */
+    if (rec_owned(&l->o))
+        return (int64_t)l->o.sh->count;
+    held = mutex_locked(&l->o);
+    if (held <= 0)
+        return held;
+    return (int64_t)l->o.sh->count;
+}
+
 /* ---------------------------------------------------------------------------
  * Semaphore
  */
@@ -682,6 +761,32 @@ int mproc_cond_wait(mproc_cond *c, int timeout_ms)
     atomic_store_explicit(&sh->owner, self, memory_order_relaxed);
     sh->count = saved;
     return rc;
+}
+
+int mproc_cond_wait_for(mproc_cond *c, mproc_predicate pred, void *ctx,
+                        int timeout_ms)
+{
+    int64_t deadline;
+    int rc, left;
+    if (c == NULL || pred == NULL || timeout_ms < MPROC_FOREVER)
+        return MPROC_EINVAL;
+    if (!rec_owned(&c->o) || c->o.sh->count == 0)
+        return MPROC_ENOTOWNER;
+    /* One deadline for the whole call (Python's wait_for): a wake-up that
+     * finds the predicate false waits only for what is left. */
+    deadline = mproc__deadline(timeout_ms);
+    for (;;) {
+        if (pred(ctx))
+            return 1;
+        left = mproc__remaining(deadline);
+        if (left == 0)
+            return 0;
+        rc = mproc_cond_wait(c, left);
+        if (rc == MPROC_ETIMEDOUT)
+            return pred(ctx) ? 1 : 0;
+        if (rc < 0)
+            return rc;
+    }
 }
 
 int mproc_cond_notify(mproc_cond *c, unsigned n)
@@ -839,9 +944,98 @@ int mproc_event_wait(mproc_event *e, int timeout_ms)
 
 struct mproc_barrier {
     sobj o;
+    /* Private to each process: from create, or from the export (the
+     * parent's word, never the segment's). */
+    mproc_barrier_action action;
+    int timeout; /* for MPROC_BARRIER_DEFAULT */
 };
 
-DEFINE_EXPORT(barrier, mproc_barrier, KIND_BARRIER)
+/* The export: the object's blob, then i32 default timeout, u64 action
+ * offset, u16 module length and the module (length 0: no action). The
+ * importer finds the action as a spawned child finds its target: only in
+ * a module already mapped, only at a verified function entry. */
+int mproc__barrier_export(mproc_barrier *b, mproc__export *ex)
+{
+    char *module = NULL;
+    uint64_t offset = 0;
+    size_t n = 0;
+    uint16_t n16;
+    int32_t t;
+    int rc;
+    if (b == NULL || ex == NULL)
+        return MPROC_EINVAL;
+    rc = sobj_export(&b->o, ex);
+    if (rc < 0)
+        return rc;
+    if (b->action != NULL) {
+        const void *fn;
+        memcpy(&fn, &b->action, sizeof fn);
+        rc = mproc__os_locate(fn, &module, &offset);
+        if (rc < 0)
+            return rc;
+        n = strlen(module);
+        if (ex->nblob + 14 + n > MPROC__EXPORT_MAX_BLOB) {
+            free(module);
+            return MPROC_EMSGSIZE; /* a path longer than any export holds */
+        }
+    }
+    t = (int32_t)b->timeout;
+    n16 = (uint16_t)n;
+    memcpy(ex->blob + ex->nblob, &t, 4);
+    memcpy(ex->blob + ex->nblob + 4, &offset, 8);
+    memcpy(ex->blob + ex->nblob + 12, &n16, 2);
+    if (n > 0)
+        memcpy(ex->blob + ex->nblob + 14, module, n);
+    ex->nblob += 14 + (uint32_t)n;
+    free(module);
+    return 0;
+}
+
+int mproc__barrier_import(const mproc__export *ex, mproc_barrier **out)
+{
+    mproc__export base;
+    mproc_barrier *b;
+    uint64_t offset;
+    uint16_t n;
+    int32_t t;
+    void *fn = NULL;
+    int rc;
+    if (ex == NULL || out == NULL)
+        return MPROC_EINVAL;
+    if (ex->nblob < BLOB_SIZE + 14)
+        return MPROC_EBADMSG;
+    memcpy(&t, ex->blob + BLOB_SIZE, 4);
+    memcpy(&offset, ex->blob + BLOB_SIZE + 4, 8);
+    memcpy(&n, ex->blob + BLOB_SIZE + 12, 2);
+    if (ex->nblob != BLOB_SIZE + 14 + (uint32_t)n || t < MPROC_FOREVER)
+        return MPROC_EBADMSG;
+    if (n > 0) {
+        char *module = malloc((size_t)n + 1);
+        if (module == NULL)
+            return MPROC_ENOMEM;
+        memcpy(module, ex->blob + BLOB_SIZE + 14, n);
+        module[n] = '\0';
+        rc = strlen(module) == n ? mproc__os_resolve(module, offset, &fn)
+                                 : MPROC_EBADMSG;
+        free(module);
+        if (rc < 0)
+            return rc;
+    }
+    b = (mproc_barrier *)calloc(1, sizeof *b);
+    if (b == NULL)
+        return MPROC_ENOMEM;
+    base = *ex;
+    base.nblob = BLOB_SIZE;
+    rc = sobj_import(&b->o, KIND_BARRIER, &base);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    memcpy(&b->action, &fn, sizeof fn);
+    b->timeout = (int)t;
+    *out = b;
+    return 0;
+}
 
 mproc_barrier *mproc_barrier_destroy(mproc_barrier *b)
 {
@@ -854,12 +1048,19 @@ mproc_barrier *mproc_barrier_destroy(mproc_barrier *b)
 
 int mproc_barrier_create(mproc_barrier **b, unsigned parties)
 {
+    return mproc_barrier_create_ex(b, parties, NULL, MPROC_FOREVER);
+}
+
+int mproc_barrier_create_ex(mproc_barrier **b, unsigned parties,
+                            mproc_barrier_action action, int timeout_ms)
+{
     mproc_barrier *x;
     int rc;
     if (b == NULL)
         return MPROC_EINVAL;
     *b = NULL;
-    if (parties == 0 || parties > MPROC_BARRIER_MAX_PARTIES)
+    if (parties == 0 || parties > MPROC_BARRIER_MAX_PARTIES ||
+        timeout_ms < MPROC_FOREVER)
         return MPROC_EINVAL;
     x = (mproc_barrier *)calloc(1, sizeof *x);
     if (x == NULL)
@@ -870,6 +1071,8 @@ int mproc_barrier_create(mproc_barrier **b, unsigned parties)
         return rc;
     }
     x->o.sh->state = BARRIER_FILLING;
+    x->action = action;
+    x->timeout = timeout_ms;
     *b = x;
     return 0;
 }
@@ -1008,8 +1211,10 @@ int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
     int64_t deadline;
     uint32_t index;
     int rc;
-    if (b == NULL || timeout_ms < MPROC_FOREVER)
+    if (b == NULL || timeout_ms < MPROC_BARRIER_DEFAULT)
         return MPROC_EINVAL;
+    if (timeout_ms == MPROC_BARRIER_DEFAULT)
+        timeout_ms = b->timeout;
     sh = b->o.sh;
     self = mproc__os_proc_self();
     deadline = mproc__deadline(timeout_ms);
@@ -1043,9 +1248,17 @@ int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
     mine->start = self.start;
     sh->inside = index + 1;
     if (index + 1 == b->o.nslots) {
-        sh->state = BARRIER_DRAINING;
-        (void)mproc__os_cond_broadcast(sh->cond, b->o.ch);
-        rc = (int)index;
+        /* The last one in runs the action before anyone leaves (Python
+         * runs it under the barrier's lock too); its failure breaks the
+         * cycle for all. */
+        if (b->action != NULL && b->action() != 0) {
+            barrier_break(&b->o);
+            rc = MPROC_EBROKEN;
+        } else {
+            sh->state = BARRIER_DRAINING;
+            (void)mproc__os_cond_broadcast(sh->cond, b->o.ch);
+            rc = (int)index;
+        }
     } else {
         rc = 0;
         while (sh->state == BARRIER_FILLING) {

@@ -10,6 +10,8 @@
  * re-checked every SLICE_MS as a safety net: a queue's doorbell is only rung
  * while someone waits, and a ring can be missed by a waiter registering at that
  * instant.
+ * A handle of the program's own (MPROC_WAIT_HANDLE) goes to the backend as
+ * it is.
  */
 #include "internal.h"
 
@@ -41,6 +43,13 @@ int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms)
             break;
         case MPROC_WAIT_PROCESS:
             if (items[i].process == NULL)
+                return MPROC_EINVAL;
+            break;
+        case MPROC_WAIT_HANDLE:
+            /* A closed number would read as ready (poll's POLLNVAL) or
+             * fail the whole wait: refused here, before waiting. */
+            if (items[i].handle == (intptr_t)MPROC__BADHANDLE ||
+                mproc__os_handle_check((mproc__handle)items[i].handle) != 0)
                 return MPROC_EINVAL;
             break;
         default:
@@ -75,7 +84,10 @@ int mproc_wait(mproc_wait_item *items, size_t n, int timeout_ms)
             ready_now[i] = false;
             ready[i] = false;
             is_process[i] = it->kind == MPROC_WAIT_PROCESS;
-            if (it->kind == MPROC_WAIT_CONN) {
+            if (it->kind == MPROC_WAIT_HANDLE) {
+                h[i] = (mproc__handle)it->handle;
+                is_process[i] = MPROC__OS_RAW_IS_OBJECT != 0;
+            } else if (it->kind == MPROC_WAIT_CONN) {
                 rc = mproc__conn_wait_handle(it->conn, &h[i], &ready_now[i]);
             } else if (it->kind == MPROC_WAIT_QUEUE) {
                 rc = mproc__queue_wait_handle(it->queue, &h[i], &ready_now[i]);

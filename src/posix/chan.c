@@ -116,6 +116,200 @@ fail:
     return rc;
 }
 
+int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int type = 0, fd, flags;
+    socklen_t tlen = sizeof type;
+    if (h == NULL || handle < 0 || handle > INT32_MAX)
+        return MPROC_EINVAL;
+    fd = (int)handle;
+    /* Open, a stream socket (peek is MSG_PEEK), and connected. */
+    if ((flags = fcntl(fd, F_GETFD)) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
+        type != SOCK_STREAM ||
+        getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
+        return MPROC_EINVAL;
+    if (fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)
+        return mproc__os_error(errno);
+#ifdef SO_NOSIGPIPE
+    {
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+    }
+#endif
+    /* Never on 0, 1 or 2 (posix.h); on failure the caller's descriptor
+     * stays where it is. */
+    if (fd <= 2) {
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (moved < 0)
+            return mproc__os_error(errno);
+        (void)close(fd);
+        fd = moved;
+    }
+    *h = (mproc__handle)fd;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Handles to a running process: SCM_RIGHTS
+ */
+
+int mproc__os_pass_prepare(mproc__handle chan, const mproc__handle *hs,
+                           size_t n, int64_t *sender, int64_t *values)
+{
+    uid_t peer = 0;
+    int fd = (int)chan;
+    size_t i;
+    if (chan < 0 || chan > INT32_MAX || (hs == NULL && n > 0) ||
+        sender == NULL || (values == NULL && n > 0) || n > MPROC__PASS_MAX)
+        return MPROC_EINVAL;
+#if defined(SO_PEERCRED)
+    {
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+            return mproc__os_error(errno);
+        peer = cr.uid;
+    }
+#else
+    {
+        gid_t g;
+        if (getpeereid(fd, &peer, &g) != 0)
+            return mproc__os_error(errno);
+    }
+#endif
+    if (peer != geteuid())
+        return MPROC_EPERM;
+    *sender = (int64_t)getpid();
+    for (i = 0; i < n; i++)
+        values[i] = 0;
+    return 0;
+}
+
+void mproc__os_pass_abort(const int64_t *values, size_t n)
+{
+    (void)values;
+    (void)n;
+}
+
+int mproc__os_chan_write_pass(mproc__handle chan, const void *buf, size_t len,
+                              const mproc__handle *hs, size_t n)
+{
+    union {
+        struct cmsghdr c;
+        char space[CMSG_SPACE(sizeof(int) * MPROC__PASS_MAX)];
+    } u;
+    struct msghdr m;
+    struct iovec iov;
+    struct cmsghdr *c;
+    int fds[MPROC__PASS_MAX];
+    ssize_t r;
+    size_t i;
+    if (n == 0 || n > MPROC__PASS_MAX || len == 0 || buf == NULL)
+        return MPROC_EINVAL;
+    for (i = 0; i < n; i++) {
+        if (hs[i] < 0 || hs[i] > INT32_MAX)
+            return MPROC_EINVAL;
+        fds[i] = (int)hs[i];
+    }
+    memset(&u, 0, sizeof u);
+    memset(&m, 0, sizeof m);
+    iov.iov_base = (void *)(uintptr_t)buf;
+    iov.iov_len = len;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.space;
+    m.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+    c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+    /* The descriptors go with the first bytes; the rest is a plain
+     * write. */
+    do
+        r = sendmsg((int)chan, &m, SEND_FLAGS);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno == EPIPE ? MPROC_EPIPE : mproc__os_error(errno);
+    if ((size_t)r == len)
+        return 0;
+    return mproc__os_chan_write(chan, (const uint8_t *)buf + r,
+                                len - (size_t)r);
+}
+
+int64_t mproc__os_chan_read_fds(mproc__handle chan, void *a, size_t na, void *b,
+                                size_t nb, mproc__handle *fds, size_t cap,
+                                size_t *nfds)
+{
+    union {
+        struct cmsghdr c;
+        char space[CMSG_SPACE(sizeof(int) * MPROC__PASS_MAX)];
+    } u;
+    struct msghdr m;
+    struct iovec iov[2];
+    struct cmsghdr *c;
+    ssize_t r;
+    int flags = 0;
+    if (nfds == NULL || (fds == NULL && cap > 0) || na + nb == 0)
+        return MPROC_EINVAL;
+    *nfds = 0;
+    memset(&m, 0, sizeof m);
+    iov[0].iov_base = a;
+    iov[0].iov_len = na;
+    iov[1].iov_base = b;
+    iov[1].iov_len = nb;
+    m.msg_iov = na > 0 ? iov : iov + 1;
+    m.msg_iovlen = na > 0 && nb > 0 ? 2 : 1;
+    m.msg_control = u.space;
+    m.msg_controllen = sizeof u.space;
+#ifdef MSG_CMSG_CLOEXEC
+    flags |= MSG_CMSG_CLOEXEC;
+#endif
+    do
+        r = recvmsg((int)chan, &m, flags);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno == ECONNRESET ? 0 : mproc__os_error(errno);
+    for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+        size_t k, cnt;
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len < CMSG_LEN(0))
+            continue;
+        cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (k = 0; k < cnt; k++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+            (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+            fd = mproc__posix_fd_high(fd);
+            if (fd < 0)
+                continue;
+            if (*nfds < cap)
+                fds[(*nfds)++] = (mproc__handle)fd;
+            else
+                (void)close(fd);
+        }
+    }
+    return (int64_t)r;
+}
+
+int mproc__os_pass_take(int64_t sender, const int64_t *values, size_t n,
+                        const mproc__handle *rx, size_t nrx, mproc__handle *out)
+{
+    size_t i;
+    (void)sender;
+    (void)values;
+    if (n == 0 || n > MPROC__PASS_MAX || out == NULL)
+        return MPROC_EINVAL;
+    if (nrx != n)
+        return MPROC_EBADMSG; /* the descriptors did not come */
+    for (i = 0; i < n; i++)
+        out[i] = rx[i];
+    return 0;
+}
+
 int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
 {
     if (h < 0 || buf == NULL || n == 0)

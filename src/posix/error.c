@@ -2,6 +2,7 @@
 #include "../common/backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 int mproc__os_error(long native)
@@ -42,6 +43,8 @@ int mproc__os_error(long native)
     case ENOENT:
     case ESRCH:
         return MPROC_ENOENT;
+    case EEXIST:
+        return MPROC_EEXIST;
     case ECHILD:
         return MPROC_ECHILD;
     case EOWNERDEAD:
@@ -68,6 +71,13 @@ int mproc__os_error(long native)
     default:
         return MPROC_EUNKNOWN;
     }
+}
+
+int mproc__os_handle_check(mproc__handle h)
+{
+    if (h < 0 || h > INT32_MAX || fcntl((int)h, F_GETFD) < 0)
+        return MPROC_EINVAL;
+    return 0;
 }
 
 void mproc__os_handle_close(mproc__handle h)

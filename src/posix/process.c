@@ -706,13 +706,28 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
 
 int mproc__os_signal(mproc__child *c, int sig)
 {
-    int rc = 0;
+    int rc = 0, os;
+    if (c == NULL)
+        return MPROC_EINVAL;
+    if (sig == MPROC__SIGTERM)
+        os = SIGTERM;
+    else if (sig == MPROC__SIGKILL)
+        os = SIGKILL;
+    else if (sig == MPROC__SIGINT)
+        os = SIGINT;
+    else
+        return MPROC_EINVAL;
     child_lock(c);
     /* Under the child's lock: a pid not yet reaped cannot have been reused. */
-    if (!c->reaped && kill((pid_t)c->pid, sig) != 0 && errno != ESRCH)
+    if (!c->reaped && kill((pid_t)c->pid, os) != 0 && errno != ESRCH)
         rc = mproc__os_error(errno);
     child_unlock(c);
     return rc;
+}
+
+int mproc__os_interrupt_listen(void)
+{
+    return 0; /* the kernel delivers SIGINT */
 }
 
 int64_t mproc__os_getpid(void)
@@ -820,7 +835,6 @@ void mproc__os_unsetenv(const char *name)
 {
     (void)unsetenv(name);
 }
-
 
 /* ---------------------------------------------------------------------------
  * CPU counts

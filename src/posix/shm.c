@@ -16,8 +16,13 @@
  *   shm_unlink; only an exclusive creator with our random name could meet
  *   it, and a kill inside that window is the one way a name could be left.
  *
+ * Named segments (mproc_shm_create_named) are shm_open objects under
+ * "/name", mode 0600, with a trailer at their end (backend.h).
+ *
  * The descriptor is never 0, 1 or 2 (posix.h): a child's stdout there
  * would write printf text into the segment.
+ *
+ * Map: random bytes; anonymous segments; named segments.
  */
 #include "../common/backend.h"
 #include "posix.h"
@@ -81,6 +86,14 @@ static void random_bytes(unsigned char *p, size_t n)
         p[i] ^= (unsigned char)(mix >> 56);
     }
 #endif
+}
+
+int mproc__os_random(void *buf, size_t n)
+{
+    if (buf == NULL && n > 0)
+        return MPROC_EINVAL;
+    random_bytes((unsigned char *)buf, n);
+    return 0;
 }
 
 /* shm_open, exclusive, owner-only, unlinked before returning. */
@@ -179,4 +192,174 @@ void mproc__os_shm_unmap(void *addr, size_t size)
 {
     if (addr != NULL && size > 0)
         (void)munmap(addr, size);
+}
+
+/* ---------------------------------------------------------------------------
+ * Named segments
+ */
+
+size_t mproc__os_page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    /* A power of two on every system; 4096 if it cannot say. */
+    return p > 0 && ((unsigned long)p & ((unsigned long)p - 1)) == 0 ? (size_t)p
+                                                                     : 4096;
+}
+
+/* "/" + name: common code checked the name (at most MPROC_SHM_NAME_MAX
+ * characters, no slash). */
+static void os_name(const char *name, char *out)
+{
+    out[0] = '/';
+    memcpy(out + 1, name, strlen(name) + 1);
+}
+
+int mproc__os_shm_create_named(const char *name, size_t size, mproc__handle *h,
+                               void **addr, size_t *map)
+{
+    char path[MPROC_SHM_NAME_MAX + 2];
+    size_t len = mproc__shm_map_len(size, mproc__os_page_size());
+    mproc__shm_trailer *t;
+    void *p;
+    int fd, err;
+
+    if (name == NULL || h == NULL || addr == NULL || map == NULL || size == 0)
+        return MPROC_EINVAL;
+    if (len == 0 || (uint64_t)len > (uint64_t)INT64_MAX)
+        return MPROC_ENOMEM;
+    os_name(name, path);
+    /* O_EXCL: an existing segment is never opened, let alone resized. */
+    fd = mproc__posix_fd_high(
+        shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (fd < 0)
+        return errno == EEXIST ? MPROC_EEXIST : mproc__os_error(errno);
+    /* The umask may only take bits away from 0600; make sure of the rest,
+     * and of close-on-exec (not every shm_open honours O_CLOEXEC). */
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (fchmod(fd, 0600) != 0)
+        goto fail;
+    while (ftruncate(fd, (off_t)len) != 0) {
+        if (errno != EINTR)
+            goto fail;
+    }
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        goto fail;
+    t = mproc__shm_trailer_of(p, len);
+    t->size = (uint64_t)size;
+    t->state = MPROC__SHM_LIVE;
+    /* The magic last: an attacher that sees it sees the rest. */
+    __atomic_store_n(&t->magic, MPROC__SHM_TRAILER_MAGIC, __ATOMIC_RELEASE);
+    *h = (mproc__handle)fd;
+    *addr = p;
+    *map = len;
+    return 0;
+fail:
+    err = errno;
+    (void)shm_unlink(path);
+    (void)close(fd);
+    return err == EINVAL || err == EFBIG || err == ENOMEM
+               ? MPROC_ENOMEM
+               : mproc__os_error(err);
+}
+
+int mproc__os_shm_attach_named(const char *name, mproc__handle *h, void **addr,
+                               size_t *size, size_t *map)
+{
+    char path[MPROC_SHM_NAME_MAX + 2];
+    size_t page = mproc__os_page_size(), len = 0, sz = 0;
+    struct stat st;
+    void *p = MAP_FAILED;
+    int fd, rc, tries;
+
+    if (name == NULL || h == NULL || addr == NULL || size == NULL ||
+        map == NULL)
+        return MPROC_EINVAL;
+    os_name(name, path);
+    fd = mproc__posix_fd_high(shm_open(path, O_RDWR | O_CLOEXEC, 0));
+    if (fd < 0)
+        return mproc__os_error(errno); /* ENOENT; EACCES is EPERM */
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    /* A creator is a few system calls from its trailer at most (size 0,
+     * then no magic yet); one that died there leaves a segment that never
+     * completes: MPROC_ECORRUPT after a while. */
+    for (tries = 0;; tries++) {
+        if (fstat(fd, &st) != 0) {
+            rc = mproc__os_error(errno);
+            goto fail;
+        }
+        /* Only the user's own, and only if nobody else may open it: a
+         * segment another user made under the name could be read or
+         * written by them. */
+        if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+            rc = MPROC_EPERM;
+            goto fail;
+        }
+        if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)SIZE_MAX ||
+            (size_t)st.st_size % page != 0) {
+            rc = MPROC_ECORRUPT;
+            goto fail;
+        }
+        len = (size_t)st.st_size;
+        if (len > 0) {
+            p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (p == MAP_FAILED) {
+                rc = mproc__os_error(errno);
+                goto fail;
+            }
+            if (__atomic_load_n(&mproc__shm_trailer_of(p, len)->magic,
+                                __ATOMIC_ACQUIRE) != 0)
+                break;
+            (void)munmap(p, len);
+            p = MAP_FAILED;
+        }
+        if (tries >= 200) {
+            rc = MPROC_ECORRUPT;
+            goto fail;
+        }
+        mproc__os_sleep_ms(1);
+    }
+    rc = mproc__shm_trailer_size(mproc__shm_trailer_of(p, len), len, page, &sz);
+    if (rc < 0) {
+        (void)munmap(p, len);
+        goto fail;
+    }
+    *h = (mproc__handle)fd;
+    *addr = p;
+    *size = sz;
+    *map = len;
+    return 0;
+fail:
+    (void)close(fd);
+    return rc;
+}
+
+int mproc__os_shm_unlink_named(const char *name, mproc__handle h, void *addr,
+                               size_t map)
+{
+    char path[MPROC_SHM_NAME_MAX + 2];
+    struct stat mine, named;
+    int fd;
+
+    (void)addr;
+    (void)map;
+    if (name == NULL || h < 0 || h > INT32_MAX)
+        return MPROC_EINVAL;
+    os_name(name, path);
+    if (fstat((int)h, &mine) != 0)
+        return mproc__os_error(errno);
+    /* The name may have been unlinked and given to a new segment since:
+     * that one is not ours to remove. */
+    fd = mproc__posix_fd_high(shm_open(path, O_RDONLY | O_CLOEXEC, 0));
+    if (fd < 0)
+        return errno == EACCES ? MPROC_ENOENT : mproc__os_error(errno);
+    if (fstat(fd, &named) != 0 || named.st_dev != mine.st_dev ||
+        named.st_ino != mine.st_ino) {
+        (void)close(fd);
+        return MPROC_ENOENT;
+    }
+    (void)close(fd);
+    if (shm_unlink(path) != 0)
+        return mproc__os_error(errno);
+    return 0;
 }

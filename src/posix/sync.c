@@ -34,14 +34,17 @@
  */
 #include "../common/backend.h"
 #include "platform.h"
+#include "posix.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -293,6 +296,63 @@ int mproc__os_mutex_unlock(void *mem, mproc__handle h)
         return 0;
     /* A robust mutex says EPERM for a thread that does not hold it. */
     return rc == EPERM ? MPROC_ENOTOWNER : mproc__os_error(rc);
+}
+
+/* The process of live thread `tid` of the machine, or 0. */
+static int64_t tid_process(int64_t tid)
+{
+#if defined(__linux__)
+    char path[64], buf[512];
+    const char *p;
+    ssize_t n;
+    int fd;
+    if (tid <= 0 || tid > INT32_MAX)
+        return 0;
+    snprintf(path, sizeof path, "/proc/self/task/%lld", (long long)tid);
+    if (access(path, F_OK) == 0)
+        return (int64_t)getpid();
+    /* Any thread of the machine is /proc/TID, hidden from listings. */
+    snprintf(path, sizeof path, "/proc/%lld/status", (long long)tid);
+    fd = mproc__posix_fd_high(open(path, O_RDONLY | O_CLOEXEC));
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof buf - 1);
+    (void)close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    p = strstr(buf, "\nTgid:");
+    return p != NULL ? (int64_t)strtoll(p + 6, NULL, 10) : 0;
+#else
+    (void)tid;
+    return 0;
+#endif
+}
+
+int mproc__os_mutex_peek(void *mem, mproc__handle h, int64_t *pid, int64_t *tid)
+{
+    int64_t owner;
+    (void)h;
+    if (mem == NULL || pid == NULL || tid == NULL)
+        return MPROC_EINVAL;
+    *pid = *tid = 0;
+#if defined(__GLIBC__)
+    /* A robust mutex's futex word: the owner's kernel thread id, or 0 (the
+     * kernel clears it, setting OWNER_DIED, when the owner dies). */
+    owner = (int64_t)((unsigned)__atomic_load_n(
+                          &((pmutex *)mem)->m.__data.__lock, __ATOMIC_ACQUIRE) &
+                      0x3fffffffu);
+    if (owner == 0)
+        return 0;
+    *tid = owner;
+    *pid = tid_process(owner);
+    return 1;
+#else
+    /* No portable way to see a pthread mutex's state: held means "a try
+     * would fail", which would take and give back a free one. */
+    (void)owner;
+    return MPROC_ENOSYS;
+#endif
 }
 
 void mproc__os_mutex_destroy(void *mem, mproc__handle h)
@@ -713,6 +773,22 @@ int mproc__os_mutex_unlock(void *mem, mproc__handle h)
     held_untrack(m);
     wm_release_word(m, 0);
     return 0;
+}
+
+int mproc__os_mutex_peek(void *mem, mproc__handle h, int64_t *pid, int64_t *tid)
+{
+    wmutex *m = (wmutex *)mem;
+    uint64_t v;
+    (void)h;
+    if (mem == NULL || pid == NULL || tid == NULL)
+        return MPROC_EINVAL;
+    *pid = *tid = 0;
+    v = atomic_load_explicit(&m->word, memory_order_acquire);
+    if ((v & WM_PID) == 0 || !wm_owner_alive(v, wm_me()))
+        return 0;
+    *pid = (int64_t)(v & WM_PID);
+    *tid = atomic_load_explicit(&m->tid, memory_order_relaxed);
+    return 1;
 }
 
 void mproc__os_mutex_destroy(void *mem, mproc__handle h)

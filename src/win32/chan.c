@@ -131,54 +131,6 @@ static BOOL io_wait(HANDLE h, bool write, void *buf, DWORD n, DWORD *done)
  * Pair
  */
 
-/* Owner-only access: a DACL with one entry, the user of this process's
- * token. Made once. Without it (token unreadable) no pipe is made: the
- * default DACL of a named pipe lets everyone read (docs/security.md). */
-static INIT_ONCE sd_once = INIT_ONCE_STATIC_INIT;
-static SECURITY_ATTRIBUTES *pipe_sa;
-static DWORD pipe_sa_error;
-
-static BOOL CALLBACK sd_init(INIT_ONCE *once, void *param, void **ctx)
-{
-    static SECURITY_ATTRIBUTES sa;
-    static SECURITY_DESCRIPTOR sd;
-    static union {
-        TOKEN_USER user;
-        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
-    } tu;
-    static union {
-        ACL acl;
-        unsigned char space[sizeof(ACL) + sizeof(ACCESS_ALLOWED_ACE) +
-                            SECURITY_MAX_SID_SIZE];
-    } acl;
-    HANDLE token;
-    DWORD len = 0;
-    BOOL ok;
-
-    (void)once;
-    (void)param;
-    (void)ctx;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) {
-        pipe_sa_error = GetLastError();
-        return TRUE;
-    }
-    ok = GetTokenInformation(token, TokenUser, &tu, sizeof tu, &len);
-    CloseHandle(token);
-    if (!ok || !InitializeAcl(&acl.acl, sizeof acl, ACL_REVISION) ||
-        !AddAccessAllowedAce(&acl.acl, ACL_REVISION, GENERIC_ALL,
-                             tu.user.User.Sid) ||
-        !InitializeSecurityDescriptor(&sd, SECURITY_DESCRIPTOR_REVISION) ||
-        !SetSecurityDescriptorDacl(&sd, TRUE, &acl.acl, FALSE)) {
-        pipe_sa_error = GetLastError();
-        return TRUE;
-    }
-    sa.nLength = sizeof sa;
-    sa.lpSecurityDescriptor = &sd;
-    sa.bInheritHandle = FALSE;
-    pipe_sa = &sa;
-    return TRUE;
-}
-
 static volatile LONG pipe_counter;
 
 static int make_name(wchar_t *name, size_t cap)
@@ -199,6 +151,7 @@ static int make_name(wchar_t *name, size_t cap)
 static int pair_once(mproc__handle h[2], bool duplex)
 {
     wchar_t name[96];
+    SECURITY_ATTRIBUTES *pipe_sa;
     HANDLE server, client;
     OVERLAPPED ov;
     DWORD open_mode, access, err, dummy;
@@ -207,10 +160,10 @@ static int pair_once(mproc__handle h[2], bool duplex)
 
     if ((rc = make_name(name, sizeof name / sizeof name[0])) != 0)
         return rc;
-    InitOnceExecuteOnce(&sd_once, sd_init, NULL, NULL);
-    if (pipe_sa == NULL)
-        return pipe_sa_error != 0 ? mproc__os_error((long)pipe_sa_error)
-                                  : MPROC_EUNKNOWN;
+    /* Without it no pipe is made: the default DACL of a named pipe lets
+     * everyone read (docs/security.md). */
+    if ((rc = mproc__win_owner_sa(&pipe_sa)) != 0)
+        return rc;
     open_mode = (duplex ? PIPE_ACCESS_DUPLEX : PIPE_ACCESS_INBOUND) |
                 FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE;
     server = CreateNamedPipeW(name, open_mode,
@@ -285,6 +238,194 @@ static bool is_eof_error(DWORD err)
 {
     return err == ERROR_BROKEN_PIPE || err == ERROR_PIPE_NOT_CONNECTED ||
            err == ERROR_NO_DATA || err == ERROR_HANDLE_EOF;
+}
+
+/* IO_STATUS_BLOCK and NtQueryInformationFile, as ntdll has them. */
+typedef struct io_status {
+    union {
+        LONG status;
+        void *pointer;
+    } u;
+    ULONG_PTR information;
+} io_status;
+typedef LONG(NTAPI *query_file_fn)(HANDLE, io_status *, void *, ULONG, int);
+
+/* 1 when h was opened for synchronous I/O (its reads would ignore our
+ * OVERLAPPED and block past a timeout), 0 when not, -1 when ntdll cannot
+ * say. */
+static int synchronous_io(HANDLE h)
+{
+    static query_file_fn query;
+    static volatile LONG looked;
+    io_status io;
+    ULONG mode = 0;
+    if (InterlockedCompareExchange(&looked, 1, 0) == 0) {
+        HMODULE nt = GetModuleHandleW(L"ntdll.dll");
+        if (nt != NULL)
+            query = (query_file_fn)(void (*)(void))GetProcAddress(
+                nt, "NtQueryInformationFile");
+        InterlockedExchange(&looked, 2);
+    }
+    while (InterlockedCompareExchange(&looked, 2, 2) != 2)
+        SwitchToThread();
+    if (query == NULL)
+        return -1;
+    memset(&io, 0, sizeof io);
+    if (query(h, &io, &mode, sizeof mode, 16 /* FileModeInformation */) < 0)
+        return -1;
+    /* FILE_SYNCHRONOUS_IO_ALERT, FILE_SYNCHRONOUS_IO_NONALERT */
+    return (mode & 0x30u) != 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Handles to a running process: the receiver pulls (backend.h)
+ */
+
+/* 1 when process `pid` runs as this process's user, 0 when it runs as
+ * another, -1 when it cannot be told (gone, or no token to read). */
+static int same_user(DWORD pid)
+{
+    union tu {
+        TOKEN_USER user;
+        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    } mine, its;
+    HANDLE p, t;
+    DWORD len = 0;
+    BOOL ok;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t))
+        return -1;
+    ok = GetTokenInformation(t, TokenUser, &mine, sizeof mine, &len);
+    CloseHandle(t);
+    if (!ok)
+        return -1;
+    p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+    if (p == NULL)
+        return GetLastError() == ERROR_ACCESS_DENIED ? 0 : -1;
+    ok = OpenProcessToken(p, TOKEN_QUERY, &t);
+    CloseHandle(p);
+    if (!ok)
+        return GetLastError() == ERROR_ACCESS_DENIED ? 0 : -1;
+    ok = GetTokenInformation(t, TokenUser, &its, sizeof its, &len);
+    CloseHandle(t);
+    if (!ok)
+        return -1;
+    return EqualSid(mine.user.User.Sid, its.user.User.Sid) ? 1 : 0;
+}
+
+int mproc__os_pass_prepare(mproc__handle chan, const mproc__handle *hs,
+                           size_t n, int64_t *sender, int64_t *values)
+{
+    HANDLE me = GetCurrentProcess();
+    DWORD flags = 0;
+    ULONG peer = 0;
+    size_t i;
+    if (chan == MPROC__BADHANDLE || chan == 0 || (hs == NULL && n > 0) ||
+        sender == NULL || (values == NULL && n > 0) || n > MPROC__PASS_MAX)
+        return MPROC_EINVAL;
+    /* The process that opened the other end: ours for a pair this program
+     * made (its ends may have moved since), another program's for an
+     * adopted pipe. */
+    if (GetNamedPipeInfo(mproc__win_h(chan), &flags, NULL, NULL, NULL)) {
+        BOOL got = (flags & PIPE_SERVER_END)
+                       ? GetNamedPipeClientProcessId(mproc__win_h(chan), &peer)
+                       : GetNamedPipeServerProcessId(mproc__win_h(chan), &peer);
+        if (got && peer != GetCurrentProcessId() && same_user(peer) == 0)
+            return MPROC_EPERM;
+    }
+    for (i = 0; i < n; i++) {
+        HANDLE d = NULL;
+        if (!DuplicateHandle(me, mproc__win_h(hs[i]), me, &d, 0, FALSE,
+                             DUPLICATE_SAME_ACCESS)) {
+            int rc = mproc__win_last_error();
+            mproc__os_pass_abort(values, i);
+            return rc;
+        }
+        values[i] = (int64_t)(intptr_t)d;
+    }
+    *sender = (int64_t)GetCurrentProcessId();
+    return 0;
+}
+
+void mproc__os_pass_abort(const int64_t *values, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        CloseHandle((HANDLE)(intptr_t)values[i]);
+}
+
+int mproc__os_chan_write_pass(mproc__handle chan, const void *buf, size_t len,
+                              const mproc__handle *hs, size_t n)
+{
+    (void)hs;
+    (void)n; /* the values are in the frame */
+    return mproc__os_chan_write(chan, buf, len);
+}
+
+int64_t mproc__os_chan_read_fds(mproc__handle chan, void *a, size_t na, void *b,
+                                size_t nb, mproc__handle *fds, size_t cap,
+                                size_t *nfds)
+{
+    (void)fds;
+    (void)cap;
+    if (nfds == NULL)
+        return MPROC_EINVAL;
+    *nfds = 0;
+    if (na == 0)
+        return mproc__os_chan_read(chan, b, nb);
+    if (nb == 0)
+        return mproc__os_chan_read(chan, a, na);
+    return mproc__os_chan_readv(chan, a, na, b, nb);
+}
+
+int mproc__os_pass_take(int64_t sender, const int64_t *values, size_t n,
+                        const mproc__handle *rx, size_t nrx, mproc__handle *out)
+{
+    HANDLE src;
+    size_t i;
+    int rc = 0;
+    (void)rx;
+    if (n == 0 || n > MPROC__PASS_MAX || out == NULL || values == NULL ||
+        nrx != 0)
+        return MPROC_EINVAL;
+    if (sender <= 0 || sender > (int64_t)0xFFFFFFFF)
+        return MPROC_EBADMSG;
+    src = OpenProcess(PROCESS_DUP_HANDLE, FALSE, (DWORD)sender);
+    if (src == NULL)
+        return GetLastError() == ERROR_ACCESS_DENIED ? MPROC_EPERM
+                                                     : MPROC_EBADMSG;
+    for (i = 0; i < n; i++) {
+        HANDLE d = NULL;
+        if (!DuplicateHandle(src, (HANDLE)(intptr_t)values[i],
+                             GetCurrentProcess(), &d, 0, FALSE,
+                             DUPLICATE_SAME_ACCESS | DUPLICATE_CLOSE_SOURCE)) {
+            rc = MPROC_EBADMSG; /* not there (any more) */
+            break;
+        }
+        out[i] = mproc__win_mh(d);
+    }
+    if (rc < 0)
+        while (i-- > 0)
+            CloseHandle(mproc__win_h(out[i]));
+    CloseHandle(src);
+    return rc;
+}
+
+int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
+{
+    HANDLE p = mproc__win_h(handle);
+    DWORD flags;
+    if (h == NULL || handle == MPROC__BADHANDLE || handle == 0 ||
+        !GetHandleInformation(p, &flags))
+        return MPROC_EINVAL;
+    /* A named pipe (an anonymous pipe is one too, but synchronous), and
+     * one the overlapped calls of this file can drive. */
+    if (GetFileType(p) != FILE_TYPE_PIPE ||
+        !GetNamedPipeInfo(p, NULL, NULL, NULL, NULL) || synchronous_io(p) == 1)
+        return MPROC_EINVAL;
+    if (!SetHandleInformation(p, HANDLE_FLAG_INHERIT, 0))
+        return mproc__win_last_error();
+    *h = handle;
+    return 0;
 }
 
 int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)

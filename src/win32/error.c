@@ -59,6 +59,9 @@ int mproc__os_error(long native)
     case ERROR_MOD_NOT_FOUND:
     case ERROR_PROC_NOT_FOUND:
         return MPROC_ENOENT;
+    case ERROR_ALREADY_EXISTS:
+    case ERROR_FILE_EXISTS:
+        return MPROC_EEXIST;
     case ERROR_BAD_EXE_FORMAT:
     case ERROR_EXE_MACHINE_TYPE_MISMATCH:
         return MPROC_EEXEC;
@@ -85,6 +88,16 @@ int mproc__os_error(long native)
 int mproc__win_last_error(void)
 {
     return mproc__os_error((long)GetLastError());
+}
+
+int mproc__os_handle_check(mproc__handle h)
+{
+    DWORD flags;
+    /* (HANDLE)-1 is also the current process's pseudo handle, which a
+     * process has no reason to wait on. */
+    if (h == 0 || h == MPROC__BADHANDLE)
+        return MPROC_EINVAL;
+    return GetHandleInformation(mproc__win_h(h), &flags) ? 0 : MPROC_EINVAL;
 }
 
 void mproc__os_handle_close(mproc__handle h)
@@ -149,6 +162,66 @@ int mproc__win_random(void *buf, size_t n)
         return MPROC_EINVAL;
     if (!RtlGenRandom(buf, (ULONG)n))
         return MPROC_EUNKNOWN;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Owner-only access: a DACL with one entry, the user of this process's
+ * token. Made once.
+ */
+
+static INIT_ONCE sd_once = INIT_ONCE_STATIC_INIT;
+static SECURITY_ATTRIBUTES *owner_sa;
+static DWORD owner_sa_error;
+static BOOL CALLBACK sd_init(INIT_ONCE *once, void *param, void **ctx)
+{
+    static SECURITY_ATTRIBUTES sa;
+    static SECURITY_DESCRIPTOR sd;
+    static union {
+        TOKEN_USER user;
+        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    } owner_tu;
+    static union {
+        ACL acl;
+        unsigned char space[sizeof(ACL) + sizeof(ACCESS_ALLOWED_ACE) +
+                            SECURITY_MAX_SID_SIZE];
+    } acl;
+    HANDLE token;
+    DWORD len = 0;
+    BOOL ok;
+
+    (void)once;
+    (void)param;
+    (void)ctx;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) {
+        owner_sa_error = GetLastError();
+        return TRUE;
+    }
+    ok =
+        GetTokenInformation(token, TokenUser, &owner_tu, sizeof owner_tu, &len);
+    CloseHandle(token);
+    if (!ok || !InitializeAcl(&acl.acl, sizeof acl, ACL_REVISION) ||
+        !AddAccessAllowedAce(&acl.acl, ACL_REVISION, GENERIC_ALL,
+                             owner_tu.user.User.Sid) ||
+        !InitializeSecurityDescriptor(&sd, SECURITY_DESCRIPTOR_REVISION) ||
+        !SetSecurityDescriptorDacl(&sd, TRUE, &acl.acl, FALSE)) {
+        owner_sa_error = GetLastError();
+        return TRUE;
+    }
+    sa.nLength = sizeof sa;
+    sa.lpSecurityDescriptor = &sd;
+    sa.bInheritHandle = FALSE;
+    owner_sa = &sa;
+    return TRUE;
+}
+
+int mproc__win_owner_sa(SECURITY_ATTRIBUTES **sa)
+{
+    InitOnceExecuteOnce(&sd_once, sd_init, NULL, NULL);
+    *sa = owner_sa;
+    if (owner_sa == NULL)
+        return owner_sa_error != 0 ? mproc__os_error((long)owner_sa_error)
+                                   : MPROC_EUNKNOWN;
     return 0;
 }
 

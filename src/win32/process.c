@@ -2,7 +2,8 @@
  * Win32 backend: processes.
  *
  * Map: the executable's path; the environment; command-line quoting; the
- * daemon job; spawn; wait, signal, release; pids and the parent; CPU
+ * daemon job; spawn; wait, signal, release; interrupts (the child's side);
+ * pids and the parent; CPU
  * counts; locating a function as (module, offset) and resolving it in the
  * child; the bootstrap's checks; exit.
  *
@@ -16,8 +17,13 @@
 
 #include <tlhelp32.h>
 
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The environment entry that names a spawned child's interrupt event. */
+#define INTR_ENV "MPROC_INTERRUPT"
 
 /* ---------------------------------------------------------------------------
  * The executable's path
@@ -112,50 +118,69 @@ static size_t env_name_len(const wchar_t *e)
     return eq ? (size_t)(eq - e) : wcslen(e);
 }
 
-/* A malloc'ed environment block for CreateProcessW: this process's, with
- * `add` ("NAME=value", UTF-8) in place of any entry of that name (names
- * compare without case, as Windows does). NULL with *err set on failure. */
-static wchar_t *env_block_with(const char *add, int *err)
+/* Whether entry e has the name of one of the n entries of add. */
+static bool env_replaced(const wchar_t *e, wchar_t *const *add, size_t n)
 {
-    wchar_t *mine, *wadd, *block, *out;
-    const wchar_t *e;
-    size_t total = 0, addlen, namelen;
+    size_t namelen = env_name_len(e), i;
+    for (i = 0; i < n; i++)
+        if (env_name_len(add[i]) == namelen &&
+            CompareStringOrdinal(e, (int)namelen, add[i], (int)namelen, TRUE) ==
+                CSTR_EQUAL)
+            return true;
+    return false;
+}
 
-    wadd = mproc__win_wide(add, err);
-    if (wadd == NULL)
-        return NULL;
-    addlen = wcslen(wadd);
-    namelen = env_name_len(wadd);
+/* A malloc'ed environment block for CreateProcessW: this process's, with
+ * the n entries of `add` ("NAME=value", UTF-8; NULL ones are skipped) in
+ * place of any entry of their names (names compare without case, as
+ * Windows does). NULL with *err set on failure. */
+static wchar_t *env_block_with(const char *const *add, size_t n, int *err)
+{
+    wchar_t *wadd[2] = {NULL, NULL};
+    wchar_t *mine, *block = NULL, *out;
+    const wchar_t *e;
+    size_t total = 0, nw = 0, i;
+
+    for (i = 0; i < n && nw < 2; i++) {
+        if (add[i] == NULL)
+            continue;
+        wadd[nw] = mproc__win_wide(add[i], err);
+        if (wadd[nw] == NULL)
+            goto out;
+        total += wcslen(wadd[nw]) + 1;
+        nw++;
+    }
     mine = GetEnvironmentStringsW();
     if (mine == NULL) {
         *err = mproc__win_last_error();
-        free(wadd);
-        return NULL;
+        goto out;
     }
     for (e = mine; *e; e += wcslen(e) + 1)
         total += wcslen(e) + 1;
-    block = malloc((total + addlen + 2) * sizeof *block);
+    block = malloc((total + 2) * sizeof *block);
     if (block == NULL) {
         *err = MPROC_ENOMEM;
         FreeEnvironmentStringsW(mine);
-        free(wadd);
-        return NULL;
+        goto out;
     }
     out = block;
     for (e = mine; *e; e += wcslen(e) + 1) {
-        size_t n = wcslen(e) + 1;
-        if (env_name_len(e) == namelen &&
-            CompareStringOrdinal(e, (int)namelen, wadd, (int)namelen, TRUE) ==
-                CSTR_EQUAL)
+        size_t len = wcslen(e) + 1;
+        if (env_replaced(e, wadd, nw))
             continue;
-        memcpy(out, e, n * sizeof *out);
-        out += n;
+        memcpy(out, e, len * sizeof *out);
+        out += len;
     }
-    memcpy(out, wadd, (addlen + 1) * sizeof *out);
-    out += addlen + 1;
+    for (i = 0; i < nw; i++) {
+        size_t len = wcslen(wadd[i]) + 1;
+        memcpy(out, wadd[i], len * sizeof *out);
+        out += len;
+    }
     *out = L'\0';
     FreeEnvironmentStringsW(mine);
-    free(wadd);
+out:
+    free(wadd[0]);
+    free(wadd[1]);
     return block;
 }
 
@@ -441,6 +466,9 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     wchar_t *exe = NULL;
     wchar_t *env = NULL;
     wchar_t *cmd = NULL;
+    HANDLE intr = NULL;
+    char intr_env[sizeof INTR_ENV + 32];
+    const char *envs[2];
     HANDLE *list = NULL;
     DWORD *old = NULL;
     size_t n = 0;
@@ -474,7 +502,18 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     rc = build_cmdline(req->argv, &cmd);
     if (rc != 0)
         goto out;
-    if (req->env != NULL && (env = env_block_with(req->env, &rc)) == NULL)
+    /* The child's interrupt (mproc__os_interrupt_listen): an event it
+     * inherits, named to it by the environment. */
+    intr = CreateEventW(NULL, FALSE, FALSE, NULL);
+    if (intr == NULL) {
+        rc = mproc__win_last_error();
+        goto out;
+    }
+    snprintf(intr_env, sizeof intr_env, INTR_ENV "=%lld",
+             (long long)mproc__win_mh(intr));
+    envs[0] = req->env;
+    envs[1] = intr_env;
+    if ((env = env_block_with(envs, 2, &rc)) == NULL)
         goto out;
     std_in = std_handle(STD_INPUT_HANDLE, req);
     std_out = std_handle(STD_OUTPUT_HANDLE, req);
@@ -490,8 +529,8 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
             std_in = nul;
     }
 
-    list = malloc((req->n_inherit + 3) * sizeof *list);
-    old = malloc((req->n_inherit + 3) * sizeof *old);
+    list = malloc((req->n_inherit + 4) * sizeof *list);
+    old = malloc((req->n_inherit + 4) * sizeof *old);
     if (list == NULL || old == NULL) {
         rc = MPROC_ENOMEM;
         goto out;
@@ -510,6 +549,7 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     inherit_add(list, &n, std_in);
     inherit_add(list, &n, std_out);
     inherit_add(list, &n, std_err);
+    inherit_add(list, &n, intr);
 
     memset(&si, 0, sizeof si);
     si.StartupInfo.cb = sizeof si;
@@ -588,6 +628,8 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     CloseHandle(pi.hThread);
     out->pid = (int64_t)pi.dwProcessId;
     out->handle = mproc__win_mh(pi.hProcess);
+    out->intr = mproc__win_mh(intr);
+    intr = NULL;
     out->reaped = false;
     out->exitcode = 0;
 
@@ -598,6 +640,8 @@ out:
     }
     if (valid_handle(nul))
         CloseHandle(nul);
+    if (intr != NULL)
+        CloseHandle(intr);
     free(old);
     free(list);
     free(cmd);
@@ -617,7 +661,6 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
     return MPROC_ENOSYS;
 }
 
-
 /* ---------------------------------------------------------------------------
  * Wait, signal, release
  */
@@ -628,6 +671,8 @@ static int exit_code(DWORD code)
         return -MPROC__SIGTERM;
     if (code == MPROC__WIN_EXIT_SIGKILL)
         return -MPROC__SIGKILL;
+    if (code == MPROC__WIN_EXIT_SIGINT)
+        return -MPROC__SIGINT;
     return (int)code;
 }
 
@@ -661,6 +706,14 @@ int mproc__os_signal(mproc__child *c, int sig)
 
     if (c == NULL)
         return MPROC_EINVAL;
+    if (sig == MPROC__SIGINT) {
+        if (c->reaped)
+            return 0;
+        /* Auto-reset: each interrupt wakes the child's wait once. */
+        if (c->intr == MPROC__BADHANDLE || c->intr == 0)
+            return MPROC_ENOSYS;
+        return SetEvent(mproc__win_h(c->intr)) ? 0 : mproc__win_last_error();
+    }
     if (sig == MPROC__SIGTERM)
         code = MPROC__WIN_EXIT_SIGTERM;
     else if (sig == MPROC__SIGKILL)
@@ -685,6 +738,58 @@ void mproc__os_child_release(mproc__child *c)
         return;
     mproc__os_handle_close(c->handle);
     c->handle = MPROC__BADHANDLE;
+    mproc__os_handle_close(c->intr);
+    c->intr = MPROC__BADHANDLE;
+}
+
+/* ---------------------------------------------------------------------------
+ * Interrupts: the child's side (backend.h, mproc__os_interrupt_listen)
+ */
+
+static HANDLE intr_event;
+static HANDLE intr_wait;
+
+/* In a thread-pool thread, once per interrupt. The C runtime's
+ * disposition of SIGINT can only be read by setting it: SIG_DFL goes in,
+ * and what was there decides, as it would for a Ctrl+C. */
+static void CALLBACK on_interrupt(void *ctx, BOOLEAN timed_out)
+{
+    void (*prev)(int);
+
+    (void)ctx;
+    (void)timed_out;
+    prev = signal(SIGINT, SIG_DFL);
+    if (prev == SIG_IGN) {
+        (void)signal(SIGINT, SIG_IGN);
+    } else if (prev == SIG_DFL || prev == SIG_ERR) {
+        /* A signal's death: no atexit handler, no flush. */
+        TerminateProcess(GetCurrentProcess(), MPROC__WIN_EXIT_SIGINT);
+    } else {
+        prev(SIGINT);
+    }
+}
+
+int mproc__os_interrupt_listen(void)
+{
+    const char *v = getenv(INTR_ENV);
+    char *end = NULL;
+    long long h;
+    bool ok;
+
+    if (v == NULL || *v < '0' || *v > '9')
+        return MPROC_ENOENT;
+    h = strtoll(v, &end, 10);
+    ok = end != v && *end == '\0' && h > 0 && intr_wait == NULL;
+    mproc__os_unsetenv(INTR_ENV); /* for this process only */
+    if (!ok)
+        return MPROC_EINVAL;
+    intr_event = mproc__win_h((mproc__handle)h);
+    if (!RegisterWaitForSingleObject(&intr_wait, intr_event, on_interrupt, NULL,
+                                     INFINITE, WT_EXECUTEDEFAULT)) {
+        intr_wait = NULL;
+        return mproc__win_last_error();
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------

@@ -185,6 +185,45 @@ int mproc__os_mutex_unlock(void *mem, mproc__handle h)
     return 0;
 }
 
+int mproc__os_mutex_peek(void *mem, mproc__handle h, int64_t *pid, int64_t *tid)
+{
+    win_mutex *m = mem;
+    mutant_info mi;
+    ULONG len = 0;
+    LONG owner;
+    HANDLE t;
+
+    if (mem == NULL || bad(h) || pid == NULL || tid == NULL)
+        return MPROC_EINVAL;
+    *pid = *tid = 0;
+    InitOnceExecuteOnce(&mutant_once, mutant_init, NULL, NULL);
+    if (query_mutant == NULL)
+        return MPROC_ENOSYS;
+    memset(&mi, 0, sizeof mi);
+    if (query_mutant(mproc__win_h(h), 0 /* MutantBasicInformation */, &mi,
+                     (ULONG)sizeof mi, &len) < 0)
+        return MPROC_EUNKNOWN;
+    /* Free: a count of 1; abandoned: its owner is gone. */
+    if (mi.count > 0 || mi.abandoned)
+        return 0;
+    owner = m->owner;
+    if (mi.owned_by_caller) {
+        *tid = (int64_t)GetCurrentThreadId();
+        *pid = (int64_t)GetCurrentProcessId();
+        return 1;
+    }
+    /* The hint, if it names a live thread other than us. */
+    if (owner != 0 && owner != self_tid()) {
+        t = OpenThread(THREAD_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)owner);
+        if (t != NULL) {
+            *pid = (int64_t)GetProcessIdOfThread(t);
+            *tid = *pid != 0 ? (int64_t)owner : 0;
+            CloseHandle(t);
+        }
+    }
+    return 1;
+}
+
 void mproc__os_mutex_destroy(void *mem, mproc__handle h)
 {
     (void)mem;

@@ -3,7 +3,8 @@
  * src/common sees this header.
  *
  * Map: conversions between mproc__handle and HANDLE; UTF-8 <-> UTF-16;
- * random bytes; ntdll entry points (error.c defines them all).
+ * random bytes; owner-only security; ntdll entry points (error.c defines
+ * them all).
  */
 #ifndef MPROC_WIN32_H
 #define MPROC_WIN32_H
@@ -39,6 +40,11 @@ char *mproc__win_utf8(const wchar_t *s, int *err);
 /* Fills buf with n cryptographically random bytes (RtlGenRandom). */
 int mproc__win_random(void *buf, size_t n);
 
+/* Security attributes that give this process's user alone access (a DACL
+ * of one entry; not inheritable), for every named object: 0, or the error
+ * that kept them from being made (then no named object may be made). */
+int mproc__win_owner_sa(SECURITY_ATTRIBUTES **sa);
+
 /* WaitForSingleObject with a timeout in the public convention, never
  * returning WAIT_TIMEOUT before timeout_ms have passed on the monotonic
  * clock: Windows rounds waits to the scheduler tick and may wake up to one
@@ -56,5 +62,8 @@ mproc__nt_query_info_fn mproc__win_nt_query_semaphore(void);
  * the high half keeps them out of the NTSTATUS ranges and out of 0..255. */
 #define MPROC__WIN_EXIT_SIGTERM 0x4D50000Fu
 #define MPROC__WIN_EXIT_SIGKILL 0x4D500009u
+/* The code of a child that an interrupt ended (mproc__os_interrupt_listen):
+ * reads as -2. */
+#define MPROC__WIN_EXIT_SIGINT 0x4D500002u
 
 #endif /* MPROC_WIN32_H */
