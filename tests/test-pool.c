@@ -1,8 +1,11 @@
 /* Tests of the pool (rows T01-T16 of CONFORMANCE.md). */
 #include "harness.h"
 
+#include "../src/common/backend.h"
+
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 /* --- task functions (found in workers as process targets are) ----------- */
 
@@ -476,6 +479,51 @@ TEST(T05_task_error_reaches_caller)
 }
 
 /* --- T06 ---------------------------------------------------------------- */
+
+/* Pauses the engine once, before its seventh send of a chunk
+ * (MPROC__HOOK_POOL_SEND). */
+static _Atomic int t06_sends;
+
+static void t06_hook(int point)
+{
+    if (point == MPROC__HOOK_POOL_SEND &&
+        atomic_fetch_add(&t06_sends, 1) + 1 == 7)
+        th_sleep_ms(300);
+}
+
+/* A worker that sent a result and then died, while the engine was about to
+ * send it more: the result still waits in the channel when the send finds
+ * the worker gone. It is delivered, and only the task the worker died
+ * running fails. Items 0-2 are quick (so chunks go four ahead), item 3
+ * takes 100 ms, item 4 dies: the seventh send (item 6) comes right after
+ * item 2's result, and the pause before it lets item 3 finish and item 4
+ * die. */
+TEST(T06_result_sent_before_death_kept)
+{
+    mproc_pool *p = make_pool(1);
+    mproc_value *in = mproc_list_new(), *out = NULL;
+    mproc_task_status *fails = NULL;
+    int64_t i;
+    for (i = 0; i < 10; i++)
+        ASSERT_OK(mproc_list_append(
+            in, MPROC_LIST(mproc_int(i), mproc_int(i == 4 ? 1 : 0),
+                           mproc_int(i == 3 ? 100 : 0))));
+    atomic_store(&t06_sends, 0);
+    mproc__test_hook = t06_hook;
+    ASSERT_EQ(mproc_pool_starmap(p, t_die, in, 1, &out, &fails), 1);
+    mproc__test_hook = NULL;
+    ASSERT_GE(atomic_load(&t06_sends), 7); /* the pause happened */
+    ASSERT_EQ(fails[0].index, 4);
+    ASSERT_ERR(fails[0].code, MPROC_EWORKER);
+    for (i = 0; i < 10; i++)
+        if (i != 4)
+            ASSERT_EQ(int_of(mproc_list_get(out, (size_t)i)), i);
+    mproc_free(fails);
+    mproc_value_free(out);
+    mproc_value_free(in);
+    close_join(p);
+    return 0;
+}
 
 /* A map over 40 items in chunks of 4 where item 13 dies `how`: the chunk
  * [12..15] had run 12 (its result is lost with the worker) and was running
@@ -1124,9 +1172,8 @@ TEST(T15_handles_destroyed_while_tasks_run)
     mproc_imap *it = NULL;
     mproc_pool_stats s;
     ASSERT_OK(mproc_pool_apply_async(p, t_sleep, slow, NULL, NULL, &f));
-    ASSERT_OK(mproc_pool_imap(p, t_sleep,
-                              MPROC_LIST(mproc_int(200), mproc_int(200)), 1,
-                              &it));
+    ASSERT_OK(mproc_pool_imap(
+        p, t_sleep, MPROC_LIST(mproc_int(200), mproc_int(200)), 1, &it));
     wait_running(p, 2);
     mproc_future_destroy(f);
     mproc_imap_destroy(it);

@@ -697,6 +697,9 @@ extern mproc__hook_fn mproc__test_hook;
 /* mutex_unlock: the caller passed the owner check, the mutex is not yet
  * released (Windows: before ReleaseMutex). */
 #define MPROC__HOOK_MUTEX_RELEASE 2
+/* pool: the engine is about to send a chunk to a worker (with the pool's
+ * lock held). */
+#define MPROC__HOOK_POOL_SEND 3
 
 #define MPROC__HOOK(point)                                                     \
     do {                                                                       \

@@ -1070,6 +1070,7 @@ static void dispatch(mproc_pool *p)
                 put_back(p, c);
                 continue;
             }
+            MPROC__HOOK(MPROC__HOOK_POOL_SEND);
             rc = send_chunk(p, wi, c);
             /* In flight even if the send failed: the death that follows
              * gives it back (not started). */
@@ -1314,6 +1315,16 @@ static void worker_lost(mproc_pool *p, int wi)
 
     if (state == W_OFF || state == W_ENDED)
         return;
+    /* What it sent before it went is still in its channel when its death
+     * was seen first another way (a send that found it gone): take that
+     * in first, so that only what it really held fails. */
+    for (;;) {
+        const void *m;
+        size_t len;
+        if (p->t.recv(p->t.ctx, wi, &m, &len) != 1 ||
+            handle_msg(p, wi, m, len) < 0)
+            break;
+    }
     src = p->t.started(p->t.ctx, wi, &seq, &item);
     if (p->t.reap(p->t.ctx, wi, REAP_MS, &pid, &code) == MPROC_ETIMEDOUT) {
         (void)p->t.stop(p->t.ctx, wi, 2);
