@@ -2234,6 +2234,7 @@ static void st_stop_consumers(mproc_queue *q, int n)
  * (never). */
 #define Q19_PRODUCERS ST_SLOTS
 #define Q19_CONSUMERS 3
+#define Q19_MIN_KILLS 20
 
 static bool q19_producers_done(st_books *bk)
 {
@@ -2261,8 +2262,11 @@ TEST(Q19_kill_storm_stress)
     for (i = 0; i < Q19_CONSUMERS; i++)
         cons[i] = st_start_consumer(q, m);
     /* The killer: a random victim every 2-17 ms until the producers are
-     * through, each restarted at once in its role. */
-    while (!q19_producers_done(bk)) {
+     * through, each restarted at once in its role; and on (consumers only,
+     * then) until Q19_MIN_KILLS have died, so that a queue faster than the
+     * restarts (Wine, where a start takes about 100 ms) still gets its
+     * storm. */
+    while (!q19_producers_done(bk) || kills < Q19_MIN_KILLS) {
         int who, code;
         ASSERT_LT(th_now_ms() - t0, th_ms(150000));
         rnd = rnd * 1103515245u + 12345u;
