@@ -82,7 +82,8 @@ cmake $gen -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
     -DMPROC_BUILD_BENCH=ON -DMPROC_BUILD_TESTS=OFF \
     -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_STATIC=OFF >&2
 jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
-cmake --build "$build" --target mproc-bench mproc-queue-rss --parallel "$jobs" >&2
+cmake --build "$build" --target mproc-bench mproc-queue-rss mproc-queue-tput \
+    --parallel "$jobs" >&2
 
 # ---------------------------------------------------------------- run
 out=$(mktemp "${TMPDIR:-/tmp}/mproc-bench.XXXXXX")

@@ -778,14 +778,19 @@ MPROC_API int mproc_conn_adopt(mproc_conn **c, intptr_t handle, bool readable,
  * itself waits, as a producer streaming a large item into a full ring does;
  * at most about a second).
  *
- * Producers share one lock and consumers another, each owned by a thread as
- * the OS sees it (robust mutex, abandoned mutex handle): a process whose
- * main thread has exited keeps what its other threads hold, and a process
- * that died loses what it held even when its pid has gone to another
- * process; the next taker repairs what the dead one left. With POSIX threads, put, get
- * and join are cancellation points on entry and while they sleep (for room,
- * an item or the lock), never while they hold a lock: a cancelled put has
- * put its item whole or not at all (the copy of a typed item is freed).
+ * Producers share one lock and consumers another, each owned by what the
+ * OS vouches for: on POSIX a thread (a robust mutex; where there is none,
+ * a process identity and a thread), on Windows a process known by its pid
+ * and creation time (the locks are held only inside put, get and join,
+ * where no thread ends but with its process; uncontended they make no
+ * system call). A process whose main thread has exited keeps what its
+ * other threads hold, and a process that died loses what it held (at once
+ * where the OS reports the death, within about 20 ms where it is asked)
+ * even when its pid has gone to another process; the next taker repairs
+ * what the dead one left. With POSIX threads, put, get and join are
+ * cancellation points on entry and while they sleep (for room, an item or
+ * the lock), never while they hold a lock: a cancelled put has put its
+ * item whole or not at all (the copy of a typed item is freed).
  *
  * qsize, empty, full, maxsize and join count whole items a consumer can
  * receive: an item streamed in chunks (below) counts once its last chunk is

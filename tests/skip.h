@@ -34,8 +34,13 @@ TH_SKIP_ENTRY("S04_other_user_cannot_open_objects", "posix-nonroot",
               "switching a probe to another user needs root")
 TH_SKIP_ENTRY("Q14_pid_reuse", "win32",
               "Windows cannot choose process ids, so a pid cannot be made "
-              "to go to a new process; a dead owner's mutex handle is "
-              "abandoned whatever the ids (Q07, Q12, Q18, Q19)")
+              "to go to a new process; the side lock compares the owner's "
+              "creation time as POSIX compares its start time, on the same "
+              "code, and a dead owner is taken over whatever the ids "
+              "(Q07, Q12, Q18, Q19)")
+TH_SKIP_ENTRY("Q14_process_lock_pid_reuse", "win32",
+              "Windows cannot choose process ids (see Q14_pid_reuse); the "
+              "stamp of the start time is compared as on POSIX")
 TH_SKIP_ENTRY("Q14_pid_reuse_stress", "win32",
               "Windows cannot choose process ids (see Q14_pid_reuse)")
 TH_SKIP_ENTRY("Q14_cancel_never_leaves_a_lock", "win32",

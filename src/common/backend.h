@@ -524,6 +524,19 @@ int mproc__os_mutex_peek(void *mem, mproc__handle h, int64_t *pid,
                          int64_t *tid);
 void mproc__os_mutex_destroy(void *mem, mproc__handle h);
 
+/* 1 where the mutex above is a kernel object, so that every lock and
+ * unlock is a system call even without contention (Windows: a mutex
+ * handle; under Wine each is a round trip to the wineserver); 0 where an
+ * uncontended lock and unlock stay in user space (POSIX: a robust pthread
+ * mutex or the word mutex). Common code whose locks are taken on every
+ * operation (the queue's side locks) uses its process lock instead where
+ * it is 1 (internal.h, mproc__plock_*). */
+#if defined(_WIN32)
+#define MPROC__OS_MUTEX_KERNEL 1
+#else
+#define MPROC__OS_MUTEX_KERNEL 0
+#endif
+
 /* A counting semaphore. max 0: unbounded (up to the platform's limit,
  * at least INT32_MAX); max > 0: a post that would take the count past max
  * posts nothing and returns MPROC_ERANGE, decided atomically (Windows:

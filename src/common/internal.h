@@ -4,7 +4,7 @@
  *
  * Map: checks and helpers; the value tree; byte buffers and the codec;
  * objects that travel to children (export/import); the spawn bootstrap
- * frame; per-module hooks; test hooks.
+ * frame; per-module hooks; the process lock; test hooks.
  */
 #ifndef MPROC_INTERNAL_H
 #define MPROC_INTERNAL_H
@@ -240,6 +240,36 @@ int mproc__process_wait_handle(mproc_process *p, mproc__handle *h,
 int mproc__queue_wait_end(mproc_queue *q);
 
 /* ---------------------------------------------------------------------------
+ * The process lock (plock.c): a lock between processes whose owner is a
+ * process identity (backend.h: pid and start time), built on a wait word.
+ * Uncontended, lock and unlock stay in user space on every platform; the
+ * queue's side locks use it where the backend's mutex is a kernel object
+ * (MPROC__OS_MUTEX_KERNEL). Only for a lock held inside the library with
+ * no cancellation point under it, so that no thread ends holding it but
+ * with its process: a thread's end is not seen, a process's is.
+ *
+ * MPROC__PLOCK_SIZE bytes of shared memory, 8-byte aligned, plus one
+ * handle (the wait word's: POSIX none, MPROC__BADHANDLE; Windows a
+ * semaphore, exported with the object that holds the lock). init, open and
+ * destroy as for the backend's mutex. lock: 0, MPROC_EOWNERDEAD (acquired
+ * from an owner that has ended: within a slice of 20 ms for a blocked
+ * locker, at once at timeout 0), MPROC_EBUSY (timeout 0), MPROC_ETIMEDOUT;
+ * a lock held by this very process (another thread) is waited for like
+ * any other and never taken over. trylock: 0 or MPROC_EBUSY, never asking
+ * the OS about the owner (for spinning). unlock: 0, or MPROC_ENOTOWNER when
+ * this process does not hold it (threads are not told apart: the thread
+ * that locked unlocks). None is a cancellation point.
+ */
+#define MPROC__PLOCK_SIZE 32
+
+int mproc__plock_init(void *mem, mproc__handle *h);
+int mproc__plock_open(void *mem, mproc__handle h);
+int mproc__plock_trylock(void *mem);
+int mproc__plock_lock(void *mem, mproc__handle h, int timeout_ms);
+int mproc__plock_unlock(void *mem, mproc__handle h);
+void mproc__plock_destroy(void *mem, mproc__handle h);
+
+/* ---------------------------------------------------------------------------
  * Test hooks (queue.c). Only the tests call these (the runner links the
  * static library); they let a test play a faulty or hostile peer that
  * writes into a queue's shared segment, or drive counters that would take
@@ -259,9 +289,10 @@ void mproc__queue_test_set(mproc_queue *q, int field, uint64_t value);
 /* Writes n bytes into the ring at byte position pos (modulo the ring). */
 void mproc__queue_test_ring(mproc_queue *q, uint64_t pos, const void *p,
                             size_t n);
-/* The whole segment (*size bytes), and where in it the two side locks' OS
- * mutexes lie (a peer that scribbles on those breaks the C library's
- * mutex, which is beyond what the queue can check). */
+/* The whole segment (*size bytes), and where in it the two side locks lie
+ * (a peer that scribbles on the backend's mutex breaks the C library's
+ * mutex, which is beyond what the queue can check; on the process lock it
+ * can hold the lock, as any peer can). */
 uint8_t *mproc__queue_test_block(mproc_queue *q, size_t *size,
                                  size_t lock_off[2], size_t *lock_len);
 

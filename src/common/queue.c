@@ -26,19 +26,35 @@
  *
  * Locks and owners. Producers serialise on one lock, consumers on another
  * (the classic two-lock queue: a producer and a consumer never contend).
- * A lock is the backend's owned mutex (backend.h): a robust process-shared
- * pthread mutex on POSIX, whose owner's death the kernel reports through
- * the robust-futex list, a mutex handle on Windows (WAIT_ABANDONED). So
- * ownership is what the OS says, never a guess from a pid: a live process
+ * Ownership is what the OS says, never a guess from a pid: a live process
  * whose main thread has exited keeps its lock, a dead one loses it even if
- * its pid was given to another process (Q14). Both stay in user space when
- * uncontended on Linux. The next owner after a death gets MPROC_EOWNERDEAD
- * and repairs (`repair`): the dead producer's chain is closed, and a flag
- * it left saying it waits is cleared; positions need nothing, being
- * changed only by single stores. Thread cancellation never stops a holder:
- * nothing under a lock is a cancellation point (slow paths run with
- * cancellation blocked), and put and get offer cancellation only where they
- * hold no lock: on entry and while they sleep.
+ * its pid was given to another process (Q14). A lock is one of two kinds,
+ * both in user space when uncontended (one compare-and-swap to lock, one
+ * exchange to unlock), chosen by the backend's MPROC__OS_MUTEX_KERNEL:
+ *
+ * - the backend's owned mutex (backend.h) where it is not a kernel object:
+ *   on Linux a robust process-shared pthread mutex, whose owner's death
+ *   (thread or process) the kernel reports through the robust-futex list;
+ *   elsewhere on POSIX the word mutex (a process identity and a thread);
+ * - the process lock (plock.c) where it is (Windows, whose mutex handle
+ *   costs two kernel transitions per put or get, two wineserver round
+ *   trips under Wine): its owner is a process identity (pid and start
+ *   time), and a waiter that saw it unchanged for a slice of 20 ms asks the
+ *   OS whether that process still runs. A process may own a side lock
+ *   because no thread ends holding one but with its process: a side lock
+ *   is held only inside put, get and join, never while user code runs,
+ *   with no cancellation point under it (below), and Windows has no other
+ *   way to end a thread inside the library (TerminateThread is documented
+ *   as unsafe for any code).
+ *
+ * The next owner after a death gets MPROC_EOWNERDEAD (the backend's mutex
+ * at once, the process lock within a slice) and repairs (`repair`): the
+ * dead producer's chain is closed, and a flag it left saying it waits is
+ * cleared; positions need nothing, being changed only by single stores.
+ * Thread cancellation never stops a holder: nothing under a lock is a
+ * cancellation point (slow paths run with cancellation blocked), and put
+ * and get offer cancellation only where they hold no lock: on entry and
+ * while they sleep.
  *
  * Trust. The segment is writable by every process that has the queue, so
  * nothing read from it is trusted for a size, an index or a loop bound:
@@ -49,7 +65,8 @@
  * chunk against it) before use; a violation is MPROC_ECORRUPT, returned
  * within the caller's timeout (Q15). What stays beyond reach: a peer can
  * hold a lock for ever (calls time out), or scribble on the OS's mutex
- * memory itself, whose integrity the C library assumes.
+ * memory itself, whose integrity the C library assumes (the process lock
+ * reads any word as free or as an owner it can ask the OS about).
  *
  * Caches. Each handle remembers, per side, what it last saw of the other
  * side's position, so that an operation need not read the other side's
@@ -149,7 +166,7 @@
  * to itself, and with more processes than cores the napper's core goes to a
  * process of the other side. Measured 2:2 on 2 cores: 0.76x of the 1:1
  * rate with spin-then-yield, 0.86x with spin-then-nap; 1:1 never contends.
- * After LOCK_NAPS naps it blocks on the mutex in slices of LOCK_CHECK_MS
+ * After LOCK_NAPS naps it blocks on the lock in slices of LOCK_CHECK_MS
  * (between slices it may be cancelled, and a non-blocking call checks
  * whether the holder has begun to wait). */
 #define LOCK_SPIN 10
@@ -213,11 +230,24 @@ typedef struct qline {
 
 #define SLEEPERS 0x80000000u
 
+/* The side locks' kind (see the top): the backend's mutex where it stays
+ * in user space when uncontended, else the process lock. A build may force
+ * either with -DMPROC_QUEUE_PLOCK=1 or =0 (the tests run the queue on the
+ * process lock on POSIX that way). */
+#if !defined(MPROC_QUEUE_PLOCK)
+#define MPROC_QUEUE_PLOCK MPROC__OS_MUTEX_KERNEL
+#endif
+#if MPROC_QUEUE_PLOCK
+#define LOCK_SIZE MPROC__PLOCK_SIZE
+#else
+#define LOCK_SIZE MPROC__OS_MUTEX_SIZE
+#endif
+
 /* One side's lock and what its holder keeps for the next holder, on lines
  * of their own: touched by that side only (and by a consumer that checks
  * on a chain's producer). */
 typedef struct qside {
-    alignas(64) unsigned char mutex[MPROC__OS_MUTEX_SIZE];
+    alignas(64) unsigned char lock[LOCK_SIZE];
     /* Moves of this side's position, bumped before each store of it. */
     _Atomic uint64_t ops;
     /* 1 while the holder waits for the other side with the lock kept. */
@@ -263,8 +293,8 @@ struct mproc_queue {
     mproc__handle shm;
     mproc__handle bell[2]; /* [0] read, [1] write */
     mproc__handle wh[NWORDS];
-    mproc__handle mh[NSIDES];
-    _Atomic bool closed; /* close() here: no more puts from this process */
+    mproc__handle mh[NSIDES]; /* the side locks' handles */
+    _Atomic bool closed;      /* close() here: no more puts from this process */
     /* The caches (see the top), each only touched under its side's lock:
      * what this handle last saw of the other side's position, its own
      * side's position after its last move, and the side's `ops` then. */
@@ -363,14 +393,67 @@ static void offer_cancel_blocked(const qcall *c, int prev)
  * Locks and repair
  */
 
+/* The side lock's primitives, of the kind chosen above. */
+
+static int lock_init(void *m, mproc__handle *h)
+{
+#if MPROC_QUEUE_PLOCK
+    return mproc__plock_init(m, h);
+#else
+    return mproc__os_mutex_init(m, h);
+#endif
+}
+
+static int lock_open(void *m, mproc__handle h)
+{
+#if MPROC_QUEUE_PLOCK
+    return mproc__plock_open(m, h);
+#else
+    return mproc__os_mutex_open(m, h);
+#endif
+}
+
+static void lock_destroy(void *m, mproc__handle h)
+{
+#if MPROC_QUEUE_PLOCK
+    mproc__plock_destroy(m, h);
+#else
+    mproc__os_mutex_destroy(m, h);
+#endif
+}
+
+/* 0, MPROC_EOWNERDEAD (acquired), MPROC_EBUSY (timeout 0), ETIMEDOUT.
+ * At timeout 0 a dead owner is seen at once. */
+static int lock_timed(mproc_queue *q, int side, int timeout_ms)
+{
+    void *m = q->s->side[side].lock;
+#if MPROC_QUEUE_PLOCK
+    return mproc__plock_lock(m, q->mh[side], timeout_ms);
+#else
+    return mproc__os_mutex_lock(m, q->mh[side], timeout_ms);
+#endif
+}
+
+/* One attempt, for spinning: 0, MPROC_EBUSY, or (the backend's mutex,
+ * which tells at no extra cost) MPROC_EOWNERDEAD. The process lock does
+ * not ask the OS about its owner here; lock_timed does. */
 static int trylock(mproc_queue *q, int side)
 {
-    return mproc__os_mutex_lock(q->s->side[side].mutex, q->mh[side], 0);
+#if MPROC_QUEUE_PLOCK
+    return mproc__plock_trylock(q->s->side[side].lock);
+#else
+    return lock_timed(q, side, 0);
+#endif
 }
 
 static void side_unlock(mproc_queue *q, int side)
 {
-    (void)mproc__os_mutex_unlock(q->s->side[side].mutex, q->mh[side]);
+    void *m = q->s->side[side].lock;
+#if MPROC_QUEUE_PLOCK
+    (void)mproc__plock_unlock(m, q->mh[side]);
+#else
+    (void)mproc__os_mutex_unlock(m, q->mh[side]);
+#endif
 }
 
 /* Called holding a side's lock whose previous holder died holding it. Its
@@ -419,7 +502,7 @@ static int lock_slow(mproc_queue *q, int side, const qcall *c)
         }
         if (left < 0 || left > LOCK_CHECK_MS)
             left = LOCK_CHECK_MS;
-        rc = mproc__os_mutex_lock(sd->mutex, q->mh[side], left);
+        rc = lock_timed(q, side, left);
         if (rc != MPROC_ETIMEDOUT)
             break;
         offer_cancel_blocked(c, prev);
@@ -615,7 +698,7 @@ static void queue_free(mproc_queue *q)
     if (q->s != NULL) {
         for (i = 0; i < NSIDES; i++)
             if (q->mh[i] != MPROC__BADHANDLE)
-                mproc__os_mutex_destroy(q->s->side[i].mutex, q->mh[i]);
+                lock_destroy(q->s->side[i].lock, q->mh[i]);
         mproc__os_shm_unmap(q->s, q->map_size);
     }
     mproc__os_handle_close(q->shm);
@@ -670,7 +753,7 @@ static int queue_new(mproc_queue **out, size_t maxsize, bool joinable)
             goto fail;
     }
     for (i = 0; i < NSIDES; i++) {
-        rc = mproc__os_mutex_init(q->s->side[i].mutex, &q->mh[i]);
+        rc = lock_init(q->s->side[i].lock, &q->mh[i]);
         if (rc < 0)
             goto fail;
     }
@@ -936,7 +1019,7 @@ static int chain_alive(mproc_queue *q, uint64_t chain)
     int rc;
     if (atomic_load(&ps->open_chain) != chain)
         return 0;
-    rc = trylock(q, PROD);
+    rc = lock_timed(q, PROD, 0);
     if (rc == MPROC_EBUSY)
         return 1;
     if (rc == MPROC_EOWNERDEAD)
@@ -1346,7 +1429,7 @@ static void drop_orphans(mproc_queue *q)
 {
     qshared *s = q->s;
     uint32_t i;
-    int rc = trylock(q, CONS);
+    int rc = lock_timed(q, CONS, 0);
     if (rc == MPROC_EOWNERDEAD)
         repair(q, CONS);
     else if (rc < 0)
@@ -1486,7 +1569,7 @@ int mproc__queue_import(const mproc__export *ex, mproc_queue **out)
             goto fail;
     }
     for (i = 0; i < NSIDES; i++) {
-        rc = mproc__os_mutex_open(q->s->side[i].mutex, q->mh[i]);
+        rc = lock_open(q->s->side[i].lock, q->mh[i]);
         if (rc < 0)
             goto fail;
     }
@@ -1620,8 +1703,8 @@ uint8_t *mproc__queue_test_block(mproc_queue *q, size_t *size,
                                  size_t lock_off[2], size_t *lock_len)
 {
     *size = q->map_size;
-    lock_off[0] = offsetof(qshared, side) + offsetof(qside, mutex);
+    lock_off[0] = offsetof(qshared, side) + offsetof(qside, lock);
     lock_off[1] = lock_off[0] + sizeof(qside);
-    *lock_len = MPROC__OS_MUTEX_SIZE;
+    *lock_len = LOCK_SIZE;
     return (uint8_t *)q->s;
 }
