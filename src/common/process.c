@@ -1306,15 +1306,18 @@ int mproc_init_ex(int argc, char **argv, int (*register_atexit)(void (*)(void)))
     }
     if (argc >= 1 && argv != NULL)
         g_argv0 = argv[0];
-    if (spawned)
-        child_main_spawn(argv[2]); /* never returns */
-    /* What spawn will start: the file this program was run from. */
+    /* What spawn will start: the file this program was run from. A spawned
+     * child needs it too, before its target: for its own children, and
+     * where argv[0] is the only name of the program's file (no /proc), to
+     * find its target's module. */
     (void)mproc__os_spawn_path(g_argv0, &path);
     lock();
     old = g_spawn_path;
     g_spawn_path = path;
     unlock();
     free(old);
+    if (spawned)
+        child_main_spawn(argv[2]); /* never returns */
     install_exit_hook(register_atexit);
     /* An unknown MPROC_START_METHOD is an error even where the program
      * chose a method itself. */

@@ -7,6 +7,8 @@
 #ifndef MPROC_POSIX_H
 #define MPROC_POSIX_H
 
+#include "platform.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -61,6 +63,32 @@ static inline int mproc__posix_pair_high(int fds[2])
         return -1;
     }
     return 0;
+}
+
+/* A pipe, both ends close-on-exec and above 2; -1 with errno on failure.
+ * Without pipe2 (macOS) the flag is set after pipe(): a spawn racing on
+ * another thread could inherit the ends meanwhile, which only matters to
+ * a daemon's lifeline (it would live as long as that other child); the
+ * spawn paths close every descriptor they were not given. */
+static inline int mproc__posix_pipe(int fds[2])
+{
+#if defined(MPROC_HAVE_PIPE2)
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+#else
+    int err;
+    if (pipe(fds) != 0)
+        return -1;
+    if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
+        err = errno;
+        (void)close(fds[0]);
+        (void)close(fds[1]);
+        errno = err;
+        return -1;
+    }
+#endif
+    return mproc__posix_pair_high(fds);
 }
 
 #endif /* MPROC_POSIX_H */

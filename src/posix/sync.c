@@ -47,10 +47,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(MPROC_HAVE_THREAD_ID) && defined(__linux__)
+#if defined(MPROC_THREAD_ID_GETTID)
 #include <sys/syscall.h>
 #endif
-#if defined(MPROC_HAVE_THREAD_ID) && defined(__FreeBSD__)
+#if defined(MPROC_THREAD_ID_GETTHREADID_NP)
 #include <pthread_np.h>
 #endif
 
@@ -91,13 +91,13 @@ static void tid_register(void)
 
 static int64_t tid_fetch(void)
 {
-#if defined(MPROC_HAVE_THREAD_ID) && defined(__linux__)
+#if defined(MPROC_THREAD_ID_GETTID)
     return (int64_t)syscall(SYS_gettid);
-#elif defined(MPROC_HAVE_THREAD_ID) && defined(__APPLE__)
+#elif defined(MPROC_THREAD_ID_THREADID_NP)
     uint64_t id = 0;
     (void)pthread_threadid_np(NULL, &id);
     return (int64_t)id;
-#elif defined(MPROC_HAVE_THREAD_ID) && defined(__FreeBSD__)
+#elif defined(MPROC_THREAD_ID_GETTHREADID_NP)
     return (int64_t)pthread_getthreadid_np();
 #else
     /* No system-wide thread id: the pid in the high half and a per-process
