@@ -63,8 +63,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__GLIBC__)
+#if !defined(_WIN32)
+/* What the C library offers (cmake/MprocPlatform.cmake): its stdio buffer
+ * queries. */
+#include "mproc_features.h"
+#if defined(MPROC_FORCE_FALLBACKS)
+#undef MPROC_SYS_FPENDING
+#undef MPROC_SYS_FPURGE_GNU
+#undef MPROC_SYS_FPURGE
+#endif
+#if defined(MPROC_SYS_FPENDING) || defined(MPROC_SYS_FPURGE_GNU)
 #include <stdio_ext.h>
+#endif
 #endif
 
 enum { PS_CREATED, PS_STARTING, PS_STARTED, PS_EXITED, PS_CLOSED };
@@ -167,7 +177,7 @@ static int check_bootstrap(void);
  * nothing to do. */
 static void flush_std(void)
 {
-#if defined(__GLIBC__)
+#if defined(MPROC_SYS_FPENDING)
     if (__fpending(stdout) > 0)
         fflush(stdout);
     if (__fpending(stderr) > 0)
@@ -622,10 +632,9 @@ static void child_finish(int code)
  * null device must not read the parent's buffered terminal input either. */
 static void stdin_forget(void)
 {
-#if defined(__GLIBC__)
+#if defined(MPROC_SYS_FPURGE_GNU)
     __fpurge(stdin);
-#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) ||     \
-    defined(__OpenBSD__) || defined(__DragonFly__)
+#elif defined(MPROC_SYS_FPURGE)
     (void)fpurge(stdin);
 #endif
     clearerr(stdin);
