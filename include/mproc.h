@@ -341,11 +341,18 @@ MPROC_API mproc_value *mproc_list_new(void);
  * deep already, or memory runs out, every item is freed and NULL
  * returned. */
 MPROC_API mproc_value *mproc_list_from(mproc_value *const *items, size_t n);
-/** MPROC_LIST(a, b, c): mproc_list_from() over its arguments (at least one). */
+/** MPROC_LIST(a, b, c): mproc_list_from() over its arguments (at least one).
+ * The same in C and C++ (C++11 and later): C builds a compound literal, C++,
+ * which has none, an std::initializer_list whose array lives until the end
+ * of the full expression, that is, past the call. */
+#if defined(__cplusplus)
+#define MPROC_LIST(...) mproc__list_cxx({__VA_ARGS__})
+#else
 #define MPROC_LIST(...)                                                        \
     mproc_list_from((mproc_value *const[]){__VA_ARGS__},                       \
                     sizeof((mproc_value *const[]){__VA_ARGS__}) /              \
                         sizeof(mproc_value *))
+#endif
 /** Appends `item` and takes ownership of it, also on failure (it is freed),
  * with two exceptions, MPROC_EINVAL with nothing freed: an item that
  * contains `list` itself (a cycle), and an item already inside a list.
@@ -1268,6 +1275,17 @@ MPROC_API int mproc_pool_set_progress(mproc_pool *pool,
 
 #ifdef __cplusplus
 }
+
+#include <initializer_list>
+
+/** @cond INTERNAL */
+/* What MPROC_LIST expands to in C++: not part of the API, no symbol of the
+ * library (an inline function of the header). */
+inline mproc_value *mproc__list_cxx(std::initializer_list<mproc_value *> items)
+{
+    return mproc_list_from(items.begin(), items.size());
+}
+/** @endcond */
 #endif
 
 #endif /* MPROC_H */
