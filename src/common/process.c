@@ -59,7 +59,7 @@
  */
 #include "internal.h"
 
-#include <stdatomic.h>
+#include "atomics.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -30,7 +30,7 @@
 #include "internal.h"
 
 #include <stdalign.h>
-#include <stdatomic.h>
+#include "atomics.h"
 #include <stdlib.h>
 #include <string.h>
 

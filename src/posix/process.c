@@ -91,13 +91,13 @@ extern char **environ; /* NOLINT(readability-redundant-declaration) */
  * (each page written after fork is a copy-on-write fault). */
 static void child_lock(mproc__child *c)
 {
-    while (__atomic_exchange_n(&c->lock, 1, __ATOMIC_ACQUIRE) != 0)
+    while (atomic_exchange_explicit(&c->lock, 1, memory_order_acquire) != 0)
         (void)sched_yield();
 }
 
 static void child_unlock(mproc__child *c)
 {
-    __atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
+    atomic_store_explicit(&c->lock, 0, memory_order_release);
 }
 
 /* _exit through a pointer bound when the library loads: a fork child calls
