@@ -78,7 +78,8 @@
  *                  tables for the entry check.
  *   GETAUXVAL      getauxval(AT_SECURE); ISSETUGID: issetugid. Fallback:
  *                  real and effective ids compared.
- *   PIPE2          pipe2(O_CLOEXEC). Fallback: pipe + FD_CLOEXEC.
+ *   PIPE2          pipe2(O_CLOEXEC); SOCK_CLOEXEC: socketpair with it.
+ *                  Fallback: FD_CLOEXEC set right after creation.
  *   FPENDING, FPURGE_GNU, FPURGE: stdio buffer queries of the C library.
  *                  Fallback: fflush, and no purge.
  *
@@ -143,6 +144,7 @@
 #define MPROC_NO_GETAUXVAL 1
 #define MPROC_NO_ISSETUGID 1
 #define MPROC_NO_PIPE2 1
+#define MPROC_NO_SOCK_CLOEXEC 1
 #define MPROC_NO_FPENDING 1
 #define MPROC_NO_FPURGE_GNU 1
 #define MPROC_NO_FPURGE 1
@@ -296,6 +298,9 @@
 #endif
 #if defined(MPROC_SYS_PIPE2) && !defined(MPROC_NO_PIPE2)
 #define MPROC_HAVE_PIPE2 1
+#endif
+#if defined(MPROC_SYS_SOCK_CLOEXEC) && !defined(MPROC_NO_SOCK_CLOEXEC)
+#define MPROC_HAVE_SOCK_CLOEXEC 1
 #endif
 #if defined(MPROC_SYS_FPENDING) && !defined(MPROC_NO_FPENDING)
 #define MPROC_HAVE_FPENDING 1

@@ -2,7 +2,7 @@
  * Internal helpers of the POSIX backend, shared by its files. Nothing in
  * src/common sees this header.
  *
- * Map: descriptors.
+ * Map: descriptors; shared memory names.
  */
 #ifndef MPROC_POSIX_H
 #define MPROC_POSIX_H
@@ -90,5 +90,14 @@ static inline int mproc__posix_pipe(int fds[2])
 #endif
     return mproc__posix_pair_high(fds);
 }
+
+/* ---------------------------------------------------------------------------
+ * Shared memory names (shm.c)
+ *
+ * Unlinks the shm_open names left by creators that were killed between
+ * shm_open and shm_unlink, where the names can be listed; a no-op
+ * elsewhere and where segments have no name. The reaper of a child that a
+ * signal ended calls it. Keeps errno. */
+void mproc__posix_shm_sweep(void);
 
 #endif /* MPROC_POSIX_H */

@@ -201,13 +201,26 @@ static int wait_exited(mproc__child *c, int timeout_ms)
     }
 }
 
+/* try_reap_locked under the lock; a child that a signal ended may have
+ * been killed inside shm_open's window: its names are swept (shm.c). */
+static int try_reap(mproc__child *c)
+{
+    bool before;
+    int rc;
+    child_lock(c);
+    before = c->reaped;
+    rc = try_reap_locked(c);
+    child_unlock(c);
+    if (rc == 1 && !before && c->exitcode < 0 && c->exitcode != MPROC_EUNKNOWN)
+        mproc__posix_shm_sweep();
+    return rc;
+}
+
 int mproc__os_wait(mproc__child *c, int timeout_ms)
 {
     int rc;
 
-    child_lock(c);
-    rc = try_reap_locked(c);
-    child_unlock(c);
+    rc = try_reap(c);
     if (rc != 0)
         return rc < 0 ? rc : 0;
     if (timeout_ms == 0)
@@ -215,9 +228,7 @@ int mproc__os_wait(mproc__child *c, int timeout_ms)
     rc = wait_exited(c, timeout_ms);
     if (rc < 0)
         return rc;
-    child_lock(c);
-    rc = try_reap_locked(c);
-    child_unlock(c);
+    rc = try_reap(c);
     if (rc == 0) /* cannot happen once waitid saw the exit */
         return MPROC_ETIMEDOUT;
     return rc < 0 ? rc : 0;
