@@ -20,3 +20,6 @@ if(NOT EXISTS ${_mproc_kh}/asm)
   endif()
 endif()
 set(CMAKE_C_FLAGS_INIT "-idirafter ${_mproc_kh}")
+# Read by tests/CMakeLists.txt: valgrind 3.19 does not replace musl's
+# allocator (every free looks invalid to it).
+set(MPROC_LIBC_MUSL ON)

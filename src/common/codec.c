@@ -434,12 +434,10 @@ static int read_value(dec *d, int depth, mproc_value **out)
         d->r += 8;
         break;
     case TAG_FLOAT: {
-        double f;
         if (left(d) < 8)
             return MPROC_EBADMSG;
         bits = get_u64(d->r);
-        memcpy(&f, &bits, sizeof f);
-        v = mproc_float(f);
+        v = mproc__float_bits(bits); /* NaN payloads bit for bit */
         d->r += 8;
         break;
     }

@@ -128,12 +128,22 @@ mproc_value *mproc_int(int64_t i)
     return v;
 }
 
-mproc_value *mproc_float(double d)
+/* Floats are moved as bits, never through a floating-point register:
+ * the x87 FPU (32-bit x86) turns a signalling NaN into a quiet one when it
+ * loads it, and a decoded value must encode back to the same bytes. */
+mproc_value *mproc__float_bits(uint64_t bits)
 {
     mproc_value *v = value_new(MPROC_TYPE_FLOAT);
     if (v != NULL)
-        v->u.f = d;
+        memcpy(&v->u.f, &bits, sizeof bits);
     return v;
+}
+
+mproc_value *mproc_float(double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    return mproc__float_bits(bits);
 }
 
 mproc_value *mproc_str(const char *s)
@@ -487,7 +497,7 @@ int mproc_value_get_float(const mproc_value *v, double *out)
 {
     if (v == NULL || out == NULL || v->type != MPROC_TYPE_FLOAT)
         return MPROC_EINVAL;
-    *out = v->u.f;
+    memcpy(out, &v->u.f, sizeof *out); /* bits, as mproc__float_bits */
     return 0;
 }
 
@@ -616,9 +626,16 @@ static void put_float(text *t, double d)
         puts_(t, sign_bit(d) ? "-0.0" : "0.0");
         return;
     }
+    /* Compared as bits: with x87 excess precision (32-bit x86) a compare
+     * of doubles may see values that are not doubles at all. */
     for (prec = 1; prec <= 17; prec++) {
+        double back;
+        uint64_t a, b;
         snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-        if (strtod(tmp, NULL) == d)
+        back = strtod(tmp, NULL);
+        memcpy(&a, &back, sizeof a);
+        memcpy(&b, &d, sizeof b);
+        if (a == b)
             break;
     }
     for (q = tmp; *q != '\0' && *q != 'e' && *q != 'E'; q++)
@@ -820,8 +837,10 @@ int64_t mproc_value_repr(const mproc_value *v, char *buf, size_t cap)
         buf[t.len < t.cap ? t.len : t.cap] = '\0';
     if (rc < 0)
         return rc;
-    if (t.len > (uint64_t)INT64_MAX)
+#if SIZE_MAX > INT64_MAX
+    if (t.len > (size_t)INT64_MAX)
         return MPROC_ERANGE;
+#endif
     return (int64_t)t.len;
 }
 
