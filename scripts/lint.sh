@@ -5,9 +5,10 @@
 #
 #   scripts/lint.sh [tidy|cppcheck]...     default: both
 #
-# Exits 1 when either tool reports something. Advisory: not part of
-# scripts/test.sh or CI. Needs the packages clang-tidy and cppcheck (and the
-# `test` set of scripts/deps.sh for the two builds' configure step).
+# Exits 1 when either tool reports something; scripts/test.sh runs it as its
+# lint stage, so CI does. Needs the packages clang-tidy and cppcheck (the
+# `test` set of scripts/deps.sh installs them, and what the two builds'
+# configure step needs).
 # Silence a deliberate finding in the code, with the reason beside it:
 # `// NOLINT(check-name): why` for clang-tidy, `// cppcheck-suppress id` for
 # cppcheck.
@@ -48,7 +49,10 @@ for preset in clang mingw; do
         tidy)
             # clang-tidy reads the target (x86_64-w64-mingw32) from the
             # compiler name in the mingw database.
-            out=$(clang-tidy -p "build/$preset" --quiet "${files[@]}" 2>/dev/null)
+            # One clang-tidy per file, as many at once as there are CPUs.
+            out=$(printf '%s\n' "${files[@]}" |
+                xargs -P "$(nproc 2>/dev/null || echo 2)" -n 1 \
+                    clang-tidy -p "build/$preset" --quiet 2>/dev/null)
             ;;
         cppcheck)
             # The database holds project sources only (nothing generated).
@@ -68,7 +72,7 @@ for preset in clang mingw; do
                 --enable=warning,performance,portability --std=c11 \
                 --inline-suppr --suppress=missingIncludeSystem \
                 --template='{file}:{line}:{column}: {severity}: {message} [{id}]' \
-                -q -j2 2>&1)
+                -q -j"$(nproc 2>/dev/null || echo 2)" 2>&1)
             ;;
         esac
         if [ -n "$out" ]; then

@@ -65,7 +65,7 @@ void th_fail(const char *file, int line, const char *fmt, ...)
 static double multiplier(void)
 {
     const char *s = getenv("MPROC_TEST_TIMEOUT_MULTIPLIER");
-    double m = s ? atof(s) : 1.0;
+    double m = s ? strtod(s, NULL) : 1.0;
     return m >= 1.0 ? m : 1.0;
 }
 

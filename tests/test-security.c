@@ -872,10 +872,13 @@ static void dacl_is_owner_only(mproc__handle h)
     ASSERT(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
     ASSERT(GetTokenInformation(token, TokenUser, &tu, sizeof tu, &len));
     CloseHandle(token);
-    ASSERT_EQ(GetSecurityInfo((HANDLE)(intptr_t)h, SE_KERNEL_OBJECT,
-                              DACL_SECURITY_INFORMATION, NULL, NULL, &dacl,
-                              NULL, &sd),
-              ERROR_SUCCESS);
+    /* DACL_SECURITY_INFORMATION is 4 and ERROR_SUCCESS 0; mingw-w64 spells
+     * them with __MSABI_LONG(), a pasted "4l" that clang-tidy's
+     * cert-dcl16-c reports with no location a NOLINT could name. */
+    const SECURITY_INFORMATION dacl_info = 0x4;
+    ASSERT_EQ(GetSecurityInfo((HANDLE)(intptr_t)h, SE_KERNEL_OBJECT, dacl_info,
+                              NULL, NULL, &dacl, NULL, &sd),
+              0);
     ASSERT_NOT_NULL(dacl);
     ASSERT_GT(dacl->AceCount, 0);
     for (i = 0; i < dacl->AceCount; i++) {

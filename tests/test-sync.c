@@ -209,7 +209,10 @@ TEST(L02_seed_lock_print)
         ASSERT_NOT_NULL(nl);
         *nl = '\0';
         /* Exactly "hello world N", nothing mixed in. */
-        ASSERT_EQ(sscanf(line, "hello world %d%c", &idx, &tail), 1);
+        /* The count of conversions is the check: exactly one number,
+         * nothing after it (cert-err34-c wants strtol). */
+        ASSERT_EQ(sscanf(line, "hello world %d%c", &idx, &tail), // NOLINT
+                  1);
         ASSERT(idx >= 0 && idx < L02_PROCS);
         ASSERT(!seen[idx]);
         seen[idx] = true;

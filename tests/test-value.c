@@ -101,6 +101,8 @@ static uint64_t rng_next(rng *r)
 
 static uint32_t rng_below(rng *r, uint32_t n)
 {
+    if (n == 0)
+        return 0;
     return (uint32_t)((rng_next(r) >> 32) % n);
 }
 
@@ -386,16 +388,17 @@ TEST(V01_depth_limit)
     wire[0] = 0xD7;
     wire[1] = 0x01;
     for (i = 0; i <= D; i++) {
-        wire[2 + 5 * i] = 0x06;
-        put_le32(wire + 3 + 5 * i, 1);
+        wire[2 + (ptrdiff_t)5 * i] = 0x06;
+        put_le32(wire + 3 + (ptrdiff_t)5 * i, 1);
     }
-    put_le32(wire + 3 + 5 * (D - 1), 0); /* D lists, the last one empty */
+    put_le32(wire + 3 + (ptrdiff_t)5 * (D - 1),
+             0); /* D lists, the last empty */
     ASSERT_OK(mproc_value_decode(wire, 2 + 5 * D, &back));
     ASSERT(mproc_value_equal(back, v = nest(D, NULL)));
     mproc_value_free(v);
     mproc_value_free(back);
-    put_le32(wire + 3 + 5 * (D - 1), 1);
-    put_le32(wire + 3 + 5 * D, 0); /* D + 1 lists */
+    put_le32(wire + 3 + (ptrdiff_t)5 * (D - 1), 1);
+    put_le32(wire + 3 + (ptrdiff_t)5 * D, 0); /* D + 1 lists */
     assert_decode_err(wire, sizeof wire, MPROC_EBADMSG);
     return 0;
 }

@@ -327,6 +327,8 @@ int mproc__encode(const mproc_value *v, mproc__buf *out,
     rc = mproc__buf_reserve(out, size);
     if (rc < 0)
         return rc;
+    if (out->p == NULL) /* reserve gave room, or failed above */
+        return MPROC_ENOMEM;
     n0 = out->n;
     nh0 = handles != NULL ? handles->n : 0;
     e.w = out->p + out->n;

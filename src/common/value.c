@@ -231,6 +231,7 @@ int mproc__list_push(mproc_value *list, mproc_value *item)
     if (n == list->u.list.cap) {
         mproc_value **items;
         size_t cap = list->u.list.cap < 4 ? 4 : list->u.list.cap;
+        /* NOLINTBEGIN(bugprone-sizeof-expression): arrays of pointers */
         if (cap > SIZE_MAX / 2 / sizeof *items)
             return MPROC_ENOMEM;
         cap *= 2;
@@ -242,6 +243,7 @@ int mproc__list_push(mproc_value *list, mproc_value *item)
         } else {
             items = realloc(list->u.list.items, cap * sizeof *items);
         }
+        /* NOLINTEND(bugprone-sizeof-expression) */
         if (items == NULL)
             return MPROC_ENOMEM;
         list->u.list.items = items;
@@ -405,7 +407,12 @@ static mproc_value *value_copy(const mproc_value *v, int depth)
                 mproc_value_free(c);
                 return NULL;
             }
-            (void)mproc__list_push(c, item); /* room for n: cannot fail */
+            /* Room for n was made: cannot fail, but is checked anyway. */
+            if (mproc__list_push(c, item) < 0) {
+                mproc_value_free(item);
+                mproc_value_free(c);
+                return NULL;
+            }
         }
         return c;
     default:
@@ -611,7 +618,7 @@ static void put_int(text *t, int64_t i)
  * back skipping any non-digit, so a locale's decimal comma does no harm. */
 static void put_float(text *t, double d)
 {
-    char tmp[40], digits[24];
+    char tmp[40], digits[24] = {0};
     int prec, exp = 0, nd = 0, i;
     const char *q;
     if (is_nan(d)) {
@@ -734,7 +741,9 @@ static void put_quoted(text *t, const mproc_value *v, bool is_bytes)
             puts_(t, "\\r");
         } else if (c == '\t') {
             puts_(t, "\\t");
-        } else if (c < 0x20 || c == 0x7f) {
+            /* Three branches escape one byte as hex, for different reasons
+             * (a control, any byte of bytes, a byte that is not UTF-8). */
+        } else if (c < 0x20 || c == 0x7f) { // NOLINT(bugprone-branch-clone)
             put_hex_escape(t, c);
         } else if (c < 0x80) {
             putc_(t, (char)c);

@@ -97,11 +97,7 @@
 #ifndef MPROC_POSIX_PLATFORM_H
 #define MPROC_POSIX_PLATFORM_H
 
-#if defined(__has_include)
-#if __has_include("mproc_features.h")
 #include "mproc_features.h"
-#endif
-#endif
 #if !defined(MPROC_FEATURES_DETECTED)
 #error                                                                         \
     "mproc_features.h is missing: build with CMake (cmake/MprocPlatform.cmake)"

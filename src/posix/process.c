@@ -62,9 +62,6 @@
 #if defined(MPROC_SYS_LOCAL_PEERCRED)
 #include <sys/ucred.h>
 #endif
-#if defined(MPROC_HAVE_SCHED_AFFINITY)
-#include <sched.h>
-#endif
 #if defined(MPROC_HAVE_CPUSET_AFFINITY)
 #include <sys/cpuset.h>
 #include <sys/param.h>

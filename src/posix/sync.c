@@ -429,6 +429,7 @@ static int views_add(wmutex *m)
     (void)pthread_mutex_lock(&views_lock);
     if (nviews == capviews) {
         size_t cap = capviews ? capviews * 2 : 16;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         wmutex **p = (wmutex **)realloc(views, cap * sizeof *p);
         if (p == NULL) {
             rc = MPROC_ENOMEM;
