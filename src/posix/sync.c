@@ -123,22 +123,8 @@ int64_t mproc__os_thread_id(void)
  * Deadlines
  */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Milliseconds left before `deadline` (-1: none), as a timeout. */
-static int left_ms(int64_t deadline)
-{
-    int64_t d;
-    if (deadline < 0)
-        return MPROC_FOREVER;
-    d = deadline - mono_ms();
-    return d <= 0 ? 0 : (d > INT_MAX ? INT_MAX : (int)d);
-}
+/* mproc__deadline_ns and mproc__left_ms (backend.h): nanosecond
+ * deadlines, so that no timeout ends early (row C14). */
 
 #if !defined(WORD_MUTEX) || !defined(WORD_SEM)
 static struct timespec abstime(clockid_t clk, int timeout_ms)
@@ -238,8 +224,9 @@ mutex_lock_slow(pthread_mutex_t *m, int rc, int timeout_ms)
         rc = pthread_mutex_trylock(m);
     } else if (timeout_ms > 0) {
 #if defined(POLL_TIMED)
-        int64_t end = mono_ms() + timeout_ms + 1;
-        while ((rc = pthread_mutex_trylock(m)) == EBUSY && mono_ms() < end) {
+        int64_t end = mproc__deadline_ns(timeout_ms);
+        while ((rc = pthread_mutex_trylock(m)) == EBUSY &&
+               mproc__os_now_ns() < end) {
             /* nanosleep would be a cancellation point */
             struct timespec ts = {0, 1000000L};
             int old = PTHREAD_CANCEL_ENABLE;
@@ -604,7 +591,7 @@ int mproc__os_mutex_init(void *mem, mproc__handle *h)
     atomic_store(&m->tid, 0);
     m->serial = mix64((uint64_t)id.pid ^ mix64(id.start) ^
                       mix64(atomic_fetch_add(&serials, 1) + 1) ^
-                      (uint64_t)(uintptr_t)mem ^ (uint64_t)mono_ms());
+                      (uint64_t)(uintptr_t)mem ^ (uint64_t)mproc__os_now_ns());
     return views_add(m);
 }
 
@@ -628,7 +615,7 @@ __attribute__((noinline))
 static int
 wm_lock_slow(wmutex *m, uint64_t me, int timeout_ms)
 {
-    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : -1;
+    int64_t deadline = timeout_ms > 0 ? mproc__deadline_ns(timeout_ms) : -1;
     bool contended = false;
     int spins = 0;
     for (;;) {
@@ -664,7 +651,7 @@ wm_lock_slow(wmutex *m, uint64_t me, int timeout_ms)
             low |= WM_WAITERS;
         }
         contended = true;
-        left = left_ms(deadline);
+        left = mproc__left_ms(deadline);
         if (left == 0) {
             if (!wm_owner_alive(v, me) && wm_take_over(m, v | WM_WAITERS, me))
                 return wm_got(m, MPROC_EOWNERDEAD);
@@ -772,7 +759,7 @@ int mproc__os_sem_open(void *mem, mproc__handle h)
 int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms)
 {
     wsem *s = (wsem *)mem;
-    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : -1;
+    int64_t deadline = timeout_ms > 0 ? mproc__deadline_ns(timeout_ms) : -1;
     (void)h;
     for (;;) {
         uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
@@ -785,7 +772,7 @@ int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms)
         }
         if (timeout_ms == 0)
             return MPROC_EBUSY;
-        left = left_ms(deadline);
+        left = mproc__left_ms(deadline);
         if (left == 0)
             return MPROC_ETIMEDOUT;
         atomic_fetch_add(&s->waiters, 1);
@@ -1023,7 +1010,7 @@ int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
                         mproc__handle mutex_h, int timeout_ms)
 {
     pcond *c = (pcond *)mem;
-    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms + 1 : -1;
+    int64_t deadline = timeout_ms > 0 ? mproc__deadline_ns(timeout_ms) : -1;
     uint32_t start;
     bool owner_died = false;
     (void)h;
@@ -1033,7 +1020,7 @@ int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
     c->waiters++;
     for (;;) {
         uint32_t seen = atomic_load_explicit(&c->seq, memory_order_relaxed);
-        int left = left_ms(deadline);
+        int left = mproc__left_ms(deadline);
         int rc;
         bool timed_out = false;
         rc = mproc__os_mutex_unlock(mutex_mem, mutex_h);

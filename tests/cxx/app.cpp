@@ -1,13 +1,16 @@
-// K06/K07: a C++ program against include/mproc.h. It compiles with
-// -pedantic-errors in C++11, 17 and 20 (K06, tests/cxx/syntax.cmake), and
-// run (K07) it starts a child with MPROC_LIST arguments, which the child
-// checks, under the start method of MPROC_START_METHOD.
+// K06/K07: a C++ program against include/mproc.h and mproc_transport.h. It
+// compiles with -pedantic-errors in C++11, 17 and 20 (K06,
+// tests/cxx/syntax.cmake), and run (K07) it starts a child with MPROC_LIST
+// arguments, which the child checks, under the start method of
+// MPROC_START_METHOD.
 #include <mproc.h>
+#include <mproc_transport.h>
 
 #include <cstdio>
 #include <cstring>
 
-namespace {
+namespace
+{
 
 int worker(const mproc_value *args)
 {
