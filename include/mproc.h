@@ -196,8 +196,11 @@ typedef struct mproc_imap mproc_imap;
  * In the parent it also finds the file spawn starts: argv[0] as an absolute
  * path (searched in PATH when it has no slash) if that is this program's
  * own file, else the system's name for it (/proc/self/exe,
- * GetModuleFileNameW). So a program run under a loader such as valgrind
- * spawns itself, not the loader. It returns MPROC_EINVAL when the
+ * _NSGetExecutablePath, sysctl KERN_PROC_PATHNAME, GetModuleFileNameW).
+ * So a program run under a loader such as valgrind spawns itself, not the
+ * loader. Where the system has no name for it, argv[0] is the only one: a
+ * program there that never called mproc_init cannot spawn (MPROC_EEXEC
+ * from start). It returns MPROC_EINVAL when the
  * environment variable MPROC_START_METHOD holds anything but "fork" or
  * "spawn" (unset or empty: the default), and MPROC_ENOSYS for "fork" where
  * there is no fork (Windows); the rest of its work is done all the same.
