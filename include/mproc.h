@@ -95,38 +95,38 @@ MPROC_API const char *mproc_version_string(void);
 #define MPROC_ERRNO_MAP(X)                                                     \
     X(EINVAL, -1, "invalid argument")                                          \
     X(ENOMEM, -2, "out of memory")                                             \
-    X(ESTATE, -3, "operation not valid in the object's current state")        \
+    X(ESTATE, -3, "operation not valid in the object's current state")         \
     X(ECLOSED, -4, "object is closed")                                         \
     X(ETIMEDOUT, -5, "timed out")                                              \
-    X(EBUSY, -6, "resource is busy (non-blocking attempt failed)")            \
+    X(EBUSY, -6, "resource is busy (non-blocking attempt failed)")             \
     X(EFULL, -7, "queue is full")                                              \
     X(EEMPTY, -8, "queue is empty")                                            \
-    X(EEOF, -9, "end of file: the peer closed and no data is left")           \
+    X(EEOF, -9, "end of file: the peer closed and no data is left")            \
     X(EPIPE, -10, "the peer has closed its end")                               \
-    X(EMSGSIZE, -11, "message larger than the documented maximum")            \
-    X(ETOOSMALL, -12, "buffer too small for the message (message kept)")      \
+    X(EMSGSIZE, -11, "message larger than the documented maximum")             \
+    X(ETOOSMALL, -12, "buffer too small for the message (message kept)")       \
     X(EBADMSG, -13, "malformed message")                                       \
-    X(EDIRECTION, -14, "pipe end not open in that direction")                 \
+    X(EDIRECTION, -14, "pipe end not open in that direction")                  \
     X(ENOTOWNER, -15, "lock is not held by the caller")                        \
-    X(EOWNERDEAD, -16, "acquired; the previous owner died holding it")        \
-    X(ERANGE, -17, "value out of range (released too many times?)")           \
+    X(EOWNERDEAD, -16, "acquired; the previous owner died holding it")         \
+    X(ERANGE, -17, "value out of range (released too many times?)")            \
     X(EBROKEN, -18, "barrier is broken")                                       \
-    X(ENOTEXITED, -19, "process has not exited (or not started) yet")         \
-    X(EDAEMON, -20, "a daemon process cannot start children")                 \
-    X(ERESOLVE, -21, "target function cannot be found in the child")          \
-    X(EEXEC, -22, "child executable could not be started")                    \
+    X(ENOTEXITED, -19, "process has not exited (or not started) yet")          \
+    X(EDAEMON, -20, "a daemon process cannot start children")                  \
+    X(ERESOLVE, -21, "target function cannot be found in the child")           \
+    X(EEXEC, -22, "child executable could not be started")                     \
     X(ENOSYS, -23, "not supported on this platform")                           \
     X(EMFILE, -24, "too many open files or handles")                           \
-    X(EAGAIN, -25, "resource temporarily unavailable (process limit?)")       \
+    X(EAGAIN, -25, "resource temporarily unavailable (process limit?)")        \
     X(EPERM, -26, "operation not permitted")                                   \
     X(ENOENT, -27, "no such process or object")                                \
     X(EIO, -28, "input/output error")                                          \
-    X(ECHILD, -29, "the child process failed during start-up")                \
+    X(ECHILD, -29, "the child process failed during start-up")                 \
     X(EUNKNOWN, -30, "unknown system error")                                   \
-    X(ECORRUPT, -31, "shared state is corrupt (written by a faulty peer?)")   \
-    X(EBOOTSTRAP, -32, "process not started: the bootstrap is not finished")  \
-    X(EFRAMING, -33, "message framing broken: the pipe end was closed")       \
-    X(ENOTCHILD, -34, "the process is not a child of the calling process")    \
+    X(ECORRUPT, -31, "shared state is corrupt (written by a faulty peer?)")    \
+    X(EBOOTSTRAP, -32, "process not started: the bootstrap is not finished")   \
+    X(EFRAMING, -33, "message framing broken: the pipe end was closed")        \
+    X(ENOTCHILD, -34, "the process is not a child of the calling process")     \
     X(EWORKER, -35, "a pool worker died running the task")
 
 /** The error codes: MPROC_<NAME> = value, one for each row of
@@ -431,8 +431,7 @@ MPROC_API int mproc_value_get_shm(const mproc_value *v, mproc_shm **out);
 /** Python-like text ("[42, None, 'hello', True]") into buf, NUL-terminated
  * and truncated to cap (buf may be NULL when cap is 0). Returns the length
  * the full text needs (without the NUL) or a negative code. */
-MPROC_API int64_t mproc_value_repr(const mproc_value *v, char *buf,
-                                   size_t cap);
+MPROC_API int64_t mproc_value_repr(const mproc_value *v, char *buf, size_t cap);
 
 /** @{ */
 /** The wire encoding (docs/wire-format.md), for values without handles.
@@ -442,8 +441,7 @@ MPROC_API int64_t mproc_value_repr(const mproc_value *v, char *buf,
  * mproc_value_decode treats its input as hostile: MPROC_EBADMSG for anything
  * malformed (handles included), never an over-read; *out is NULL on
  * failure. */
-MPROC_API int mproc_value_encode(const mproc_value *v, void **buf,
-                                 size_t *len);
+MPROC_API int mproc_value_encode(const mproc_value *v, void **buf, size_t *len);
 MPROC_API int mproc_value_decode(const void *buf, size_t len,
                                  mproc_value **out);
 /** @} */
@@ -526,8 +524,7 @@ MPROC_API int mproc_process_set_start_method(mproc_process *p,
 /** @} */
 /** true: the child reads the parent's standard input (the same file or
  * terminal, sharing its position) instead of the null device. */
-MPROC_API int mproc_process_set_inherit_stdin(mproc_process *p,
-                                              bool inherit);
+MPROC_API int mproc_process_set_inherit_stdin(mproc_process *p, bool inherit);
 
 /** Starts the child. Returns once the child exists and (under spawn) has
  * found its target: MPROC_ERESOLVE when it cannot find or verify it (a
@@ -661,14 +658,12 @@ MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
  * MPROC_EMSGSIZE over MPROC_MESSAGE_MAX (nothing sent), MPROC_EINVAL for a
  * value holding handles. */
 MPROC_API int mproc_conn_send(mproc_conn *c, const mproc_value *v);
-MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf,
-                                    size_t len);
+MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf, size_t len);
 /** @} */
 /** A new value owned by the caller. MPROC_EEOF once the peer closed and every
  * message was read; MPROC_ETIMEDOUT; MPROC_EBADMSG for malformed bytes (the
  * message is consumed, the pipe stays usable). */
-MPROC_API int mproc_conn_recv(mproc_conn *c, mproc_value **out,
-                              int timeout_ms);
+MPROC_API int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms);
 /** Into the caller's buffer: MPROC_ETOOSMALL with *len set to the size needed
  * when it does not fit; the message stays for the next receive. */
 MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap,
@@ -705,9 +700,9 @@ MPROC_API mproc_conn *mproc_conn_destroy(mproc_conn *c);
  * the OS sees it (robust mutex, abandoned mutex handle): a process whose
  * main thread has exited keeps what its other threads hold, and a process
  * that died loses what it held even when its pid has gone to another
- * process; the next taker repairs what the dead one left. With POSIX threads, put, get
- * and join are cancellation points on entry and while they sleep (for room,
- * an item or the lock), never while they hold a lock: a cancelled put has
+ * process; the next taker repairs what the dead one left. With POSIX threads,
+ * put, get and join are cancellation points on entry and while they sleep (for
+ * room, an item or the lock), never while they hold a lock: a cancelled put has
  * put its item whole or not at all (the copy of a typed item is freed).
  *
  * qsize, empty, full, maxsize and join count whole items a consumer can
@@ -754,8 +749,8 @@ MPROC_API int mproc_queue_put(mproc_queue *q, const mproc_value *v,
                               int timeout_ms);
 MPROC_API int mproc_queue_get(mproc_queue *q, mproc_value **out,
                               int timeout_ms);
-MPROC_API int mproc_queue_put_bytes(mproc_queue *q, const void *buf,
-                                    size_t len, int timeout_ms);
+MPROC_API int mproc_queue_put_bytes(mproc_queue *q, const void *buf, size_t len,
+                                    int timeout_ms);
 MPROC_API int mproc_queue_get_bytes(mproc_queue *q, void **buf, size_t *len,
                                     int timeout_ms);
 /** @} */

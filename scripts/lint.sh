@@ -3,7 +3,10 @@
 # every project source the clang build (POSIX backend) and the mingw cross
 # build (Win32 backend) compile, using their compile_commands.json.
 #
-#   scripts/lint.sh [tidy|cppcheck]...     default: both
+#   scripts/lint.sh [tidy|cppcheck|format]...     default: all three
+#
+# format: every C and C++ file of the tree is as clang-format (the repo's
+# .clang-format) would write it.
 #
 # Exits 1 when either tool reports something; scripts/test.sh runs it as its
 # lint stage, so CI does. Needs the packages clang-tidy and cppcheck (the
@@ -17,12 +20,13 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-tools=${*:-tidy cppcheck}
+tools=${*:-tidy cppcheck format}
 for t in $tools; do
     case "$t" in
     tidy) need=clang-tidy ;;
     cppcheck) need=cppcheck ;;
-    *) echo "lint: unknown tool '$t' (tidy, cppcheck)" >&2; exit 2 ;;
+    format) need=clang-format ;;
+    *) echo "lint: unknown tool '$t' (tidy, cppcheck, format)" >&2; exit 2 ;;
     esac
     if ! command -v "$need" >/dev/null 2>&1; then
         echo "lint: $need is not installed (apt-get install -y $need)" >&2
@@ -38,6 +42,25 @@ sources()
 }
 
 status=0
+case " $tools " in
+*" format "*)
+    mapfile -t all < <(find include src tests examples bench -type f \
+        \( -name '*.c' -o -name '*.h' -o -name '*.cpp' \) 2>/dev/null | sort)
+    out=$(clang-format --dry-run "${all[@]}" 2>&1 | grep 'warning:' | cut -d: -f1 | sort -u)
+    echo "=== format (${#all[@]} files)"
+    if [ -n "$out" ]; then
+        echo "$out"
+        echo "=== format: $(wc -l <<<"$out") file(s) not formatted (clang-format -i them)"
+        status=1
+    else
+        echo "=== format: clean"
+    fi
+    ;;
+esac
+tools=${tools//format/}
+if [ -z "${tools// /}" ]; then
+    exit $status
+fi
 for preset in clang mingw; do
     if [ ! -f "build/$preset/compile_commands.json" ]; then
         cmake --preset "$preset" >/dev/null || { status=1; continue; }

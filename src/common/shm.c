@@ -28,8 +28,8 @@ int mproc_shm_create(mproc_shm **out, size_t size)
     *out = NULL;
     if (size == 0)
         return MPROC_EINVAL;
-    /* The size travels to children as 64 bits and must fit an off_t (a
-     * 32-bit size_t always does). */
+        /* The size travels to children as 64 bits and must fit an off_t (a
+         * 32-bit size_t always does). */
 #if SIZE_MAX > INT64_MAX
     if (size > (size_t)INT64_MAX)
         return MPROC_ENOMEM;
