@@ -186,7 +186,7 @@ static void sweep(void)
         mproc__proc_id id;
         char name[NAME_MAX + 2];
         int rc;
-        if (strncmp(p, SHM_NAME_PREFIX + 1, sizeof SHM_NAME_PREFIX - 2) != 0)
+        if (strncmp(p, &SHM_NAME_PREFIX[1], sizeof SHM_NAME_PREFIX - 2) != 0)
             continue;
         p += sizeof SHM_NAME_PREFIX - 2;
         if (!get_b32(&p, '.', &pid) || !get_b32(&p, '.', &stamp) || pid == 0 ||
