@@ -61,10 +61,12 @@ int main(int argc, char **argv)
     rc = mproc_shm_create(&shm, sizeof(int64_t));
     if (rc == 0)
         rc = mproc_lock_create(&lock);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     procs = (mproc_process **)calloc((size_t)nprocs, sizeof *procs);
     if (rc < 0 || procs == NULL) {
         fprintf(stderr, "setup: %s\n",
                 mproc_strerror(rc < 0 ? rc : MPROC_ENOMEM));
+        free(procs);
         return 1;
     }
     for (long i = 0; i < nprocs; i++) {

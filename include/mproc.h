@@ -95,33 +95,33 @@ MPROC_API const char *mproc_version_string(void);
 #define MPROC_ERRNO_MAP(X)                                                     \
     X(EINVAL, -1, "invalid argument")                                          \
     X(ENOMEM, -2, "out of memory")                                             \
-    X(ESTATE, -3, "operation not valid in the object's current state")        \
+    X(ESTATE, -3, "operation not valid in the object's current state")         \
     X(ECLOSED, -4, "object is closed")                                         \
     X(ETIMEDOUT, -5, "timed out")                                              \
-    X(EBUSY, -6, "resource is busy (non-blocking attempt failed)")            \
+    X(EBUSY, -6, "resource is busy (non-blocking attempt failed)")             \
     X(EFULL, -7, "queue is full")                                              \
     X(EEMPTY, -8, "queue is empty")                                            \
-    X(EEOF, -9, "end of file: the peer closed and no data is left")           \
+    X(EEOF, -9, "end of file: the peer closed and no data is left")            \
     X(EPIPE, -10, "the peer has closed its end")                               \
-    X(EMSGSIZE, -11, "message larger than the documented maximum")            \
-    X(ETOOSMALL, -12, "buffer too small for the message (message kept)")      \
+    X(EMSGSIZE, -11, "message larger than the documented maximum")             \
+    X(ETOOSMALL, -12, "buffer too small for the message (message kept)")       \
     X(EBADMSG, -13, "malformed message")                                       \
-    X(EDIRECTION, -14, "pipe end not open in that direction")                 \
+    X(EDIRECTION, -14, "pipe end not open in that direction")                  \
     X(ENOTOWNER, -15, "lock is not held by the caller")                        \
-    X(EOWNERDEAD, -16, "acquired; the previous owner died holding it")        \
-    X(ERANGE, -17, "value out of range (released too many times?)")           \
+    X(EOWNERDEAD, -16, "acquired; the previous owner died holding it")         \
+    X(ERANGE, -17, "value out of range (released too many times?)")            \
     X(EBROKEN, -18, "barrier is broken")                                       \
-    X(ENOTEXITED, -19, "process has not exited (or not started) yet")         \
-    X(EDAEMON, -20, "a daemon process cannot start children")                 \
-    X(ERESOLVE, -21, "target function cannot be found in the child")          \
-    X(EEXEC, -22, "child executable could not be started")                    \
+    X(ENOTEXITED, -19, "process has not exited (or not started) yet")          \
+    X(EDAEMON, -20, "a daemon process cannot start children")                  \
+    X(ERESOLVE, -21, "target function cannot be found in the child")           \
+    X(EEXEC, -22, "child executable could not be started")                     \
     X(ENOSYS, -23, "not supported on this platform")                           \
     X(EMFILE, -24, "too many open files or handles")                           \
-    X(EAGAIN, -25, "resource temporarily unavailable (process limit?)")       \
+    X(EAGAIN, -25, "resource temporarily unavailable (process limit?)")        \
     X(EPERM, -26, "operation not permitted")                                   \
     X(ENOENT, -27, "no such process or object")                                \
     X(EIO, -28, "input/output error")                                          \
-    X(ECHILD, -29, "the child process failed during start-up")                \
+    X(ECHILD, -29, "the child process failed during start-up")                 \
     X(EUNKNOWN, -30, "unknown system error")                                   \
     X(ECORRUPT, -31, "shared state is corrupt (written by a faulty peer?)")   \
     X(EBOOTSTRAP, -32, "process not started: the bootstrap is not finished")  \
@@ -198,8 +198,11 @@ typedef struct mproc_imap mproc_imap;
  * In the parent it also finds the file spawn starts: argv[0] as an absolute
  * path (searched in PATH when it has no slash) if that is this program's
  * own file, else the system's name for it (/proc/self/exe,
- * GetModuleFileNameW). So a program run under a loader such as valgrind
- * spawns itself, not the loader. It returns MPROC_EINVAL when the
+ * _NSGetExecutablePath, sysctl KERN_PROC_PATHNAME, GetModuleFileNameW).
+ * So a program run under a loader such as valgrind spawns itself, not the
+ * loader. Where the system has no name for it, argv[0] is the only one: a
+ * program there that never called mproc_init cannot spawn (MPROC_EEXEC
+ * from start). It returns MPROC_EINVAL when the
  * environment variable MPROC_START_METHOD holds anything but "fork" or
  * "spawn" (unset or empty: the default), and MPROC_ENOSYS for "fork" where
  * there is no fork (Windows); the rest of its work is done all the same.
@@ -344,11 +347,18 @@ MPROC_API mproc_value *mproc_list_new(void);
  * deep already, or memory runs out, every item is freed and NULL
  * returned. */
 MPROC_API mproc_value *mproc_list_from(mproc_value *const *items, size_t n);
-/** MPROC_LIST(a, b, c): mproc_list_from() over its arguments (at least one). */
+/** MPROC_LIST(a, b, c): mproc_list_from() over its arguments (at least one).
+ * The same in C and C++ (C++11 and later): C builds a compound literal, C++,
+ * which has none, an std::initializer_list whose array lives until the end
+ * of the full expression, that is, past the call. */
+#if defined(__cplusplus)
+#define MPROC_LIST(...) mproc__list_cxx({__VA_ARGS__})
+#else
 #define MPROC_LIST(...)                                                        \
     mproc_list_from((mproc_value *const[]){__VA_ARGS__},                       \
                     sizeof((mproc_value *const[]){__VA_ARGS__}) /              \
                         sizeof(mproc_value *))
+#endif
 /** Appends `item` and takes ownership of it, also on failure (it is freed),
  * with two exceptions, MPROC_EINVAL with nothing freed: an item that
  * contains `list` itself (a cycle), and an item already inside a list.
@@ -425,8 +435,7 @@ MPROC_API int mproc_value_get_shm(const mproc_value *v, mproc_shm **out);
 /** Python-like text ("[42, None, 'hello', True]") into buf, NUL-terminated
  * and truncated to cap (buf may be NULL when cap is 0). Returns the length
  * the full text needs (without the NUL) or a negative code. */
-MPROC_API int64_t mproc_value_repr(const mproc_value *v, char *buf,
-                                   size_t cap);
+MPROC_API int64_t mproc_value_repr(const mproc_value *v, char *buf, size_t cap);
 
 /** @{ */
 /** The wire encoding (docs/wire-format.md), for values without handles.
@@ -436,8 +445,7 @@ MPROC_API int64_t mproc_value_repr(const mproc_value *v, char *buf,
  * mproc_value_decode treats its input as hostile: MPROC_EBADMSG for anything
  * malformed (handles included), never an over-read; *out is NULL on
  * failure. */
-MPROC_API int mproc_value_encode(const mproc_value *v, void **buf,
-                                 size_t *len);
+MPROC_API int mproc_value_encode(const mproc_value *v, void **buf, size_t *len);
 MPROC_API int mproc_value_decode(const void *buf, size_t len,
                                  mproc_value **out);
 /** @} */
@@ -520,8 +528,7 @@ MPROC_API int mproc_process_set_start_method(mproc_process *p,
 /** @} */
 /** true: the child reads the parent's standard input (the same file or
  * terminal, sharing its position) instead of the null device. */
-MPROC_API int mproc_process_set_inherit_stdin(mproc_process *p,
-                                              bool inherit);
+MPROC_API int mproc_process_set_inherit_stdin(mproc_process *p, bool inherit);
 
 /** Starts the child. Returns once the child exists and (under spawn) has
  * found its target: MPROC_ERESOLVE when it cannot find or verify it (a
@@ -685,8 +692,7 @@ MPROC_API int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex);
  * which for a socket pair are its creator's; Windows: the user of the
  * process that opened the other end of the pipe). */
 MPROC_API int mproc_conn_send(mproc_conn *c, const mproc_value *v);
-MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf,
-                                    size_t len);
+MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf, size_t len);
 /** @} */
 /** A new value owned by the caller. MPROC_EEOF once the peer closed and every
  * message was read; MPROC_ETIMEDOUT; MPROC_EBADMSG for malformed bytes (the
@@ -837,8 +843,8 @@ MPROC_API int mproc_queue_put(mproc_queue *q, const mproc_value *v,
                               int timeout_ms);
 MPROC_API int mproc_queue_get(mproc_queue *q, mproc_value **out,
                               int timeout_ms);
-MPROC_API int mproc_queue_put_bytes(mproc_queue *q, const void *buf,
-                                    size_t len, int timeout_ms);
+MPROC_API int mproc_queue_put_bytes(mproc_queue *q, const void *buf, size_t len,
+                                    int timeout_ms);
 MPROC_API int mproc_queue_get_bytes(mproc_queue *q, void **buf, size_t *len,
                                     int timeout_ms);
 /** @} */
@@ -1097,8 +1103,9 @@ MPROC_API mproc_barrier *mproc_barrier_destroy(mproc_barrier *b);
  * Named blocks (Python's SharedMemory(name=...)) are for programs that do
  * not share a parent: one creates the block under a name, others attach to
  * it by that name. A name is 1 to MPROC_SHM_NAME_MAX characters of A-Z,
- * a-z, 0-9, '.', '_' and '-', not starting with '.' (MPROC_EINVAL
- * otherwise: the same names work on every platform). Only the user who
+ * a-z, 0-9, '.', '_' and '-', not starting with '.' nor with "mproc",
+ * which the library keeps for its own (MPROC_EINVAL otherwise: the same
+ * names work on every platform). Only the user who
  * created a block can attach to it (POSIX: mode 0600, and attach refuses a
  * block of another user or one that others may open, MPROC_EPERM;
  * Windows: a DACL of that user alone). Nothing unlinks a block by itself:
@@ -1516,6 +1523,17 @@ MPROC_API int mproc_pool_set_progress(mproc_pool *pool,
 
 #ifdef __cplusplus
 }
+
+#include <initializer_list>
+
+/** @cond INTERNAL */
+/* What MPROC_LIST expands to in C++: not part of the API, no symbol of the
+ * library (an inline function of the header). */
+inline mproc_value *mproc__list_cxx(std::initializer_list<mproc_value *> items)
+{
+    return mproc_list_from(items.begin(), items.size());
+}
+/** @endcond */
 #endif
 
 #endif /* MPROC_H */

@@ -7,6 +7,9 @@
 #   demo     cmake ninja-build gcc libc6-dev        (build + run the examples)
 #   test     demo + clang libclang-rt-dev gcc-mingw-w64-x86-64 wine64
 #            (sanitizers, clang + fuzz build, Windows cross build under Wine)
+#            + musl-tools gcc-multilib gcc-mingw-w64-i686 (musl, i686 and
+#            mingw-i686 presets) + g++ (C++ consumer rows K06, K07)
+#            + clang-tidy cppcheck (lint stage)
 #            + docs + package (scripts/test.sh's docs, consumer and package
 #            stages)
 #   bench    demo + libapr1-dev python3 pkg-config (bench/run.sh)
@@ -31,7 +34,7 @@
 
 # One line per requirement: SETS PACKAGE PROBE
 #   SETS     comma-separated sets that need it
-#   PROBE    cmd:NAME | file:PATH | clang-rt | wine64
+#   PROBE    cmd:NAME | file:PATH | clang-rt | wine64 | gcc-m32
 MPROC_DEPS_TABLE='
 demo,test,bench,docs,package  cmake                 cmd:cmake
 demo,test,bench,docs,package  ninja-build           cmd:ninja
@@ -41,6 +44,12 @@ test                          clang                 cmd:clang
 test                          libclang-rt-dev       clang-rt
 test                          gcc-mingw-w64-x86-64  cmd:x86_64-w64-mingw32-gcc
 test                          wine64                wine64
+test                          musl-tools            cmd:musl-gcc
+test                          gcc-multilib          gcc-m32
+test                          gcc-mingw-w64-i686    cmd:i686-w64-mingw32-gcc
+test                          g++                   cmd:g++
+test                          clang-tidy            cmd:clang-tidy
+test                          cppcheck              cmd:cppcheck
 bench                         libapr1-dev           file:/usr/include/apr-1.0/apr.h
 bench                         python3               cmd:python3
 bench,test,package            pkg-config            cmd:pkg-config
@@ -86,6 +95,19 @@ mproc_have_clang_rt()
         compgen -G "$dir/lib/*/libclang_rt.fuzzer*x86_64*" >/dev/null
 }
 
+# True when gcc can build and link a 32-bit x86 program (gcc-multilib).
+mproc_have_gcc_m32()
+{
+    local out
+    command -v gcc >/dev/null 2>&1 || return 1
+    out=$(mktemp) || return 1
+    printf 'int main(void) { return 0; }\n' |
+        gcc -m32 -x c - -o "$out" >/dev/null 2>&1
+    local rc=$?
+    rm -f "$out"
+    return $rc
+}
+
 mproc_probe()
 {
     case "$1" in
@@ -93,6 +115,7 @@ mproc_probe()
     file:*) [ -e "${1#file:}" ] ;;
     clang-rt) mproc_have_clang_rt ;;
     wine64) mproc_find_wine64 >/dev/null ;;
+    gcc-m32) mproc_have_gcc_m32 ;;
     *) return 1 ;;
     esac
 }

@@ -11,6 +11,14 @@
 #   tsan    clang, ThreadSanitizer
 #   clang   clang, warnings as errors; the bounded fuzz tests when they exist
 #   mingw   Windows x86_64 cross build with mingw-w64, tests under Wine
+#   portable     gcc, the POSIX backend with every Linux-only feature off
+#                (the fallback of each primitive: what other systems take)
+#   macos-logic  portable plus the macOS choices that run on Linux
+#                (31-character shm names, ...)
+#   musl         musl-gcc (musl libc)
+#   i686         gcc -m32, 32-bit x86
+#   mingw-i686   Windows i686 cross build: compiled with -Werror, not run
+#                (no 32-bit Wine)
 #
 # and stages that are not one preset's suite:
 #
@@ -22,6 +30,11 @@
 #             and run, natively and under Wine (tests/consumer/run.sh)
 #   package   the .deb packages (deb preset), unpacked into an empty
 #             folder, a consumer built against them and run
+#   msvc      src/common and src/win32 compiled in clang's MSVC mode against
+#             the mingw-w64 headers, strict warnings as errors, and no
+#             GCC-only construct outside a guard (scripts/msvc-check.sh)
+#   lint      clang-tidy and cppcheck over the clang and mingw builds
+#             (scripts/lint.sh)
 #
 #   scripts/test.sh [STAGE...]      default: all of them, in that order
 #
@@ -38,8 +51,10 @@ cd "$root" || exit 1
 # shellcheck source=deps.sh
 . scripts/deps.sh
 
-all_presets="debug stress asan tsan clang mingw"
-all_stages="docs consumer package"
+all_presets="debug stress asan tsan clang mingw portable macos-logic musl i686 mingw-i686"
+all_stages="docs consumer package msvc lint"
+# Presets that are built only: their programs cannot run here.
+build_only=" mingw-i686 "
 presets=${*:-$all_presets $all_stages}
 for p in $presets; do
     case " $all_presets $all_stages " in
@@ -131,6 +146,14 @@ run_preset()
         summary[$p]="(no tests run)"
         return
     fi
+    case "$build_only" in
+    *" $p "*)
+        status[$p]=passed
+        took[$p]="build $((t1 - t0)) s"
+        summary[$p]="(built with -Werror; not run: no 32-bit Wine)"
+        return
+        ;;
+    esac
     if [ "$p" = mingw ] && ! wine_start; then
         status[$p]="FAILED (Wine setup)"
         took[$p]="build $((t1 - t0)) s"
@@ -191,6 +214,16 @@ stage_package()
     tests/consumer/run.sh deb </dev/null
 }
 
+stage_msvc()
+{
+    scripts/msvc-check.sh </dev/null
+}
+
+stage_lint()
+{
+    scripts/lint.sh </dev/null
+}
+
 run_stage()
 {
     local s=$1 t0=$SECONDS log=$logdir/$1.log
@@ -225,7 +258,7 @@ echo
 echo "======================================================================"
 echo "=== Results (total $((SECONDS - started)) s)"
 for p in $presets; do
-    printf '  %-8s %-20s %s\n' "$p" "${status[$p]}" "${took[$p]}"
+    printf '  %-12s %-20s %s\n' "$p" "${status[$p]}" "${took[$p]}"
     [ "${status[$p]}" = passed ] || failed=1
 done
 if [ $failed -eq 0 ]; then

@@ -20,7 +20,7 @@
 #include <mach-o/dyld.h>
 #endif
 
-extern char **environ;
+extern char **environ; /* NOLINT(readability-redundant-declaration) */
 
 static int self_exe(char *buf, size_t cap)
 {

@@ -65,7 +65,7 @@ void th_fail(const char *file, int line, const char *fmt, ...)
 static double multiplier(void)
 {
     const char *s = getenv("MPROC_TEST_TIMEOUT_MULTIPLIER");
-    double m = s ? atof(s) : 1.0;
+    double m = s ? strtod(s, NULL) : 1.0;
     return m >= 1.0 ? m : 1.0;
 }
 
@@ -142,6 +142,23 @@ static int parse_method(const char *s, mproc_start_method *m)
     return 0;
 }
 
+/* The TAP-like result line. tests/CMakeLists.txt passes a test only when
+ * the runner printed "ok - NAME[ METHOD] (N ms)" for it, whatever the exit
+ * status: a runner that never started (a binary the emulator cannot load
+ * exits 0 without output) is a failure, not a pass. */
+static void result_line(bool ok, const char *name, const char *method,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    printf("%s - %s%s%s ", ok ? "ok" : "not ok", name, method ? " " : "",
+           method ? method : "");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
 /* In the supervised child: run the test here. */
 static int run_here(const char *name, const char *method)
 {
@@ -165,14 +182,17 @@ static int run_here(const char *name, const char *method)
     if (current_method != MPROC_START_DEFAULT) {
         rc = mproc_set_start_method(current_method);
         if (rc < 0) {
-            fprintf(stderr, "mproc_set_start_method: %s\n",
-                    mproc_strerror(rc));
+            fprintf(stderr, "mproc_set_start_method: %s\n", mproc_strerror(rc));
             return TH_FAIL;
         }
     }
     rc = t->fn();
     fflush(stdout);
     fflush(stderr);
+    /* Run by hand or under a tool (valgrind): the same proof that the test
+     * ran to its end, in a form the supervised line never takes. */
+    if (rc == TH_PASS && getenv("MPROC_TEST_SUPERVISED") == NULL)
+        result_line(true, name, method, "(in this process)");
     return rc;
 }
 
@@ -216,31 +236,30 @@ static int run_supervised(const char *name, const char *method)
     }
     timeout_ms = th_ms(t->timeout_s * 1000);
     t0 = th_now_ms();
+    /* The test process prints no result line of its own (run_here). */
+    (void)th_platform_setenv("MPROC_TEST_SUPERVISED", "1");
     out = th_supervise(name, method, timeout_ms, &status);
     fflush(stdout);
     switch (out) {
     case TH_OUT_PASS:
-        printf("ok - %s %s (%lld ms)\n", name, method ? method : "",
-               (long long)(th_now_ms() - t0));
+        result_line(true, name, method, "(%lld ms)",
+                    (long long)(th_now_ms() - t0));
         return 0;
     case TH_OUT_SKIP:
-        printf("ok - %s %s # SKIP\n", name, method ? method : "");
+        result_line(true, name, method, "# SKIP");
         return TH_SKIP;
     case TH_OUT_TIMEOUT:
-        printf("not ok - %s %s # timed out after %d ms\n", name,
-               method ? method : "", timeout_ms);
+        result_line(false, name, method, "# timed out after %d ms", timeout_ms);
         return 1;
     case TH_OUT_CRASH:
-        printf("not ok - %s %s # crashed (signal or exception %d)\n", name,
-               method ? method : "", status);
+        result_line(false, name, method, "# crashed (signal or exception %d)",
+                    status);
         return 1;
     case TH_OUT_FAIL:
-        printf("not ok - %s %s # failed with status %d\n", name,
-               method ? method : "", status);
+        result_line(false, name, method, "# failed with status %d", status);
         return 1;
     default:
-        printf("not ok - %s %s # could not start the test process\n", name,
-               method ? method : "");
+        result_line(false, name, method, "# could not start the test process");
         return 1;
     }
 }
@@ -266,8 +285,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "--list") == 0) {
         for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-            printf("%s %s %d\n", tests[i].name,
-                   tests[i].each ? "EACH" : "ONCE", tests[i].timeout_s);
+            printf("%s %s %d\n", tests[i].name, tests[i].each ? "EACH" : "ONCE",
+                   tests[i].timeout_s);
         return 0;
     }
     if (argc >= 3 && strcmp(argv[1], "--run") == 0)

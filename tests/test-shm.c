@@ -126,6 +126,11 @@ TEST(N01_create_exclusive_attach_real_size)
     ASSERT_ERR(mproc_shm_create_named(&again, "a\\b", 10), MPROC_EINVAL);
     ASSERT_ERR(mproc_shm_create_named(&again, ".hidden", 10), MPROC_EINVAL);
     ASSERT_ERR(mproc_shm_create_named(&again, "sp ace", 10), MPROC_EINVAL);
+    /* The library's own prefix: its leftover-name sweep must never meet a
+     * user's block (src/posix/shm.c). */
+    ASSERT_ERR(mproc_shm_create_named(&again, "mproc1.2.abc", 10),
+               MPROC_EINVAL);
+    ASSERT_ERR(mproc_shm_attach(&again, "mproc1.2.abc"), MPROC_EINVAL);
     memset(longest, 'x', sizeof longest);
     longest[MPROC_SHM_NAME_MAX + 1] = '\0'; /* one too long */
     ASSERT_ERR(mproc_shm_create_named(&again, longest, 10), MPROC_EINVAL);

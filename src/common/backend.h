@@ -21,6 +21,7 @@
 #ifndef MPROC_BACKEND_H
 #define MPROC_BACKEND_H
 
+#include "atomics.h"
 #include "mproc.h"
 
 #include <stdbool.h>
@@ -58,7 +59,7 @@ typedef struct mproc__child {
      * serialises reaping and signalling of this child with it (a spin lock
      * per child, so a fork child inherits no global lock state); Windows
      * may ignore it. */
-    int lock;
+    atomic_int lock;
     /* Backend-private; callers initialise it to MPROC__BADHANDLE along
      * with `handle`. POSIX (Linux): mproc__os_spawn / mproc__os_fork set it
      * for a daemon child to its lifeline, the write end of a pipe that only

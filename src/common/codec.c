@@ -329,6 +329,8 @@ static int encode(const mproc_value *v, mproc__buf *out,
     rc = mproc__buf_reserve(out, size);
     if (rc < 0)
         return rc;
+    if (out->p == NULL) /* reserve gave room, or failed above */
+        return MPROC_ENOMEM;
     n0 = out->n;
     nh0 = handles != NULL ? handles->n : 0;
     e.w = out->p + out->n;
@@ -472,12 +474,10 @@ static int read_value(dec *d, int depth, mproc_value **out)
         d->r += 8;
         break;
     case TAG_FLOAT: {
-        double f;
         if (left(d) < 8)
             return MPROC_EBADMSG;
         bits = get_u64(d->r);
-        memcpy(&f, &bits, sizeof f);
-        v = mproc_float(f);
+        v = mproc__float_bits(bits); /* NaN payloads bit for bit */
         d->r += 8;
         break;
     }

@@ -890,7 +890,7 @@ int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap, size_t *len,
     if (n > cap)
         return MPROC_ETOOSMALL; /* kept for the next receive */
     /* What an earlier receive took of it comes first. */
-    if (c->big != NULL && c->part > HDR)
+    if (c->big != NULL && c->part > HDR && buf != NULL)
         memcpy(buf, c->big, c->part - HDR);
     rc = frame_payload(c, buf, n, deadline);
     if (rc < 0)

@@ -78,6 +78,9 @@ static inline bool mproc__type_is_handle(int type)
  * (MPROC_ENOMEM); it keeps `parent` and `height` (cheap while a tree is
  * built from the bottom up), and the caller keeps the depth limit. */
 mproc_value *mproc__value_new_blob(int type, const void *p, size_t n);
+/* A float value of these IEEE 754 bits, kept bit for bit (a signalling
+ * NaN stays one: no floating-point register on the way). */
+mproc_value *mproc__float_bits(uint64_t bits);
 mproc_value *mproc__value_new_list(size_t cap);
 /* A handle value; `owned`: mproc_value_free destroys the object (imported in
  * a child). NULL for a NULL object or a type that is not a handle. */

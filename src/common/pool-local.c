@@ -19,7 +19,7 @@
  */
 #include "pool.h"
 
-#include <stdatomic.h>
+#include "atomics.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -59,12 +59,22 @@
  */
 #include "internal.h"
 
-#include <stdatomic.h>
+#include "atomics.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__GLIBC__)
+#if !defined(_WIN32)
+/* What the C library offers (cmake/MprocPlatform.cmake): its stdio buffer
+ * queries. */
+#include "mproc_features.h"
+#if defined(MPROC_FORCE_FALLBACKS)
+#undef MPROC_SYS_FPENDING
+#undef MPROC_SYS_FPURGE_GNU
+#undef MPROC_SYS_FPURGE
+#endif
+#if defined(MPROC_SYS_FPENDING) || defined(MPROC_SYS_FPURGE_GNU)
 #include <stdio_ext.h>
+#endif
 #endif
 
 enum { PS_CREATED, PS_STARTING, PS_STARTED, PS_EXITED, PS_CLOSED };
@@ -171,7 +181,7 @@ static int check_bootstrap(void);
  * nothing to do. */
 static void flush_std(void)
 {
-#if defined(__GLIBC__)
+#if defined(MPROC_SYS_FPENDING)
     if (__fpending(stdout) > 0)
         fflush(stdout);
     if (__fpending(stderr) > 0)
@@ -627,10 +637,9 @@ static void child_finish(int code)
  * null device must not read the parent's buffered terminal input either. */
 static void stdin_forget(void)
 {
-#if defined(__GLIBC__)
+#if defined(MPROC_SYS_FPURGE_GNU)
     __fpurge(stdin);
-#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) ||     \
-    defined(__OpenBSD__) || defined(__DragonFly__)
+#elif defined(MPROC_SYS_FPURGE)
     (void)fpurge(stdin);
 #endif
     clearerr(stdin);
@@ -1318,15 +1327,18 @@ int mproc_init_ex(int argc, char **argv, int (*register_atexit)(void (*)(void)))
     }
     if (argc >= 1 && argv != NULL)
         g_argv0 = argv[0];
-    if (spawned)
-        child_main_spawn(argv[2]); /* never returns */
-    /* What spawn will start: the file this program was run from. */
+    /* What spawn will start: the file this program was run from. A spawned
+     * child needs it too, before its target: for its own children, and
+     * where argv[0] is the only name of the program's file (no /proc), to
+     * find its target's module. */
     (void)mproc__os_spawn_path(g_argv0, &path);
     lock();
     old = g_spawn_path;
     g_spawn_path = path;
     unlock();
     free(old);
+    if (spawned)
+        child_main_spawn(argv[2]); /* never returns */
     install_exit_hook(register_atexit);
     /* An unknown MPROC_START_METHOD is an error even where the program
      * chose a method itself. */

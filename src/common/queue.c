@@ -131,8 +131,8 @@
  */
 #include "internal.h"
 
+#include "atomics.h"
 #include <stdalign.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,6 +190,9 @@
 #define cpu_relax() __builtin_ia32_pause()
 #elif defined(__GNUC__) && defined(__aarch64__)
 #define cpu_relax() __asm__ __volatile__("yield")
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <intrin.h>
+#define cpu_relax() _mm_pause()
 #else
 #define cpu_relax() ((void)0)
 #endif

@@ -39,9 +39,12 @@ int mproc_shm_create(mproc_shm **out, size_t size)
     *out = NULL;
     if (size == 0)
         return MPROC_EINVAL;
-    /* The size travels to children as 64 bits and must fit an off_t. */
-    if ((uint64_t)size > (uint64_t)INT64_MAX)
+        /* The size travels to children as 64 bits and must fit an off_t (a
+         * 32-bit size_t always does). */
+#if SIZE_MAX > INT64_MAX
+    if (size > (size_t)INT64_MAX)
         return MPROC_ENOMEM;
+#endif
     m = (mproc_shm *)calloc(1, sizeof *m);
     if (m == NULL)
         return MPROC_ENOMEM;
@@ -85,7 +88,10 @@ mproc_shm *mproc_shm_destroy(mproc_shm *m)
 static bool name_ok(const char *name)
 {
     size_t n;
-    if (name == NULL || name[0] == '.')
+    /* "mproc..." is the library's own: on POSIX systems without anonymous
+     * segments, names of that form whose creator has ended are swept
+     * (src/posix/shm.c), and a user's block must never be one of them. */
+    if (name == NULL || name[0] == '.' || strncmp(name, "mproc", 5) == 0)
         return false;
     for (n = 0; name[n] != '\0'; n++) {
         char c = name[n];

@@ -29,8 +29,8 @@
  */
 #include "internal.h"
 
+#include "atomics.h"
 #include <stdalign.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 

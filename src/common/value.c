@@ -128,12 +128,22 @@ mproc_value *mproc_int(int64_t i)
     return v;
 }
 
-mproc_value *mproc_float(double d)
+/* Floats are moved as bits, never through a floating-point register:
+ * the x87 FPU (32-bit x86) turns a signalling NaN into a quiet one when it
+ * loads it, and a decoded value must encode back to the same bytes. */
+mproc_value *mproc__float_bits(uint64_t bits)
 {
     mproc_value *v = value_new(MPROC_TYPE_FLOAT);
     if (v != NULL)
-        v->u.f = d;
+        memcpy(&v->u.f, &bits, sizeof bits);
     return v;
+}
+
+mproc_value *mproc_float(double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    return mproc__float_bits(bits);
 }
 
 mproc_value *mproc_str(const char *s)
@@ -221,6 +231,7 @@ int mproc__list_push(mproc_value *list, mproc_value *item)
     if (n == list->u.list.cap) {
         mproc_value **items;
         size_t cap = list->u.list.cap < 4 ? 4 : list->u.list.cap;
+        /* NOLINTBEGIN(bugprone-sizeof-expression): arrays of pointers */
         if (cap > SIZE_MAX / 2 / sizeof *items)
             return MPROC_ENOMEM;
         cap *= 2;
@@ -232,6 +243,7 @@ int mproc__list_push(mproc_value *list, mproc_value *item)
         } else {
             items = realloc(list->u.list.items, cap * sizeof *items);
         }
+        /* NOLINTEND(bugprone-sizeof-expression) */
         if (items == NULL)
             return MPROC_ENOMEM;
         list->u.list.items = items;
@@ -395,7 +407,12 @@ static mproc_value *value_copy(const mproc_value *v, int depth)
                 mproc_value_free(c);
                 return NULL;
             }
-            (void)mproc__list_push(c, item); /* room for n: cannot fail */
+            /* Room for n was made: cannot fail, but is checked anyway. */
+            if (mproc__list_push(c, item) < 0) {
+                mproc_value_free(item);
+                mproc_value_free(c);
+                return NULL;
+            }
         }
         return c;
     default:
@@ -487,7 +504,7 @@ int mproc_value_get_float(const mproc_value *v, double *out)
 {
     if (v == NULL || out == NULL || v->type != MPROC_TYPE_FLOAT)
         return MPROC_EINVAL;
-    *out = v->u.f;
+    memcpy(out, &v->u.f, sizeof *out); /* bits, as mproc__float_bits */
     return 0;
 }
 
@@ -601,7 +618,7 @@ static void put_int(text *t, int64_t i)
  * back skipping any non-digit, so a locale's decimal comma does no harm. */
 static void put_float(text *t, double d)
 {
-    char tmp[40], digits[24];
+    char tmp[40], digits[24] = {0};
     int prec, exp = 0, nd = 0, i;
     const char *q;
     if (is_nan(d)) {
@@ -616,9 +633,16 @@ static void put_float(text *t, double d)
         puts_(t, sign_bit(d) ? "-0.0" : "0.0");
         return;
     }
+    /* Compared as bits: with x87 excess precision (32-bit x86) a compare
+     * of doubles may see values that are not doubles at all. */
     for (prec = 1; prec <= 17; prec++) {
+        double back;
+        uint64_t a, b;
         snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
-        if (strtod(tmp, NULL) == d)
+        back = strtod(tmp, NULL);
+        memcpy(&a, &back, sizeof a);
+        memcpy(&b, &d, sizeof b);
+        if (a == b)
             break;
     }
     for (q = tmp; *q != '\0' && *q != 'e' && *q != 'E'; q++)
@@ -717,7 +741,9 @@ static void put_quoted(text *t, const mproc_value *v, bool is_bytes)
             puts_(t, "\\r");
         } else if (c == '\t') {
             puts_(t, "\\t");
-        } else if (c < 0x20 || c == 0x7f) {
+            /* Three branches escape one byte as hex, for different reasons
+             * (a control, any byte of bytes, a byte that is not UTF-8). */
+        } else if (c < 0x20 || c == 0x7f) { // NOLINT(bugprone-branch-clone)
             put_hex_escape(t, c);
         } else if (c < 0x80) {
             putc_(t, (char)c);
@@ -820,8 +846,10 @@ int64_t mproc_value_repr(const mproc_value *v, char *buf, size_t cap)
         buf[t.len < t.cap ? t.len : t.cap] = '\0';
     if (rc < 0)
         return rc;
-    if (t.len > (uint64_t)INT64_MAX)
+#if SIZE_MAX > INT64_MAX
+    if (t.len > (size_t)INT64_MAX)
         return MPROC_ERANGE;
+#endif
     return (int64_t)t.len;
 }
 

@@ -58,7 +58,7 @@ static int poll_deadline(struct pollfd *fds, nfds_t n, int timeout_ms)
     }
 }
 
-#ifndef SOCK_CLOEXEC
+#if !defined(MPROC_HAVE_SOCK_CLOEXEC)
 static int set_cloexec(int fd)
 {
     int flags = fcntl(fd, F_GETFD);
@@ -74,7 +74,7 @@ int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
     int rc;
     if (h == NULL)
         return MPROC_EINVAL;
-#ifdef SOCK_CLOEXEC
+#if defined(MPROC_HAVE_SOCK_CLOEXEC)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return mproc__os_error(errno);
     /* Never on 0, 1 or 2 (posix.h). */
@@ -441,7 +441,9 @@ int mproc__os_chan_writev(mproc__handle h, const void *a, size_t na,
         }
         memset(&m, 0, sizeof m);
         m.msg_iov = iov + i;
-        m.msg_iovlen = 2 - i;
+        /* Two constants: msg_iovlen is size_t in glibc, int in musl and
+         * the BSDs, and either takes them without a conversion. */
+        m.msg_iovlen = i == 0 ? 2 : 1;
         w = sendmsg((int)h, &m, SEND_FLAGS);
         if (w < 0) {
             if (errno == EINTR)

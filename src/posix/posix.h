@@ -2,10 +2,12 @@
  * Internal helpers of the POSIX backend, shared by its files. Nothing in
  * src/common sees this header.
  *
- * Map: descriptors.
+ * Map: descriptors; shared memory names.
  */
 #ifndef MPROC_POSIX_H
 #define MPROC_POSIX_H
+
+#include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,5 +64,40 @@ static inline int mproc__posix_pair_high(int fds[2])
     }
     return 0;
 }
+
+/* A pipe, both ends close-on-exec and above 2; -1 with errno on failure.
+ * Without pipe2 (macOS) the flag is set after pipe(): a spawn racing on
+ * another thread could inherit the ends meanwhile, which only matters to
+ * a daemon's lifeline (it would live as long as that other child); the
+ * spawn paths close every descriptor they were not given. */
+static inline int mproc__posix_pipe(int fds[2])
+{
+#if defined(MPROC_HAVE_PIPE2)
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+#else
+    int err;
+    if (pipe(fds) != 0)
+        return -1;
+    if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
+        err = errno;
+        (void)close(fds[0]);
+        (void)close(fds[1]);
+        errno = err;
+        return -1;
+    }
+#endif
+    return mproc__posix_pair_high(fds);
+}
+
+/* ---------------------------------------------------------------------------
+ * Shared memory names (shm.c)
+ *
+ * Unlinks the shm_open names left by creators that were killed between
+ * shm_open and shm_unlink, where the names can be listed; a no-op
+ * elsewhere and where segments have no name. The reaper of a child that a
+ * signal ended calls it. Keeps errno. */
+void mproc__posix_shm_sweep(void);
 
 #endif /* MPROC_POSIX_H */

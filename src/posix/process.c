@@ -18,6 +18,7 @@
  * turns into a SIGKILL of the child (see "Daemon lifelines" below).
  */
 #include "../common/backend.h"
+#include "platform.h"
 #include "posix.h"
 
 #include <dirent.h>
@@ -26,8 +27,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#if defined(MPROC_HAVE_DL_ITERATE_PHDR)
 #include <link.h>
+#endif
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -37,17 +41,38 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#if defined(MPROC_HAVE_PIDFD) || defined(MPROC_SYS_SYS_CLOSE_RANGE)
 #include <sys/syscall.h>
+#endif
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#if defined(__linux__)
+#if defined(MPROC_HAVE_GETAUXVAL)
 #include <sys/auxv.h>
+#endif
+#if defined(MPROC_HAVE_PR_PDEATHSIG)
 #include <sys/prctl.h>
 #endif
-#if defined(__FreeBSD__)
-#include <sys/ucred.h>
+#if defined(MPROC_HAVE_PROCCTL_PDEATHSIG)
+#include <sys/procctl.h>
+#endif
+#if defined(MPROC_SYS_LOCAL_PEERPID) || defined(MPROC_SYS_LOCAL_PEERCRED)
 #include <sys/un.h>
+#endif
+#if defined(MPROC_SYS_LOCAL_PEERCRED)
+#include <sys/ucred.h>
+#endif
+#if defined(MPROC_HAVE_CPUSET_AFFINITY)
+#include <sys/cpuset.h>
+#include <sys/param.h>
+#endif
+#if defined(MPROC_HAVE_SYSCTLBYNAME) || defined(MPROC_HAVE_KERN_PROC_PATHNAME)
+#include <sys/sysctl.h>
+#endif
+#if defined(MPROC_HAVE_NSGETEXECUTABLEPATH) ||                                 \
+    !defined(MPROC_HAVE_DL_ITERATE_PHDR)
+#include <mach-o/dyld.h>
+#include <mach-o/loader.h>
 #endif
 
 /* Declared by unistd.h only with _GNU_SOURCE on glibc, never on macOS. */
@@ -63,13 +88,13 @@ extern char **environ; /* NOLINT(readability-redundant-declaration) */
  * (each page written after fork is a copy-on-write fault). */
 static void child_lock(mproc__child *c)
 {
-    while (__atomic_exchange_n(&c->lock, 1, __ATOMIC_ACQUIRE) != 0)
+    while (atomic_exchange_explicit(&c->lock, 1, memory_order_acquire) != 0)
         (void)sched_yield();
 }
 
 static void child_unlock(mproc__child *c)
 {
-    __atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
+    atomic_store_explicit(&c->lock, 0, memory_order_release);
 }
 
 /* _exit through a pointer bound when the library loads: a fork child calls
@@ -88,7 +113,7 @@ static int exit_code_of(int status)
 
 static int open_pidfd(pid_t pid)
 {
-#if defined(SYS_pidfd_open)
+#if defined(MPROC_HAVE_PIDFD)
     long fd = syscall(SYS_pidfd_open, pid, 0);
     if (fd >= 0) {
         /* pidfds are close-on-exec from birth; never on 0-2 (posix.h). */
@@ -173,13 +198,26 @@ static int wait_exited(mproc__child *c, int timeout_ms)
     }
 }
 
+/* try_reap_locked under the lock; a child that a signal ended may have
+ * been killed inside shm_open's window: its names are swept (shm.c). */
+static int try_reap(mproc__child *c)
+{
+    bool before;
+    int rc;
+    child_lock(c);
+    before = c->reaped;
+    rc = try_reap_locked(c);
+    child_unlock(c);
+    if (rc == 1 && !before && c->exitcode < 0 && c->exitcode != MPROC_EUNKNOWN)
+        mproc__posix_shm_sweep();
+    return rc;
+}
+
 int mproc__os_wait(mproc__child *c, int timeout_ms)
 {
     int rc;
 
-    child_lock(c);
-    rc = try_reap_locked(c);
-    child_unlock(c);
+    rc = try_reap(c);
     if (rc != 0)
         return rc < 0 ? rc : 0;
     if (timeout_ms == 0)
@@ -187,9 +225,7 @@ int mproc__os_wait(mproc__child *c, int timeout_ms)
     rc = wait_exited(c, timeout_ms);
     if (rc < 0)
         return rc;
-    child_lock(c);
-    rc = try_reap_locked(c);
-    child_unlock(c);
+    rc = try_reap(c);
     if (rc == 0) /* cannot happen once waitid saw the exit */
         return MPROC_ETIMEDOUT;
     return rc < 0 ? rc : 0;
@@ -236,33 +272,86 @@ void mproc__os_child_release(mproc__child *c)
  * (A child that other code starts with a bare fork() and no exec holds it
  * until it exits, and delays the daemons' death as much.)
  *
- * Systems without F_SETSIG (macOS) fall back to the parent-death signal
- * where there is one (none on macOS: there a daemon outlives a parent that
- * was killed).
+ * Without F_SETSIG (src/posix/platform.h) the child asks the kernel for a
+ * signal when its parent process ends where it can (FreeBSD's
+ * procctl(PROC_PDEATHSIG_CTL), which follows the process, not a thread),
+ * and otherwise (macOS, OpenBSD) forks a watcher: a small process, child
+ * of the daemon, that holds the lifeline's read end and nothing else,
+ * sleeps in poll() on it, SIGKILLs the daemon at end-of-file and ends by
+ * itself once the daemon has ended (it is re-parented then). The daemon
+ * itself then keeps no lifeline descriptor. The watcher costs a process
+ * per daemon; it is what a kqueue EVFILT_PROC watch would cost too (a
+ * thread, and a kqueue is not inherited across fork), without any
+ * thread in the daemon.
  */
 
-/* The old way, with its thread caveat: only if the lifeline cannot be
- * armed. Async-signal-safe. */
-static void die_with_parent(pid_t parent)
+/* One past the highest descriptor number worth closing by brute force. */
+static int fd_limit(void)
 {
-#if defined(__linux__)
-    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    /* The parent may have died before the prctl took effect. */
-    if (getppid() != parent)
-        (void)kill(getpid(), SIGKILL);
-#else
-    (void)parent;
-#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    return (max < 0 || max > 65536) ? 65536 : (int)max;
 }
+
+static void close_except(const mproc__handle *keep, size_t nkeep,
+                         const int also[2], int limit, bool async_safe);
+
+#if !defined(MPROC_HAVE_SETSIG) && !defined(MPROC_HAVE_PROCCTL_PDEATHSIG)
+/* The watcher (see above). Only async-signal-safe calls: a daemon spawn
+ * runs this between fork and exec. Returns in the daemon. */
+static void lifeline_watch(int rfd, int limit)
+{
+    pid_t daemon = getpid();
+    pid_t w = fork();
+    int nullfd;
+    if (w != 0) /* the daemon; or no watcher could be made (-1) */
+        return;
+    {
+        const int also[2] = {rfd, -1};
+        close_except(NULL, 0, also, limit, true);
+    }
+    /* Nothing of the daemon's standard streams either: a test harness or
+     * a shell waits for their end-of-file. */
+    nullfd = open("/dev/null", O_RDWR);
+    if (nullfd >= 0) {
+        (void)dup2(nullfd, 0);
+        (void)dup2(nullfd, 1);
+        (void)dup2(nullfd, 2);
+        if (nullfd > 2)
+            (void)close(nullfd);
+    }
+    for (;;) {
+        struct pollfd pfd;
+        int r;
+        pfd.fd = rfd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        /* The timeout only bounds how long the watcher outlives a daemon
+         * that ended by itself. */
+        r = poll(&pfd, 1, 250);
+        /* Re-parented: the daemon has ended (its pid may be reused). */
+        if (getppid() != daemon)
+            _exit(0);
+        if (r > 0) {
+            /* End-of-file (nobody ever writes): the parent is gone. */
+            (void)kill(daemon, SIGKILL);
+            _exit(0);
+        }
+    }
+}
+#endif
 
 /* In a new daemon child, before it runs anything of its own; `rfd` is the
  * read end of its lifeline, and the child holds no write end of it any
- * more. Async-signal-safe: a daemon spawn calls it between fork and exec. */
-static void lifeline_arm(int rfd, pid_t parent)
+ * more; every descriptor it must not keep is closed already. Returns true
+ * when the child must keep `rfd` (the signal-driven arming belongs to the
+ * open file), false when it is to close it. Async-signal-safe: a daemon
+ * spawn calls it between fork and exec. */
+static bool lifeline_arm(int rfd, pid_t parent, int limit)
 {
-#if defined(F_SETSIG)
+#if defined(MPROC_HAVE_SETSIG)
     /* Kept across exec, as the parent-death signal is; O_ASYNC last, once
      * owner and signal are set. */
+    (void)limit;
     if (fcntl(rfd, F_SETFD, 0) == 0 && fcntl(rfd, F_SETOWN, getpid()) == 0 &&
         fcntl(rfd, F_SETSIG, SIGKILL) == 0 &&
         fcntl(rfd, F_SETFL, O_ASYNC) == 0) {
@@ -275,33 +364,50 @@ static void lifeline_arm(int rfd, pid_t parent)
         pfd.revents = 0;
         if (poll(&pfd, 1, 0) > 0)
             (void)kill(getpid(), SIGKILL);
-        return;
+        return true;
+    }
+#if defined(MPROC_HAVE_PR_PDEATHSIG)
+    /* The old way, with its caveat: it fires when the *thread* that forked
+     * this child ends. Only if the lifeline cannot be armed. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+#elif defined(MPROC_HAVE_PROCCTL_PDEATHSIG)
+    {
+        /* FreeBSD: delivered when the parent process exits, kept across
+         * exec (procctl(2)). */
+        int sig = SIGKILL;
+        (void)limit;
+        (void)procctl(P_PID, 0, PROC_PDEATHSIG_CTL, &sig);
     }
 #else
-    (void)rfd;
+    lifeline_watch(rfd, limit);
 #endif
-    die_with_parent(parent);
+    /* The parent may have died before the arming took effect. */
+    if (getppid() != parent)
+        (void)kill(getpid(), SIGKILL);
+    return false;
 }
 
 /* ---------------------------------------------------------------------------
  * Fork
  */
 
-/* One past the highest descriptor number worth closing by brute force. */
-static int fd_limit(void)
-{
-    long max = sysconf(_SC_OPEN_MAX);
-    return (max < 0 || max > 65536) ? 65536 : (int)max;
-}
-
 /* Closes lo..hi without close_range. `limit` is fd_limit(); with
  * async_safe (between fork and exec: no opendir, which allocates) it
- * closes every number up to it, else it reads /proc/self/fd. */
+ * closes every number up to it, else it reads /proc/self/fd where there is
+ * one. */
 static void close_range_fallback(int lo, int hi, int limit, bool async_safe)
 {
+#if defined(MPROC_HAVE_PROC_FD)
     DIR *d = async_safe ? NULL : opendir("/proc/self/fd");
     struct dirent *e;
-    if (d == NULL) {
+#else
+    (void)async_safe;
+#endif
+#if defined(MPROC_HAVE_PROC_FD)
+    if (d == NULL)
+#endif
+    {
         int fd, top = limit;
         if (hi < top)
             top = hi + 1;
@@ -309,6 +415,7 @@ static void close_range_fallback(int lo, int hi, int limit, bool async_safe)
             (void)close(fd);
         return;
     }
+#if defined(MPROC_HAVE_PROC_FD)
     while ((e = readdir(d)) != NULL) {
         char *end;
         long fd = strtol(e->d_name, &end, 10);
@@ -318,15 +425,26 @@ static void close_range_fallback(int lo, int hi, int limit, bool async_safe)
             (void)close((int)fd);
     }
     closedir(d);
+#endif
 }
 
 static void close_fds(int lo, int hi, int limit, bool async_safe)
 {
     if (lo > hi)
         return;
-#if defined(SYS_close_range)
+#if defined(MPROC_HAVE_CLOSE_RANGE) && defined(MPROC_SYS_SYS_CLOSE_RANGE)
+    /* The system call itself: glibc's close_range wrapper is 2.34. */
     if (syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0u) == 0)
         return;
+#elif defined(MPROC_HAVE_CLOSE_RANGE)
+    if (close_range((unsigned)lo, (unsigned)hi, 0) == 0)
+        return;
+#endif
+#if defined(MPROC_HAVE_CLOSEFROM)
+    if (hi == INT_MAX) {
+        closefrom(lo);
+        return;
+    }
 #endif
     close_range_fallback(lo, hi, limit, async_safe);
 }
@@ -394,7 +512,7 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
 
     if (daemon) {
         parent = getpid();
-        if (pipe2(lp, O_CLOEXEC) != 0 || mproc__posix_pair_high(lp) != 0)
+        if (mproc__posix_pipe(lp) != 0)
             return mproc__os_error(errno);
     }
     pid = fork();
@@ -417,8 +535,8 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
         close_except(keep, nkeep, also, fd_limit(), false);
         if (!inherit_stdin)
             stdin_to_null(-1);
-        if (daemon)
-            lifeline_arm(lp[0], parent);
+        if (daemon && !lifeline_arm(lp[0], parent, fd_limit()))
+            (void)close(lp[0]);
         out->pid = 0;
         return 0;
     }
@@ -429,6 +547,80 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
     out->pid = pid;
     out->handle = open_pidfd(pid);
     return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * This program's file
+ *
+ * What spawn starts, and the module file of the main program in locate and
+ * resolve. Linux names it /proc/self/exe, which stays right even if the
+ * file is renamed or replaced on disk since the program started. Elsewhere
+ * it is found once: macOS _NSGetExecutablePath, FreeBSD
+ * sysctl(KERN_PROC_PATHNAME), each made canonical with realpath; and where
+ * the system has neither (platform.h), argv[0] as mproc_init got it, made
+ * absolute (PATH searched) and canonical. A program that never called
+ * mproc_init there has no file to spawn: MPROC_EEXEC.
+ */
+
+#if !defined(MPROC_HAVE_PROC_EXE)
+static char exe_native[PATH_MAX + 1];
+static pthread_once_t exe_once = PTHREAD_ONCE_INIT;
+static char *exe_argv0; /* set by mproc__os_spawn_path, at mproc_init */
+
+static void exe_find(void)
+{
+#if defined(MPROC_HAVE_NSGETEXECUTABLEPATH)
+    char raw[PATH_MAX + 1];
+    uint32_t cap = (uint32_t)sizeof raw;
+    if (_NSGetExecutablePath(raw, &cap) == 0 &&
+        realpath(raw, exe_native) == NULL)
+        exe_native[0] = '\0';
+#elif defined(MPROC_HAVE_KERN_PROC_PATHNAME)
+    char raw[PATH_MAX + 1];
+    size_t len = sizeof raw;
+    int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PATHNAME, -1};
+    if (sysctl(mib, 4, raw, &len, NULL, 0) == 0 && len > 0 &&
+        len < sizeof raw) {
+        raw[len] = '\0';
+        if (realpath(raw, exe_native) == NULL)
+            exe_native[0] = '\0';
+    }
+#else
+    exe_native[0] = '\0';
+#endif
+}
+#endif
+
+/* The path that names this program's file, or NULL when none is known. */
+static const char *self_exe_path(void)
+{
+#if defined(MPROC_HAVE_PROC_EXE)
+    return "/proc/self/exe";
+#else
+    (void)pthread_once(&exe_once, exe_find);
+    if (exe_native[0] != '\0')
+        return exe_native;
+    return exe_argv0;
+#endif
+}
+
+int mproc__os_self_exe(char **path)
+{
+    char buf[PATH_MAX + 1];
+    const char *p = self_exe_path();
+#if defined(MPROC_HAVE_PROC_EXE)
+    ssize_t n = readlink(p, buf, sizeof buf - 1);
+    if (n <= 0)
+        return mproc__os_error(errno);
+    buf[n] = '\0';
+    p = buf;
+#else
+    (void)buf;
+    if (p == NULL)
+        return MPROC_ENOENT;
+#endif
+    *path = strdup(p);
+    return *path ? 0 : MPROC_ENOMEM;
 }
 
 /* ---------------------------------------------------------------------------
@@ -454,15 +646,6 @@ static void spawn_sigdefault(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGCHLD);
-}
-
-static bool is_kept(int fd, const mproc__handle *keep, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (keep[i] == fd)
-            return true;
-    return false;
 }
 
 /* exec takes char *const[] for historical reasons and never writes to
@@ -516,6 +699,27 @@ static int exec_error(int err)
     }
 }
 
+/* posix_spawn closes what the child must not inherit only where the C
+ * library can be told to: glibc 2.34's addclosefrom_np, macOS's
+ * POSIX_SPAWN_CLOEXEC_DEFAULT. Elsewhere (musl, older glibc, the BSDs)
+ * every spawn goes through fork + exec, which closes them by hand: a
+ * descriptor that the program opened without close-on-exec must not reach
+ * the child (P20). */
+#if defined(MPROC_HAVE_SPAWN_CLOSEFROM) ||                                     \
+    defined(MPROC_HAVE_SPAWN_CLOEXEC_DEFAULT)
+#define SPAWN_POSIX 1
+#endif
+
+#if defined(SPAWN_POSIX)
+static bool is_kept(int fd, const mproc__handle *keep, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (keep[i] == fd)
+            return true;
+    return false;
+}
+
 /* posix_spawn: fast (vfork-like on glibc), reports exec failures itself.
  * nullfd: the child's stdin, or -1 to keep this process's. */
 static int spawn_posix(const mproc__spawn_req *req, const char *exe,
@@ -526,6 +730,7 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe,
     sigset_t none, deflt;
     size_t i;
     int top = 2, fd, rc;
+    short flags = (short)(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     if (posix_spawn_file_actions_init(&fa) != 0)
         return MPROC_ENOMEM;
@@ -534,6 +739,7 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe,
         return MPROC_ENOMEM;
     }
     rc = 0;
+#if defined(MPROC_HAVE_SPAWN_CLOSEFROM)
     /* dup2(fd, fd) clears close-on-exec on the listed descriptors (glibc
      * 2.29, musl, POSIX 2024); every other library descriptor is
      * close-on-exec. None of them is 0-2 (posix.h), so the stdin action
@@ -546,8 +752,6 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe,
     }
     if (rc == 0 && nullfd >= 0)
         rc = posix_spawn_file_actions_adddup2(&fa, nullfd, 0);
-#if defined(__GLIBC__) &&                                                      \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     /* Descriptors the program opened without close-on-exec must not reach
      * the child either: close the gaps below the highest kept one (glibc
      * ignores closing a descriptor that is not open) and all above it. */
@@ -557,7 +761,20 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe,
     if (rc == 0)
         rc = posix_spawn_file_actions_addclosefrom_np(&fa, top + 1);
 #else
+    /* macOS: with POSIX_SPAWN_CLOEXEC_DEFAULT only the descriptors named
+     * by a file action reach the child (posix_spawnattr_setflags(3)), the
+     * standard ones included. Not run here: written against Apple's
+     * documentation. */
+    (void)top;
     (void)is_kept;
+    flags = (short)(flags | POSIX_SPAWN_CLOEXEC_DEFAULT);
+    for (i = 0; i < req->n_inherit && rc == 0; i++)
+        rc = posix_spawn_file_actions_addinherit_np(&fa, (int)req->inherit[i]);
+    for (fd = nullfd >= 0 ? 1 : 0; fd < 3 && rc == 0; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            rc = posix_spawn_file_actions_addinherit_np(&fa, fd);
+    if (rc == 0 && nullfd >= 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, nullfd, 0);
 #endif
     sigemptyset(&none);
     spawn_sigdefault(&deflt);
@@ -566,8 +783,7 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe,
     if (rc == 0)
         rc = posix_spawnattr_setsigdefault(&attr, &deflt);
     if (rc == 0)
-        rc = posix_spawnattr_setflags(
-            &attr, (short)(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+        rc = posix_spawnattr_setflags(&attr, flags);
     if (rc != 0) {
         rc = mproc__os_error(rc);
     } else {
@@ -579,17 +795,19 @@ static int spawn_posix(const mproc__spawn_req *req, const char *exe,
     posix_spawn_file_actions_destroy(&fa);
     return rc;
 }
+#endif
 
-/* fork + exec, for daemon children: the lifeline must be armed between the
- * two, which posix_spawn cannot do. Between them it does what spawn_posix
- * asks of posix_spawn, with system calls only. An exec failure comes back
- * over a close-on-exec pipe. On success *lifeline is the write end to
- * keep. */
+/* fork + exec: for daemon children, whose lifeline must be armed between
+ * the two (posix_spawn cannot), and for every child where posix_spawn
+ * cannot close the other descriptors (see SPAWN_POSIX). Between the two it
+ * does what spawn_posix asks of posix_spawn, with system calls only. An
+ * exec failure comes back over a close-on-exec pipe. `lifeline` NULL: no
+ * daemon; else on success *lifeline is the write end to keep. */
 static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
                           char *const *envp, int nullfd, pid_t *pid_out,
                           int *lifeline)
 {
-    int ep[2], lp[2], err = 0;
+    int ep[2], lp[2] = {-1, -1}, err = 0;
     int limit = fd_limit();
     pid_t parent = getpid(), pid;
     sigset_t none, deflt;
@@ -602,12 +820,14 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
-    if (pipe2(lp, O_CLOEXEC) != 0 || mproc__posix_pair_high(lp) != 0)
+    if (lifeline != NULL && mproc__posix_pipe(lp) != 0)
         return mproc__os_error(errno);
-    if (pipe2(ep, O_CLOEXEC) != 0 || mproc__posix_pair_high(ep) != 0) {
+    if (mproc__posix_pipe(ep) != 0) {
         err = errno;
-        close(lp[0]);
-        close(lp[1]);
+        if (lifeline != NULL) {
+            close(lp[0]);
+            close(lp[1]);
+        }
         return mproc__os_error(err);
     }
     pid = fork();
@@ -615,8 +835,10 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
         err = errno;
         close(ep[0]);
         close(ep[1]);
-        close(lp[0]);
-        close(lp[1]);
+        if (lifeline != NULL) {
+            close(lp[0]);
+            close(lp[1]);
+        }
         return mproc__os_error(err);
     }
     if (pid == 0) {
@@ -624,15 +846,14 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
         const int also[2] = {lp[0], ep[1]};
         size_t i;
         int sig;
-        /* Its own write end would keep it alive. */
-        close(lp[1]);
-        lifeline_arm(lp[0], parent);
         if (nullfd >= 0)
             stdin_to_null(nullfd);
-        /* Descriptors the program opened without close-on-exec stay
-         * behind, as they do for posix_spawn; the null device's and the
-         * other close-on-exec ones go at exec. */
+        /* Every descriptor but the handles, the lifeline's read end and
+         * the error pipe: its own lifeline write end too, which would keep
+         * it alive, and those the program opened without close-on-exec. */
         close_except(req->inherit, req->n_inherit, also, limit, true);
+        if (lifeline != NULL && !lifeline_arm(lp[0], parent, limit))
+            (void)close(lp[0]);
         for (i = 0; i < req->n_inherit; i++)
             (void)fcntl((int)req->inherit[i], F_SETFD, 0);
         for (sig = 1; sig < NSIG; sig++)
@@ -645,7 +866,8 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
         _exit(127);
     }
     close(ep[1]);
-    close(lp[0]);
+    if (lifeline != NULL)
+        close(lp[0]);
     do
         n = read(ep[0], &err, sizeof err);
     while (n < 0 && errno == EINTR);
@@ -654,19 +876,19 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
-        close(lp[1]);
+        if (lifeline != NULL)
+            close(lp[1]);
         return exec_error(err);
     }
     *pid_out = pid;
-    *lifeline = lp[1];
+    if (lifeline != NULL)
+        *lifeline = lp[1];
     return 0;
 }
 
 int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
 {
-    /* /proc/self/exe names this program's file even if it was renamed or
-     * replaced on disk since it started. */
-    const char *exe = req->exe ? req->exe : "/proc/self/exe";
+    const char *exe = req->exe ? req->exe : self_exe_path();
     char **envp;
     pid_t pid = 0;
     int lifeline = -1;
@@ -675,6 +897,10 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
 
     if (req->argv == NULL || req->argv[0] == NULL)
         return MPROC_EINVAL;
+    /* No way to name this program's file (see self_exe_path): a static
+     * program on a system without /proc, started without mproc_init. */
+    if (exe == NULL)
+        return MPROC_EEXEC;
     envp = env_with(req->env);
     if (envp == NULL)
         return MPROC_ENOMEM;
@@ -684,7 +910,11 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
     if (req->daemon)
         rc = spawn_forkexec(req, exe, envp, nullfd, &pid, &lifeline);
     else
+#if defined(SPAWN_POSIX)
         rc = spawn_posix(req, exe, envp, nullfd, &pid);
+#else
+        rc = spawn_forkexec(req, exe, envp, nullfd, &pid, NULL);
+#endif
     if (nullfd >= 0)
         close(nullfd);
     if (envp != environ)
@@ -748,17 +978,6 @@ int mproc__os_parent_alive(int64_t pid)
     return (int64_t)getppid() == pid ? 1 : 0;
 }
 
-int mproc__os_self_exe(char **path)
-{
-    char buf[PATH_MAX + 1];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0)
-        return mproc__os_error(errno);
-    buf[n] = '\0';
-    *path = strdup(buf);
-    return *path ? 0 : MPROC_ENOMEM;
-}
-
 /* The identity of the file at `path`, through open + fstat: a loader such
  * as valgrind intercepts the open of /proc/self/exe (and its readlink),
  * not a stat of it, so only this form names the program's own file there
@@ -818,13 +1037,24 @@ int mproc__os_spawn_path(const char *argv0, char **path)
 {
     char buf[PATH_MAX + 1];
     struct stat self, st;
+    const char *exe;
     *path = NULL;
     /* The path the program was run by, if it still names this very file
      * (the program may have been given a false argv[0], or replaced on
-     * disk since); else NULL: /proc/self/exe. */
+     * disk since); else NULL: the system's own name of the file. */
     if (argv0 == NULL || argv0[0] == '\0' || !resolve_argv0(argv0, buf))
         return 0;
-    if (file_stat("/proc/self/exe", &self) != 0 || file_stat(buf, &st) != 0 ||
+#if !defined(MPROC_HAVE_PROC_EXE)
+    /* Where argv[0] is the only name of the file, keep its canonical form
+     * for locate and resolve (a fork or spawn child calls this too). */
+    {
+        char canon[PATH_MAX + 1];
+        if (exe_argv0 == NULL && realpath(buf, canon) != NULL)
+            exe_argv0 = strdup(canon);
+    }
+#endif
+    exe = self_exe_path();
+    if (exe == NULL || file_stat(exe, &self) != 0 || file_stat(buf, &st) != 0 ||
         self.st_dev != st.st_dev || self.st_ino != st.st_ino)
         return 0;
     *path = strdup(buf);
@@ -840,9 +1070,58 @@ void mproc__os_unsetenv(const char *name)
  * CPU counts
  */
 
+static FILE *fopen_high(const char *path);
+
+#if defined(MPROC_HAVE_SYSFS_CPU)
+/* The CPUs the kernel has online, from its list "0-3,5,7-8". glibc's
+ * sysconf(_SC_NPROCESSORS_ONLN) reads this file too; musl's counts the
+ * affinity mask instead, so a pinned process would see 1 CPU of 2. */
+static int sysfs_online(void)
+{
+    char buf[4096];
+    const char *p = buf;
+    long total = 0;
+    FILE *f = fopen_high("/sys/devices/system/cpu/online");
+    if (f == NULL)
+        return 0;
+    if (fgets(buf, sizeof buf, f) == NULL) {
+        fclose(f);
+        return 0;
+    }
+    fclose(f);
+    while (*p >= '0' && *p <= '9') {
+        char *end;
+        long lo = strtol(p, &end, 10), hi = lo;
+        if (*end == '-')
+            hi = strtol(end + 1, &end, 10);
+        if (hi < lo || hi - lo > 1L << 20)
+            return 0;
+        total += hi - lo + 1;
+        if (*end != ',')
+            break;
+        p = end + 1;
+    }
+    return total > INT_MAX ? INT_MAX : (int)total;
+}
+#endif
+
 int mproc__os_cpu_count(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = 0;
+#if defined(MPROC_HAVE_SYSFS_CPU)
+    n = sysfs_online();
+#elif defined(MPROC_HAVE_SYSCTLBYNAME)
+    {
+        /* macOS: the active CPUs; the BSDs: hw.ncpu. */
+        int v = 0;
+        size_t len = sizeof v;
+        if (sysctlbyname("hw.activecpu", &v, &len, NULL, 0) == 0 ||
+            (len = sizeof v, sysctlbyname("hw.ncpu", &v, &len, NULL, 0) == 0))
+            n = v;
+    }
+#endif
+    if (n < 1)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > INT_MAX ? INT_MAX : (int)n);
 }
 
@@ -885,6 +1164,9 @@ static int read_line(const char *path, char *buf, size_t cap)
  * the root; 0 when there is none. */
 static int cgroup_cpus(void)
 {
+#if !defined(MPROC_HAVE_CGROUP)
+    return 0;
+#else
     char line[4096], path[4200], val[128];
     char v1[4096] = "";
     char v2[4096] = "";
@@ -965,12 +1247,13 @@ static int cgroup_cpus(void)
         }
     }
     return best;
+#endif
 }
 
 int mproc__os_cpu_count_usable(void)
 {
     int n = 0, q;
-#if defined(__linux__)
+#if defined(MPROC_HAVE_SCHED_AFFINITY)
     /* The mask may be larger than cpu_set_t on big machines: grow it. */
     size_t ncpu = 1024;
     for (;;) {
@@ -988,7 +1271,17 @@ int mproc__os_cpu_count_usable(void)
             break;
         ncpu *= 2;
     }
+#elif defined(MPROC_HAVE_CPUSET_AFFINITY)
+    {
+        /* FreeBSD: this process's cpuset (cpuset_getaffinity(2)). */
+        cpuset_t set;
+        CPU_ZERO(&set);
+        if (cpuset_getaffinity(CPU_LEVEL_WHICH, CPU_WHICH_PID, -1, sizeof set,
+                               &set) == 0)
+            n = CPU_COUNT(&set);
+    }
 #endif
+    /* No affinity (macOS has none to read): every online CPU. */
     if (n <= 0)
         n = mproc__os_cpu_count();
     q = cgroup_cpus();
@@ -1012,24 +1305,46 @@ int mproc__os_cpu_count_usable(void)
  * bootstrap's checks" below), and still takes nothing on faith: it never
  * loads a module (a library's constructors would run before any check),
  * and it jumps only to an address that it can see is where a function
- * begins. The dynamic symbol table answers for exported functions
- * (dladdr1), the module's full symbol table, read from the file as data,
- * for static ones; a fragment that the compiler split off a function
- * ("name.cold") is not an entry. What neither table knows (a static
- * function of a stripped program) is refused. Unwind tables
+ * begins. The module is the one whose loaded segments hold the address
+ * (dl_iterate_phdr; the first module it lists is the main program, whose
+ * name the C libraries give differently, so it is named "" here); the entry
+ * check reads the module's symbol tables (.symtab and .dynsym) from its
+ * file as data, every offset checked against the file: a function symbol
+ * must begin at the offset, and a fragment that the compiler split off a
+ * function ("name.cold") is not an entry. glibc's dladdr1 answers for
+ * exported functions first, without reading the file. What no table knows
+ * (a static function of a stripped program) is refused. Unwind tables
  * (.eh_frame_hdr) were the other candidate, present even when stripped,
  * but they list split fragments as if they were functions, with no name
  * to tell them apart.
+ *
+ * A fully static program works the same way (dl_iterate_phdr lists it;
+ * dladdr knows nothing there, which is why the module is not found with
+ * it), provided its symbol table was not stripped: a stripped static
+ * program's targets are refused with MPROC_ERESOLVE.
+ *
+ * macOS has no dl_iterate_phdr: the dyld image list (image 0 is the main
+ * program) and the Mach-O segments give the module and the slide, and
+ * dladdr, which reads the image's symbol table, the entry check. That
+ * branch has not run (no macOS here).
  */
 
 static int file_identity_fd(int fd, char *buf, size_t cap, struct stat *st)
 {
+    long long mtime_ns;
     if (fstat(fd, st) != 0)
         return MPROC_ERESOLVE;
+#if defined(MPROC_SYS_ST_MTIM)
+    mtime_ns = (long long)st->st_mtim.tv_sec * 1000000000LL +
+               (long long)st->st_mtim.tv_nsec;
+#elif defined(MPROC_SYS_ST_MTIMESPEC)
+    mtime_ns = (long long)st->st_mtimespec.tv_sec * 1000000000LL +
+               (long long)st->st_mtimespec.tv_nsec;
+#else
+    mtime_ns = (long long)st->st_mtime * 1000000000LL;
+#endif
     snprintf(buf, cap, "%llu:%llu:%lld:%lld", (unsigned long long)st->st_dev,
-             (unsigned long long)st->st_ino, (long long)st->st_size,
-             (long long)st->st_mtim.tv_sec * 1000000000LL +
-                 (long long)st->st_mtim.tv_nsec);
+             (unsigned long long)st->st_ino, (long long)st->st_size, mtime_ns);
     return 0;
 }
 
@@ -1045,64 +1360,70 @@ static int file_identity(const char *path, char *buf, size_t cap)
     return rc;
 }
 
-int mproc__os_locate(const void *fn, char **module, uint64_t *offset)
-{
-    Dl_info info;
-    struct link_map *lm = NULL;
-    char id[128];
-    const char *path;
-    size_t need;
-    int rc;
-
-    if (fn == NULL || module == NULL || offset == NULL)
-        return MPROC_EINVAL;
-    if (dladdr1(fn, &info, (void **)&lm, RTLD_DL_LINKMAP) == 0 || lm == NULL)
-        return MPROC_ERESOLVE;
-    path = lm->l_name != NULL ? lm->l_name : "";
-    rc = file_identity(path[0] ? path : "/proc/self/exe", id, sizeof id);
-    if (rc != 0)
-        return rc;
-    need = strlen(id) + 1 + strlen(path) + 1;
-    *module = malloc(need);
-    if (*module == NULL)
-        return MPROC_ENOMEM;
-    snprintf(*module, need, "%s:%s", id, path);
-    *offset = (uint64_t)((uintptr_t)fn - (uintptr_t)lm->l_addr);
-    return 0;
-}
-
-/* A mapped module by its name in the dynamic linker's list ("" is the
- * main program), and whether `offset` lies in one of its executable
- * segments. */
+/* A mapped module: by address (locate) or by name (resolve). `name` ""
+ * is the main program. */
 typedef struct module_find {
-    const char *name;
-    uint64_t offset;
-    uintptr_t base;
+    uintptr_t addr;   /* locate: the address to find */
+    const char *name; /* resolve: the name to find; locate: the result */
+    uint64_t offset;  /* resolve: the offset to check for code */
+    uintptr_t base;   /* the load bias */
     bool found;
     bool in_code;
+    bool first;
 } module_find;
 
+#if defined(MPROC_HAVE_DL_ITERATE_PHDR)
+
+/* dl_iterate_phdr callback: the module whose loaded segments hold
+ * m->addr (locate) or the one named m->name (resolve), and whether the
+ * offset lies in one of its executable segments. */
 static int find_module(struct dl_phdr_info *info, size_t size, void *data)
 {
     module_find *m = data;
     const char *name = info->dlpi_name != NULL ? info->dlpi_name : "";
+    bool main_program = m->first;
     ElfW(Half) i;
+    uint64_t off;
 
     (void)size;
-    if (strcmp(name, m->name) != 0)
-        return 0;
+    m->first = false;
+    if (main_program)
+        name = "";
+    if (m->addr != 0) {
+        bool hit = false;
+        off = (uint64_t)(m->addr - (uintptr_t)info->dlpi_addr);
+        for (i = 0; i < info->dlpi_phnum && !hit; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            hit = ph->p_type == PT_LOAD && m->addr >= info->dlpi_addr &&
+                  off >= ph->p_vaddr && off - ph->p_vaddr < ph->p_memsz;
+        }
+        if (!hit)
+            return 0;
+        m->name = name;
+    } else {
+        if (strcmp(name, m->name) != 0)
+            return 0;
+        off = m->offset;
+    }
     m->found = true;
     m->base = (uintptr_t)info->dlpi_addr;
     for (i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) != 0 &&
-            m->offset >= ph->p_vaddr && m->offset - ph->p_vaddr < ph->p_memsz)
+            off >= ph->p_vaddr && off - ph->p_vaddr < ph->p_memsz)
             m->in_code = true;
     }
-    return 1; /* the first of that name is the one */
+    return 1; /* the first match is the one */
 }
 
-/* `addr` is where an exported function begins. */
+static void modules_search(module_find *m)
+{
+    m->first = true;
+    (void)dl_iterate_phdr(find_module, m);
+}
+
+#if defined(MPROC_HAVE_DLADDR1)
+/* `addr` is where an exported function begins (glibc). */
 static bool dynamic_entry(void *addr)
 {
     Dl_info info;
@@ -1113,6 +1434,13 @@ static bool dynamic_entry(void *addr)
     sym = extra;
     return info.dli_saddr == addr && ELF64_ST_TYPE(sym->st_info) == STT_FUNC;
 }
+#else
+static bool dynamic_entry(void *addr)
+{
+    (void)addr;
+    return false; /* the file's .dynsym answers */
+}
+#endif
 
 /* `n` bytes at `off` lie inside a file of `size` bytes. */
 static bool in_file(uint64_t off, uint64_t n, uint64_t size)
@@ -1120,9 +1448,9 @@ static bool in_file(uint64_t off, uint64_t n, uint64_t size)
     return off <= size && n <= size - off;
 }
 
-/* A function symbol of value `value` in the symbol tables of the ELF image
- * `f` (`size` bytes, the file read as data: every offset and count is
- * checked against the file before use). */
+/* A function symbol of value `value` in the symbol tables (.symtab,
+ * .dynsym) of the ELF image `f` (`size` bytes, the file read as data:
+ * every offset and count is checked against the file before use). */
 static bool symtab_entry(const unsigned char *f, uint64_t size, uint64_t value)
 {
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)(const void *)f;
@@ -1143,8 +1471,8 @@ static bool symtab_entry(const unsigned char *f, uint64_t size, uint64_t value)
         const char *names;
         uint64_t k, count;
 
-        if (st->sh_type != SHT_SYMTAB || st->sh_entsize != sizeof *sym ||
-            st->sh_link >= eh->e_shnum ||
+        if ((st->sh_type != SHT_SYMTAB && st->sh_type != SHT_DYNSYM) ||
+            st->sh_entsize != sizeof *sym || st->sh_link >= eh->e_shnum ||
             !in_file(st->sh_offset, st->sh_size, size) ||
             st->sh_offset % sizeof(void *) != 0)
             continue;
@@ -1158,6 +1486,7 @@ static bool symtab_entry(const unsigned char *f, uint64_t size, uint64_t value)
         for (k = 0; k < count; k++) {
             const char *name;
             size_t left;
+            /* ELF32_ST_TYPE and ELF64_ST_TYPE are the same low nibble. */
             if (sym[k].st_value != value ||
                 ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC ||
                 sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= ss->sh_size)
@@ -1176,10 +1505,12 @@ static bool symtab_entry(const unsigned char *f, uint64_t size, uint64_t value)
 
 /* The file behind `fd` (already checked to be the module) has a function
  * symbol at `value`. */
-static bool file_entry(int fd, const struct stat *st, uint64_t value)
+static bool file_entry(int fd, const struct stat *st, uint64_t value,
+                       void *addr)
 {
     void *map;
     bool ok;
+    (void)addr;
     if (st->st_size <= 0 || (uint64_t)st->st_size > (uint64_t)SIZE_MAX)
         return false;
     map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -1190,10 +1521,111 @@ static bool file_entry(int fd, const struct stat *st, uint64_t value)
     return ok;
 }
 
+#else /* macOS: the dyld image list */
+
+/* The image that holds m->addr (locate) or is named m->name (resolve):
+ * its slide, and whether the offset (an address before the slide) lies
+ * in an executable segment. */
+static void modules_search(module_find *m)
+{
+    uint32_t n = _dyld_image_count(), i;
+    for (i = 0; i < n; i++) {
+        const struct mach_header_64 *h =
+            (const struct mach_header_64 *)(const void *)_dyld_get_image_header(
+                i);
+        intptr_t slide = _dyld_get_image_vmaddr_slide(i);
+        const char *name = i == 0 ? "" : _dyld_get_image_name(i);
+        const unsigned char *lc;
+        uint32_t k;
+        bool hit = false, code = false;
+        uint64_t off;
+        if (h == NULL || h->magic != MH_MAGIC_64 || name == NULL)
+            continue;
+        if (m->addr == 0 && strcmp(name, m->name) != 0)
+            continue;
+        off = m->addr != 0 ? (uint64_t)(m->addr - (uintptr_t)slide) : m->offset;
+        lc = (const unsigned char *)(h + 1);
+        for (k = 0; k < h->ncmds; k++) {
+            const struct load_command *c =
+                (const struct load_command *)(const void *)lc;
+            if (c->cmd == LC_SEGMENT_64) {
+                const struct segment_command_64 *sg =
+                    (const struct segment_command_64 *)(const void *)c;
+                if (off >= sg->vmaddr && off - sg->vmaddr < sg->vmsize) {
+                    hit = true;
+                    code = (sg->initprot & VM_PROT_EXECUTE) != 0;
+                }
+            }
+            lc += c->cmdsize;
+        }
+        if (m->addr != 0 && !hit)
+            continue;
+        m->name = name;
+        m->found = true;
+        m->in_code = code;
+        m->base = (uintptr_t)slide;
+        return;
+    }
+}
+
+static bool dynamic_entry(void *addr)
+{
+    Dl_info info;
+    return dladdr(addr, &info) != 0 && info.dli_saddr == addr;
+}
+
+static bool file_entry(int fd, const struct stat *st, uint64_t value,
+                       void *addr)
+{
+    (void)fd;
+    (void)st;
+    (void)value;
+    (void)addr;
+    return false; /* dladdr has read the symbol table already */
+}
+
+#endif
+
+/* The path to open for module `name` ("" is the main program). */
+static const char *module_path(const char *name)
+{
+    return name[0] != '\0' ? name : self_exe_path();
+}
+
+int mproc__os_locate(const void *fn, char **module, uint64_t *offset)
+{
+    char id[128];
+    const char *path;
+    module_find m;
+    size_t need;
+    int rc;
+
+    if (fn == NULL || module == NULL || offset == NULL)
+        return MPROC_EINVAL;
+    memset(&m, 0, sizeof m);
+    m.addr = (uintptr_t)fn;
+    modules_search(&m);
+    if (!m.found || m.name == NULL)
+        return MPROC_ERESOLVE;
+    path = module_path(m.name);
+    if (path == NULL)
+        return MPROC_ERESOLVE;
+    rc = file_identity(path, id, sizeof id);
+    if (rc != 0)
+        return rc;
+    need = strlen(id) + 1 + strlen(m.name) + 1;
+    *module = malloc(need);
+    if (*module == NULL)
+        return MPROC_ENOMEM;
+    snprintf(*module, need, "%s:%s", id, m.name);
+    *offset = (uint64_t)(m.addr - m.base);
+    return 0;
+}
+
 int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
 {
     char id[128];
-    const char *path = module;
+    const char *path = module, *file;
     module_find m;
     struct stat st;
     void *addr;
@@ -1213,18 +1645,21 @@ int mproc__os_resolve(const char *module, uint64_t offset, void **fn)
     memset(&m, 0, sizeof m);
     m.name = path;
     m.offset = offset;
-    (void)dl_iterate_phdr(find_module, &m);
+    modules_search(&m);
     if (!m.found || !m.in_code)
         return MPROC_ERESOLVE;
     /* The same file the parent meant. */
-    fd = open(path[0] ? path : "/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    file = module_path(path);
+    if (file == NULL)
+        return MPROC_ERESOLVE;
+    fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return MPROC_ERESOLVE;
     if (file_identity_fd(fd, id, sizeof id, &st) != 0 || strlen(id) != idlen ||
         memcmp(id, module, idlen) != 0)
         goto out; /* another file under that name */
     addr = (void *)(m.base + (uintptr_t)offset);
-    if (!dynamic_entry(addr) && !file_entry(fd, &st, offset))
+    if (!dynamic_entry(addr) && !file_entry(fd, &st, offset, addr))
         goto out;
     *fn = addr;
     rc = 0;
@@ -1247,14 +1682,13 @@ out:
 
 int mproc__os_secure_exec(void)
 {
-#if defined(__linux__)
+#if defined(MPROC_HAVE_GETAUXVAL)
     unsigned long secure;
     errno = 0;
     secure = getauxval(AT_SECURE);
     if (secure != 0 || errno != 0) /* unknown is refused too */
         return 1;
-#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) ||     \
-    defined(__OpenBSD__) || defined(__DragonFly__)
+#elif defined(MPROC_HAVE_ISSETUGID)
     if (issetugid())
         return 1;
 #endif
@@ -1283,7 +1717,7 @@ int mproc__os_boot_channel(mproc__handle h, int64_t *parent)
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
         type != SOCK_STREAM)
         return MPROC_EPERM;
-#if defined(SO_PEERCRED) && defined(__linux__)
+#if defined(MPROC_SYS_SO_PEERCRED)
     {
         struct ucred cr;
         len = sizeof cr;
@@ -1293,7 +1727,7 @@ int mproc__os_boot_channel(mproc__handle h, int64_t *parent)
         peer_pid = cr.pid;
         peer_uid = cr.uid;
     }
-#elif defined(__APPLE__) && defined(LOCAL_PEERPID)
+#elif defined(MPROC_SYS_LOCAL_PEERPID)
     {
         /* Untested here: macOS has the pid and getpeereid the ids. */
         gid_t g;
@@ -1302,7 +1736,7 @@ int mproc__os_boot_channel(mproc__handle h, int64_t *parent)
             getpeereid(fd, &peer_uid, &g) != 0)
             return MPROC_EPERM;
     }
-#elif defined(__FreeBSD__) && defined(LOCAL_PEERCRED)
+#elif defined(MPROC_SYS_LOCAL_PEERCRED)
     {
         /* Untested here: FreeBSD 13 fills cr_pid. */
         struct xucred xc;

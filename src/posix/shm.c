@@ -3,18 +3,25 @@
  *
  * A segment is a file descriptor plus a MAP_SHARED mapping of it. The
  * descriptor is what travels to children (inherited across fork, listed in
- * the inherit set of a spawn), and the segment has no name in any namespace,
- * so nothing is left behind when the last process holding it ends, whether
- * it exits or is killed:
+ * the inherit set of a spawn), and the segment should have no name in any
+ * namespace, so that nothing is left behind when the last process holding
+ * it ends, whether it exits or is killed (src/posix/platform.h chooses):
  *
- * - Linux: memfd_create(MFD_CLOEXEC). The memory belongs to the descriptor
- *   and the mappings; no name ever exists (the "name" argument only shows
- *   up in /proc/PID/fd as "/memfd:mproc (deleted)").
- * - Elsewhere (macOS, the BSDs, Linux kernels without memfd): shm_open with
- *   an unpredictable name, O_CREAT | O_EXCL and mode 0600, unlinked at once.
- *   The name exists for the few instructions between shm_open and
- *   shm_unlink; only an exclusive creator with our random name could meet
- *   it, and a kill inside that window is the one way a name could be left.
+ * - MEMFD (Linux): memfd_create(MFD_CLOEXEC). No name ever exists (the
+ *   "name" argument only shows up in /proc/PID/fd as "/memfd:mproc
+ *   (deleted)").
+ * - SHM_ANON (FreeBSD): shm_open(SHM_ANON), an object without a name.
+ * - Otherwise (macOS, OpenBSD, or forced): shm_open with a name, O_CREAT |
+ *   O_EXCL and mode 0600, unlinked at once. The name is at most
+ *   MPROC_SHM_OSNAME_MAX characters (31 on macOS): "/mproc", the creator's
+ *   pid and a 32-bit stamp of its start time (base 32), then random
+ *   characters up to the limit (45 random bits at 31 characters, more
+ *   elsewhere). A creator killed between shm_open and shm_unlink leaves the
+ *   name behind; where the names can be listed (MPROC_SHM_DIR, /dev/shm),
+ *   they are swept: each process's first segment and every reap of a child
+ *   that a signal ended unlink the names whose creator has ended (no such
+ *   pid, or a pid with another start time). macOS cannot list its names:
+ *   there such a kill leaves one name per killed creator (docs/platforms.md).
  *
  * Named segments (mproc_shm_create_named) are shm_open objects under
  * "/name", mode 0600, with a trailer at their end (backend.h).
@@ -22,34 +29,38 @@
  * The descriptor is never 0, 1 or 2 (posix.h): a child's stdout there
  * would write printf text into the segment.
  *
- * Map: random bytes; anonymous segments; named segments.
+ * Map: random bytes; names (make, parse, sweep); the anonymous descriptor;
+ * create, map, unmap; named segments.
  */
 #include "../common/backend.h"
 #include "posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__NetBSD__) ||       \
-    defined(__OpenBSD__) || defined(__DragonFly__)
-#include <stdlib.h> /* arc4random_buf */
-#define MPROC_HAVE_ARC4RANDOM 1
+#if defined(MPROC_SHM_DIR)
+#include <dirent.h>
 #endif
 
 /* The prefix of every shm_open name this library makes, so that a test
  * (or an administrator) can look for leftovers of ours and only ours. */
-#define SHM_NAME_PREFIX "/mproc-"
+#define SHM_NAME_PREFIX "/mproc"
+
+/* Named segments: the fallback, and where memfd may fail at run time. */
+#if defined(MPROC_HAVE_MEMFD) || !defined(MPROC_HAVE_SHM_ANON)
 
 static void random_bytes(unsigned char *p, size_t n)
 {
-#if defined(MPROC_HAVE_ARC4RANDOM)
+#if defined(MPROC_SYS_ARC4RANDOM)
     arc4random_buf(p, n);
 #else
     /* /dev/urandom where it exists; the clock and pid are only a fallback
@@ -96,20 +107,147 @@ int mproc__os_random(void *buf, size_t n)
     return 0;
 }
 
-/* shm_open, exclusive, owner-only, unlinked before returning. */
-static int shm_anon(void)
+/* ---------------------------------------------------------------------------
+ * Names: "/mproc" PID "." STAMP "." RANDOM, the numbers in base 32
+ */
+
+static const char b32[] = "0123456789abcdefghijklmnopqrstuv";
+
+static uint32_t start_stamp(uint64_t start)
 {
+    return (uint32_t)(start ^ (start >> 32));
+}
+
+/* Appends v in base 32 at name[len]; the new length. */
+static size_t put_b32(char *name, size_t len, uint64_t v)
+{
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = b32[v & 31u];
+        v >>= 5;
+    } while (v != 0 && n < sizeof tmp);
+    while (n > 0)
+        name[len++] = tmp[--n];
+    return len;
+}
+
+/* A fresh name for this process, NUL-terminated, at most
+ * MPROC_SHM_OSNAME_MAX characters. */
+static void make_name(char name[MPROC_SHM_OSNAME_MAX + 1])
+{
+    mproc__proc_id self = mproc__os_proc_self();
+    unsigned char rnd[MPROC_SHM_OSNAME_MAX];
+    size_t len = sizeof SHM_NAME_PREFIX - 1, i = 0, room;
+    memcpy(name, SHM_NAME_PREFIX, len);
+    len = put_b32(name, len, (uint64_t)self.pid);
+    name[len++] = '.';
+    len = put_b32(name, len, start_stamp(self.start));
+    name[len++] = '.';
+    room = MPROC_SHM_OSNAME_MAX - len;
+    if (room > 24)
+        room = 24; /* 120 random bits are plenty */
+    random_bytes(rnd, room);
+    for (i = 0; i < room; i++)
+        name[len++] = b32[rnd[i] & 31u];
+    name[len] = '\0';
+}
+
+#if defined(MPROC_SHM_DIR)
+/* Parses the base-32 number at *p up to `stop`; false when malformed. */
+static bool get_b32(const char **p, char stop, uint64_t *v)
+{
+    const char *s = *p;
+    uint64_t n = 0;
+    size_t digits = 0;
+    for (; *s != stop; s++, digits++) {
+        const char *d = *s != '\0' ? strchr(b32, *s) : NULL;
+        if (d == NULL || digits >= 13)
+            return false;
+        n = n << 5 | (uint64_t)(d - b32);
+    }
+    if (digits == 0)
+        return false;
+    *p = s + 1;
+    *v = n;
+    return true;
+}
+
+/* Unlinks the names of ours (in MPROC_SHM_DIR, without the leading '/')
+ * whose creator has ended: no process has its pid, or the process with
+ * that pid started at another time. A name of a live creator is in its
+ * few instructions between shm_open and shm_unlink: left alone. */
+static void sweep(void)
+{
+    DIR *d;
+    struct dirent *e;
+    int64_t me = (int64_t)getpid();
+    int fd = mproc__posix_fd_high(
+        open(MPROC_SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd < 0)
+        return;
+    d = fdopendir(fd);
+    if (d == NULL) {
+        (void)close(fd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        const char *p = e->d_name;
+        uint64_t pid, stamp;
+        mproc__proc_id id;
+        char name[NAME_MAX + 2];
+        int rc;
+        if (strncmp(p, &SHM_NAME_PREFIX[1], sizeof SHM_NAME_PREFIX - 2) != 0)
+            continue;
+        p += sizeof SHM_NAME_PREFIX - 2;
+        if (!get_b32(&p, '.', &pid) || !get_b32(&p, '.', &stamp) || pid == 0 ||
+            pid > INT_MAX || (int64_t)pid == me)
+            continue;
+        rc = mproc__os_proc_lookup((int64_t)pid, &id);
+        if (rc == 0 && start_stamp(id.start) == (uint32_t)stamp)
+            continue; /* its creator runs */
+        if (rc != 0 && rc != MPROC_ENOENT)
+            continue; /* not ours to judge */
+        if (snprintf(name, sizeof name, "/%s", e->d_name) < (int)sizeof name)
+            (void)shm_unlink(name);
+    }
+    closedir(d);
+}
+#endif
+
+/* Whether this process (or its parent before a fork) made named segments:
+ * with memfd, only when memfd failed at run time, and only then are there
+ * names to sweep. */
+static atomic_bool names_used;
+
+void mproc__posix_shm_sweep(void)
+{
+#if defined(MPROC_SHM_DIR)
+    int err = errno;
+#if defined(MPROC_HAVE_MEMFD)
+    if (!atomic_load_explicit(&names_used, memory_order_relaxed))
+        return;
+#endif
+    sweep();
+    errno = err;
+#endif
+}
+
+#if defined(MPROC_SHM_DIR)
+static pthread_once_t sweep_once = PTHREAD_ONCE_INIT;
+#endif
+
+/* shm_open, exclusive, owner-only, unlinked before returning. */
+static int shm_named(void)
+{
+    atomic_store_explicit(&names_used, true, memory_order_relaxed);
+#if defined(MPROC_SHM_DIR)
+    (void)pthread_once(&sweep_once, sweep);
+#endif
     for (int attempt = 0; attempt < 16; attempt++) {
-        unsigned char rnd[12];
-        char name[64];
-        int len;
+        char name[MPROC_SHM_OSNAME_MAX + 1];
         int fd;
-        random_bytes(rnd, sizeof rnd);
-        len = snprintf(name, sizeof name, SHM_NAME_PREFIX "%lld-",
-                       (long long)getpid());
-        for (size_t i = 0; i < sizeof rnd && len + 3 < (int)sizeof name; i++)
-            len +=
-                snprintf(name + len, sizeof name - (size_t)len, "%02x", rnd[i]);
+        make_name(name);
         fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) {
             if (errno == EEXIST || errno == EINTR)
@@ -125,17 +263,39 @@ static int shm_anon(void)
     return -1;
 }
 
+#else
+
+void mproc__posix_shm_sweep(void)
+{
+}
+
+#endif
+
+/* ---------------------------------------------------------------------------
+ * The anonymous descriptor
+ */
+
 static int anon_fd(void)
 {
-#if defined(__linux__) && defined(MFD_CLOEXEC)
+#if defined(MPROC_HAVE_MEMFD)
     int fd = memfd_create("mproc", MFD_CLOEXEC);
     if (fd >= 0)
         return mproc__posix_fd_high(fd);
     /* Kernels before 3.17 (ENOSYS) or seccomp filters (EPERM): fall back. */
     if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
         return -1;
+    return shm_named();
+#elif defined(MPROC_HAVE_SHM_ANON)
+    /* FreeBSD: an object no name ever reaches (shm_open(2)). Not run
+     * here. */
+    int fd = shm_open(SHM_ANON, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return mproc__posix_fd_high(fd);
+#else
+    return shm_named();
 #endif
-    return shm_anon();
 }
 
 int mproc__os_shm_create(size_t size, mproc__handle *h, void **addr)
@@ -144,8 +304,11 @@ int mproc__os_shm_create(size_t size, mproc__handle *h, void **addr)
     void *p;
     if (h == NULL || addr == NULL || size == 0)
         return MPROC_EINVAL;
-    if ((uint64_t)size > (uint64_t)INT64_MAX)
+#if SIZE_MAX > INT64_MAX
+    /* ftruncate takes an off_t. */
+    if (size > (size_t)INT64_MAX)
         return MPROC_ENOMEM;
+#endif
     fd = anon_fd();
     if (fd < 0)
         return mproc__os_error(errno);

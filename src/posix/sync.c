@@ -42,7 +42,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,10 +49,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(MPROC_HAVE_THREAD_ID) && defined(__linux__)
+#if defined(MPROC_THREAD_ID_GETTID)
 #include <sys/syscall.h>
 #endif
-#if defined(MPROC_HAVE_THREAD_ID) && defined(__FreeBSD__)
+#if defined(MPROC_THREAD_ID_GETTHREADID_NP)
 #include <pthread_np.h>
 #endif
 
@@ -94,13 +93,13 @@ static void tid_register(void)
 
 static int64_t tid_fetch(void)
 {
-#if defined(MPROC_HAVE_THREAD_ID) && defined(__linux__)
+#if defined(MPROC_THREAD_ID_GETTID)
     return (int64_t)syscall(SYS_gettid);
-#elif defined(MPROC_HAVE_THREAD_ID) && defined(__APPLE__)
+#elif defined(MPROC_THREAD_ID_THREADID_NP)
     uint64_t id = 0;
     (void)pthread_threadid_np(NULL, &id);
     return (int64_t)id;
-#elif defined(MPROC_HAVE_THREAD_ID) && defined(__FreeBSD__)
+#elif defined(MPROC_THREAD_ID_GETTHREADID_NP)
     return (int64_t)pthread_getthreadid_np();
 #else
     /* No system-wide thread id: the pid in the high half and a per-process
@@ -127,22 +126,8 @@ int64_t mproc__os_thread_id(void)
  * Deadlines
  */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Milliseconds left before `deadline` (-1: none), as a timeout. */
-static int left_ms(int64_t deadline)
-{
-    int64_t d;
-    if (deadline < 0)
-        return MPROC_FOREVER;
-    d = deadline - mono_ms();
-    return d <= 0 ? 0 : (d > INT_MAX ? INT_MAX : (int)d);
-}
+/* mproc__deadline_ns and mproc__left_ms (backend.h): nanosecond
+ * deadlines, so that no timeout ends early (row C14). */
 
 #if !defined(WORD_MUTEX) || !defined(WORD_SEM)
 static struct timespec abstime(clockid_t clk, int timeout_ms)
@@ -242,8 +227,9 @@ mutex_lock_slow(pthread_mutex_t *m, int rc, int timeout_ms)
         rc = pthread_mutex_trylock(m);
     } else if (timeout_ms > 0) {
 #if defined(POLL_TIMED)
-        int64_t end = mono_ms() + timeout_ms + 1;
-        while ((rc = pthread_mutex_trylock(m)) == EBUSY && mono_ms() < end) {
+        int64_t end = mproc__deadline_ns(timeout_ms);
+        while ((rc = pthread_mutex_trylock(m)) == EBUSY &&
+               mproc__os_now_ns() < end) {
             /* nanosleep would be a cancellation point */
             struct timespec ts = {0, 1000000L};
             int old = PTHREAD_CANCEL_ENABLE;
@@ -490,6 +476,7 @@ static int views_add(wmutex *m)
     (void)pthread_mutex_lock(&views_lock);
     if (nviews == capviews) {
         size_t cap = capviews ? capviews * 2 : 16;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         wmutex **p = (wmutex **)realloc(views, cap * sizeof *p);
         if (p == NULL) {
             rc = MPROC_ENOMEM;
@@ -664,7 +651,7 @@ int mproc__os_mutex_init(void *mem, mproc__handle *h)
     atomic_store(&m->tid, 0);
     m->serial = mix64((uint64_t)id.pid ^ mix64(id.start) ^
                       mix64(atomic_fetch_add(&serials, 1) + 1) ^
-                      (uint64_t)(uintptr_t)mem ^ (uint64_t)mono_ms());
+                      (uint64_t)(uintptr_t)mem ^ (uint64_t)mproc__os_now_ns());
     return views_add(m);
 }
 
@@ -688,7 +675,7 @@ __attribute__((noinline))
 static int
 wm_lock_slow(wmutex *m, uint64_t me, int timeout_ms)
 {
-    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : -1;
+    int64_t deadline = timeout_ms > 0 ? mproc__deadline_ns(timeout_ms) : -1;
     bool contended = false;
     int spins = 0;
     for (;;) {
@@ -724,7 +711,7 @@ wm_lock_slow(wmutex *m, uint64_t me, int timeout_ms)
             low |= WM_WAITERS;
         }
         contended = true;
-        left = left_ms(deadline);
+        left = mproc__left_ms(deadline);
         if (left == 0) {
             if (!wm_owner_alive(v, me) && wm_take_over(m, v | WM_WAITERS, me))
                 return wm_got(m, MPROC_EOWNERDEAD);
@@ -848,7 +835,7 @@ int mproc__os_sem_open(void *mem, mproc__handle h)
 int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms)
 {
     wsem *s = (wsem *)mem;
-    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : -1;
+    int64_t deadline = timeout_ms > 0 ? mproc__deadline_ns(timeout_ms) : -1;
     (void)h;
     for (;;) {
         uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
@@ -861,7 +848,7 @@ int mproc__os_sem_wait(void *mem, mproc__handle h, int timeout_ms)
         }
         if (timeout_ms == 0)
             return MPROC_EBUSY;
-        left = left_ms(deadline);
+        left = mproc__left_ms(deadline);
         if (left == 0)
             return MPROC_ETIMEDOUT;
         atomic_fetch_add(&s->waiters, 1);
@@ -1099,7 +1086,7 @@ int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
                         mproc__handle mutex_h, int timeout_ms)
 {
     pcond *c = (pcond *)mem;
-    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms + 1 : -1;
+    int64_t deadline = timeout_ms > 0 ? mproc__deadline_ns(timeout_ms) : -1;
     uint32_t start;
     bool owner_died = false;
     (void)h;
@@ -1109,7 +1096,7 @@ int mproc__os_cond_wait(void *mem, const mproc__handle *h, void *mutex_mem,
     c->waiters++;
     for (;;) {
         uint32_t seen = atomic_load_explicit(&c->seq, memory_order_relaxed);
-        int left = left_ms(deadline);
+        int left = mproc__left_ms(deadline);
         int rc;
         bool timed_out = false;
         rc = mproc__os_mutex_unlock(mutex_mem, mutex_h);

@@ -2,21 +2,27 @@
  * Wait words, process identity and liveness on POSIX (backend.h, "Wait
  * words" and "Process identity and liveness").
  *
- * Wait words: futex(2) on Linux, without FUTEX_PRIVATE_FLAG, so that
- * waiters in different processes that map the same memory meet on the same
- * kernel queue (the kernel keys shared futexes by the backing page, not the
- * address). Without a futex (src/posix/platform.h) a wait polls the word
- * with naps that grow from 20 us to 1 ms, and returns MPROC_ETIMEDOUT once
- * its timeout has passed: correct, slower to wake. Neither is a pthread
- * cancellation point: callers may hold a lock while they wait (the queue
- * does), and a thread canceled there would leave it held by a live process.
+ * Wait words: the system's own compare-and-wait on an address, in its
+ * process-shared form, so that waiters in different processes that map the
+ * same memory meet on the same kernel queue (the kernels key shared waits
+ * by the backing object, not the address): Linux futex(2) without
+ * FUTEX_PRIVATE_FLAG, FreeBSD _umtx_op(UMTX_OP_WAIT_UINT / UMTX_OP_WAKE)
+ * (not the _PRIVATE ops), macOS os_sync_wait_on_address with
+ * OS_SYNC_WAIT_ON_ADDRESS_SHARED (14.4 and later, checked at run time)
+ * else __ulock_wait(UL_COMPARE_AND_WAIT_SHARED), OpenBSD futex(2).
+ * Without any (src/posix/platform.h) a wait polls the word with naps that
+ * grow from 20 us to 1 ms, and returns MPROC_ETIMEDOUT once its timeout
+ * has passed: correct, slower to wake. None is a pthread cancellation
+ * point: callers may hold a lock while they wait (the queue does), and a
+ * thread canceled there would leave it held by a live process.
  *
  * Identity: a pid plus the start time the OS keeps for it (platform.h
  * chooses the mechanism). Readers of /proc and sysctl run with cancellation
  * disabled for the same reason as the waits.
  *
- * Map: cancellation; wait words; process identity (this process, another
- * process, liveness); the deprecated owner tags.
+ * Map: cancellation; wait words (native waits, the polled fallback);
+ * process identity (this process, another process, liveness); the
+ * deprecated owner tags.
  */
 #include "../common/backend.h"
 #include "platform.h"
@@ -27,7 +33,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +43,27 @@
 #if defined(MPROC_HAVE_FUTEX)
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#endif
+#if defined(MPROC_HAVE_UMTX)
+#include <sys/umtx.h>
+#endif
+#if defined(MPROC_HAVE_OPENBSD_FUTEX)
+#include <sys/futex.h>
+#include <sys/time.h>
+#endif
+#if defined(MPROC_HAVE_OS_SYNC_WAIT)
+#include <os/os_sync_wait_on_address.h>
+#endif
+#if defined(MPROC_HAVE_ULOCK)
+/* libSystem's compare-and-wait since macOS 10.12 (the one libc++ and
+ * libdispatch use), declared in no public header: its xnu
+ * bsd/sys/ulock.h. UL_COMPARE_AND_WAIT_SHARED keys the wait by the
+ * memory object, so processes that map the word meet. */
+extern int __ulock_wait(uint32_t operation, void *addr, uint64_t value,
+                        uint32_t timeout_us);
+extern int __ulock_wake(uint32_t operation, void *addr, uint64_t wake_value);
+#define MPROC_UL_COMPARE_AND_WAIT_SHARED 3u
+#define MPROC_ULF_WAKE_ALL 0x00000100u
 #endif
 #if defined(MPROC_PROC_DARWIN)
 #include <libproc.h>
@@ -92,7 +118,6 @@ int mproc__os_word_open(void *word, mproc__handle h)
     return word == NULL ? MPROC_EINVAL : 0;
 }
 
-#if !defined(MPROC_HAVE_FUTEX)
 static int64_t mono_us(void)
 {
     struct timespec ts;
@@ -100,7 +125,8 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Naps until the word changes or the timeout passes. nanosleep is a
+/* Naps until the word changes or the timeout passes: the fallback, and
+ * the path of a macOS older than both native waits. nanosleep is a
  * cancellation point, hence the disabled state. */
 static int poll_wait(_Atomic uint32_t *w, uint32_t expected, int timeout_ms)
 {
@@ -132,12 +158,164 @@ static int poll_wait(_Atomic uint32_t *w, uint32_t expected, int timeout_ms)
     nocancel_end(old);
     return rc;
 }
+
+#if defined(MPROC_HAVE_FUTEX) || defined(MPROC_HAVE_UMTX) ||                   \
+    defined(MPROC_HAVE_OPENBSD_FUTEX)
+static struct timespec rel_timespec(int timeout_ms)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(timeout_ms / 1000);
+    ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    return ts;
+}
 #endif
+
+/* The result of a native wait that returned -1 with errno `err`: a
+ * timeout, an early return for the caller to re-check (the value changed,
+ * a signal), or an error. */
+#if defined(MPROC_HAVE_FUTEX) || defined(MPROC_HAVE_UMTX) ||                   \
+    defined(MPROC_HAVE_OPENBSD_FUTEX) || defined(MPROC_HAVE_OS_SYNC_WAIT) ||   \
+    defined(MPROC_HAVE_ULOCK)
+static int wait_result(int err)
+{
+    if (err == ETIMEDOUT)
+        return MPROC_ETIMEDOUT;
+    if (err == EAGAIN || err == EINTR)
+        return 0;
+    return mproc__os_error(err);
+}
+#endif
+
+/* One native wait; MPROC_ENOSYS when this system has none (the caller
+ * polls). timeout_ms > 0 or MPROC_FOREVER. */
+static int native_wait(void *word, uint32_t expected, int timeout_ms)
+{
+#if defined(MPROC_HAVE_FUTEX)
+    /* syscall() is not a cancellation point, unlike the libc wrappers of
+     * blocking calls. */
+    struct timespec ts = rel_timespec(timeout_ms);
+    long r = syscall(SYS_futex, word, FUTEX_WAIT, expected,
+                     timeout_ms > 0 ? &ts : NULL, NULL, 0);
+    return r == 0 ? 0 : wait_result(errno);
+#elif defined(MPROC_HAVE_UMTX)
+    /* UMTX_OP_WAIT_UINT compares an unsigned int and is process-shared
+     * (the _PRIVATE variant is not); the timeout is a struct _umtx_time
+     * whose size travels in uaddr (umtx(2)), relative on CLOCK_MONOTONIC. */
+    struct _umtx_time ut;
+    int r;
+    memset(&ut, 0, sizeof ut);
+    ut._timeout = rel_timespec(timeout_ms);
+    ut._flags = 0;
+    ut._clockid = CLOCK_MONOTONIC;
+    r = _umtx_op(word, UMTX_OP_WAIT_UINT, (u_long)expected,
+                 timeout_ms > 0 ? (void *)(uintptr_t)sizeof ut : NULL,
+                 timeout_ms > 0 ? &ut : NULL);
+    return r == 0 ? 0 : wait_result(errno);
+#elif defined(MPROC_HAVE_OPENBSD_FUTEX)
+    /* OpenBSD futexes are shared unless FUTEX_PRIVATE_FLAG; the timeout
+     * is relative. */
+    struct timespec ts = rel_timespec(timeout_ms);
+    int r = futex((volatile uint32_t *)word, FUTEX_WAIT, (int)expected,
+                  timeout_ms > 0 ? &ts : NULL, NULL);
+    return r == 0 ? 0 : wait_result(errno);
+#else
+#if defined(MPROC_HAVE_OS_SYNC_WAIT)
+    if (__builtin_available(macOS 14.4, *)) {
+        int r;
+        if (timeout_ms > 0)
+            /* The timeout is relative, in nanoseconds of the clock. */
+            r = os_sync_wait_on_address_with_timeout(
+                word, (uint64_t)expected, sizeof(uint32_t),
+                OS_SYNC_WAIT_ON_ADDRESS_SHARED, OS_CLOCK_MACH_ABSOLUTE_TIME,
+                (uint64_t)timeout_ms * 1000000u);
+        else
+            r = os_sync_wait_on_address(word, (uint64_t)expected,
+                                        sizeof(uint32_t),
+                                        OS_SYNC_WAIT_ON_ADDRESS_SHARED);
+        return r >= 0 ? 0 : wait_result(errno);
+    }
+#endif
+#if defined(MPROC_HAVE_ULOCK)
+    {
+        /* Microseconds, 0 meaning forever: a longer timeout is cut to the
+         * largest one, an early return the caller re-checks. */
+        uint32_t us = 0;
+        int r;
+        if (timeout_ms > 0)
+            us = timeout_ms > (int)(UINT32_MAX / 1000u)
+                     ? UINT32_MAX
+                     : (uint32_t)timeout_ms * 1000u;
+        r = __ulock_wait(MPROC_UL_COMPARE_AND_WAIT_SHARED, word,
+                         (uint64_t)expected, us);
+        return r >= 0 ? 0 : wait_result(errno);
+    }
+#endif
+    (void)word;
+    (void)expected;
+    (void)timeout_ms;
+    return MPROC_ENOSYS;
+#endif
+}
+
+/* Wakes up to n sleepers (n > 0); 0, or MPROC_ENOSYS when nobody sleeps in
+ * the kernel (the polled fallback). */
+static int native_wake(void *word, uint32_t n)
+{
+#if defined(MPROC_HAVE_FUTEX)
+    int cnt = n > (uint32_t)INT_MAX ? INT_MAX : (int)n;
+    if (syscall(SYS_futex, word, FUTEX_WAKE, cnt, NULL, NULL, 0) < 0)
+        return mproc__os_error(errno);
+    return 0;
+#elif defined(MPROC_HAVE_UMTX)
+    u_long cnt = n > (uint32_t)INT_MAX ? (u_long)INT_MAX : (u_long)n;
+    if (_umtx_op(word, UMTX_OP_WAKE, cnt, NULL, NULL) != 0)
+        return mproc__os_error(errno);
+    return 0;
+#elif defined(MPROC_HAVE_OPENBSD_FUTEX)
+    int cnt = n > (uint32_t)INT_MAX ? INT_MAX : (int)n;
+    if (futex((volatile uint32_t *)word, FUTEX_WAKE, cnt, NULL, NULL) < 0)
+        return mproc__os_error(errno);
+    return 0;
+#else
+    /* macOS wakes one or all: "all" for n > 1 (a waiter woken for nothing
+     * re-checks and sleeps again). ENOENT: nobody was waiting. */
+#if defined(MPROC_HAVE_OS_SYNC_WAIT)
+    if (__builtin_available(macOS 14.4, *)) {
+        int r =
+            n > 1 ? os_sync_wake_by_address_all(word, sizeof(uint32_t),
+                                                OS_SYNC_WAKE_BY_ADDRESS_SHARED)
+                  : os_sync_wake_by_address_any(word, sizeof(uint32_t),
+                                                OS_SYNC_WAKE_BY_ADDRESS_SHARED);
+        if (r != 0 && errno != ENOENT)
+            return mproc__os_error(errno);
+        return 0;
+    }
+#endif
+#if defined(MPROC_HAVE_ULOCK)
+    {
+        uint32_t op = MPROC_UL_COMPARE_AND_WAIT_SHARED;
+        int r;
+        if (n > 1)
+            op |= MPROC_ULF_WAKE_ALL;
+        do
+            r = __ulock_wake(op, word, 0);
+        while (r < 0 && errno == EINTR);
+        if (r < 0 && errno != ENOENT)
+            return mproc__os_error(errno);
+        return 0;
+    }
+#endif
+    (void)word;
+    (void)n;
+    return MPROC_ENOSYS;
+#endif
+}
 
 int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
                         int timeout_ms)
 {
     _Atomic uint32_t *w = word;
+    int rc;
     (void)h;
     if (word == NULL)
         return MPROC_EINVAL;
@@ -145,49 +323,23 @@ int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
         return 0;
     if (timeout_ms == 0)
         return MPROC_ETIMEDOUT;
-#if defined(MPROC_HAVE_FUTEX)
-    {
-        /* syscall() is not a cancellation point, unlike the libc wrappers
-         * of blocking calls. */
-        struct timespec ts;
-        struct timespec *tsp = NULL;
-        long r;
-        if (timeout_ms > 0) {
-            ts.tv_sec = timeout_ms / 1000;
-            ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-            tsp = &ts;
-        }
-        r = syscall(SYS_futex, word, FUTEX_WAIT, expected, tsp, NULL, 0);
-        if (r == 0)
-            return 0;
-        if (errno == ETIMEDOUT)
-            return MPROC_ETIMEDOUT;
-        /* EAGAIN: the value changed; EINTR: a signal. Both are an early
-         * return for the caller to re-check. */
-        if (errno == EAGAIN || errno == EINTR)
-            return 0;
-        return mproc__os_error(errno);
-    }
-#else
-    return poll_wait(w, expected, timeout_ms);
-#endif
+    rc = native_wait(word, expected, timeout_ms);
+    if (rc == MPROC_ENOSYS)
+        rc = poll_wait(w, expected, timeout_ms);
+    return rc;
 }
 
 int mproc__os_word_wake(void *word, mproc__handle h, uint32_t n)
 {
+    int rc;
     (void)h;
     if (word == NULL)
         return MPROC_EINVAL;
-#if defined(MPROC_HAVE_FUTEX)
-    {
-        int cnt = n > (uint32_t)INT_MAX ? INT_MAX : (int)n;
-        if (syscall(SYS_futex, word, FUTEX_WAKE, cnt, NULL, NULL, 0) < 0)
-            return mproc__os_error(errno);
-    }
-#else
-    (void)n; /* pollers see the new value by themselves */
-#endif
-    return 0;
+    if (n == 0)
+        return 0;
+    rc = native_wake(word, n);
+    /* Pollers see the new value by themselves. */
+    return rc == MPROC_ENOSYS ? 0 : rc;
 }
 
 void mproc__os_word_destroy(void *word, mproc__handle h)

@@ -31,7 +31,7 @@
 /* What a writer may queue before a reader takes it: like a POSIX socket
  * pair's (about 200 KiB on Linux), so that a process may send itself a few
  * messages before reading them on both backends. */
-#define PIPE_BUFFER (256 * 1024)
+#define PIPE_BUFFER ((size_t)256 * 1024)
 /* The largest single ReadFile / WriteFile (a DWORD count). */
 #define IO_CHUNK ((size_t)1 << 30)
 
@@ -166,10 +166,11 @@ static int pair_once(mproc__handle h[2], bool duplex)
         return rc;
     open_mode = (duplex ? PIPE_ACCESS_DUPLEX : PIPE_ACCESS_INBOUND) |
                 FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE;
-    server = CreateNamedPipeW(name, open_mode,
-                              PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
-                                  PIPE_REJECT_REMOTE_CLIENTS,
-                              1, PIPE_BUFFER, PIPE_BUFFER, 0, pipe_sa);
+    server =
+        CreateNamedPipeW(name, open_mode,
+                         PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+                             PIPE_REJECT_REMOTE_CLIENTS,
+                         1, (DWORD)PIPE_BUFFER, (DWORD)PIPE_BUFFER, 0, pipe_sa);
     if (server == INVALID_HANDLE_VALUE) {
         err = GetLastError();
         /* The name exists already (Windows: access denied with

@@ -609,7 +609,7 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out)
          * ERROR_INTERNAL_ERROR; nothing was created, so try again. */
         if (rc != MPROC_EAGAIN || err != ERROR_INTERNAL_ERROR || attempt >= 4)
             break;
-        Sleep((DWORD)(10 << attempt));
+        Sleep((DWORD)10 << attempt);
     }
     if (rc != 0)
         goto out;

@@ -226,7 +226,7 @@ int mproc__os_proc_lookup(int64_t pid, mproc__proc_id *id)
         return MPROC_EINVAL;
     id->pid = pid;
     id->start = 0;
-    if (pid <= 0 || pid > 0xFFFFFFFFll)
+    if (pid <= 0 || pid > 0xFFFFFFFFLL)
         return MPROC_ENOENT;
     p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE,
                     (DWORD)pid);

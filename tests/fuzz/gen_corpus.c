@@ -57,8 +57,7 @@ int main(int argc, char **argv)
                    MPROC_LIST(mproc_none(), mproc_bool(true))));
     rc |= write_sample(argv[1], n++, deep);
     if (rc != 0) {
-        fprintf(stderr, "gen_corpus: cannot write the corpus in %s\n",
-                argv[1]);
+        fprintf(stderr, "gen_corpus: cannot write the corpus in %s\n", argv[1]);
         return 1;
     }
     return 0;

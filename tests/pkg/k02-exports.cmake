@@ -82,6 +82,9 @@ if(DEFINED LIB)
   list(SORT exported)
   set(extra ${exported})
   list(REMOVE_ITEM extra ${declared})
+  # The C runtime's section entry points, which musl's crti.o leaves
+  # global in every shared library: not the library's API.
+  list(REMOVE_ITEM extra _init _fini)
   set(missing ${declared})
   list(REMOVE_ITEM missing ${exported})
   list(LENGTH exported n_exported)
