@@ -72,6 +72,11 @@ typedef struct mproc_pool_transport {
                     size_t *len);
     /* Releases the transport (every worker has been reaped). */
     void (*destroy)(void *ctx);
+    /* The most chunks a worker may hold at once (the one it runs and those
+     * sent ahead), 1..4; 0: the engine's default (4 while chunks are
+     * quick). mproc_mpi asks for 1 or 2 per rank. Other values:
+     * mproc_pool_create_transport returns MPROC_EINVAL. */
+    int depth;
 } mproc_pool_transport;
 
 /* Makes a pool whose workers the transport provides (opt->workers of them,
@@ -100,6 +105,12 @@ typedef struct mproc_pool_worker_io {
     mproc_target initializer; /* may be NULL */
     const mproc_value *initarg;
     uint64_t maxtasks; /* after this many task messages the loop returns */
+    /* Optional: told before each task starts (after `started`), with the
+     * task's position in its call's input (mproc_task_status.index), so
+     * that a transport whose worker cannot be watched from the engine's
+     * side can name the task when its worker dies (mproc_mpi's crash
+     * message). */
+    void (*running)(void *ctx, int64_t index);
 } mproc_pool_worker_io;
 
 /* Runs the worker loop until the engine ends it: the initializer, the

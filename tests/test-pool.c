@@ -1,6 +1,8 @@
 /* Tests of the pool (rows T01-T16 of CONFORMANCE.md). */
 #include "harness.h"
 
+#include "mproc_transport.h"
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -184,6 +186,85 @@ TEST(T01_map_in_order)
     return 0;
 }
 
+/* A transport whose workers never start: create_transport's own checks. */
+static int g_dummy_destroyed;
+static int d_start(void *c, int w)
+{
+    (void)c;
+    (void)w;
+    return MPROC_EAGAIN;
+}
+static int d_send(void *c, int w, const void *m, size_t n)
+{
+    (void)c, (void)w, (void)m, (void)n;
+    return MPROC_EPIPE;
+}
+static int d_wait(void *c, const bool *l, bool *r, int n, int ms)
+{
+    (void)c, (void)l, (void)r, (void)n, (void)ms;
+    return 0;
+}
+static int d_recv(void *c, int w, const void **m, size_t *n)
+{
+    (void)c, (void)w, (void)m, (void)n;
+    return MPROC_EEOF;
+}
+static int d_started(void *c, int w, uint64_t *s, uint32_t *i)
+{
+    (void)c, (void)w, (void)s, (void)i;
+    return MPROC_ENOSYS;
+}
+static int d_stop(void *c, int w, int how)
+{
+    (void)c, (void)w, (void)how;
+    return 0;
+}
+static int d_reap(void *c, int w, int ms, int64_t *pid, int *code)
+{
+    (void)c, (void)w, (void)ms;
+    *pid = 0;
+    *code = 0;
+    return 0;
+}
+static int64_t d_pid(void *c, int w)
+{
+    (void)c;
+    return w + 1;
+}
+static void d_wake(void *c)
+{
+    (void)c;
+}
+static int d_describe(void *c, mproc_task_fn fn, void *b, size_t cap, size_t *n)
+{
+    (void)c, (void)fn, (void)b, (void)cap, (void)n;
+    return MPROC_ERESOLVE;
+}
+static void d_destroy(void *c)
+{
+    (void)c;
+    g_dummy_destroyed++;
+}
+
+static mproc_pool_transport dummy_transport(int depth)
+{
+    mproc_pool_transport t;
+    memset(&t, 0, sizeof t);
+    t.start = d_start;
+    t.send = d_send;
+    t.wait = d_wait;
+    t.recv = d_recv;
+    t.started = d_started;
+    t.stop = d_stop;
+    t.reap = d_reap;
+    t.pid = d_pid;
+    t.wake = d_wake;
+    t.describe = d_describe;
+    t.destroy = d_destroy;
+    t.depth = depth;
+    return t;
+}
+
 TEST(T01_bad_arguments)
 {
     mproc_pool *p = make_pool(1);
@@ -239,6 +320,30 @@ TEST(T01_bad_arguments)
     o.method = (mproc_start_method)9;
     ASSERT_ERR(mproc_pool_create(&none, &o), MPROC_EINVAL);
     ASSERT_ERR(mproc_pool_create(NULL, NULL), MPROC_EINVAL);
+    /* A transport's depth: 0 (the default) to 4 chunks per worker. The
+     * engine owns the transport: destroyed once, also on failure. */
+    {
+        static const int bad[] = {-1, 5, 1000};
+        mproc_pool_transport t;
+        size_t k;
+        memset(&o, 0, sizeof o);
+        o.workers = 2;
+        for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            t = dummy_transport(bad[k]);
+            g_dummy_destroyed = 0;
+            ASSERT_ERR(mproc_pool_create_transport(&none, &o, &t),
+                       MPROC_EINVAL);
+            ASSERT_NULL(none);
+            ASSERT_EQ(g_dummy_destroyed, 1);
+        }
+        for (k = 0; k <= 4; k++) {
+            t = dummy_transport((int)k);
+            g_dummy_destroyed = 0;
+            ASSERT_ERR(mproc_pool_create_transport(&none, &o, &t),
+                       MPROC_EAGAIN);
+            ASSERT_EQ(g_dummy_destroyed, 1);
+        }
+    }
     mproc_value_free(in);
     mproc_value_free(notlist);
     close_join(p);
@@ -1124,9 +1229,8 @@ TEST(T15_handles_destroyed_while_tasks_run)
     mproc_imap *it = NULL;
     mproc_pool_stats s;
     ASSERT_OK(mproc_pool_apply_async(p, t_sleep, slow, NULL, NULL, &f));
-    ASSERT_OK(mproc_pool_imap(p, t_sleep,
-                              MPROC_LIST(mproc_int(200), mproc_int(200)), 1,
-                              &it));
+    ASSERT_OK(mproc_pool_imap(
+        p, t_sleep, MPROC_LIST(mproc_int(200), mproc_int(200)), 1, &it));
     wait_running(p, 2);
     mproc_future_destroy(f);
     mproc_imap_destroy(it);
