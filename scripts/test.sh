@@ -11,6 +11,8 @@
 #   tsan    clang, ThreadSanitizer
 #   clang   clang, warnings as errors; the bounded fuzz tests when they exist
 #   mingw   Windows x86_64 cross build with mingw-w64, tests under Wine
+#   mpi     gcc with MPROC_WITH_MPI (Open MPI): the MPI suite (label mpi),
+#           each test a job of `mpirun -n 4 --oversubscribe`; under a minute
 #
 # and stages that are not one preset's suite:
 #
@@ -38,7 +40,7 @@ cd "$root" || exit 1
 # shellcheck source=deps.sh
 . scripts/deps.sh
 
-all_presets="debug stress asan tsan clang mingw"
+all_presets="debug stress asan tsan clang mingw mpi"
 all_stages="docs consumer package"
 presets=${*:-$all_presets $all_stages}
 for p in $presets; do
