@@ -398,6 +398,10 @@ struct mtrans {
     waker wk;
 };
 
+/* clang-tidy's MPI checker follows a request within one function only:
+ * these keep theirs in t->pending, which progress_sends tests and, at the
+ * end, waits for. */
+// NOLINTBEGIN(clang-analyzer-optin.mpi.MPI-Checker)
 static void progress_sends(mtrans *t, bool all)
 {
     pend **pp = &t->pending;
@@ -451,6 +455,8 @@ static int post(mtrans *t, int rank, int tag, const void *msg, size_t len)
     t->pending = p;
     return 0;
 }
+
+// NOLINTEND(clang-analyzer-optin.mpi.MPI-Checker)
 
 static void put_i32(uint8_t *p, int32_t v)
 {
@@ -1345,6 +1351,7 @@ int mproc_mpi_world(int *rank, int *size)
     return rc;
 }
 
+// NOLINTBEGIN(clang-analyzer-optin.mpi.MPI-Checker): as progress_sends
 int mproc_mpi_shutdown(void)
 {
     int rc;
@@ -1368,3 +1375,4 @@ int mproc_mpi_shutdown(void)
     pthread_mutex_unlock(&g.mu);
     return rc;
 }
+// NOLINTEND(clang-analyzer-optin.mpi.MPI-Checker)
