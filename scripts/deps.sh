@@ -2,7 +2,7 @@
 # Checks for the tools a task needs and installs the missing ones on Debian
 # 12 (and derivatives) with apt-get.
 #
-#   scripts/deps.sh [--check|--dry-run] demo|test|bench|docs|package|mpi|mpibench ...
+#   scripts/deps.sh [--check|--dry-run] demo|test|bench|docs|package|mpi|mpibench|mpich ...
 #
 #   demo     cmake ninja-build gcc libc6-dev        (build + run the examples)
 #   test     demo + clang libclang-rt-dev gcc-mingw-w64-x86-64 wine64
@@ -17,6 +17,8 @@
 #            scripts/mpi-demo.sh; an MPI already there, MPICH's mpicc and
 #            mpiexec included, counts as present); test includes it
 #   mpibench mpi + bench + python3-mpi4py       (bench/mpi.sh)
+#   mpich    demo + libmpich-dev mpich  (the mpich preset: the MPI component
+#            against MPICH, beside Open MPI, which stays the default MPI)
 #
 # As root, missing packages are installed with apt-get (one `apt-get update`,
 # only if something is missing). As any other user the script prints the
@@ -37,13 +39,15 @@
 #   SETS     comma-separated sets that need it
 #   PROBE    cmd:NAME | file:PATH | clang-rt | wine64 | python3-mpi4py
 MPROC_DEPS_TABLE='
-demo,test,bench,docs,package,mpi,mpibench  cmake                 cmd:cmake
-demo,test,bench,docs,package,mpi,mpibench  ninja-build           cmd:ninja
-demo,test,bench,docs,package,mpi,mpibench  gcc                   cmd:gcc
-demo,test,bench,docs,package,mpi,mpibench  libc6-dev             file:/usr/include/stdio.h
+demo,test,bench,docs,package,mpi,mpibench,mpich  cmake                 cmd:cmake
+demo,test,bench,docs,package,mpi,mpibench,mpich  ninja-build           cmd:ninja
+demo,test,bench,docs,package,mpi,mpibench,mpich  gcc                   cmd:gcc
+demo,test,bench,docs,package,mpi,mpibench,mpich  libc6-dev             file:/usr/include/stdio.h
 test,mpi,mpibench             libopenmpi-dev        cmd:mpicc
 test,mpi,mpibench             openmpi-bin           cmd:mpiexec
 mpibench                      python3-mpi4py        python3-mpi4py
+mpich                         libmpich-dev          cmd:mpicc.mpich
+mpich                         mpich                 cmd:mpiexec.mpich
 test                          clang                 cmd:clang
 test                          libclang-rt-dev       clang-rt
 test                          gcc-mingw-w64-x86-64  cmd:x86_64-w64-mingw32-gcc
@@ -154,13 +158,13 @@ mproc_deps()
     --dry-run) mode=dry-run; shift ;;
     esac
     if [ $# -eq 0 ]; then
-        echo "usage: deps.sh [--check|--dry-run] demo|test|bench|docs|package|mpi|mpibench ..." >&2
+        echo "usage: deps.sh [--check|--dry-run] demo|test|bench|docs|package|mpi|mpibench|mpich ..." >&2
         return 2
     fi
     for s in "$@"; do
         case "$s" in
-        demo | test | bench | docs | package | mpi | mpibench) ;;
-        *) echo "deps: unknown set '$s' (demo, test, bench, docs, package, mpi, mpibench)" >&2; return 2 ;;
+        demo | test | bench | docs | package | mpi | mpibench | mpich) ;;
+        *) echo "deps: unknown set '$s' (demo, test, bench, docs, package, mpi, mpibench, mpich)" >&2; return 2 ;;
         esac
     done
 

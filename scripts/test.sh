@@ -13,6 +13,8 @@
 #   mingw   Windows x86_64 cross build with mingw-w64, tests under Wine
 #   mpi     gcc with MPROC_WITH_MPI (Open MPI): the MPI suite (label mpi),
 #           each test a job of `mpirun -n 4 --oversubscribe`; under a minute
+#   mpich   the same against MPICH (installed beside Open MPI); only when
+#           named: `scripts/test.sh mpich`
 #
 # and stages that are not one preset's suite:
 #
@@ -42,15 +44,19 @@ cd "$root" || exit 1
 
 all_presets="debug stress asan tsan clang mingw mpi"
 all_stages="docs consumer package"
+extra_presets="mpich"
 presets=${*:-$all_presets $all_stages}
 for p in $presets; do
-    case " $all_presets $all_stages " in
+    case " $all_presets $all_stages $extra_presets " in
     *" $p "*) ;;
-    *) echo "test: unknown stage '$p' (one of: $all_presets $all_stages)" >&2; exit 2 ;;
+    *) echo "test: unknown stage '$p' (one of: $all_presets $all_stages $extra_presets)" >&2; exit 2 ;;
     esac
 done
 
 mproc_deps test || exit 1
+case " $presets " in
+*" mpich "*) mproc_deps mpich || exit 1 ;;
+esac
 
 logdir=$root/build/logs
 mkdir -p "$logdir"
