@@ -53,7 +53,8 @@ typedef struct mproc_pool_transport {
     /* Which task worker w has started last: the message sequence number
      * and the item within it, as the worker reported through its io's
      * `started`. MPROC_ENOSYS when the transport cannot tell (the engine
-     * then fails the oldest unfinished task of a dead worker). */
+     * then fails the oldest unfinished task of a dead worker, and its
+     * stats count the oldest chunk each worker holds as running). */
     int (*started)(void *ctx, int w, uint64_t *seq, uint32_t *item);
     /* Ends worker w now: how 1 terminates it (SIGTERM), 2 kills it. (The
      * engine asks a worker to finish with a message of its own.) */

@@ -2701,10 +2701,15 @@ static void snapshot(mproc_pool *p, mproc_pool_stats *s)
         worker *w = &p->w[i];
         uint64_t seq;
         uint32_t item;
-        if (w->head != NULL && p->t_live &&
-            p->t.started(p->t.ctx, i, &seq, &item) == 0 &&
-            seq == w->head->seq && item < w->head->n)
-            running += (uint64_t)item + 1;
+        if (w->head != NULL && p->t_live) {
+            int rc = p->t.started(p->t.ctx, i, &seq, &item);
+            if (rc == 0 && seq == w->head->seq && item < w->head->n)
+                running += (uint64_t)item + 1;
+            else if (rc == MPROC_ENOSYS && w->state == W_READY)
+                /* A transport that cannot tell (MPI): the oldest chunk a
+                 * worker holds is the one it runs. */
+                running += w->head->n;
+        }
         if (w->state == W_STARTING || w->state == W_READY)
             s->workers_alive++;
     }

@@ -486,6 +486,19 @@ TEST(M06_killed_rank_ends_job)
     return 0;
 }
 
+/* Rank 0 itself: the worker ranks, waiting for work, end with the job. */
+TEST(M06_crashed_master_ends_job)
+{
+    mproc_pool *p = job_pool(NULL, 0);
+    mproc_value *arg = mproc_int(1000), *out = NULL;
+    mproc_future *f = NULL;
+    volatile int *volatile nowhere = NULL;
+    ASSERT_OK(mproc_pool_apply_async(p, m_where, arg, NULL, NULL, &f));
+    ASSERT_OK(mproc_pool_apply(p, m_square, arg, &out, NULL));
+    *nowhere = 1;
+    return 0;
+}
+
 /* --- M07 ----------------------------------------------------------------- */
 
 /* Outside a job, or in a world of one: a local pool, or MPROC_ENOSYS on
