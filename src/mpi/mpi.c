@@ -136,8 +136,9 @@ static void at_exit(void)
 static int join(void)
 {
     int init = 0, done = 0, prov = 0, kv;
+    /* Known; in a fork child of a rank, in_world() says no (g.pid). */
     if (g.mode != MODE_UNKNOWN)
-        return g.pid == getpid() || g.mode == MODE_LOCAL ? 0 : MPROC_ENOSYS;
+        return 0;
     /* A child of mproc (a pool worker, a process) never joins: it would
      * pose as the rank of its parent. */
     if (mproc_parent_process() != NULL) {

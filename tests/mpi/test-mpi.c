@@ -523,6 +523,13 @@ static void local_fallback(int want_world_rc)
     for (i = 0; i < 100; i++)
         ASSERT_EQ(int_of(mproc_list_get(out, (size_t)i)), i * i);
     mproc_value_free(out);
+    /* A local worker never joins MPI: create there is a local pool's, which
+     * a daemonic worker may not start (even a fork of a rank). */
+    ASSERT_EQ(mproc_pool_map(p, m_master_calls, in, 0, &out, NULL), 0);
+    ASSERT_ERR(int_of(mproc_list_get(mproc_list_get(out, 0), 0)),
+               MPROC_EDAEMON);
+    ASSERT_OK(int_of(mproc_list_get(mproc_list_get(out, 0), 1)));
+    mproc_value_free(out);
     close_join(p);
     ASSERT_OK(mproc_mpi_shutdown());
     ASSERT_LT(th_now_ms() - t0, th_ms(10000));
