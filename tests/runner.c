@@ -62,46 +62,9 @@ void th_fail(const char *file, int line, const char *fmt, ...)
     _Exit(TH_FAIL);
 }
 
-static double multiplier(void)
-{
-    const char *s = getenv("MPROC_TEST_TIMEOUT_MULTIPLIER");
-    double m = s ? atof(s) : 1.0;
-    return m >= 1.0 ? m : 1.0;
-}
-
-int th_ms(int ms)
-{
-    return (int)((double)ms * multiplier());
-}
-
-int64_t th_now_ms(void)
-{
-    return th_platform_now_ms();
-}
-
-int64_t th_now_ns(void)
-{
-    return th_platform_now_ns();
-}
-
-int64_t th_now_us(void)
-{
-    return th_platform_now_us();
-}
-
-void th_sleep_ms(int ms)
-{
-    th_platform_sleep_ms(ms);
-}
-
 mproc_start_method th_method(void)
 {
     return current_method;
-}
-
-int th_open_handles(void)
-{
-    return th_platform_open_handles();
 }
 
 static const th_entry *find_test(const char *name)
@@ -165,8 +128,7 @@ static int run_here(const char *name, const char *method)
     if (current_method != MPROC_START_DEFAULT) {
         rc = mproc_set_start_method(current_method);
         if (rc < 0) {
-            fprintf(stderr, "mproc_set_start_method: %s\n",
-                    mproc_strerror(rc));
+            fprintf(stderr, "mproc_set_start_method: %s\n", mproc_strerror(rc));
             return TH_FAIL;
         }
     }
@@ -266,8 +228,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "--list") == 0) {
         for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-            printf("%s %s %d\n", tests[i].name,
-                   tests[i].each ? "EACH" : "ONCE", tests[i].timeout_s);
+            printf("%s %s %d\n", tests[i].name, tests[i].each ? "EACH" : "ONCE",
+                   tests[i].timeout_s);
         return 0;
     }
     if (argc >= 3 && strcmp(argv[1], "--run") == 0)

@@ -710,13 +710,23 @@ static void release_all(mtrans *t)
     }
 }
 
-static void send_end(mtrans *t, int code)
+/* An END or a QUIT to every worker rank, with a code (END's). */
+static void post_all(mtrans *t, int tag, int code)
 {
     uint8_t c[4];
     int r;
     put_i32(c, code);
     for (r = 1; r < g.size; r++)
-        (void)post(t, r, TAG_END, c, 4);
+        (void)post(t, r, tag, c, 4);
+}
+
+/* The same outside a pool: sent and gone before it returns. */
+static void tell_all(int tag, int code)
+{
+    mtrans q;
+    memset(&q, 0, sizeof q);
+    post_all(&q, tag, code);
+    progress_sends(&q, true);
 }
 
 static void trans_free(mtrans *t)
@@ -744,7 +754,7 @@ static void m_destroy(void *ctx)
     if (t->in_create)
         g.end_owed = true; /* create sends it, with its code */
     else
-        send_end(t, 0);
+        post_all(t, TAG_END, 0);
     pthread_mutex_unlock(&g.mu);
     trans_free(t);
 }
@@ -835,14 +845,7 @@ static int on_finalize(MPI_Comm comm, int key, void *val, void *extra)
             release_all(t);
             pthread_mutex_lock(&g.mu);
         }
-        {
-            mtrans q;
-            int r;
-            memset(&q, 0, sizeof q);
-            for (r = 1; r < g.size; r++)
-                (void)post(&q, r, TAG_QUIT, NULL, 0);
-            progress_sends(&q, true);
-        }
+        tell_all(TAG_QUIT, 0);
         g.shut = true;
     }
     pthread_mutex_unlock(&g.mu);
@@ -1261,10 +1264,7 @@ static int master_create(mproc_pool **out, const mproc_pool_options *opt,
     }
     if (rc < 0) {
         /* Worker ranks under MPROC_MPI_RETURN return this code too. */
-        mtrans q;
-        memset(&q, 0, sizeof q);
-        send_end(&q, rc);
-        progress_sends(&q, true);
+        tell_all(TAG_END, rc);
         pthread_mutex_unlock(&g.mu);
         return rc;
     }
@@ -1276,10 +1276,7 @@ static int master_create(mproc_pool **out, const mproc_pool_options *opt,
     pthread_mutex_lock(&g.mu);
     if (rc < 0) {
         if (g.end_owed) {
-            mtrans q;
-            memset(&q, 0, sizeof q);
-            send_end(&q, rc);
-            progress_sends(&q, true);
+            tell_all(TAG_END, rc);
             g.end_owed = false;
         }
     } else {
@@ -1364,12 +1361,7 @@ int mproc_mpi_shutdown(void)
         } else if (g.live != NULL) {
             rc = MPROC_EBUSY;
         } else if (!g.shut && (g.setup || (rc = setup()) == 0)) {
-            mtrans q;
-            int r;
-            memset(&q, 0, sizeof q);
-            for (r = 1; r < g.size; r++)
-                (void)post(&q, r, TAG_QUIT, NULL, 0);
-            progress_sends(&q, true);
+            tell_all(TAG_QUIT, 0);
             g.shut = true;
         }
     }
