@@ -1,5 +1,6 @@
 # The API reference: `cmake --build <dir> --target docs` (or the docs
-# preset) runs Doxygen over include/mproc.h into <dir>/docs/html and fails
+# preset) runs Doxygen over include/mproc.h and include/mproc_mpi.h (the
+# MPI component's header, documented whether or not it is built) into <dir>/docs/html and fails
 # on any Doxygen warning, printing them. Under another project's
 # add_subdirectory the target is mproc-docs only.
 
@@ -30,7 +31,8 @@ else()
       -DOUT=${MPROC_DOCS_OUT}
       -P ${PROJECT_SOURCE_DIR}/cmake/MprocRunDoxygen.cmake
     DEPENDS ${MPROC_DOCS_OUT}/errors.dox ${MPROC_DOCS_OUT}/Doxyfile
-      ${PROJECT_SOURCE_DIR}/include/mproc.h ${PROJECT_SOURCE_DIR}/docs/api.md
+      ${PROJECT_SOURCE_DIR}/include/mproc.h
+      ${PROJECT_SOURCE_DIR}/include/mproc_mpi.h ${PROJECT_SOURCE_DIR}/docs/api.md
     WORKING_DIRECTORY ${MPROC_DOCS_OUT}
     COMMENT "API reference (Doxygen) -> ${MPROC_DOCS_OUT}/html/index.html"
     VERBATIM)

@@ -53,7 +53,8 @@ typedef struct mproc_pool_transport {
     /* Which task worker w has started last: the message sequence number
      * and the item within it, as the worker reported through its io's
      * `started`. MPROC_ENOSYS when the transport cannot tell (the engine
-     * then fails the oldest unfinished task of a dead worker). */
+     * then fails the oldest unfinished task of a dead worker, and its
+     * stats count the oldest chunk each worker holds as running). */
     int (*started)(void *ctx, int w, uint64_t *seq, uint32_t *item);
     /* Ends worker w now: how 1 terminates it (SIGTERM), 2 kills it. (The
      * engine asks a worker to finish with a message of its own.) */
@@ -72,6 +73,11 @@ typedef struct mproc_pool_transport {
                     size_t *len);
     /* Releases the transport (every worker has been reaped). */
     void (*destroy)(void *ctx);
+    /* The most chunks a worker may hold at once (the one it runs and those
+     * sent ahead), 1..4; 0: the engine's default (4 while chunks are
+     * quick). mproc_mpi asks for 1 or 2 per rank. Other values:
+     * mproc_pool_create_transport returns MPROC_EINVAL. */
+    int depth;
 } mproc_pool_transport;
 
 /* Makes a pool whose workers the transport provides (opt->workers of them,
@@ -100,6 +106,12 @@ typedef struct mproc_pool_worker_io {
     mproc_target initializer; /* may be NULL */
     const mproc_value *initarg;
     uint64_t maxtasks; /* after this many task messages the loop returns */
+    /* Optional: told before each task starts (after `started`), with the
+     * task's position in its call's input (mproc_task_status.index), so
+     * that a transport whose worker cannot be watched from the engine's
+     * side can name the task when its worker dies (mproc_mpi's crash
+     * message). */
+    void (*running)(void *ctx, int64_t index);
 } mproc_pool_worker_io;
 
 /* Runs the worker loop until the engine ends it: the initializer, the

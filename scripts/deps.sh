@@ -2,7 +2,7 @@
 # Checks for the tools a task needs and installs the missing ones on Debian
 # 12 (and derivatives) with apt-get.
 #
-#   scripts/deps.sh [--check|--dry-run] demo|test|bench|docs|package ...
+#   scripts/deps.sh [--check|--dry-run] demo|test|bench|docs|package|mpi|mpibench|mpich ...
 #
 #   demo     cmake ninja-build gcc libc6-dev        (build + run the examples)
 #   test     demo + clang libclang-rt-dev gcc-mingw-w64-x86-64 wine64
@@ -16,6 +16,12 @@
 #   docs     demo + doxygen                (the API reference: docs target)
 #   package  demo + pkg-config dpkg-dev    (the .deb packages: deb preset;
 #            building against an installed mproc with pkg-config)
+#   mpi      demo + libopenmpi-dev openmpi-bin   (mproc_mpi: the mpi preset,
+#            scripts/mpi-demo.sh; an MPI already there, MPICH's mpicc and
+#            mpiexec included, counts as present); test includes it
+#   mpibench mpi + bench + python3-mpi4py       (bench/mpi.sh)
+#   mpich    demo + libmpich-dev mpich  (the mpich preset: the MPI component
+#            against MPICH, beside Open MPI, which stays the default MPI)
 #
 # As root, missing packages are installed with apt-get (one `apt-get update`,
 # only if something is missing). As any other user the script prints the
@@ -34,12 +40,18 @@
 
 # One line per requirement: SETS PACKAGE PROBE
 #   SETS     comma-separated sets that need it
-#   PROBE    cmd:NAME | file:PATH | clang-rt | wine64 | gcc-m32
+#   PROBE    cmd:NAME | file:PATH | clang-rt | wine64 | gcc-m32 |
+#            python3-mpi4py
 MPROC_DEPS_TABLE='
-demo,test,bench,docs,package  cmake                 cmd:cmake
-demo,test,bench,docs,package  ninja-build           cmd:ninja
-demo,test,bench,docs,package  gcc                   cmd:gcc
-demo,test,bench,docs,package  libc6-dev             file:/usr/include/stdio.h
+demo,test,bench,docs,package,mpi,mpibench,mpich  cmake                 cmd:cmake
+demo,test,bench,docs,package,mpi,mpibench,mpich  ninja-build           cmd:ninja
+demo,test,bench,docs,package,mpi,mpibench,mpich  gcc                   cmd:gcc
+demo,test,bench,docs,package,mpi,mpibench,mpich  libc6-dev             file:/usr/include/stdio.h
+test,mpi,mpibench             libopenmpi-dev        cmd:mpicc
+test,mpi,mpibench             openmpi-bin           cmd:mpiexec
+mpibench                      python3-mpi4py        python3-mpi4py
+mpich                         libmpich-dev          cmd:mpicc.mpich
+mpich                         mpich                 cmd:mpiexec.mpich
 test                          clang                 cmd:clang
 test                          libclang-rt-dev       clang-rt
 test                          gcc-mingw-w64-x86-64  cmd:x86_64-w64-mingw32-gcc
@@ -50,9 +62,9 @@ test                          gcc-mingw-w64-i686    cmd:i686-w64-mingw32-gcc
 test                          g++                   cmd:g++
 test                          clang-tidy            cmd:clang-tidy
 test                          cppcheck              cmd:cppcheck
-bench                         libapr1-dev           file:/usr/include/apr-1.0/apr.h
-bench                         python3               cmd:python3
-bench,test,package            pkg-config            cmd:pkg-config
+bench,mpibench                libapr1-dev           file:/usr/include/apr-1.0/apr.h
+bench,mpibench                python3               cmd:python3
+bench,test,package,mpibench   pkg-config            cmd:pkg-config
 test,docs                     doxygen               cmd:doxygen
 test,package                  dpkg-dev              cmd:dpkg-shlibdeps
 '
@@ -83,6 +95,21 @@ mproc_find_wineserver()
         fi
     done
     command -v wineserver 2>/dev/null || return 1
+}
+
+# A Python that has mpi4py.futures: Debian's python3-mpi4py is for the
+# system's /usr/bin/python3, which another python3 on PATH may hide.
+mproc_find_mpi4py_python()
+{
+    local py
+    for py in python3 /usr/bin/python3; do
+        if command -v "$py" >/dev/null 2>&1 &&
+            "$py" -c 'import mpi4py.futures' >/dev/null 2>&1; then
+            command -v "$py"
+            return 0
+        fi
+    done
+    return 1
 }
 
 # True when clang can link the sanitizer and libFuzzer runtimes.
@@ -116,6 +143,7 @@ mproc_probe()
     clang-rt) mproc_have_clang_rt ;;
     wine64) mproc_find_wine64 >/dev/null ;;
     gcc-m32) mproc_have_gcc_m32 ;;
+    python3-mpi4py) mproc_find_mpi4py_python >/dev/null ;;
     *) return 1 ;;
     esac
 }
@@ -154,13 +182,13 @@ mproc_deps()
     --dry-run) mode=dry-run; shift ;;
     esac
     if [ $# -eq 0 ]; then
-        echo "usage: deps.sh [--check|--dry-run] demo|test|bench|docs|package ..." >&2
+        echo "usage: deps.sh [--check|--dry-run] demo|test|bench|docs|package|mpi|mpibench|mpich ..." >&2
         return 2
     fi
     for s in "$@"; do
         case "$s" in
-        demo | test | bench | docs | package) ;;
-        *) echo "deps: unknown set '$s' (demo, test, bench, docs, package)" >&2; return 2 ;;
+        demo | test | bench | docs | package | mpi | mpibench | mpich) ;;
+        *) echo "deps: unknown set '$s' (demo, test, bench, docs, package, mpi, mpibench, mpich)" >&2; return 2 ;;
         esac
     done
 

@@ -19,6 +19,10 @@
 #   i686         gcc -m32, 32-bit x86
 #   mingw-i686   Windows i686 cross build: compiled with -Werror, not run
 #                (no 32-bit Wine)
+#   mpi     gcc with MPROC_WITH_MPI (Open MPI): the MPI suite (label mpi),
+#           each test a job of `mpirun -n 4 --oversubscribe`; under a minute
+#   mpich   the same against MPICH (installed beside Open MPI); only when
+#           named: `scripts/test.sh mpich`
 #
 # and stages that are not one preset's suite:
 #
@@ -51,19 +55,23 @@ cd "$root" || exit 1
 # shellcheck source=deps.sh
 . scripts/deps.sh
 
-all_presets="debug stress asan tsan clang mingw portable macos-logic musl i686 mingw-i686"
+all_presets="debug stress asan tsan clang mingw portable macos-logic musl i686 mingw-i686 mpi"
 all_stages="docs consumer package msvc lint"
+extra_presets="mpich"
 # Presets that are built only: their programs cannot run here.
 build_only=" mingw-i686 "
 presets=${*:-$all_presets $all_stages}
 for p in $presets; do
-    case " $all_presets $all_stages " in
+    case " $all_presets $all_stages $extra_presets " in
     *" $p "*) ;;
-    *) echo "test: unknown stage '$p' (one of: $all_presets $all_stages)" >&2; exit 2 ;;
+    *) echo "test: unknown stage '$p' (one of: $all_presets $all_stages $extra_presets)" >&2; exit 2 ;;
     esac
 done
 
 mproc_deps test || exit 1
+case " $presets " in
+*" mpich "*) mproc_deps mpich || exit 1 ;;
+esac
 
 logdir=$root/build/logs
 mkdir -p "$logdir"

@@ -148,6 +148,11 @@ mproc_process *th_start(mproc_target fn, mproc_value *args);
 int th_join_code(mproc_process *p, int ms);
 /* Joins p within th_ms(ms), checks it exited with 0, destroys it. */
 void th_join_ok(mproc_process *p, int ms);
+/* The Pool's create for the tests that also run over another transport:
+ * mproc_pool_create in this suite; in the MPI suite (tests/mpi), a pool
+ * of min(opt->workers, ranks - 1) worker ranks made by
+ * mproc_mpi_pool_create. */
+int th_pool_create(mproc_pool **out, const mproc_pool_options *opt);
 /* Integer argument i of a child: th_arg_int gives -1 when it is missing
  * (for children that report through CHILD_CHECK), th_arg_int_ok fails the
  * test. */

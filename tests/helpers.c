@@ -41,3 +41,8 @@ int64_t th_arg_int_ok(const mproc_value *args, size_t i)
     ASSERT_OK(mproc_value_get_int(mproc_list_get(args, i), &v));
     return v;
 }
+
+int th_pool_create(mproc_pool **out, const mproc_pool_options *opt)
+{
+    return mproc_pool_create(out, opt);
+}

@@ -62,46 +62,9 @@ void th_fail(const char *file, int line, const char *fmt, ...)
     _Exit(TH_FAIL);
 }
 
-static double multiplier(void)
-{
-    const char *s = getenv("MPROC_TEST_TIMEOUT_MULTIPLIER");
-    double m = s ? strtod(s, NULL) : 1.0;
-    return m >= 1.0 ? m : 1.0;
-}
-
-int th_ms(int ms)
-{
-    return (int)((double)ms * multiplier());
-}
-
-int64_t th_now_ms(void)
-{
-    return th_platform_now_ms();
-}
-
-int64_t th_now_ns(void)
-{
-    return th_platform_now_ns();
-}
-
-int64_t th_now_us(void)
-{
-    return th_platform_now_us();
-}
-
-void th_sleep_ms(int ms)
-{
-    th_platform_sleep_ms(ms);
-}
-
 mproc_start_method th_method(void)
 {
     return current_method;
-}
-
-int th_open_handles(void)
-{
-    return th_platform_open_handles();
 }
 
 static const th_entry *find_test(const char *name)

@@ -17,7 +17,10 @@
  *
  * Messages (little-endian), engine to worker:
  *   'D' u8 0 u16 0 u32 fn_id, description     a function (before first use)
- *   'T' u8 flags u16 0 u32 fn_id u64 seq u32 n, encoded list of n items
+ *   'T' u8 flags u16 0 u32 fn_id u64 seq u32 n u32 0 i64 index,
+ *                                   encoded list of n items (index: the
+ *                                   first item's position in its call's
+ *                                   input, for the io's `running`)
  *   'S' u8 0 u16 0                             finish and exit
  * worker to engine:
  *   'H' u8 0 u16 0 i32 code u32 len, message   hello, after the initializer
@@ -47,7 +50,9 @@
  * in that send, would never read. So a chunk goes to a busy worker only if
  * it fits in the channel with what the worker has not read (the channel
  * holds 200 KiB or more on every backend), and a larger one only to a
- * worker with nothing in flight, which is reading. */
+ * worker with nothing in flight, which is reading. A transport may ask for
+ * fewer chunks per worker (its `depth`: mproc_mpi holds one or two per
+ * rank). */
 #define DEPTH 4
 #define SLOW_MS 2.0
 #define PIPE_BUDGET ((size_t)128 * 1024)
@@ -63,7 +68,7 @@
 #define SEQ_BITS 40
 
 enum { M_DEF = 'D', M_TASK = 'T', M_STOP = 'S', M_HELLO = 'H', M_RESULT = 'R' };
-#define TASK_HDR 24
+#define TASK_HDR 32
 #define RESULT_HDR 16
 #define F_STAR 1u
 
@@ -213,6 +218,7 @@ struct mproc_pool {
     uint64_t maxtasks;
     mproc_pool_transport t;
     bool t_live;
+    uint32_t depth; /* chunks a worker may hold: DEPTH or the transport's */
     int n;
     worker *w;
     bool *live, *ready;
@@ -426,6 +432,7 @@ static int run_chunk(const mproc_pool_worker_io *io, const uint8_t *m,
 {
     uint32_t fn_id, n, i, k;
     uint64_t seq;
+    int64_t first;
     mproc_value *items = NULL, *rl = NULL;
     int drc, rc;
     bool star;
@@ -435,6 +442,7 @@ static int run_chunk(const mproc_pool_worker_io *io, const uint8_t *m,
     fn_id = get32(m + 4);
     seq = get64(m + 8);
     n = get32(m + 16);
+    first = (int64_t)get64(m + 24);
     drc = mproc__decode(m + TASK_HDR, len - TASK_HDR, false, &items);
     if (drc == 0 && (items->type != MPROC_TYPE_LIST || items->u.list.n != n))
         drc = MPROC_EBADMSG;
@@ -458,6 +466,8 @@ static int run_chunk(const mproc_pool_worker_io *io, const uint8_t *m,
         int code;
         if (io->started != NULL)
             io->started(io->ctx, seq, i);
+        if (io->running != NULL)
+            io->running(io->ctx, first + (int64_t)i);
         code = run_item(drc == 0 ? items->u.list.items[i] : NULL, drc, fn_id,
                         fns, nfns, star, &res);
         if (rl != NULL && code == 0) {
@@ -600,6 +610,7 @@ static int chunk_new(job *j, int64_t first, uint32_t n, const mproc_value *list,
         h[1] = j->flags;
         put32(h + 4, j->fn_id);
         put32(h + 16, n);
+        put64(h + 24, (uint64_t)first);
         c->msg.n = TASK_HDR;
         rc = mproc__encode(list, &c->msg, NULL);
     }
@@ -697,6 +708,7 @@ static chunk *chunk_rest(chunk *c, uint32_t from)
     r->job = c->job;
     job_ref(r->job);
     r->first = c->first + from;
+    put64(r->msg.p + 24, (uint64_t)r->first);
     r->n = c->n - from;
     return r;
 }
@@ -998,13 +1010,14 @@ static bool has_room(mproc_pool *p, worker *w)
         return false;
     if (p->maxtasks > 0 && w->assigned >= p->maxtasks)
         return false;
-    return w->inflight < DEPTH;
+    return w->inflight < p->depth;
 }
 
-/* How many chunks worker w may hold with c among them: DEPTH while chunks
- * are quick; else two of a map or iterator (one runs, the next waits at
- * hand: the engine's round trip is hidden), and a future's only to an idle
- * worker (it stays cancellable, and no long task holds it up). */
+/* How many chunks worker w may hold with c among them: the pool's depth
+ * (DEPTH, or the transport's) while chunks are quick; else two of a map or
+ * iterator (one runs, the next waits at hand: the engine's round trip is
+ * hidden), and a future's only to an idle worker (it stays cancellable, and no
+ * long task holds it up). */
 static bool may_take(mproc_pool *p, int wi, const chunk *c)
 {
     worker *w = &p->w[wi];
@@ -1712,7 +1725,7 @@ int mproc_pool_create_transport(mproc_pool **out, const mproc_pool_options *opt,
     if (rc == 0 && (t->start == NULL || t->send == NULL || t->wait == NULL ||
                     t->recv == NULL || t->started == NULL || t->stop == NULL ||
                     t->reap == NULL || t->pid == NULL || t->wake == NULL ||
-                    t->describe == NULL))
+                    t->describe == NULL || t->depth < 0 || t->depth > DEPTH))
         rc = MPROC_EINVAL;
     n = opt != NULL && opt->workers > 0 ? opt->workers : 1;
     p = rc == 0 ? calloc(1, sizeof *p) : NULL;
@@ -1727,6 +1740,7 @@ int mproc_pool_create_transport(mproc_pool **out, const mproc_pool_options *opt,
     p->svc_ms = -1;
     p->t = *t;
     p->t_live = true;
+    p->depth = t->depth > 0 ? (uint32_t)t->depth : DEPTH;
     p->n = n;
     p->policy = opt != NULL ? opt->on_death : 0;
     p->maxtasks = opt != NULL ? opt->maxtasksperchild : 0;
@@ -2698,10 +2712,15 @@ static void snapshot(mproc_pool *p, mproc_pool_stats *s)
         worker *w = &p->w[i];
         uint64_t seq;
         uint32_t item;
-        if (w->head != NULL && p->t_live &&
-            p->t.started(p->t.ctx, i, &seq, &item) == 0 &&
-            seq == w->head->seq && item < w->head->n)
-            running += (uint64_t)item + 1;
+        if (w->head != NULL && p->t_live) {
+            int rc = p->t.started(p->t.ctx, i, &seq, &item);
+            if (rc == 0 && seq == w->head->seq && item < w->head->n)
+                running += (uint64_t)item + 1;
+            else if (rc == MPROC_ENOSYS && w->state == W_READY)
+                /* A transport that cannot tell (MPI): the oldest chunk a
+                 * worker holds is the one it runs. */
+                running += w->head->n;
+        }
         if (w->state == W_STARTING || w->state == W_READY)
             s->workers_alive++;
     }
