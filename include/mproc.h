@@ -123,12 +123,12 @@ MPROC_API const char *mproc_version_string(void);
     X(EIO, -28, "input/output error")                                          \
     X(ECHILD, -29, "the child process failed during start-up")                 \
     X(EUNKNOWN, -30, "unknown system error")                                   \
-    X(ECORRUPT, -31, "shared state is corrupt (written by a faulty peer?)")   \
-    X(EBOOTSTRAP, -32, "process not started: the bootstrap is not finished")  \
-    X(EFRAMING, -33, "message framing broken: the pipe end was closed")       \
-    X(ENOTCHILD, -34, "the process is not a child of the calling process")    \
-    X(EWORKER, -35, "a pool worker died running the task")                    \
-    X(EEXIST, -36, "an object of that name exists")                           \
+    X(ECORRUPT, -31, "shared state is corrupt (written by a faulty peer?)")    \
+    X(EBOOTSTRAP, -32, "process not started: the bootstrap is not finished")   \
+    X(EFRAMING, -33, "message framing broken: the pipe end was closed")        \
+    X(ENOTCHILD, -34, "the process is not a child of the calling process")     \
+    X(EWORKER, -35, "a pool worker died running the task")                     \
+    X(EEXIST, -36, "an object of that name exists")                            \
     X(ESHUTDOWN, -37, "the queue was shut down")
 
 /** The error codes: MPROC_<NAME> = value, one for each row of
@@ -705,8 +705,7 @@ MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf, size_t len);
  * of a sender of another user, MPROC_ERESOLVE for a barrier whose action
  * this program does not have. Descriptors that arrive with a message that
  * does not name them are closed. */
-MPROC_API int mproc_conn_recv(mproc_conn *c, mproc_value **out,
-                              int timeout_ms);
+MPROC_API int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms);
 /** Into the caller's buffer: MPROC_ETOOSMALL with *len set to the size needed
  * when it does not fit; the message stays for the next receive. */
 MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap,
@@ -930,10 +929,10 @@ MPROC_API mproc_lock *mproc_lock_destroy(mproc_lock *l);
 
 /** Who holds a Lock or RLock (mproc_lock_owner, mproc_rlock_owner). */
 typedef enum mproc_owner {
-    MPROC_OWNER_NONE = 0,    /**< free */
-    MPROC_OWNER_CALLER = 1,  /**< the calling thread */
-    MPROC_OWNER_THREAD = 2,  /**< another thread of this process */
-    MPROC_OWNER_PROCESS = 3  /**< a thread of another process */
+    MPROC_OWNER_NONE = 0,   /**< free */
+    MPROC_OWNER_CALLER = 1, /**< the calling thread */
+    MPROC_OWNER_THREAD = 2, /**< another thread of this process */
+    MPROC_OWNER_PROCESS = 3 /**< a thread of another process */
 } mproc_owner;
 
 /** 1 while any thread of any process holds the Lock, else 0 (Python's
@@ -1189,8 +1188,8 @@ MPROC_API const char *mproc_shm_name(const mproc_shm *m);
 
 /** What an mproc_wait_item waits on. */
 enum mproc_wait_kind {
-    MPROC_WAIT_CONN = 1,   /**< a pipe end: a message or end-of-file */
-    MPROC_WAIT_QUEUE = 2,  /**< a queue: an item */
+    MPROC_WAIT_CONN = 1,    /**< a pipe end: a message or end-of-file */
+    MPROC_WAIT_QUEUE = 2,   /**< a queue: an item */
     MPROC_WAIT_PROCESS = 3, /**< a process: it has exited */
     MPROC_WAIT_HANDLE = 4   /**< a descriptor, socket or HANDLE (above) */
 };
@@ -1202,7 +1201,7 @@ typedef struct mproc_wait_item {
     mproc_queue *queue;     /**< the queue, for MPROC_WAIT_QUEUE */
     mproc_process *process; /**< the process, for MPROC_WAIT_PROCESS */
     intptr_t handle; /**< the descriptor or HANDLE, for MPROC_WAIT_HANDLE */
-    bool ready;             /**< set by mproc_wait(): ready or not */
+    bool ready;      /**< set by mproc_wait(): ready or not */
 } mproc_wait_item;
 
 /** Waits until one of the `n` items is ready or the timeout passes (see

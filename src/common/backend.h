@@ -326,9 +326,9 @@ int mproc__os_pass_prepare(mproc__handle chan, const mproc__handle *hs,
 void mproc__os_pass_abort(const int64_t *values, size_t n);
 int mproc__os_chan_write_pass(mproc__handle chan, const void *buf, size_t len,
                               const mproc__handle *hs, size_t n);
-int64_t mproc__os_chan_read_fds(mproc__handle chan, void *a, size_t na,
-                                void *b, size_t nb, mproc__handle *fds,
-                                size_t cap, size_t *nfds);
+int64_t mproc__os_chan_read_fds(mproc__handle chan, void *a, size_t na, void *b,
+                                size_t nb, mproc__handle *fds, size_t cap,
+                                size_t *nfds);
 int mproc__os_pass_take(int64_t sender, const int64_t *values, size_t n,
                         const mproc__handle *rx, size_t nrx,
                         mproc__handle *out);

@@ -129,9 +129,8 @@ int mproc__decode(const uint8_t *p, size_t n, bool allow_handles,
  * the caller closes the others, on success or failure. */
 int mproc__encode_table(const mproc_value *v, mproc__buf *out,
                         mproc__handle_list *handles);
-int mproc__decode_table(const uint8_t *p, size_t n,
-                        const mproc__handle *table, bool *taken, size_t ntable,
-                        mproc_value **out);
+int mproc__decode_table(const uint8_t *p, size_t n, const mproc__handle *table,
+                        bool *taken, size_t ntable, mproc_value **out);
 /* The size mproc__encode would append for v, with the same checks
  * (MPROC_EINVAL for a handle when !allow_handles or for depth, MPROC_EMSGSIZE
  * past MPROC_MESSAGE_MAX): exact for values without handles, an upper bound
