@@ -62,9 +62,9 @@ if [ -z "${tools// /}" ]; then
     exit $status
 fi
 for preset in clang mingw; do
-    if [ ! -f "build/$preset/compile_commands.json" ]; then
-        cmake --preset "$preset" >/dev/null || { status=1; continue; }
-    fi
+    # Configured each time: the database and the headers configure
+    # generates (mproc_features.h) must be those of this tree.
+    cmake --preset "$preset" >/dev/null || { status=1; continue; }
     mapfile -t files < <(sources "$preset")
     if [ "$preset" = mingw ]; then
         # clang-tidy sees the same code in both builds except where a file
@@ -91,7 +91,12 @@ for preset in clang mingw; do
             # One clang-tidy per file, as many at once as there are CPUs.
             out=$(printf '%s\n' "${tidy_files[@]}" |
                 xargs -P "$(nproc 2>/dev/null || echo 2)" -n 1 \
-                    clang-tidy -p "build/$preset" --quiet 2>/dev/null)
+                    clang-tidy -p "build/$preset" --quiet 2>/dev/null |
+                # A finding without a file is in a token the preprocessor
+                # pasted (mingw-w64's __MSABI_LONG(x) is x ## l, in
+                # Windows constants such as STATUS_* and GENERIC_*): not
+                # our code, and no NOLINT can reach it.
+                grep -vE '^warning: integer literal has suffix .l., which is not uppercase \[cert-dcl16-c\]$')
             ;;
         cppcheck)
             # The database holds project sources only (nothing generated).

@@ -109,8 +109,13 @@ static int parse_method(const char *s, mproc_start_method *m)
  * the runner printed "ok - NAME[ METHOD] (N ms)" for it, whatever the exit
  * status: a runner that never started (a binary the emulator cannot load
  * exits 0 without output) is a failure, not a pass. */
-static void result_line(bool ok, const char *name, const char *method,
-                        const char *fmt, ...)
+#if defined(__MINGW32__) && !defined(__clang__)
+__attribute__((format(gnu_printf, 4, 5))) /* as th_fail, harness.h */
+#elif defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static void
+result_line(bool ok, const char *name, const char *method, const char *fmt, ...)
 {
     va_list ap;
     printf("%s - %s%s%s ", ok ? "ok" : "not ok", name, method ? " " : "",

@@ -1123,6 +1123,7 @@ static mproc_process *q14_kill_and_reuse(mproc_process *owner, mproc_target fn,
 {
     int64_t pid = mproc_process_pid(owner);
     mproc_process *r;
+    *why = 1; /* a failure, should a path below ever forget to say */
     /* Start times count clock ticks (Linux: 10 ms): the next process must
      * start in a later one, as it always does when pids wrap for real. */
     th_sleep_ms(50);

@@ -34,6 +34,12 @@
  * Helpers
  */
 
+/* A string with its NUL into a block. */
+static void put_str(void *dst, const char *s)
+{
+    memcpy(dst, s, strlen(s) + 1);
+}
+
 /* A name no other test process uses: "t<pid>-<tag>". */
 static const char *tname(const char *tag)
 {
@@ -179,7 +185,7 @@ TEST(N02_missing_or_unlinked_is_enoent)
     ASSERT_NULL(b);
     m = create_named(name, 64);
     a = attach(name);
-    strcpy((char *)mproc_shm_ptr(m), "still mapped");
+    put_str(mproc_shm_ptr(m), "still mapped");
     ASSERT_OK(mproc_shm_unlink(m));
     ASSERT_ERR(mproc_shm_attach(&b, name), MPROC_ENOENT);
     /* Twice, by the same object or by another that has the block. */
@@ -487,7 +493,7 @@ static int t_n05_child(const mproc_value *args)
     CHILD_CHECK(mproc_shm_size(m) == 5000, 4);
     CHILD_CHECK(strcmp((const char *)mproc_shm_ptr(m), "from the creator") == 0,
                 5);
-    strcpy((char *)mproc_shm_ptr(m) + 4000, "from the child");
+    put_str((char *)mproc_shm_ptr(m) + 4000, "from the child");
     mproc_shm_destroy(m);
     CHILD_CHECK(mproc_value_get_shm(mproc_list_get(args, 1), &h) == 0, 6);
     CHILD_CHECK(
@@ -503,7 +509,7 @@ TEST(N05_child_attaches_by_name)
 {
     const char *name = tname("n05");
     mproc_shm *m = create_named(name, 5000);
-    strcpy((char *)mproc_shm_ptr(m), "from the creator");
+    put_str(mproc_shm_ptr(m), "from the creator");
     th_join_ok(
         th_start(t_n05_child, MPROC_LIST(mproc_str(name), mproc_value_shm(m))),
         20000);
@@ -524,7 +530,7 @@ TEST(N06_new_block_zero_filled)
     int i;
 
     for (i = 0; i < 40; i++) {
-        size_t size = (size_t)(1 + i * 997);
+        size_t size = 1 + (size_t)i * 997;
         m = create_named(name, size);
         ASSERT(all_bytes(m, 0));
         memset(mproc_shm_ptr(m), 0xa5, size);

@@ -667,6 +667,8 @@ static int pass_take(mproc_conn *c, const uint8_t *msg, size_t len,
         rc = mproc__os_pass_take(sender, values, *n, c->rx, c->nrx, hs);
     if (rc == 0)
         c->nrx = 0; /* they are hs now */
+    else
+        *n = 0; /* no handle of hs is the caller's */
     rx_close(c);
     return rc;
 }

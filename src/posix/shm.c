@@ -101,7 +101,9 @@ static void random_bytes(unsigned char *p, size_t n)
 
 int mproc__os_random(void *buf, size_t n)
 {
-    if (buf == NULL && n > 0)
+    if (n == 0)
+        return 0;
+    if (buf == NULL)
         return MPROC_EINVAL;
     random_bytes((unsigned char *)buf, n);
     return 0;
@@ -474,7 +476,6 @@ int mproc__os_shm_attach_named(const char *name, mproc__handle *h, void **addr,
                                 __ATOMIC_ACQUIRE) != 0)
                 break;
             (void)munmap(p, len);
-            p = MAP_FAILED;
         }
         if (tries >= 200) {
             rc = MPROC_ECORRUPT;

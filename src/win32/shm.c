@@ -139,6 +139,7 @@ static int name_lock(const char *name, HANDLE *out)
     DWORD w;
     int rc = mproc__win_owner_sa(&sa);
 
+    *out = NULL;
     if (rc != 0)
         return rc;
     kname(name, -1, k);
@@ -187,6 +188,8 @@ static int gen_open(const char *name, int g, gen_view *v)
     DWORD err;
     int rc;
 
+    v->p = NULL;
+    v->map = 0;
     kname(name, g, k);
     v->h = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, k);
     if (v->h == NULL) {
