@@ -550,10 +550,9 @@ TEST(T05_task_error_reaches_caller)
     ASSERT_NOT_NULL(fails);
     for (i = 0; i < 10; i++) {
         char want[64];
-        snprintf(want, sizeof want, "odd input %lld", (long long)(2 * i + 1));
+        snprintf(want, sizeof want, "odd input %lld", 2 * (long long)i + 1);
         ASSERT_EQ(fails[i].code, 7);
-        int64_t odd = 2 * i + 1;
-        ASSERT_EQ(fails[i].index, odd);
+        ASSERT_EQ(fails[i].index, 2 * i + 1);
         ASSERT_GT(fails[i].pid, 0);
         ASSERT_STR_EQ(fails[i].message, want);
         ASSERT_EQ(mproc_value_type(mproc_list_get(out, (size_t)(2 * i + 1))),
