@@ -49,6 +49,7 @@ function(mproc_detect_posix_features out_header)
     "ISSETUGID:issetugid:unistd.h"
     "PIPE2:pipe2:unistd.h,fcntl.h"
     "SOCK_CLOEXEC:SOCK_CLOEXEC:sys/socket.h"
+    "SEQPACKET:SOCK_SEQPACKET:sys/socket.h"
     "MSG_NOSIGNAL:MSG_NOSIGNAL:sys/socket.h"
     "SO_NOSIGPIPE:SO_NOSIGPIPE:sys/socket.h"
     "SO_PEERCRED:SO_PEERCRED:sys/socket.h"

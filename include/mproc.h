@@ -707,7 +707,10 @@ MPROC_API int mproc_conn_send_bytes(mproc_conn *c, const void *buf, size_t len);
  * does not name them are closed. */
 MPROC_API int mproc_conn_recv(mproc_conn *c, mproc_value **out, int timeout_ms);
 /** Into the caller's buffer: MPROC_ETOOSMALL with *len set to the size needed
- * when it does not fit; the message stays for the next receive. */
+ * when it does not fit; the message stays for the next receive (on a
+ * record channel, docs/pipe-queue.md, a message over 64 KiB that does not
+ * fit a buffer of 64 KiB or more is kept in the end, which then cannot be
+ * passed to a child, MPROC_ESTATE, until that message is received). */
 MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap,
                                     size_t *len, int timeout_ms);
 /** Into a buffer the caller frees with mproc_free(). */
@@ -757,7 +760,8 @@ MPROC_API int mproc_conn_closed(const mproc_conn *c);
 
 /** Makes a pipe end of a connection the program already has (Python's
  * Connection(handle, readable, writable)): POSIX: a connected stream
- * socket descriptor (AF_UNIX or TCP; the peer must speak mproc's framing,
+ * socket descriptor (AF_UNIX or TCP), or an AF_UNIX SOCK_SEQPACKET one (a
+ * record channel; the peer must speak mproc's framing,
  * docs/wire-format.md: in practice another mproc end); Windows: a named
  * pipe HANDLE opened for overlapped I/O. On success the end owns the
  * handle (destroy closes it; POSIX: it is made close-on-exec, and moved

@@ -336,10 +336,21 @@ int mproc__os_pass_take(int64_t sender, const int64_t *values, size_t n,
 /* Makes a connection of the program's own a channel (mproc_conn_adopt):
  * 0 with *h the handle to use, or MPROC_EINVAL when `handle` is not open
  * or is no connection the channel calls can drive (POSIX: a connected
- * SOCK_STREAM socket, which peek needs; Windows: a named pipe opened for
+ * SOCK_STREAM socket, which peek needs, or SOCK_SEQPACKET, a record
+ * channel; Windows: a named pipe opened for
  * overlapped I/O), leaving it alone. POSIX makes it close-on-exec and
  * moves it above 2 (posix.h), so *h may differ from `handle`. */
 int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h);
+/* Record channels, for the Pipe (docs/wire-format.md): a pair as
+ * chan_pair makes, but every write of up to 64 KiB + 1 bytes is one record
+ * and every read takes at most one record, whole when the buffers hold it
+ * (the rest of a longer one is lost: a caller gives one byte more than it
+ * expects), so a read can never take bytes of the next message. POSIX:
+ * AF_UNIX SOCK_SEQPACKET, where the system has it for socket pairs.
+ * MPROC_ENOSYS where it has not (Windows, macOS): chan_pair then.
+ * chan_records: 1 for a record channel, 0 for a byte stream. */
+int mproc__os_rec_pair(mproc__handle h[2], bool duplex);
+int mproc__os_chan_records(mproc__handle h);
 
 /* 1 when a read would not block (data or end-of-file), 0 after the timeout,
  * or a negative code. */

@@ -74,6 +74,7 @@ struct mproc_conn {
     bool closed;
     bool eof;     /* end-of-file, and nothing left in the channel */
     bool framing; /* broken framing closed the channel: MPROC_EFRAMING */
+    bool rec;     /* a record channel (see "Records" above) */
     /* the cache: pk[pk_pos..pk_len) are the first bytes in the channel,
      * peeked, not consumed */
     uint8_t *pk;
@@ -202,6 +203,18 @@ static int break_framing(mproc_conn *c)
  * Helpers
  */
 
+/* The cache, with one byte more than the largest record (a longer one is
+ * told by that byte). */
+static int pk_alloc(mproc_conn *c)
+{
+    if (c->pk == NULL) {
+        c->pk = malloc(RBUF_CAP + 1);
+        if (c->pk == NULL)
+            return MPROC_ENOMEM;
+    }
+    return 0;
+}
+
 /* Waits (until `deadline`) for the channel to be readable. */
 static int wait_readable(mproc_conn *c, int64_t deadline)
 {
@@ -218,17 +231,28 @@ static int wait_readable(mproc_conn *c, int64_t deadline)
 static int read_some(mproc_conn *c, uint8_t *dst, size_t n, int64_t deadline,
                      size_t *got)
 {
+    uint8_t extra;
     int64_t r;
     int rc = wait_readable(c, deadline);
     if (rc < 0)
         return rc;
-    r = take_bytes(c, dst, n, NULL, 0);
+    if (c->rec) {
+        /* One record, the next part of the frame: exactly min(n,
+         * RBUF_CAP) bytes, and one byte more tells a longer one. */
+        if (n > RBUF_CAP)
+            n = RBUF_CAP;
+        r = take_bytes(c, dst, n, &extra, 1);
+    } else {
+        r = take_bytes(c, dst, n, NULL, 0);
+    }
     if (r < 0)
         return (int)r;
     if (r == 0) {
         c->eof = true;
         return MPROC_EEOF;
     }
+    if (c->rec && (size_t)r != n)
+        return break_framing(c); /* not the part of a frame of ours */
     *got = (size_t)r;
     return 0;
 }
@@ -245,11 +269,8 @@ static int64_t refill(mproc_conn *c, size_t need, int timeout_ms)
 {
     size_t want = c->ra_short ? need : RBUF_CAP;
     int64_t r;
-    if (c->pk == NULL) {
-        c->pk = malloc(RBUF_CAP);
-        if (c->pk == NULL)
-            return MPROC_ENOMEM;
-    }
+    if (pk_alloc(c) < 0)
+        return MPROC_ENOMEM;
     r = mproc__os_chan_peek(c->h, c->pk, want, timeout_ms);
     c->pk_pos = 0;
     c->pk_len = r > 0 ? (size_t)r : 0;
@@ -433,6 +454,8 @@ static int frame_payload(mproc_conn *c, uint8_t *dst, size_t len,
             break;
         }
     }
+    if (rc == MPROC_EFRAMING)
+        return rc; /* the end is closed, its state dropped */
     c->part = HDR + have;
     if (rc == 0)
         return 0;
@@ -514,22 +537,106 @@ static int recv_into_big(mproc_conn *c, int start, size_t *len,
 }
 
 /* ---------------------------------------------------------------------------
+ * Records
+ */
+
+/* Takes the first record of the next frame (waiting until `deadline`):
+ * into dst, room for RBUF_CAP - HDR + 1 bytes of payload, the header going
+ * to c->hdr; or, dst NULL, into the cache (header and payload). 0 with
+ * *len the frame's length; a large frame is then in progress (c->part
+ * bytes of it taken, its first payload bytes where they were read). */
+static int rec_first(mproc_conn *c, uint8_t *dst, int64_t deadline, size_t *len)
+{
+    size_t got, want;
+    int64_t r, hl = -1;
+    int rc = wait_readable(c, deadline);
+    if (rc < 0)
+        return rc;
+    if (dst != NULL) {
+        r = take_bytes(c, c->hdr, HDR, dst, RBUF_CAP - HDR + 1);
+    } else {
+        if (pk_alloc(c) < 0)
+            return MPROC_ENOMEM;
+        r = take_bytes(c, c->pk, RBUF_CAP + 1, NULL, 0);
+    }
+    if (r < 0)
+        return (int)r;
+    if (r == 0) {
+        c->eof = true;
+        return MPROC_EEOF;
+    }
+    got = (size_t)r;
+    if (got >= HDR) {
+        if (dst == NULL)
+            memcpy(c->hdr, c->pk, HDR);
+        hl = hdr_len(c->hdr);
+    }
+    if (hl < 0)
+        return break_framing(c); /* not one of ours */
+    want = HDR + (size_t)hl;
+    if (got != (want < RBUF_CAP ? want : RBUF_CAP))
+        return break_framing(c); /* the record is not the frame's */
+    *len = (size_t)hl;
+    if (want > RBUF_CAP)
+        c->part = got;
+    return 0;
+}
+
+/* The frame taken (c->part bytes of it) is kept in c->big, allocated for
+ * all of its len bytes; its payload so far is at `from`. The bytes are out
+ * of the channel, so without room for them the stream is lost. */
+static int rec_keep(mproc_conn *c, const uint8_t *from, size_t len)
+{
+    if (frame_alloc(c, len) < 0) {
+        (void)break_framing(c);
+        return MPROC_ENOMEM;
+    }
+    if (c->part > HDR)
+        memcpy(c->big, from, c->part - HDR);
+    return 0;
+}
+
+/* Writes n bytes of frames (headers included): one write on a byte
+ * stream; on a record channel, records of RBUF_CAP bytes and a last
+ * shorter one. */
+static int write_frame(mproc_conn *c, const uint8_t *p, size_t n)
+{
+    if (!c->rec)
+        return mproc__os_chan_write(c->h, p, n);
+    while (n > 0) {
+        size_t k = n < RBUF_CAP ? n : RBUF_CAP;
+        int rc = mproc__os_chan_write(c->h, p, k);
+        if (rc < 0)
+            return rc;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Public calls
  */
 
 int mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex)
 {
     mproc__handle h[2];
+    bool rec;
     int rc;
     if (a == NULL || b == NULL)
         return MPROC_EINVAL;
     *a = *b = NULL;
-    rc = mproc__os_chan_pair(h, duplex);
+    rc = mproc__os_rec_pair(h, duplex);
+    rec = rc == 0;
+    if (rc == MPROC_ENOSYS)
+        rc = mproc__os_chan_pair(h, duplex);
     if (rc < 0)
         return rc;
     rc = conn_new(a, h[0], true, duplex);
     if (rc == 0)
         rc = conn_new(b, h[1], duplex, true);
+    if (rc == 0)
+        (*a)->rec = (*b)->rec = rec;
     if (rc < 0) {
         free(*a);
         *a = NULL;
@@ -559,6 +666,14 @@ static int send_frame(mproc_conn *c, const void *buf, size_t len)
         return mproc__os_chan_write(c->h, c->wbuf, HDR + len);
     }
     put_hdr(hdr, len);
+    if (c->rec) {
+        /* The first record: the header and the payload's first part. */
+        size_t first = RBUF_CAP - HDR;
+        int rc = mproc__os_chan_writev(c->h, hdr, HDR, buf, first);
+        if (rc < 0)
+            return rc;
+        return write_frame(c, (const uint8_t *)buf + first, len - first);
+    }
     return mproc__os_chan_writev(c->h, hdr, HDR, buf, len);
 }
 
@@ -622,7 +737,14 @@ static int send_pass(mproc_conn *c, uint32_t flags,
     }
     if (nenc > 0)
         memcpy(f + HDR + PASS_FIXED + 8 * n, enc, nenc);
-    rc = mproc__os_chan_write_pass(c->h, f, HDR + len, hl->h, n);
+    {
+        /* The descriptors go with the first record (all of a byte
+         * stream's frame). */
+        size_t first = c->rec && HDR + len > RBUF_CAP ? RBUF_CAP : HDR + len;
+        rc = mproc__os_chan_write_pass(c->h, f, first, hl->h, n);
+        if (rc == 0 && first < HDR + len)
+            rc = write_frame(c, f + first, HDR + len - first);
+    }
     if (rc < 0)
         mproc__os_pass_abort(values, n);
     free(f);
@@ -757,7 +879,7 @@ int mproc_conn_send(mproc_conn *c, const mproc_value *v)
             rc = MPROC_EMSGSIZE;
         } else {
             put_hdr(b.p, len);
-            rc = mproc__os_chan_write(c->h, b.p, b.n);
+            rc = write_frame(c, b.p, b.n);
         }
     }
     mproc__buf_free(&b);
@@ -786,7 +908,18 @@ static int recv_msg(mproc_conn *c, int timeout_ms, const uint8_t **msg,
     int rc;
     *len = 0;
     *big = false;
-    if (c->part == 0) {
+    if (c->rec && c->part == 0) {
+        rc = rec_first(c, NULL, deadline, len);
+        if (rc < 0)
+            return rc;
+        if (c->part == 0) {
+            *msg = c->pk + HDR;
+            return 0;
+        }
+        rc = rec_keep(c, c->pk + HDR, *len);
+        if (rc < 0)
+            return rc;
+    } else if (c->part == 0) {
         rc = probe(c, deadline, len);
         if (rc < 0)
             return rc;
@@ -859,6 +992,59 @@ int mproc_conn_recv_handle(mproc_conn *c, intptr_t *out, int timeout_ms)
     return rc;
 }
 
+/* recv_bytes on a record channel, from a message's beginning: 0 with the
+ * whole message in buf, 1 when a frame is in progress (a large one, or one
+ * kept for the next receive), or a negative code. A buffer that holds any
+ * record's payload is read into directly (one system call); a smaller one
+ * peeks first, so that a message too large for it is not taken. */
+static int rec_bytes_first(mproc_conn *c, uint8_t *buf, size_t cap,
+                           int64_t deadline, size_t *len)
+{
+    bool direct = buf != NULL && cap >= RBUF_CAP - HDR + 1;
+    const uint8_t *src;
+    size_t n = 0;
+    int rc;
+    if (!direct) {
+        int64_t r, hl;
+        if (pk_alloc(c) < 0)
+            return MPROC_ENOMEM;
+        r = mproc__os_chan_peek(c->h, c->pk, RBUF_CAP + 1,
+                                mproc__remaining(deadline));
+        if (r == MPROC_EEOF)
+            c->eof = true;
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return MPROC_ETIMEDOUT;
+        if ((size_t)r >= HDR && (hl = hdr_len(c->pk)) >= 0 &&
+            (size_t)hl > cap) {
+            *len = (size_t)hl;
+            return MPROC_ETOOSMALL; /* nothing taken: it stays */
+        }
+    }
+    rc = rec_first(c, direct ? buf : NULL, deadline, &n);
+    if (rc < 0)
+        return rc;
+    *len = n;
+    src = direct ? buf : c->pk + HDR;
+    if (c->part == 0) {
+        if (n <= cap) {
+            if (!direct && n > 0)
+                memcpy(buf, src, n);
+            return 0;
+        }
+        /* Another reader took what was peeked: kept for the next
+         * receive. */
+        c->part = HDR + n;
+    }
+    if (!direct || n > cap) {
+        rc = rec_keep(c, src, n);
+        if (rc < 0)
+            return rc;
+    }
+    return 1;
+}
+
 int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap, size_t *len,
                           int timeout_ms)
 {
@@ -870,7 +1056,11 @@ int mproc_conn_recv_bytes(mproc_conn *c, void *buf, size_t cap, size_t *len,
     if (len == NULL || (buf == NULL && cap > 0))
         return MPROC_EINVAL;
     deadline = mproc__deadline(timeout_ms);
-    if (c->part == 0) {
+    if (c->rec && c->part == 0) {
+        rc = rec_bytes_first(c, buf, cap, deadline, len);
+        if (rc <= 0)
+            return rc; /* the whole message, or nothing */
+    } else if (c->part == 0) {
         rc = probe(c, deadline, &n);
         if (rc < 0)
             return rc;
@@ -915,7 +1105,29 @@ int mproc_conn_recv_bytes_alloc(mproc_conn *c, void **buf, size_t *len,
     *buf = NULL;
     *len = 0;
     deadline = mproc__deadline(timeout_ms);
-    if (c->part == 0) {
+    if (c->rec && c->part == 0) {
+        rc = rec_first(c, NULL, deadline, &n);
+        if (rc < 0)
+            return rc;
+        if (c->part == 0) {
+            /* The cache itself when there is no room for a copy: the
+             * message is out of the channel. */
+            uint8_t *p = malloc(n > 0 ? n : 1);
+            if (p != NULL) {
+                memcpy(p, c->pk + HDR, n);
+            } else {
+                p = c->pk;
+                c->pk = NULL;
+                memmove(p, p + HDR, n);
+            }
+            *buf = p;
+            *len = n;
+            return 0;
+        }
+        rc = rec_keep(c, c->pk + HDR, n);
+        if (rc < 0)
+            return rc;
+    } else if (c->part == 0) {
         rc = probe(c, deadline, &n);
         if (rc < 0)
             return rc;
@@ -951,8 +1163,10 @@ int mproc_conn_poll(mproc_conn *c, int timeout_ms)
     int rc = check_recv(c, timeout_ms);
     if (rc < 0)
         return rc;
-    /* A frame in progress is ready when more of it (or end-of-file) is. */
-    if (c->part > 0)
+    /* A frame in progress is ready when more of it (or end-of-file) is; on
+     * a record channel, the next message is ready when its first record
+     * (or end-of-file) is. */
+    if (c->part > 0 || c->rec)
         return mproc__os_chan_poll(c->h, timeout_ms);
     rc = probe(c, mproc__deadline(timeout_ms), &len);
     if (rc > 0 || rc == MPROC_EEOF)
@@ -993,6 +1207,8 @@ int mproc_conn_adopt(mproc_conn **out, intptr_t handle, bool readable,
     rc = conn_new(out, h, readable, writable);
     if (rc < 0)
         mproc__os_handle_close(h); /* ours now: the number may have moved */
+    else
+        (*out)->rec = mproc__os_chan_records(h) == 1;
     return rc;
 }
 
@@ -1041,7 +1257,7 @@ int mproc__conn_export(mproc_conn *c, mproc__export *ex)
     ex->h[0] = c->h;
     ex->nh = 1;
     ex->blob[0] = (uint8_t)((c->readable ? 1 : 0) | (c->writable ? 2 : 0) |
-                            (c->eof ? 4 : 0));
+                            (c->eof ? 4 : 0) | (c->rec ? 8 : 0));
     ex->nblob = 1;
     return 0;
 }
@@ -1052,13 +1268,14 @@ int mproc__conn_import(const mproc__export *ex, mproc_conn **out)
     int rc;
     if (ex == NULL || out == NULL)
         return MPROC_EINVAL;
-    if (ex->nh != 1 || ex->nblob != 1 || (ex->blob[0] & ~7u) != 0 ||
+    if (ex->nh != 1 || ex->nblob != 1 || (ex->blob[0] & ~15u) != 0 ||
         (ex->blob[0] & 3u) == 0)
         return MPROC_EBADMSG;
     rc = conn_new(&c, ex->h[0], (ex->blob[0] & 1) != 0, (ex->blob[0] & 2) != 0);
     if (rc < 0)
         return rc;
     c->eof = (ex->blob[0] & 4) != 0;
+    c->rec = (ex->blob[0] & 8) != 0;
     *out = c;
     return 0;
 }

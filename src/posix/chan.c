@@ -1,5 +1,6 @@
 /*
- * Byte channels on POSIX: AF_UNIX stream socketpairs.
+ * Byte channels on POSIX: AF_UNIX stream socketpairs; the Pipe's record
+ * channels: AF_UNIX SOCK_SEQPACKET socketpairs where the system has them.
  *
  * Why sockets and not pipe(2): a write to a pipe whose reader has gone
  * raises SIGPIPE, and the only ways around that are to change the program's
@@ -68,14 +69,15 @@ static int set_cloexec(int fd)
 }
 #endif
 
-int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
+/* A socket pair of `type` (SOCK_STREAM, SOCK_SEQPACKET). */
+static int make_pair(mproc__handle h[2], bool duplex, int type)
 {
     int sv[2];
     int rc;
     if (h == NULL)
         return MPROC_EINVAL;
 #if defined(MPROC_HAVE_SOCK_CLOEXEC)
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0)
         return mproc__os_error(errno);
     /* Never on 0, 1 or 2 (posix.h). */
     if (mproc__posix_pair_high(sv) != 0)
@@ -83,7 +85,7 @@ int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
 #else
     /* No atomic close-on-exec (macOS): a spawn racing on another thread
      * could inherit these; the spawn path closes unlisted descriptors. */
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+    if (socketpair(AF_UNIX, type, 0, sv) != 0)
         return mproc__os_error(errno);
     if (mproc__posix_pair_high(sv) != 0)
         return mproc__os_error(errno);
@@ -100,6 +102,19 @@ int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
         }
     }
 #endif
+    if (type != SOCK_STREAM) {
+        /* A record must fit in the send buffer whole (FreeBSD's default
+         * for SEQPACKET is 8 KiB): room for a few of the largest. */
+        int want = 4 * (64 * 1024 + 1), have = 0;
+        socklen_t len = sizeof have;
+        if (getsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 &&
+            have < want &&
+            (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &want, sizeof want) ||
+             setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &want, sizeof want))) {
+            rc = mproc__os_error(errno);
+            goto fail;
+        }
+    }
     if (!duplex) {
         /* sv[0] reads, sv[1] writes. */
         if (shutdown(sv[0], SHUT_WR) != 0 || shutdown(sv[1], SHUT_RD) != 0) {
@@ -116,6 +131,38 @@ fail:
     return rc;
 }
 
+int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
+{
+    return make_pair(h, duplex, SOCK_STREAM);
+}
+
+int mproc__os_rec_pair(mproc__handle h[2], bool duplex)
+{
+#if defined(MPROC_HAVE_SEQPACKET)
+    int rc = make_pair(h, duplex, SOCK_SEQPACKET);
+    /* Declared but not offered for AF_UNIX (macOS): a byte stream then. */
+    if (rc < 0 && (errno == EPROTONOSUPPORT || errno == EOPNOTSUPP ||
+                   errno == ESOCKTNOSUPPORT || errno == EPROTOTYPE))
+        return MPROC_ENOSYS;
+    return rc;
+#else
+    (void)h;
+    (void)duplex;
+    return MPROC_ENOSYS;
+#endif
+}
+
+int mproc__os_chan_records(mproc__handle h)
+{
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (h < 0 || h > INT32_MAX)
+        return MPROC_EINVAL;
+    if (getsockopt((int)h, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+        return mproc__os_error(errno);
+    return type == SOCK_SEQPACKET;
+}
+
 int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
 {
     struct sockaddr_storage peer;
@@ -125,10 +172,11 @@ int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
     if (h == NULL || handle < 0 || handle > INT32_MAX)
         return MPROC_EINVAL;
     fd = (int)handle;
-    /* Open, a stream socket (peek is MSG_PEEK), and connected. */
+    /* Open, a stream socket (peek is MSG_PEEK) or a record one, and
+     * connected. */
     if ((flags = fcntl(fd, F_GETFD)) < 0 ||
         getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
-        type != SOCK_STREAM ||
+        (type != SOCK_STREAM && type != SOCK_SEQPACKET) ||
         getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
         return MPROC_EINVAL;
     if (fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)

@@ -80,6 +80,10 @@
  *                  real and effective ids compared.
  *   PIPE2          pipe2(O_CLOEXEC); SOCK_CLOEXEC: socketpair with it.
  *                  Fallback: FD_CLOEXEC set right after creation.
+ *   SEQPACKET      AF_UNIX SOCK_SEQPACKET pairs as the Pipe's record
+ *                  channels (one system call per small receive; macOS
+ *                  declares it without offering it: decided at run time).
+ *                  Fallback: byte streams read with a peek first.
  *   FPENDING, FPURGE_GNU, FPURGE: stdio buffer queries of the C library.
  *                  Fallback: fflush, and no purge.
  *
@@ -141,6 +145,7 @@
 #define MPROC_NO_ISSETUGID 1
 #define MPROC_NO_PIPE2 1
 #define MPROC_NO_SOCK_CLOEXEC 1
+#define MPROC_NO_SEQPACKET 1
 #define MPROC_NO_FPENDING 1
 #define MPROC_NO_FPURGE_GNU 1
 #define MPROC_NO_FPURGE 1
@@ -297,6 +302,9 @@
 #endif
 #if defined(MPROC_SYS_SOCK_CLOEXEC) && !defined(MPROC_NO_SOCK_CLOEXEC)
 #define MPROC_HAVE_SOCK_CLOEXEC 1
+#endif
+#if defined(MPROC_SYS_SEQPACKET) && !defined(MPROC_NO_SEQPACKET)
+#define MPROC_HAVE_SEQPACKET 1
 #endif
 #if defined(MPROC_SYS_FPENDING) && !defined(MPROC_NO_FPENDING)
 #define MPROC_HAVE_FPENDING 1

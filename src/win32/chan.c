@@ -231,6 +231,22 @@ int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
     return rc == 1 ? MPROC_EBUSY : rc;
 }
 
+/* No record channels: byte-mode pipes, read with a peek first (the Pipe
+ * falls back to them). Message-mode pipes would do, but a read that stops
+ * short of a message leaves its rest for the next read, which the Pipe's
+ * receive would then have to tell apart. */
+int mproc__os_rec_pair(mproc__handle h[2], bool duplex)
+{
+    (void)h;
+    (void)duplex;
+    return MPROC_ENOSYS;
+}
+
+int mproc__os_chan_records(mproc__handle h)
+{
+    return h == MPROC__BADHANDLE ? MPROC_EINVAL : 0;
+}
+
 /* ---------------------------------------------------------------------------
  * Read and write
  */
