@@ -46,7 +46,7 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
 # which CPack runs through the `file` command: scripts/deps.sh package);
 # a shlibs file for whoever links it. CPack also writes a postinst and a
 # postrm that run ldconfig (CMake 3.25; lintian would rather see a dpkg
-# trigger: docs/platforms.md, "Debian packages").
+# trigger: docs/platforms.md, "A new user on a clean Debian 12").
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY "=")
