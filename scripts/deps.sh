@@ -14,8 +14,9 @@
 #            stages)
 #   bench    demo + libapr1-dev python3 pkg-config (bench/run.sh)
 #   docs     demo + doxygen                (the API reference: docs target)
-#   package  demo + pkg-config dpkg-dev    (the .deb packages: deb preset;
-#            building against an installed mproc with pkg-config)
+#   package  demo + pkg-config dpkg-dev file   (the .deb packages: deb
+#            preset, whose dpkg-shlibdeps step needs `file`; building
+#            against an installed mproc with pkg-config)
 #   mpi      demo + libopenmpi-dev openmpi-bin   (mproc_mpi: the mpi preset,
 #            scripts/mpi-demo.sh; an MPI already there, MPICH's mpicc and
 #            mpiexec included, counts as present); test includes it
@@ -67,6 +68,7 @@ bench,mpibench                python3               cmd:python3
 bench,test,package,mpibench   pkg-config            cmd:pkg-config
 test,docs                     doxygen               cmd:doxygen
 test,package                  dpkg-dev              cmd:dpkg-shlibdeps
+test,package                  file                  cmd:file
 '
 
 # The wine64 loader of Debian's wine64 package (no 32-bit architecture is

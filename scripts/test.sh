@@ -33,7 +33,10 @@
 #             an outside project built against it every documented way
 #             and run, natively and under Wine (tests/consumer/run.sh)
 #   package   the .deb packages (deb preset), unpacked into an empty
-#             folder, a consumer built against them and run
+#             folder, a consumer built against them and run; as root with
+#             MPROC_TEST_DEB_INSTALL=1 (.ci/run sets it) or CI=true, also
+#             installed into this system with apt-get, built against with
+#             no paths, run, and purged (tests/consumer/run.sh deb)
 #   msvc      src/common and src/win32 compiled in clang's MSVC mode against
 #             the mingw-w64 headers, strict warnings as errors, and no
 #             GCC-only construct outside a guard (scripts/msvc-check.sh)

@@ -11,7 +11,14 @@
 #        ways, from the build tree and (CMake) installed
 #   K05  the .deb packages (cmake --preset deb): names, dependencies and
 #        contents; unpacked into an empty folder (dpkg-deb -x), the four
-#        installed-tree ways build against it and run
+#        installed-tree ways build against it and run. Then, as root and
+#        only where that is allowed (CI=true, as CI sets, or
+#        MPROC_TEST_DEB_INSTALL=1) and no mproc package is installed yet:
+#        the README's `apt-get install ./<both files>` into this system,
+#        the four ways built with no paths at all and run without
+#        LD_LIBRARY_PATH, then `apt-get purge`, after which nothing that
+#        `dpkg -L` listed may be left and the loader's cache must no
+#        longer name libmproc
 #
 #   tests/consumer/run.sh native|mingw|deb [WORKDIR]   (default build/consumer)
 #
@@ -359,6 +366,124 @@ stage_deb()
         sh -c 'dpkg-deb -x "$1" "$3" && dpkg-deb -x "$2" "$3"' sh "$rt" "$dev" "$debroot" ||
         return
     native_consumers deb "$debroot/usr" "$debroot/$libdir" yes
+    deb_system "$rt" "$dev" "$soabi" "/$libdir"
+}
+
+# ---------------------------------------------------------------------------
+# The packages really installed (K05, system). This changes the machine,
+# so it runs only as root where it is allowed (see the top).
+
+# Only the system's own search paths: no prefix, no .pc directory, no
+# library path of the caller's.
+sys_env() { env -u CMAKE_PREFIX_PATH -u PKG_CONFIG_PATH -u PKG_CONFIG_LIBDIR "$@"; }
+ldcache_has() { ldconfig -p | grep -q "^[[:space:]]*$1 "; }
+# Every path dpkg -L listed is gone, except directories another package
+# still owns.
+all_gone()
+{
+    local p left=0
+    while read -r p; do
+        [ -n "$p" ] || continue
+        if [ -d "$p" ] && [ ! -L "$p" ]; then
+            dpkg-query -S "$p" >/dev/null 2>&1 && continue
+        elif [ ! -e "$p" ] && [ ! -L "$p" ]; then
+            continue
+        fi
+        echo "     | left behind: $p"
+        left=1
+    done <"$1"
+    [ $left -eq 0 ]
+}
+
+deb_system()
+{
+    local rt=$1 dev=$2 soabi=$3 libdir=$4 b m why='' rtpkg
+    rtpkg=libmproc$soabi
+    if [ "$(id -u)" -ne 0 ]; then
+        why="not root"
+    elif [ "${CI:-}" != true ] && [ "${MPROC_TEST_DEB_INSTALL:-}" != 1 ]; then
+        why="set MPROC_TEST_DEB_INSTALL=1 (or CI=true) to let it install into this system"
+    elif dpkg-query -W -f '${Status}\n' libmproc-dev "$rtpkg" 2>/dev/null |
+        grep -q ' installed$'; then
+        why="an mproc package is installed already; it is left alone"
+    elif ldconfig -p | grep -q libmproc; then
+        why="the loader's cache has a libmproc already (another install)"
+    fi
+    if [ -n "$why" ]; then
+        echo "skip $row deb system install: $why"
+        return
+    fi
+    step "deb system: apt-get install ./$(basename "$rt") ./$(basename "$dev")" \
+        env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+        install -y "$(realpath "$rt")" "$(realpath "$dev")" || return
+    dpkg-query -L "$rtpkg" libmproc-dev | sort -u >"$work/deb-system.list"
+    check "deb system: dpkg -L lists $libdir/libmproc.so.$soabi" \
+        grep -qx "$libdir/libmproc.so.$soabi" "$work/deb-system.list"
+    check "deb system: the loader's cache has libmproc.so.$soabi" \
+        ldcache_has "libmproc.so.$soabi"
+
+    for m in shared static; do
+        b=$work/sys-cmake-$m
+        rm -rf "$b" "$b-inst"
+        step "deb system find_package $m: configure (no CMAKE_PREFIX_PATH)" \
+            sys_env cmake -S "$here" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+            -DMPROC_CONSUMER_LINK=$m -DCMAKE_INSTALL_PREFIX="$b-inst" || continue
+        check "deb system find_package $m: found in $libdir/cmake/mproc" \
+            grep -qx "mproc_DIR:PATH=$libdir/cmake/mproc" "$b/CMakeCache.txt"
+        step "deb system find_package $m: build" cmake --build "$b" || continue
+        step "deb system find_package $m: install" cmake --install "$b" || continue
+        if [ $m = shared ]; then
+            check "deb system find_package shared: links libmproc.so.$soabi" \
+                links_shared "$b/app" "$soabi"
+            check "deb system find_package shared: installed program has no RUNPATH" \
+                no_runpath "$b-inst/bin/app"
+        else
+            check "deb system find_package static: no libmproc at run time" \
+                links_no_libmproc "$b/app"
+        fi
+        for sm in fork spawn; do
+            run_app "deb system find_package $m, installed, $sm" \
+                MPROC_START_METHOD=$sm -- "$b-inst/bin/app"
+        done
+    done
+
+    b=$work/sys-pkgconfig
+    rm -rf "$b"
+    mkdir -p "$b"
+    check "deb system pkg-config: mproc.pc found in $libdir/pkgconfig" \
+        sh -c '[ "$(env -u PKG_CONFIG_PATH -u PKG_CONFIG_LIBDIR pkg-config --variable=pcfiledir mproc)" = "$1" ]' \
+        sh "$libdir/pkgconfig"
+    if step "deb system pkg-config mproc: build (no PKG_CONFIG_PATH)" \
+        sys_env sh -c 'cc "$1" $(pkg-config --cflags --libs mproc) -o "$2"' \
+        sh "$here/app.c" "$b/app"; then
+        check "deb system pkg-config mproc: links libmproc.so.$soabi" \
+            links_shared "$b/app" "$soabi"
+        check "deb system pkg-config mproc: no RUNPATH" no_runpath "$b/app"
+        for sm in fork spawn; do
+            run_app "deb system pkg-config mproc, $sm" \
+                MPROC_START_METHOD=$sm -- "$b/app"
+        done
+    fi
+    if step "deb system pkg-config mproc-static: build (no PKG_CONFIG_PATH)" \
+        sys_env sh -c 'cc "$1" $(pkg-config --cflags --libs mproc-static) -o "$2"' \
+        sh "$here/app.c" "$b/app-static"; then
+        check "deb system pkg-config mproc-static: no libmproc at run time" \
+            links_no_libmproc "$b/app-static"
+        for sm in fork spawn; do
+            run_app "deb system pkg-config mproc-static, $sm" \
+                MPROC_START_METHOD=$sm -- "$b/app-static"
+        done
+    fi
+
+    step "deb system: apt-get purge libmproc-dev $rtpkg" \
+        env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+        purge -y libmproc-dev "$rtpkg" || return
+    check "deb system: purged, dpkg knows neither package" \
+        sh -c '! dpkg-query -W -f "\${Status}\n" libmproc-dev "$1" 2>/dev/null | grep -q " installed$"' \
+        sh "$rtpkg"
+    check "deb system: nothing dpkg -L listed is left" all_gone "$work/deb-system.list"
+    check "deb system: the loader's cache no longer has libmproc" \
+        sh -c '! ldconfig -p | grep -q libmproc'
 }
 
 t0=$SECONDS
