@@ -1667,7 +1667,30 @@ static int t_p32_default(const mproc_value *args)
 static int t_p33_handler(const mproc_value *args)
 {
     (void)signal(SIGINT, p33_on_int);
+#if !defined(_WIN32)
+    {
+        /* The idiom for waiting for a signal: blocked until sigsuspend
+         * lets it in, so that the handler runs inside a call and never
+         * between two (ThreadSanitizer defers a handler to the thread's
+         * next intercepted call, and under load it was seen never to run
+         * one that came while the child slept in a nanosleep loop). */
+        sigset_t block, old;
+        mproc_event *ready = NULL;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        if (pthread_sigmask(SIG_BLOCK, &block, &old) != 0)
+            return 96;
+        sigdelset(&old, SIGINT);
+        if (mproc_value_get_event(mproc_list_get(args, 0), &ready) != 0 ||
+            mproc_event_set(ready) != 0)
+            return 97;
+        while (!p33_got)
+            (void)sigsuspend(&old);
+        return 33;
+    }
+#else
     return ready_then_wait(args, &p33_got, 33);
+#endif
 }
 
 static int t_p33_ignore(const mproc_value *args)

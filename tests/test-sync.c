@@ -2041,7 +2041,6 @@ TEST(backend_proc_alive_main_thread_exited)
     ASSERT_OK(mproc__os_proc_lookup(id.pid, &now));
     ASSERT_EQ(now.pid, id.pid);
     ASSERT_EQ(now.start, id.start);
-    ASSERT_EQ(mproc__os_tag_alive((uint32_t)id.pid), 1);
     le_finish(st, p);
     /* Ended and reaped: gone, whoever gets the pid next. */
     ASSERT_EQ(mproc__os_proc_alive(&id), 0);
@@ -2088,8 +2087,6 @@ TEST(backend_proc_identity)
     ASSERT_EQ(mproc__os_proc_alive(NULL), 0);
     other.pid = 0;
     ASSERT_EQ(mproc__os_proc_alive(&other), 0);
-    ASSERT_EQ(mproc__os_tag_alive(0), 0);
-    ASSERT_EQ(mproc__os_tag_alive(mproc__os_self_tag()), 1);
 
     /* A child that has exited is dead before it is reaped (a zombie has
      * ended) and after. */
@@ -2107,7 +2104,6 @@ TEST(backend_proc_identity)
         ASSERT_LE(th_now_ms() - t0, th_ms(20000));
         th_sleep_ms(2);
     }
-    ASSERT_EQ(mproc__os_tag_alive((uint32_t)other.pid), 0);
     ASSERT_EQ(th_join_code(p, 30000), 0);
     ASSERT_EQ(mproc__os_proc_alive(&other), 0);
     mproc_shm_destroy(m);
@@ -2195,8 +2191,6 @@ static void *no_cancel_point(void *arg)
         o->failed = 1;
     else if (mproc__os_proc_lookup(self.pid, &id) != 0)
         o->failed = 2;
-    else if (mproc__os_tag_alive(mproc__os_self_tag()) != 1)
-        o->failed = 3;
     else if (mproc__os_word_wait(nc_word, 0, nc_word_h, 20) != MPROC_ETIMEDOUT)
         o->failed = 4;
     else if (mproc_lock_acquire(o->l, 30) != MPROC_ETIMEDOUT)

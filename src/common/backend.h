@@ -629,18 +629,10 @@ int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
 int mproc__os_word_wake(void *word, mproc__handle h, uint32_t n);
 void mproc__os_word_destroy(void *word, mproc__handle h);
 
-/* Deprecated, kept until the queue's side locks have moved to the mutex
- * above: thin wrappers over the identity of "Process identity and
- * liveness". The tag is this process's pid (non-zero, cached); tag_alive is
- * 1 unless no running process has that pid (it reads a live process whose
- * main thread has exited as alive, but cannot tell a reused pid: new code
- * keeps an mproc__proc_id instead). Not cancellation points. */
-uint32_t mproc__os_self_tag(void);
 /* Gives the rest of this thread's time slice to another runnable thread
  * (sched_yield, SwitchToThread): a short wait for a lock holder or a peer
  * that may be preempted on a machine with fewer cores than processes. */
 void mproc__os_yield(void);
-int mproc__os_tag_alive(uint32_t tag);
 
 /* ---------------------------------------------------------------------------
  * Thread cancellation (POSIX threads; Windows has no cancellation that can

@@ -1998,6 +1998,25 @@ static int can_submit(mproc_pool *p)
     return 0;
 }
 
+/* Takes the pool's mutex for a submission of job j of function fn: 0 with
+ * the mutex held, the function's id in j and the job counted in the
+ * pool's references; otherwise the code, the mutex released and j freed. */
+static int admit(mproc_pool *p, job *j, mproc_task_fn fn)
+{
+    int rc;
+    lock(p);
+    rc = can_submit(p);
+    if (rc == 0)
+        rc = fn_id(p, fn, &j->fn_id);
+    if (rc < 0) {
+        unlock(p);
+        job_free(j);
+        return rc;
+    }
+    atomic_fetch_add(&p->refs, 1);
+    return 0;
+}
+
 static job *job_new(mproc_pool *p, int kind, mproc_task_fn fn)
 {
     /* A future and an iterator are a job (their only member). */
@@ -2083,16 +2102,9 @@ static int map_common(mproc_pool *p, mproc_task_fn fn, const mproc_value *items,
     j->list = items;
     j->total = n;
     j->flags = star ? F_STAR : 0;
-    lock(p);
-    rc = can_submit(p);
-    if (rc == 0)
-        rc = fn_id(p, fn, &j->fn_id);
-    if (rc < 0) {
-        unlock(p);
-        job_free(j);
+    rc = admit(p, j, fn);
+    if (rc < 0)
         return rc;
-    }
-    atomic_fetch_add(&p->refs, 1);
     j->chunksize = chunksize ? chunksize : auto_chunk(p, n, size);
     p->submitted += n;
     if (n > 0) {
@@ -2480,16 +2492,9 @@ static int imap_new(mproc_pool *p, mproc_task_fn fn, mproc_value *items,
         job_free(j);
         return MPROC_ENOMEM;
     }
-    lock(p);
-    rc = can_submit(p);
-    if (rc == 0)
-        rc = fn_id(p, fn, &j->fn_id);
-    if (rc < 0) {
-        unlock(p);
-        job_free(j);
+    rc = admit(p, j, fn);
+    if (rc < 0)
         return rc;
-    }
-    atomic_fetch_add(&p->refs, 1);
     if (items != NULL && j->total > 0) {
         p->submitted += j->total;
         enqueue_job(p, j);

@@ -152,8 +152,11 @@ int mproc_shm_create_named(mproc_shm **out, const char *name, size_t size)
     *out = NULL;
     if (size == 0 || (name != NULL && !name_ok(name)))
         return MPROC_EINVAL;
-    if ((uint64_t)size > (uint64_t)INT64_MAX ||
-        mproc__shm_map_len(size, mproc__os_page_size()) == 0)
+#if SIZE_MAX > INT64_MAX
+    if ((uint64_t)size > (uint64_t)INT64_MAX)
+        return MPROC_ENOMEM;
+#endif
+    if (mproc__shm_map_len(size, mproc__os_page_size()) == 0)
         return MPROC_ENOMEM;
     /* A generated name that exists already was someone else's guess or
      * ours by chance: another draw. */

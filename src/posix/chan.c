@@ -200,6 +200,21 @@ int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
     return 0;
 }
 
+
+/* CMSG_NXTHDR: musl's macro converts a negative long to size_t inside
+ * itself (-Wsign-conversion), which no cast outside can reach. */
+static struct cmsghdr *next_cmsg(struct msghdr *m, struct cmsghdr *c)
+{
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#endif
+    return CMSG_NXTHDR(m, c);
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+}
+
 /* ---------------------------------------------------------------------------
  * Handles to a running process: SCM_RIGHTS
  */
@@ -269,11 +284,12 @@ int mproc__os_chan_write_pass(mproc__handle chan, const void *buf, size_t len,
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
     m.msg_control = u.space;
-    m.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+    /* socklen_t on musl, size_t on glibc: n is at most MPROC__PASS_MAX. */
+    m.msg_controllen = (socklen_t)CMSG_SPACE(sizeof(int) * n);
     c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    c->cmsg_len = (socklen_t)CMSG_LEN(sizeof(int) * n);
     memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
     /* The descriptors go with the first bytes; the rest is a plain
      * write. */
@@ -321,7 +337,7 @@ int64_t mproc__os_chan_read_fds(mproc__handle chan, void *a, size_t na, void *b,
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return errno == ECONNRESET ? 0 : mproc__os_error(errno);
-    for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+    for (c = CMSG_FIRSTHDR(&m); c != NULL; c = next_cmsg(&m, c)) {
         size_t k, cnt;
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
             c->cmsg_len < CMSG_LEN(0))

@@ -390,8 +390,12 @@ int mproc__os_shm_create_named(const char *name, size_t size, mproc__handle *h,
 
     if (name == NULL || h == NULL || addr == NULL || map == NULL || size == 0)
         return MPROC_EINVAL;
-    if (len == 0 || (uint64_t)len > (uint64_t)INT64_MAX)
+    if (len == 0)
         return MPROC_ENOMEM;
+#if SIZE_MAX > INT64_MAX
+    if ((uint64_t)len > (uint64_t)INT64_MAX)
+        return MPROC_ENOMEM;
+#endif
     os_name(name, path);
     /* O_EXCL: an existing segment is never opened, let alone resized. */
     fd = mproc__posix_fd_high(

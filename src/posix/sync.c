@@ -173,8 +173,20 @@ static int mutex_init_raw(pthread_mutex_t *m)
  * Mutex: a robust process-shared pthread mutex
  */
 
+/* Where the C library's mutex layout is not known (not glibc), the
+ * holder is recorded beside the mutex for mproc__os_mutex_peek: written
+ * after each lock, cleared before each unlock, by the holder only. */
+#if !defined(__GLIBC__)
+#define MUTEX_RECORD 1
+#endif
+
 typedef struct pmutex {
     pthread_mutex_t m;
+#if defined(MUTEX_RECORD)
+    _Atomic int64_t tid; /* 0: no holder recorded */
+    _Atomic int64_t pid;
+    _Atomic uint64_t start;
+#endif
 } pmutex;
 
 _Static_assert(sizeof(pmutex) <= MPROC__OS_MUTEX_SIZE,
@@ -253,6 +265,23 @@ mutex_lock_slow(pthread_mutex_t *m, int rc, int timeout_ms)
     return mutex_result(m, rc);
 }
 
+#if defined(MUTEX_RECORD)
+static int record_holder(pmutex *pm, int rc)
+{
+    if (rc == 0 || rc == MPROC_EOWNERDEAD) {
+        mproc__proc_id me = mproc__os_proc_self();
+        /* The thread last: a reader that sees it sees the process. */
+        atomic_store_explicit(&pm->pid, me.pid, memory_order_relaxed);
+        atomic_store_explicit(&pm->start, me.start, memory_order_relaxed);
+        atomic_store_explicit(&pm->tid, mproc__os_thread_id(),
+                              memory_order_release);
+    }
+    return rc;
+}
+#else
+#define record_holder(pm, rc) (rc)
+#endif
+
 int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms)
 {
     pthread_mutex_t *m = &((pmutex *)mem)->m;
@@ -260,11 +289,12 @@ int mproc__os_mutex_lock(void *mem, mproc__handle h, int timeout_ms)
     if (timeout_ms < 0) {
         int rc = pthread_mutex_lock(m);
         if (rc == 0)
-            return 0;
+            return record_holder((pmutex *)mem, 0);
         /* rc is the blocking lock's error: EOWNERDEAD and friends. */
-        return mutex_lock_slow(m, rc, MPROC_FOREVER);
+        return record_holder((pmutex *)mem,
+                             mutex_lock_slow(m, rc, MPROC_FOREVER));
     }
-    return mutex_lock_slow(m, 0, timeout_ms);
+    return record_holder((pmutex *)mem, mutex_lock_slow(m, 0, timeout_ms));
 }
 
 int mproc__os_mutex_unlock(void *mem, mproc__handle h)
@@ -277,6 +307,18 @@ int mproc__os_mutex_unlock(void *mem, mproc__handle h)
         return MPROC_ENOTOWNER;
 #endif
     MPROC__HOOK(MPROC__HOOK_MUTEX_RELEASE);
+#if defined(MUTEX_RECORD)
+    {
+        /* Only the holder's own record goes (a thread that does not hold
+         * the mutex gets EPERM below and leaves it alone). */
+        pmutex *pm = (pmutex *)mem;
+        int64_t me = mproc__os_thread_id();
+        if (atomic_load_explicit(&pm->tid, memory_order_relaxed) == me &&
+            atomic_load_explicit(&pm->pid, memory_order_relaxed) ==
+                mproc__os_proc_self().pid)
+            atomic_store_explicit(&pm->tid, 0, memory_order_release);
+    }
+#endif
     rc = pthread_mutex_unlock(&((pmutex *)mem)->m);
     if (rc == 0)
         return 0;
@@ -284,6 +326,7 @@ int mproc__os_mutex_unlock(void *mem, mproc__handle h)
     return rc == EPERM ? MPROC_ENOTOWNER : mproc__os_error(rc);
 }
 
+#if defined(__GLIBC__) /* mproc__os_mutex_peek's only user */
 /* The process of live thread `tid` of the machine, or 0. */
 static int64_t tid_process(int64_t tid)
 {
@@ -314,6 +357,7 @@ static int64_t tid_process(int64_t tid)
     return 0;
 #endif
 }
+#endif
 
 int mproc__os_mutex_peek(void *mem, mproc__handle h, int64_t *pid, int64_t *tid)
 {
@@ -334,10 +378,28 @@ int mproc__os_mutex_peek(void *mem, mproc__handle h, int64_t *pid, int64_t *tid)
     *pid = tid_process(owner);
     return 1;
 #else
-    /* No portable way to see a pthread mutex's state: held means "a try
-     * would fail", which would take and give back a free one. */
-    (void)owner;
-    return MPROC_ENOSYS;
+    {
+        /* The holder's record: a holder that died (or a recorded process
+         * that has ended, whoever has its pid now) reads as free, as the
+         * robust mutex's next lock will say MPROC_EOWNERDEAD. A holder
+         * between its lock and its record reads as free for those few
+         * instructions (its lock call has not returned). */
+        pmutex *pm = (pmutex *)mem;
+        mproc__proc_id id;
+        owner = atomic_load_explicit(&pm->tid, memory_order_acquire);
+        if (owner == 0)
+            return 0;
+        id.pid = atomic_load_explicit(&pm->pid, memory_order_relaxed);
+        id.start = atomic_load_explicit(&pm->start, memory_order_relaxed);
+        if (atomic_load_explicit(&pm->tid, memory_order_acquire) != owner)
+            return 0; /* changing hands: a snapshot says free */
+        if (id.pid != mproc__os_proc_self().pid &&
+            mproc__os_proc_alive(&id) != 1)
+            return 0;
+        *tid = owner;
+        *pid = id.pid;
+        return 1;
+    }
 #endif
 }
 

@@ -21,8 +21,7 @@
  * disabled for the same reason as the waits.
  *
  * Map: cancellation; wait words (native waits, the polled fallback);
- * process identity (this process, another process, liveness); the
- * deprecated owner tags.
+ * process identity (this process, another process, liveness).
  */
 #include "../common/backend.h"
 #include "platform.h"
@@ -566,21 +565,4 @@ int mproc__os_proc_alive(const mproc__proc_id *id)
     if (id->start != 0 && now.start != 0 && now.start != id->start)
         return 0;
     return 1;
-}
-
-/* ---------------------------------------------------------------------------
- * Owner tags (deprecated, see backend.h)
- */
-
-uint32_t mproc__os_self_tag(void)
-{
-    return (uint32_t)mproc__os_proc_self().pid;
-}
-
-int mproc__os_tag_alive(uint32_t tag)
-{
-    mproc__proc_id id;
-    if (tag == 0 || tag > (uint32_t)INT_MAX)
-        return 0;
-    return mproc__os_proc_lookup((int64_t)tag, &id) == MPROC_ENOENT ? 0 : 1;
 }

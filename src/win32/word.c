@@ -28,7 +28,7 @@
  * process handle is signalled once the process has ended, and Windows never
  * gives its pid to another process while any handle to it is open.
  *
- * Map: wait words; process identity; the deprecated owner tags.
+ * Map: wait words; process identity.
  */
 #include "win32.h"
 
@@ -257,25 +257,4 @@ int mproc__os_proc_alive(const mproc__proc_id *id)
     if (id->start != 0 && now.start != id->start)
         return 0; /* a later process with the same pid */
     return 1;
-}
-
-/* ---------------------------------------------------------------------------
- * Owner tags (deprecated, see backend.h)
- */
-
-uint32_t mproc__os_self_tag(void)
-{
-    /* Read from the thread environment block: no system call. */
-    return (uint32_t)GetCurrentProcessId();
-}
-
-int mproc__os_tag_alive(uint32_t tag)
-{
-    mproc__proc_id id;
-
-    if (tag == 0)
-        return 0;
-    if (tag == GetCurrentProcessId())
-        return 1;
-    return mproc__os_proc_lookup((int64_t)tag, &id) == MPROC_ENOENT ? 0 : 1;
 }
