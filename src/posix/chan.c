@@ -200,7 +200,6 @@ int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
     return 0;
 }
 
-
 /* CMSG_NXTHDR: musl's macro converts a negative long to size_t inside
  * itself (-Wsign-conversion), which no cast outside can reach. */
 static struct cmsghdr *next_cmsg(struct msghdr *m, struct cmsghdr *c)
