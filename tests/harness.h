@@ -153,6 +153,13 @@ void th_join_ok(mproc_process *p, int ms);
  * of min(opt->workers, ranks - 1) worker ranks made by
  * mproc_mpi_pool_create. */
 int th_pool_create(mproc_pool **out, const mproc_pool_options *opt);
+#if defined(_WIN32)
+/* Windows: every allowed entry of the DACL of kernel object h names this
+ * process's user, and there is one at least (S04, N04: objects of no other
+ * user). */
+void th_dacl_is_owner_only(intptr_t h);
+#endif
+
 /* Integer argument i of a child: th_arg_int gives -1 when it is missing
  * (for children that report through CHILD_CHECK), th_arg_int_ok fails the
  * test. */

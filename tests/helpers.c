@@ -4,6 +4,11 @@
  */
 #include "harness.h"
 
+#if defined(_WIN32)
+#include <aclapi.h>
+#include <windows.h>
+#endif
+
 mproc_process *th_start(mproc_target fn, mproc_value *args)
 {
     mproc_process *p = NULL;
@@ -46,3 +51,35 @@ int th_pool_create(mproc_pool **out, const mproc_pool_options *opt)
 {
     return mproc_pool_create(out, opt);
 }
+
+#if defined(_WIN32)
+void th_dacl_is_owner_only(intptr_t h)
+{
+    PACL dacl = NULL;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    union {
+        TOKEN_USER user;
+        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    } tu;
+    HANDLE token;
+    DWORD len = 0, i;
+
+    ASSERT(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
+    ASSERT(GetTokenInformation(token, TokenUser, &tu, sizeof tu, &len));
+    CloseHandle(token);
+    ASSERT_EQ(GetSecurityInfo((HANDLE)h, SE_KERNEL_OBJECT,
+                              DACL_SECURITY_INFORMATION, NULL, NULL, &dacl,
+                              NULL, &sd),
+              ERROR_SUCCESS);
+    ASSERT_NOT_NULL(dacl);
+    ASSERT_GT(dacl->AceCount, 0);
+    for (i = 0; i < dacl->AceCount; i++) {
+        ACCESS_ALLOWED_ACE *ace = NULL;
+        ASSERT(GetAce(dacl, i, (void **)&ace));
+        if (ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE)
+            continue;
+        ASSERT(EqualSid((PSID)&ace->SidStart, tu.user.User.Sid));
+    }
+    LocalFree(sd);
+}
+#endif

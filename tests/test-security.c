@@ -854,43 +854,6 @@ static int probe_as(unsigned uid, const int64_t *pid, int *const *fds,
     ASSERT(WIFEXITED(status));
     return WEXITSTATUS(status);
 }
-#else
-/* Every allowed entry of h's DACL names this process's user, and there is
- * one at least (a pipe is the one named kind of object: unnamed mutexes,
- * semaphores, events and file mappings cannot be opened by anyone who was
- * not handed them). */
-static void dacl_is_owner_only(mproc__handle h)
-{
-    PACL dacl = NULL;
-    PSECURITY_DESCRIPTOR sd = NULL;
-    union {
-        TOKEN_USER user;
-        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
-    } tu;
-    HANDLE token;
-    DWORD len = 0, i;
-
-    ASSERT(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
-    ASSERT(GetTokenInformation(token, TokenUser, &tu, sizeof tu, &len));
-    CloseHandle(token);
-    /* DACL_SECURITY_INFORMATION is 4 and ERROR_SUCCESS 0; mingw-w64 spells
-     * them with __MSABI_LONG(), a pasted "4l" that clang-tidy's
-     * cert-dcl16-c reports with no location a NOLINT could name. */
-    const SECURITY_INFORMATION dacl_info = 0x4;
-    ASSERT_EQ(GetSecurityInfo((HANDLE)(intptr_t)h, SE_KERNEL_OBJECT, dacl_info,
-                              NULL, NULL, &dacl, NULL, &sd),
-              0);
-    ASSERT_NOT_NULL(dacl);
-    ASSERT_GT(dacl->AceCount, 0);
-    for (i = 0; i < dacl->AceCount; i++) {
-        ACCESS_ALLOWED_ACE *ace = NULL;
-        ASSERT(GetAce(dacl, i, (void **)&ace));
-        if (ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE)
-            continue;
-        ASSERT(EqualSid((PSID)&ace->SidStart, tu.user.User.Sid));
-    }
-    LocalFree(sd);
-}
 #endif
 
 /* One object of every kind, some of them held by a spawned child too;
@@ -952,13 +915,13 @@ TEST(S04_other_user_cannot_open_objects)
     {
         mproc__handle h[2];
         ASSERT_OK(mproc__os_chan_pair(h, true));
-        dacl_is_owner_only(h[0]);
-        dacl_is_owner_only(h[1]);
+        th_dacl_is_owner_only((intptr_t)h[0]);
+        th_dacl_is_owner_only((intptr_t)h[1]);
         mproc__os_handle_close(h[0]);
         mproc__os_handle_close(h[1]);
         ASSERT_OK(mproc__os_chan_pair(h, false));
-        dacl_is_owner_only(h[0]);
-        dacl_is_owner_only(h[1]);
+        th_dacl_is_owner_only((intptr_t)h[0]);
+        th_dacl_is_owner_only((intptr_t)h[1]);
         mproc__os_handle_close(h[0]);
         mproc__os_handle_close(h[1]);
     }

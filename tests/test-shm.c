@@ -313,37 +313,6 @@ static int probe_attach_as_nobody(const char *name)
     ASSERT(WIFEXITED(status));
     return WEXITSTATUS(status);
 }
-#else
-/* Every allowed entry of the DACL of h names this process's user. */
-static void dacl_is_owner_only(mproc__handle h)
-{
-    PACL dacl = NULL;
-    PSECURITY_DESCRIPTOR sd = NULL;
-    union {
-        TOKEN_USER user;
-        unsigned char space[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
-    } tu;
-    HANDLE token;
-    DWORD len = 0, i;
-
-    ASSERT(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token));
-    ASSERT(GetTokenInformation(token, TokenUser, &tu, sizeof tu, &len));
-    CloseHandle(token);
-    ASSERT_EQ(GetSecurityInfo((HANDLE)(intptr_t)h, SE_KERNEL_OBJECT,
-                              DACL_SECURITY_INFORMATION, NULL, NULL, &dacl,
-                              NULL, &sd),
-              ERROR_SUCCESS);
-    ASSERT_NOT_NULL(dacl);
-    ASSERT_GT(dacl->AceCount, 0);
-    for (i = 0; i < dacl->AceCount; i++) {
-        ACCESS_ALLOWED_ACE *ace = NULL;
-        ASSERT(GetAce(dacl, i, (void **)&ace));
-        if (ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE)
-            continue;
-        ASSERT(EqualSid((PSID)&ace->SidStart, tu.user.User.Sid));
-    }
-    LocalFree(sd);
-}
 #endif
 
 TEST(N04_other_user_cannot_attach)
@@ -384,7 +353,7 @@ TEST(N04_other_user_cannot_attach)
     {
         mproc__export ex;
         ASSERT_OK(mproc__shm_export(m, &ex));
-        dacl_is_owner_only(ex.h[0]);
+        th_dacl_is_owner_only((intptr_t)ex.h[0]);
     }
 #endif
     ASSERT_OK(mproc_shm_unlink(m));
