@@ -40,7 +40,7 @@ cmake --build "$build" --target mproc-bench-mpi >&2
 
 launcher=$(command -v mpiexec || command -v mpirun)
 flags=""
-if "$launcher" --version 2>&1 | grep -q -E 'Open MPI|OpenRTE'; then
+if grep -q -E 'Open MPI|OpenRTE' <<<"$("$launcher" --version 2>&1)"; then
     flags="--oversubscribe"
     [ "$(id -u)" -ne 0 ] || flags="$flags --allow-run-as-root"
 fi

@@ -28,7 +28,7 @@ cmake --build "$build" --target mpi_primes
 
 launcher=$(command -v mpiexec || command -v mpirun)
 flags=()
-if "$launcher" --version 2>&1 | grep -q -E 'Open MPI|OpenRTE'; then
+if grep -q -E 'Open MPI|OpenRTE' <<<"$("$launcher" --version 2>&1)"; then
     flags+=(--oversubscribe)
     if [ "$(id -u)" -eq 0 ]; then
         flags+=(--allow-run-as-root)

@@ -136,8 +136,12 @@ needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 runpath() { readelf -d "$1" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p'; }
 dlls() { x86_64-w64-mingw32-objdump -p "$1" | sed -n 's/^[[:space:]]*DLL Name: //p'; }
 
-links_shared() { needed "$1" | grep -qx "libmproc.so.$2"; }
-links_no_libmproc() { ! needed "$1" | grep -q '^libmproc'; }
+# The greps read a command's whole output from a here-string, never from a
+# pipe: under pipefail, `cmd | grep -q` fails when grep has its match and
+# exits while cmd is still writing (cmd dies of SIGPIPE). `ldconfig -p` on
+# a machine with many libraries printed over 64 KiB, and that failed CI.
+links_shared() { grep -qx "libmproc.so.$2" <<<"$(needed "$1")"; }
+links_no_libmproc() { ! grep -q '^libmproc' <<<"$(needed "$1")"; }
 # A RUNPATH entry that is the directory $2 (compared as real paths).
 has_runpath()
 {
@@ -149,8 +153,8 @@ has_runpath()
     return 1
 }
 no_runpath() { [ -z "$(runpath "$1")" ]; }
-imports_dll() { dlls "$1" | grep -qix "$2"; }
-imports_no_libmproc() { ! dlls "$1" | grep -qi '^libmproc'; }
+imports_dll() { grep -qix "$2" <<<"$(dlls "$1")"; }
+imports_no_libmproc() { ! grep -qi '^libmproc' <<<"$(dlls "$1")"; }
 
 # ---------------------------------------------------------------------------
 # The installed-tree ways against PREFIX (native): find_package shared and
@@ -376,7 +380,7 @@ stage_deb()
 # Only the system's own search paths: no prefix, no .pc directory, no
 # library path of the caller's.
 sys_env() { env -u CMAKE_PREFIX_PATH -u PKG_CONFIG_PATH -u PKG_CONFIG_LIBDIR "$@"; }
-ldcache_has() { ldconfig -p | grep -q "^[[:space:]]*$1 "; }
+ldcache_has() { grep -q "^[[:space:]]*$1 " <<<"$(ldconfig -p)"; }
 # Every path dpkg -L listed is gone, except directories another package
 # still owns.
 all_gone()
@@ -406,7 +410,7 @@ deb_system()
     elif dpkg-query -W -f '${Status}\n' libmproc-dev "$rtpkg" 2>/dev/null |
         grep -q ' installed$'; then
         why="an mproc package is installed already; it is left alone"
-    elif ldconfig -p | grep -q libmproc; then
+    elif grep -q libmproc <<<"$(ldconfig -p)"; then
         why="the loader's cache has a libmproc already (another install)"
     fi
     if [ -n "$why" ]; then
