@@ -41,7 +41,9 @@ sources()
         grep -E "^$root/(src|tests|examples|bench)/" | sort -u
 }
 
-status=0
+status=0 passed=0 failed=0
+# The last line says how many checks (a tool on one build) found nothing.
+summary() { echo "lint: $passed passed, $failed failed"; }
 case " $tools " in
 *" format "*)
     mapfile -t all < <(find include src tests examples bench -type f \
@@ -52,19 +54,25 @@ case " $tools " in
         echo "$out"
         echo "=== format: $(wc -l <<<"$out") file(s) not formatted (clang-format -i them)"
         status=1
+        failed=$((failed + 1))
     else
         echo "=== format: clean"
+        passed=$((passed + 1))
     fi
     ;;
 esac
 tools=${tools//format/}
 if [ -z "${tools// /}" ]; then
+    summary
     exit $status
 fi
 for preset in clang mingw; do
     # Configured each time: the database and the headers configure
     # generates (mproc_features.h) must be those of this tree.
-    cmake --preset "$preset" >/dev/null || { status=1; continue; }
+    cmake --preset "$preset" >/dev/null || {
+        status=1 failed=$((failed + 1))
+        continue
+    }
     mapfile -t files < <(sources "$preset")
     if [ "$preset" = mingw ]; then
         # clang-tidy sees the same code in both builds except where a file
@@ -123,9 +131,12 @@ for preset in clang mingw; do
             echo "$out"
             echo "=== $t ($preset): $(grep -cE ': (warning|error|style|performance|portability):' <<<"$out") finding(s)"
             status=1
+            failed=$((failed + 1))
         else
             echo "=== $t ($preset): clean"
+            passed=$((passed + 1))
         fi
     done
 done
+summary
 exit $status
