@@ -566,6 +566,69 @@ static int t_wait_for_dead(const mproc_value *args)
     return 0;
 }
 
+/* A CPU burner for L05_owner_dies_under_load: spins until stop is set,
+ * for 20 s at most (a failed test that never sets it burns no longer). */
+static int t_burn(const mproc_value *args)
+{
+    mproc_event *stop = arg_event(args, 0);
+    int64_t end = th_now_ms() + 20000;
+    CHILD_CHECK(stop != NULL, 2);
+    while (mproc_event_is_set(stop) == 0 && th_now_ms() < end) {
+        for (volatile int i = 0; i < 100000; i = i + 1) {
+        }
+    }
+    return 0;
+}
+
+/* Owner death is found as fast on a machine whose CPUs are all busy: a
+ * waiter's spin before it sleeps is bounded in time, not only in yields
+ * (64 yields, each giving the CPU away for a time slice, once took
+ * 200 ms on the word mutex of macOS and the forced fallbacks). */
+TEST(L05_owner_dies_under_load)
+{
+    enum { MAX_BURNERS = 16 };
+    mproc_lock *l = make_lock();
+    mproc_rlock *r = NULL;
+    mproc_event *held = make_event();
+    mproc_event *stop = make_event();
+    mproc_process *burner[MAX_BURNERS];
+    mproc_process *p;
+    int n = 3 * mproc_cpu_count(), code = 0;
+    if (n > MAX_BURNERS)
+        n = MAX_BURNERS;
+    if (n < 4)
+        n = 4;
+    ASSERT_OK(mproc_rlock_create(&r));
+    for (int i = 0; i < n; i++) {
+        ASSERT_OK(mproc_process_create(&burner[i], t_burn,
+                                       MPROC_LIST(mproc_value_event(stop))));
+        /* Daemons: a failed check below exits the test without joining. */
+        ASSERT_OK(mproc_process_set_daemon(burner[i], true));
+        ASSERT_OK(mproc_process_start(burner[i]));
+    }
+    ASSERT_OK(mproc_process_create(
+        &p, t_die_holding,
+        MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
+                   mproc_value_event(held), mproc_int(1))));
+    ASSERT_OK(mproc_process_start(p));
+    ASSERT_OK(mproc_event_wait(held, th_ms(20000)));
+    ASSERT_OK(mproc_process_kill(p));
+    ASSERT_OK(mproc_process_join(p, th_ms(20000)));
+    ASSERT_OK(mproc_process_exitcode(p, &code));
+    ASSERT_EQ(code, -9);
+    mproc_process_destroy(p);
+    check_owner_dead(l, r);
+    ASSERT_OK(mproc_event_set(stop));
+    for (int i = 0; i < n; i++) {
+        ASSERT_EQ(th_join_code(burner[i], 30000), 0);
+    }
+    mproc_lock_destroy(l);
+    mproc_rlock_destroy(r);
+    mproc_event_destroy(held);
+    mproc_event_destroy(stop);
+    return 0;
+}
+
 TEST(L05_owner_dies_while_waiting)
 {
     mproc_lock *l = make_lock();

@@ -452,7 +452,11 @@ void mproc__os_mutex_destroy(void *mem, mproc__handle h)
 #define WM_WAITERS 0x80000000u
 #define WM_DIED 0x40000000u
 #define WM_PID 0x3fffffffu
+/* The spin before a sleep: at most WM_SPIN yields and WM_SPIN_NS. The time
+ * bound matters on a loaded machine, where each yield may hand the CPU to
+ * another process for a whole time slice: 64 of them once took 200 ms. */
 #define WM_SPIN 64
+#define WM_SPIN_NS 100000
 #define WM_CHECK_MS 20
 
 typedef struct wmutex {
@@ -738,7 +742,8 @@ static int
 wm_lock_slow(wmutex *m, uint64_t me, int timeout_ms)
 {
     int64_t deadline = timeout_ms > 0 ? mproc__deadline_ns(timeout_ms) : -1;
-    bool contended = false;
+    int64_t spin_end = 0;
+    bool contended = false, looked = false;
     int spins = 0;
     for (;;) {
         uint64_t v = atomic_load_explicit(&m->word, memory_order_relaxed);
@@ -763,9 +768,22 @@ wm_lock_slow(wmutex *m, uint64_t me, int timeout_ms)
         }
         if (spins < WM_SPIN) {
             /* A short critical section ends soon: a few yields first. */
-            spins++;
-            sched_yield();
-            continue;
+            if (spins == 0)
+                spin_end = mproc__os_now_ns() + WM_SPIN_NS;
+            else if (mproc__os_now_ns() > spin_end)
+                spins = WM_SPIN;
+            if (spins < WM_SPIN) {
+                spins++;
+                sched_yield();
+                continue;
+            }
+        }
+        if (!looked) {
+            /* About to sleep: an owner that ended before we came is taken
+             * over now, not a slice later. */
+            looked = true;
+            if (!wm_owner_alive(v, me) && wm_take_over(m, v, me))
+                return wm_got(m, MPROC_EOWNERDEAD);
         }
         if (!(low & WM_WAITERS)) {
             if (!atomic_compare_exchange_weak(&m->word, &v, v | WM_WAITERS))
