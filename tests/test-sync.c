@@ -493,29 +493,36 @@ TEST(L05_owner_dies_exit)
     return 0;
 }
 
-TEST(L05_owner_dies_killed)
+/* A child takes l and r and is killed holding them; then the owner's
+ * death must be found at once (check_owner_dead). */
+static void kill_owner_and_check(mproc_lock *l, mproc_rlock *r, int ms)
 {
-    mproc_lock *l = make_lock();
-    mproc_rlock *r = NULL;
     mproc_event *held = make_event();
     mproc_process *p;
     int code = 0;
-    ASSERT_OK(mproc_rlock_create(&r));
     ASSERT_OK(mproc_process_create(
         &p, t_die_holding,
         MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
                    mproc_value_event(held), mproc_int(1))));
     ASSERT_OK(mproc_process_start(p));
-    ASSERT_OK(mproc_event_wait(held, th_ms(10000)));
+    ASSERT_OK(mproc_event_wait(held, th_ms(ms)));
     ASSERT_OK(mproc_process_kill(p));
-    ASSERT_OK(mproc_process_join(p, th_ms(10000)));
+    ASSERT_OK(mproc_process_join(p, th_ms(ms)));
     ASSERT_OK(mproc_process_exitcode(p, &code));
     ASSERT_EQ(code, -9);
     mproc_process_destroy(p);
+    mproc_event_destroy(held);
     check_owner_dead(l, r);
+}
+
+TEST(L05_owner_dies_killed)
+{
+    mproc_lock *l = make_lock();
+    mproc_rlock *r = NULL;
+    ASSERT_OK(mproc_rlock_create(&r));
+    kill_owner_and_check(l, r, 10000);
     mproc_lock_destroy(l);
     mproc_rlock_destroy(r);
-    mproc_event_destroy(held);
     return 0;
 }
 
@@ -589,11 +596,9 @@ TEST(L05_owner_dies_under_load)
     enum { MAX_BURNERS = 16 };
     mproc_lock *l = make_lock();
     mproc_rlock *r = NULL;
-    mproc_event *held = make_event();
     mproc_event *stop = make_event();
     mproc_process *burner[MAX_BURNERS];
-    mproc_process *p;
-    int n = 3 * mproc_cpu_count(), code = 0;
+    int n = 3 * mproc_cpu_count();
     if (n > MAX_BURNERS)
         n = MAX_BURNERS;
     if (n < 4)
@@ -606,25 +611,13 @@ TEST(L05_owner_dies_under_load)
         ASSERT_OK(mproc_process_set_daemon(burner[i], true));
         ASSERT_OK(mproc_process_start(burner[i]));
     }
-    ASSERT_OK(mproc_process_create(
-        &p, t_die_holding,
-        MPROC_LIST(mproc_value_lock(l), mproc_value_rlock(r),
-                   mproc_value_event(held), mproc_int(1))));
-    ASSERT_OK(mproc_process_start(p));
-    ASSERT_OK(mproc_event_wait(held, th_ms(20000)));
-    ASSERT_OK(mproc_process_kill(p));
-    ASSERT_OK(mproc_process_join(p, th_ms(20000)));
-    ASSERT_OK(mproc_process_exitcode(p, &code));
-    ASSERT_EQ(code, -9);
-    mproc_process_destroy(p);
-    check_owner_dead(l, r);
+    kill_owner_and_check(l, r, 20000);
     ASSERT_OK(mproc_event_set(stop));
     for (int i = 0; i < n; i++) {
         ASSERT_EQ(th_join_code(burner[i], 30000), 0);
     }
     mproc_lock_destroy(l);
     mproc_rlock_destroy(r);
-    mproc_event_destroy(held);
     mproc_event_destroy(stop);
     return 0;
 }
