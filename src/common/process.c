@@ -714,12 +714,16 @@ static int start_fork(mproc_process *p)
      * the standard streams: the child flushes no other (child_finish). */
     flush_std();
     rc = mproc__os_fork(&p->child, keep.h, keep.n, p->daemon, p->inherit_stdin);
-    mproc__handle_list_free(&keep);
-    if (rc < 0)
-        return rc;
-    if (p->child.pid == 0)
+    if (rc == 0 && p->child.pid == 0) {
+        /* free(NULL) in every child would fault in free's code: only a
+         * list that holds something is freed (its target may end the
+         * process by exit() from another thread, for leak checkers). */
+        if (keep.h != NULL)
+            mproc__handle_list_free(&keep);
         child_after_fork(p, parent_pid); /* never returns */
-    return 0;
+    }
+    mproc__handle_list_free(&keep);
+    return rc < 0 ? rc : 0;
 }
 
 static int put_u32(mproc__buf *b, uint32_t v)
