@@ -1629,7 +1629,10 @@ static void exit_hook(void)
             mark_exited(v[i]);
         proc_unref(v[i]);
     }
-    free(v);
+    /* Most children end with none of their own: free(NULL) would still
+     * run (and fault in) free's code at every child's end. */
+    if (v != NULL)
+        free(v);
 }
 
 /* ---------------------------------------------------------------------------
