@@ -19,6 +19,9 @@
 #include <unistd.h>
 #endif
 #endif
+#if !defined(_WIN32)
+#include <sys/stat.h>
+#endif
 
 /* Defined in p18lib.c, a shared library linked into the runner. */
 int p18_lib_target(const mproc_value *args);
@@ -891,8 +894,12 @@ TEST(P19_start_failures)
 {
     mproc_process *p;
     int code;
-    int before = th_open_handles();
+    int before;
 
+    /* A first start warms up what the library keeps for the process (fork
+     * children's null device). */
+    ASSERT_EQ(run_code(t_noop, NULL), 0);
+    before = th_open_handles();
     if (th_method() == MPROC_START_SPAWN) {
         /* A target no child can find. */
         p = make(bogus_target(), NULL);
@@ -1622,6 +1629,92 @@ TEST(P30_stdin_is_null_device)
     ASSERT_ERR(mproc_process_set_inherit_stdin(p, false), MPROC_ESTATE);
     mproc_process_destroy(p);
     ASSERT_ERR(mproc_process_set_inherit_stdin(NULL, true), MPROC_EINVAL);
+    ASSERT_NOT_NULL(freopen(path, "r", stdin)); /* let go of the file */
+    remove(path);
+    return 0;
+}
+
+#if !defined(_WIN32)
+/* Puts fd on every descriptor >= 3 that is open on the null device (the
+ * one the library keeps for fork children's stdin among them); returns
+ * how many. */
+static int p30_cover_null(int fd)
+{
+    struct stat null_st, st;
+    int n = 0, i;
+    if (stat("/dev/null", &null_st) != 0)
+        return -1;
+    for (i = 3; i < 1024; i++) {
+        if (i == fd || fstat(i, &st) != 0 || !S_ISCHR(st.st_mode) ||
+            st.st_rdev != null_st.st_rdev)
+            continue;
+        if (dup2(fd, i) != i)
+            return -1;
+        n++;
+    }
+    return n;
+}
+#endif
+
+/* P30 when stdin's stdio buffer holds input the parent read ahead, and
+ * when the program reused the descriptor the library keeps open on the
+ * null device (fork: opened once, checked before each start): put
+ * another file on it with dup2, closed it, or closed its own stdin. The
+ * child still reads end-of-file at once. */
+TEST(P30_stdin_null_after_buffered_input_and_reused_descriptor)
+{
+    char path[64];
+    FILE *f;
+
+    snprintf(path, sizeof path, "mproc-p30b-%lld.txt",
+             (long long)mproc_process_pid(mproc_current_process()));
+    f = fopen(path, "w");
+    ASSERT_NOT_NULL(f);
+    fputs(P30_TEXT, f);
+    ASSERT_EQ(fclose(f), 0);
+    ASSERT_NOT_NULL(freopen(path, "r", stdin));
+    /* The rest of the text is in stdin's buffer now. */
+    ASSERT_EQ(fgetc(stdin), 'p');
+    ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
+    ASSERT_EQ(ungetc('p', stdin), 'p');
+    ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
+#if !defined(_WIN32)
+    {
+        int text = open(path, O_RDONLY | O_CLOEXEC);
+        int saved, n, i;
+        ASSERT(text >= 0);
+        /* The text file on the null device's number (dup2 clears its
+         * close-on-exec, as a program's own dup2 would). */
+        n = p30_cover_null(text);
+        ASSERT(n >= 0);
+        ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
+        ASSERT(lseek(text, 0, SEEK_SET) == 0);
+        n = p30_cover_null(text);
+        ASSERT(n >= 0);
+        ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
+        /* Closed, and another file opened on the same number. */
+        ASSERT(lseek(text, 0, SEEK_SET) == 0);
+        for (i = 3; i < 1024; i++) {
+            struct stat st, null_st;
+            if (i != text && fstat(i, &st) == 0 && S_ISCHR(st.st_mode) &&
+                stat("/dev/null", &null_st) == 0 &&
+                st.st_rdev == null_st.st_rdev) {
+                /* Close-on-exec again, unlike after a dup2. */
+                ASSERT_EQ(close(i), 0);
+                ASSERT_EQ(fcntl(text, F_DUPFD_CLOEXEC, i), i);
+            }
+        }
+        ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
+        /* The program's own stdin closed: the child still gets one. */
+        saved = fcntl(0, F_DUPFD_CLOEXEC, 3);
+        ASSERT(saved >= 0);
+        ASSERT_EQ(close(0), 0);
+        ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
+        ASSERT_EQ(dup2(saved, 0), 0);
+        ASSERT_EQ(close(saved), 0);
+        ASSERT_EQ(close(text), 0);
+    }
+#endif
     ASSERT_NOT_NULL(freopen(path, "r", stdin)); /* let go of the file */
     remove(path);
     return 0;

@@ -385,21 +385,22 @@ static int state_of(mproc_process *p)
  * started by another process (MPROC_ENOTCHILD: a fork child's copy). */
 static int child_state(mproc_process *p)
 {
-    int64_t me;
-    bool other;
+    int64_t owner;
+    bool started;
     int s;
     if (p == NULL)
         return MPROC_EINVAL;
     if (p->kind != PK_CHILD)
         return MPROC_ESTATE;
-    me = mproc__os_getpid();
     lock();
     s = p->state;
-    other = p->started != MPROC_START_DEFAULT && p->owner != me;
+    started = p->started != MPROC_START_DEFAULT;
+    owner = p->owner;
     unlock();
     if (s == PS_CLOSED)
         return MPROC_ECLOSED;
-    return other ? MPROC_ENOTCHILD : s;
+    /* The pid (a system call) only for an object that was started. */
+    return started && owner != mproc__os_getpid() ? MPROC_ENOTCHILD : s;
 }
 
 static int check_settable(mproc_process *p)
@@ -633,10 +634,31 @@ static void child_finish(int code)
     mproc__os_exit(code & 0xff);
 }
 
+/* Whether stdin's stdio buffer holds anything to forget (input read
+ * ahead, pushed back, the end-of-file or error mark, or it was read as
+ * wide characters: their buffer is another one), read from the FILE's
+ * public fields where glibc has them: nothing, in the common case,
+ * and then the child writes neither the FILE nor its lock (each page
+ * written after fork is a copy-on-write fault) nor runs two functions of
+ * the C library's it would be the first to call. Elsewhere: true. */
+static bool stdin_holds(void)
+{
+#if defined(__GLIBC__) && !defined(__UCLIBC__) && defined(_IO_EOF_SEEN) &&     \
+    defined(_IO_ERR_SEEN)
+    const FILE *f = stdin;
+    return f->_IO_read_ptr != f->_IO_read_end || f->_IO_save_base != NULL ||
+           f->_mode > 0 || (f->_flags & (_IO_EOF_SEEN | _IO_ERR_SEEN)) != 0;
+#else
+    return true;
+#endif
+}
+
 /* Forgets what the stdio buffer of stdin holds: a fork child given the
  * null device must not read the parent's buffered terminal input either. */
 static void stdin_forget(void)
 {
+    if (!stdin_holds())
+        return;
 #if defined(MPROC_SYS_FPURGE_GNU)
     __fpurge(stdin);
 #elif defined(MPROC_SYS_FPURGE)
@@ -680,7 +702,7 @@ static void child_after_fork(mproc_process *p, int64_t parent_pid)
 static int start_fork(mproc_process *p)
 {
     mproc__handle_list keep = {0};
-    int64_t parent_pid = mproc__os_getpid();
+    int64_t parent_pid = p->owner; /* this process: mproc_process_start */
     int rc;
 
     rc = collect_handles(p->args, &keep);
@@ -692,12 +714,16 @@ static int start_fork(mproc_process *p)
      * the standard streams: the child flushes no other (child_finish). */
     flush_std();
     rc = mproc__os_fork(&p->child, keep.h, keep.n, p->daemon, p->inherit_stdin);
-    mproc__handle_list_free(&keep);
-    if (rc < 0)
-        return rc;
-    if (p->child.pid == 0)
+    if (rc == 0 && p->child.pid == 0) {
+        /* free(NULL) in every child would fault in free's code: only a
+         * list that holds something is freed (its target may end the
+         * process by exit() from another thread, for leak checkers). */
+        if (keep.h != NULL)
+            mproc__handle_list_free(&keep);
         child_after_fork(p, parent_pid); /* never returns */
-    return 0;
+    }
+    mproc__handle_list_free(&keep);
+    return rc < 0 ? rc : 0;
 }
 
 static int put_u32(mproc__buf *b, uint32_t v)
@@ -1603,7 +1629,10 @@ static void exit_hook(void)
             mark_exited(v[i]);
         proc_unref(v[i]);
     }
-    free(v);
+    /* Most children end with none of their own: free(NULL) would still
+     * run (and fault in) free's code at every child's end. */
+    if (v != NULL)
+        free(v);
 }
 
 /* ---------------------------------------------------------------------------

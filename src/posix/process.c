@@ -285,7 +285,10 @@ void mproc__os_child_release(mproc__child *c)
  * thread in the daemon.
  */
 
-/* One past the highest descriptor number worth closing by brute force. */
+/* One past the highest descriptor number worth closing by brute force.
+ * Read only where a close is done by brute force (no close_range): a
+ * fork child that read it would pay a system call and the pages of
+ * sysconf, and bind sysconf lazily (see exit_now), at every start. */
 static int fd_limit(void)
 {
     long max = sysconf(_SC_OPEN_MAX);
@@ -392,10 +395,10 @@ static bool lifeline_arm(int rfd, pid_t parent, int limit)
  * Fork
  */
 
-/* Closes lo..hi without close_range. `limit` is fd_limit(); with
- * async_safe (between fork and exec: no opendir, which allocates) it
- * closes every number up to it, else it reads /proc/self/fd where there is
- * one. */
+/* Closes lo..hi without close_range. `limit` is fd_limit(), or -1 to read
+ * it here if it is needed; with async_safe (between fork and exec: no
+ * opendir, which allocates) it closes every number up to it, else it
+ * reads /proc/self/fd where there is one. */
 static void close_range_fallback(int lo, int hi, int limit, bool async_safe)
 {
 #if defined(MPROC_HAVE_PROC_FD)
@@ -408,7 +411,7 @@ static void close_range_fallback(int lo, int hi, int limit, bool async_safe)
     if (d == NULL)
 #endif
     {
-        int fd, top = limit;
+        int fd, top = limit >= 0 ? limit : fd_limit();
         if (hi < top)
             top = hi + 1;
         for (fd = lo; fd < top; fd++)
@@ -482,24 +485,93 @@ static int open_null(void)
     return mproc__posix_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
-/* In a new child: `nullfd` (open_null, or -1 to open it here) becomes its
- * standard input, so that it does not compete with its parent for the
- * terminal (as in Python). Without a null device stdin stays as it was.
- * Only system calls: safe between fork and exec. */
+/* The null device for fork children's stdin, opened once (P30): a fork
+ * child then only dup2s it, instead of opening and closing the device at
+ * every start. It is this library's descriptor (above 2, close-on-exec),
+ * but the program may have closed it or put another file on its number
+ * since (a close loop, a dup2), so it is checked before each use against
+ * what was opened: the same character device, the same file. A stale one
+ * is not closed (its number is not ours any more) but replaced. No lock:
+ * a fork child may reach here holding nothing of its parent's threads;
+ * two threads that replace it at once keep one, the other closes its
+ * own. The identity is the same for every open of the device, so which
+ * thread stored it does not matter. */
+static atomic_int null_cached = -1;
+static _Atomic uint64_t null_dev, null_ino, null_rdev;
+
+static bool null_is(int fd, bool record)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode))
+        return false;
+    if (record) {
+        atomic_store_explicit(&null_dev, (uint64_t)st.st_dev,
+                              memory_order_relaxed);
+        atomic_store_explicit(&null_ino, (uint64_t)st.st_ino,
+                              memory_order_relaxed);
+        atomic_store_explicit(&null_rdev, (uint64_t)st.st_rdev,
+                              memory_order_relaxed);
+        return true;
+    }
+    return (uint64_t)st.st_dev ==
+               atomic_load_explicit(&null_dev, memory_order_relaxed) &&
+           (uint64_t)st.st_ino ==
+               atomic_load_explicit(&null_ino, memory_order_relaxed) &&
+           (uint64_t)st.st_rdev ==
+               atomic_load_explicit(&null_rdev, memory_order_relaxed);
+}
+
+/* The cached null device (above), checked or reopened; -1 when there is
+ * none (a bare chroot): the child then opens it itself, or keeps stdin. */
+static int null_shared(void)
+{
+    int tries;
+    for (tries = 0; tries < 3; tries++) {
+        int fd = atomic_load_explicit(&null_cached, memory_order_acquire);
+        int mine;
+        if (fd >= 0 && null_is(fd, false))
+            return fd;
+        mine = open_null();
+        if (mine < 0)
+            return -1;
+        if (!null_is(mine, true)) { /* not a device: no null device here */
+            (void)close(mine);
+            return -1;
+        }
+        if (atomic_compare_exchange_strong_explicit(&null_cached, &fd, mine,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return mine;
+        (void)close(mine); /* another thread replaced it first: check it */
+    }
+    return -1;
+}
+
+/* dup2 through a pointer bound when the library loads, as exit_now: the
+ * parent never calls dup2 itself, so a lazily bound call would run the
+ * dynamic linker in every fork child. */
+static int (*const volatile dup2_now)(int, int) = dup2;
+
+/* In a new child: `nullfd` (open_null or null_shared, or -1 to open it
+ * here) becomes its standard input, so that it does not compete with its
+ * parent for the terminal (as in Python). Without a null device stdin
+ * stays as it was. Only system calls: safe between fork and exec. */
 static void stdin_to_null(int nullfd)
 {
-    int fd = nullfd >= 0
-                 ? nullfd
-                 : open("/dev/null", O_RDONLY | O_CLOEXEC); /* may be 0 */
+    int fd = nullfd;
+    if (fd >= 0 && dup2_now(fd, 0) == 0) /* clears close-on-exec on 0 */
+        return;
+    /* No descriptor given, or it was closed meanwhile by another thread
+     * of the parent (a program that closes what it does not own). */
+    fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* may be 0 */
     if (fd < 0)
         return;
     if (fd == 0) {
         (void)fcntl(0, F_SETFD, 0);
         return;
     }
-    (void)dup2(fd, 0); /* clears close-on-exec on 0 */
-    if (nullfd < 0)
-        (void)close(fd);
+    (void)dup2_now(fd, 0);
+    (void)close(fd);
 }
 
 int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
@@ -509,6 +581,8 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
     int lp[2] = {-1, -1};
     pid_t parent = 0;
     pid_t pid;
+
+    int nullfd = inherit_stdin ? -1 : null_shared();
 
     if (daemon) {
         parent = getpid();
@@ -531,11 +605,13 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
     out->lock = 0;
     if (pid == 0) {
         const int also[2] = {lp[0], -1};
-        /* Closes the lifeline's write end too (and every other daemon's). */
-        close_except(keep, nkeep, also, fd_limit(), false);
+        /* First, while the shared null device is still open here. */
         if (!inherit_stdin)
-            stdin_to_null(-1);
-        if (daemon && !lifeline_arm(lp[0], parent, fd_limit()))
+            stdin_to_null(nullfd);
+        /* Closes the lifeline's write end too (and every other daemon's),
+         * and the shared null device. */
+        close_except(keep, nkeep, also, -1, false);
+        if (daemon && !lifeline_arm(lp[0], parent, -1))
             (void)close(lp[0]);
         out->pid = 0;
         return 0;
