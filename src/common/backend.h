@@ -55,6 +55,9 @@ typedef struct mproc__child {
     mproc__handle handle;
     bool reaped;
     int exitcode; /* Python-style once reaped: code, or -signal */
+    /* Set by mproc__os_fork in the child: its standard input is the null
+     * device now (false with inherit_stdin, or where there is none). */
+    bool stdin_null;
     /* Backend-private, set by mproc__os_spawn / mproc__os_fork: POSIX
      * serialises reaping and signalling of this child with it (a spin lock
      * per child, so a fork child inherits no global lock state); Windows
@@ -102,8 +105,9 @@ int mproc__os_spawn(const mproc__spawn_req *req, mproc__child *out);
 /* POSIX: fork. In the parent returns 0 with out->pid > 0; in the child
  * returns 0 with out->pid == 0, after closing every descriptor other than
  * the standard three and `keep`, giving it the null device as its
- * standard input unless `inherit_stdin` (the stdio buffer of stdin is the
- * caller's to discard), and arranging to die with the parent if `daemon`.
+ * standard input unless `inherit_stdin` (out->stdin_null says whether it
+ * did; the stdio buffer of stdin is the caller's to discard), and
+ * arranging to die with the parent if `daemon`.
  * Windows: MPROC_ENOSYS. */
 int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
                    bool daemon, bool inherit_stdin);

@@ -655,14 +655,28 @@ static bool stdin_holds(void)
 
 /* Forgets what the stdio buffer of stdin holds: a fork child given the
  * null device must not read the parent's buffered terminal input either. */
-static void stdin_forget(void)
+static void stdin_forget(bool null0)
 {
     if (!stdin_holds())
         return;
 #if defined(MPROC_SYS_FPURGE_GNU)
+    (void)null0;
     __fpurge(stdin);
 #elif defined(MPROC_SYS_FPURGE)
+    (void)null0;
     (void)fpurge(stdin);
+#elif !defined(_WIN32)
+    /* No purge call: read the buffer empty. Only over the null device,
+     * where the read that follows the buffer's last byte is end-of-file
+     * at once (over the parent's own stdin it could block, or take input
+     * that is the parent's); unlocked, as another thread of the parent
+     * may have held stdin's lock at fork. */
+    if (null0) {
+        while (getc_unlocked(stdin) != EOF) {
+        }
+    }
+#else
+    (void)null0;
 #endif
     clearerr(stdin);
 }
@@ -695,7 +709,7 @@ static void child_after_fork(mproc_process *p, int64_t parent_pid)
     p->owner = 0;
     g_current = p;
     if (!p->inherit_stdin)
-        stdin_forget();
+        stdin_forget(p->child.stdin_null);
     child_finish(run_target(p));
 }
 

@@ -556,22 +556,22 @@ static int (*const volatile dup2_now)(int, int) = dup2;
  * here) becomes its standard input, so that it does not compete with its
  * parent for the terminal (as in Python). Without a null device stdin
  * stays as it was. Only system calls: safe between fork and exec. */
-static void stdin_to_null(int nullfd)
+static bool stdin_to_null(int nullfd)
 {
     int fd = nullfd;
+    bool ok;
     if (fd >= 0 && dup2_now(fd, 0) == 0) /* clears close-on-exec on 0 */
-        return;
+        return true;
     /* No descriptor given, or it was closed meanwhile by another thread
      * of the parent (a program that closes what it does not own). */
     fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* may be 0 */
     if (fd < 0)
-        return;
-    if (fd == 0) {
-        (void)fcntl(0, F_SETFD, 0);
-        return;
-    }
-    (void)dup2_now(fd, 0);
+        return false;
+    if (fd == 0)
+        return fcntl(0, F_SETFD, 0) == 0;
+    ok = dup2_now(fd, 0) == 0;
     (void)close(fd);
+    return ok;
 }
 
 int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
@@ -603,11 +603,12 @@ int mproc__os_fork(mproc__child *out, const mproc__handle *keep, size_t nkeep,
     out->handle = MPROC__BADHANDLE;
     out->lifeline = MPROC__BADHANDLE;
     out->lock = 0;
+    out->stdin_null = false;
     if (pid == 0) {
         const int also[2] = {lp[0], -1};
         /* First, while the shared null device is still open here. */
         if (!inherit_stdin)
-            stdin_to_null(nullfd);
+            out->stdin_null = stdin_to_null(nullfd);
         /* Closes the lifeline's write end too (and every other daemon's),
          * and the shared null device. */
         close_except(keep, nkeep, also, -1, false);
@@ -923,7 +924,7 @@ static int spawn_forkexec(const mproc__spawn_req *req, const char *exe,
         size_t i;
         int sig;
         if (nullfd >= 0)
-            stdin_to_null(nullfd);
+            (void)stdin_to_null(nullfd);
         /* Every descriptor but the handles, the lifeline's read end and
          * the error pipe: its own lifeline write end too, which would keep
          * it alive, and those the program opened without close-on-exec. */
