@@ -763,7 +763,9 @@ MPROC_API int mproc_conn_closed(const mproc_conn *c);
  * socket descriptor (AF_UNIX or TCP), or an AF_UNIX SOCK_SEQPACKET one (a
  * record channel; the peer must speak mproc's framing,
  * docs/wire-format.md: in practice another mproc end); Windows: a named
- * pipe HANDLE opened for overlapped I/O. On success the end owns the
+ * pipe HANDLE opened for overlapped I/O (one that reads in message mode,
+ * PIPE_READMODE_MESSAGE, is a record channel, like a SOCK_SEQPACKET
+ * socket; one that reads bytes a stream). On success the end owns the
  * handle (destroy closes it; POSIX: it is made close-on-exec, and moved
  * above 2 if it was 0, 1 or 2, the original number closed). `readable` and
  * `writable` give the end's direction (one at least). MPROC_EINVAL for -1,

@@ -173,6 +173,116 @@ TEST(backend_chan_large_and_poll_wakes)
  * wait_many
  */
 
+/* Record channels (backend.h): one write is one record, one read takes at
+ * most one (the rest of a longer one lost), scatter reads and gather
+ * writes included; peek and poll take nothing. Linux: SOCK_SEQPACKET;
+ * Windows: message-mode named pipes. Elsewhere rec_pair may say
+ * MPROC_ENOSYS (macOS, the portable presets), and then the Pipe uses byte
+ * streams. */
+TEST(backend_rec_pair_records)
+{
+    mproc__handle h[2], s[2];
+    unsigned char buf[100], hdr[8];
+    int rc = mproc__os_rec_pair(h, true);
+    size_t i;
+
+#if !defined(_WIN32)
+    /* macOS, and builds that take its choices (the portable presets). */
+    if (rc == MPROC_ENOSYS)
+        return 0;
+#endif
+    ASSERT_OK(rc);
+    ASSERT_EQ(mproc__os_chan_records(h[0]), 1);
+    ASSERT_EQ(mproc__os_chan_records(h[1]), 1);
+    ASSERT_OK(mproc__os_chan_pair(s, true));
+    ASSERT_EQ(mproc__os_chan_records(s[0]), 0);
+    mproc__os_handle_close(s[0]);
+    mproc__os_handle_close(s[1]);
+
+    /* Two records queued: each read takes one, and a peek or poll in
+     * between leaves the next one whole in the channel. */
+    ASSERT_OK(mproc__os_chan_write(h[1], "hello", 5));
+    ASSERT_OK(mproc__os_chan_write(h[1], "abc", 3));
+    ASSERT_EQ(mproc__os_chan_poll(h[0], 0), 1);
+    ASSERT_EQ(mproc__os_chan_peek(h[0], buf, sizeof buf, 0), 5);
+    ASSERT_EQ(mproc__os_chan_read(h[0], buf, sizeof buf), 5);
+    ASSERT_MEM_EQ(buf, "hello", 5);
+    ASSERT_EQ(mproc__os_chan_poll(h[0], 0), 1);
+    ASSERT_EQ(mproc__os_chan_peek(h[0], buf, sizeof buf, 0), 3);
+    ASSERT_MEM_EQ(buf, "abc", 3);
+    ASSERT_EQ(mproc__os_chan_read(h[0], buf, sizeof buf), 3);
+    ASSERT_MEM_EQ(buf, "abc", 3);
+    ASSERT_EQ(mproc__os_chan_poll(h[0], 0), 0);
+
+    /* A record longer than the buffer: the rest is lost, the next read
+     * takes the next record. */
+    ASSERT_OK(mproc__os_chan_write(h[1], "0123456789", 10));
+    ASSERT_OK(mproc__os_chan_write(h[1], "xy", 2));
+    ASSERT_EQ(mproc__os_chan_read(h[0], buf, 4), 4);
+    ASSERT_MEM_EQ(buf, "0123", 4);
+    ASSERT_EQ(mproc__os_chan_read(h[0], buf, sizeof buf), 2);
+    ASSERT_MEM_EQ(buf, "xy", 2);
+
+    /* A gather write is one record, and a scatter read takes one, whole
+     * when the two buffers hold it: the Pipe's header and payload. */
+    for (i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)i;
+    ASSERT_OK(mproc__os_chan_writev(h[1], "HEADER!!", 8, buf, 90));
+    ASSERT_OK(mproc__os_chan_write(h[1], "next", 4));
+    memset(buf, 0, sizeof buf);
+    ASSERT_EQ(mproc__os_chan_readv(h[0], hdr, 8, buf, sizeof buf), 98);
+    ASSERT_MEM_EQ(hdr, "HEADER!!", 8);
+    for (i = 0; i < 90; i++)
+        ASSERT_EQ(buf[i], (unsigned char)i);
+    /* A record that fills the first buffer exactly leaves the second
+     * empty (the Pipe's one byte more). */
+    ASSERT_EQ(mproc__os_chan_readv(h[0], buf, 4, hdr, 1), 4);
+    ASSERT_MEM_EQ(buf, "next", 4);
+    /* One byte more than the first buffer: the second buffer tells. */
+    ASSERT_OK(mproc__os_chan_write(h[1], "12345", 5));
+    ASSERT_EQ(mproc__os_chan_readv(h[0], buf, 4, hdr, 1), 5);
+    ASSERT_EQ(hdr[0], '5');
+    ASSERT_EQ(mproc__os_chan_poll(h[0], 0), 0);
+
+    /* The largest record the Pipe writes, and one byte more read. */
+    {
+        size_t big = (size_t)64 * 1024;
+        unsigned char *w = malloc(big), *r = malloc(big + 1);
+        ASSERT_NOT_NULL(w);
+        ASSERT_NOT_NULL(r);
+        for (i = 0; i < big; i++)
+            w[i] = (unsigned char)(i * 7);
+        ASSERT_OK(mproc__os_chan_writev(h[1], w, 8, w + 8, big - 8));
+        ASSERT_OK(mproc__os_chan_write(h[1], "z", 1));
+        ASSERT_EQ(mproc__os_chan_readv(h[0], hdr, 8, r, big - 7), (int64_t)big);
+        ASSERT_MEM_EQ(hdr, w, 8);
+        ASSERT_MEM_EQ(r, w + 8, big - 8);
+        ASSERT_EQ(mproc__os_chan_read(h[0], r, big + 1), 1);
+        ASSERT_EQ(r[0], 'z');
+        free(w);
+        free(r);
+    }
+
+    /* End-of-file once the peer has gone. */
+    mproc__os_handle_close(h[1]);
+    ASSERT_EQ(mproc__os_chan_poll(h[0], th_ms(1000)), 1);
+    ASSERT_EQ(mproc__os_chan_read(h[0], buf, sizeof buf), 0);
+    mproc__os_handle_close(h[0]);
+
+    /* One-way: the write end says records too. */
+    ASSERT_OK(mproc__os_rec_pair(h, false));
+    ASSERT_EQ(mproc__os_chan_records(h[0]), 1);
+    ASSERT_EQ(mproc__os_chan_records(h[1]), 1);
+    ASSERT_OK(mproc__os_chan_write(h[1], "one", 3));
+    ASSERT_OK(mproc__os_chan_write(h[1], "two", 3));
+    ASSERT_EQ(mproc__os_chan_read(h[0], buf, sizeof buf), 3);
+    ASSERT_EQ(mproc__os_chan_read(h[0], buf, sizeof buf), 3);
+    ASSERT_MEM_EQ(buf, "two", 3);
+    mproc__os_handle_close(h[0]);
+    mproc__os_handle_close(h[1]);
+    return 0;
+}
+
 TEST(backend_wait_many)
 {
     mproc__handle a[2], b[2];

@@ -25,6 +25,7 @@
 #if defined(_WIN32)
 #include <windows.h>
 #else
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stddef.h>
@@ -624,6 +625,145 @@ TEST(C17_adopt_descriptor)
     }
     mproc_conn_destroy(a);
     mproc_conn_destroy(b);
+    return 0;
+}
+
+/* A record pair of the platform's own: POSIX: an AF_UNIX SOCK_SEQPACKET
+ * pair (0 where the system has none for AF_UNIX: macOS); Windows: a
+ * message-mode named pipe and its client, both reading messages. 1 when
+ * made. */
+static int raw_rec_pair(intptr_t h[2])
+{
+#if defined(_WIN32)
+    static LONG n;
+    wchar_t name[96];
+    OVERLAPPED ov;
+    HANDLE s, c;
+    DWORD mode = PIPE_READMODE_MESSAGE;
+    swprintf(name, 96, L"\\\\.\\pipe\\mproc-test-rec-%lu-%ld",
+             (unsigned long)GetCurrentProcessId(),
+             (long)InterlockedIncrement(&n));
+    s = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+                         PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT,
+                         1, 65536, 65536, 0, NULL);
+    ASSERT(s != INVALID_HANDLE_VALUE);
+    c = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                    FILE_FLAG_OVERLAPPED, NULL);
+    ASSERT(c != INVALID_HANDLE_VALUE);
+    ASSERT(SetNamedPipeHandleState(c, &mode, NULL, NULL));
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    ASSERT(ConnectNamedPipe(s, &ov) || GetLastError() == ERROR_PIPE_CONNECTED);
+    CloseHandle(ov.hEvent);
+    h[0] = (intptr_t)s;
+    h[1] = (intptr_t)c;
+    return 1;
+#else
+    int fds[2];
+    int made = socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds) == 0;
+#if defined(__linux__)
+    ASSERT(made); /* Linux has them */
+#endif
+    if (!made)
+        return 0;
+    h[0] = fds[0];
+    h[1] = fds[1];
+    return 1;
+#endif
+}
+
+/* One write of n bytes on a raw handle: one record of a record pair. */
+static void raw_write(intptr_t h, const void *buf, size_t n)
+{
+#if defined(_WIN32)
+    OVERLAPPED ov;
+    DWORD done = 0;
+    BOOL ok;
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    ok = WriteFile((HANDLE)h, buf, (DWORD)n, NULL, &ov);
+    if (!ok && GetLastError() == ERROR_IO_PENDING)
+        ok = GetOverlappedResult((HANDLE)h, &ov, &done, TRUE);
+    else
+        done = (DWORD)n;
+    CloseHandle(ov.hEvent);
+    ASSERT(ok);
+    ASSERT_EQ(done, n);
+#else
+    ASSERT_EQ(send((int)h, buf, n, 0), (ssize_t)n);
+#endif
+}
+
+/* The bytes in the channel now, not consumed (at most cap), or -1. */
+static long raw_peek(intptr_t h, void *buf, size_t cap)
+{
+#if defined(_WIN32)
+    DWORD got = 0;
+    if (!PeekNamedPipe((HANDLE)h, buf, (DWORD)cap, &got, NULL, NULL))
+        return -1;
+    return (long)got;
+#else
+    ssize_t r = recv((int)h, buf, cap, MSG_PEEK | MSG_DONTWAIT);
+    return r < 0 ? (errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1) : (long)r;
+#endif
+}
+
+/* A Pipe frame of `len` payload bytes' header (docs/wire-format.md). */
+static void frame_header(unsigned char *p, uint32_t len)
+{
+    uint32_t check = (len * 0x9E3779B1u) ^ 0x6D70726Fu;
+    int i;
+    for (i = 0; i < 4; i++) {
+        p[i] = (unsigned char)(len >> (8 * i));
+        p[4 + i] = (unsigned char)(check >> (8 * i));
+    }
+}
+
+/* An adopted record channel (POSIX SOCK_SEQPACKET, a Windows message-mode
+ * pipe) is one for the end: a frame is one record, taken whole, nothing of
+ * the next message read (C13); a frame cut into two records is no frame of
+ * a record channel (docs/wire-format.md): broken framing. A byte stream
+ * would take the two parts as one message. */
+TEST(C17_adopt_record_channel)
+{
+    intptr_t raw[2];
+    mproc_conn *a = NULL;
+    unsigned char f[16], back[16];
+    size_t len = 0;
+
+    if (!raw_rec_pair(raw))
+        return 0; /* no record pairs here: the stream rows cover it */
+    ASSERT_OK(mproc_conn_adopt(&a, raw[0], true, true));
+    /* Two frames, one record each, queued; a receive takes the first and
+     * leaves the second whole in the channel. */
+    frame_header(f, 3);
+    memcpy(f + 8, "abc", 3);
+    raw_write(raw[1], f, 11);
+    frame_header(f, 5);
+    memcpy(f + 8, "defgh", 5);
+    raw_write(raw[1], f, 13);
+    ASSERT_OK(mproc_conn_recv_bytes(a, back, sizeof back, &len, th_ms(5000)));
+    ASSERT_EQ(len, 3);
+    ASSERT_MEM_EQ(back, "abc", 3);
+    ASSERT_EQ(raw_peek(raw[0], back, sizeof back), 13);
+    ASSERT_MEM_EQ(back, f, 13);
+    ASSERT_OK(mproc_conn_recv_bytes(a, back, sizeof back, &len, th_ms(5000)));
+    ASSERT_EQ(len, 5);
+    ASSERT_MEM_EQ(back, "defgh", 5);
+    /* The end's sends are one record per frame. */
+    ASSERT_OK(mproc_conn_send_bytes(a, "xyz", 3));
+    ASSERT_OK(mproc_conn_send_bytes(a, "uv", 2));
+    ASSERT_EQ(raw_peek(raw[1], back, sizeof back), 11);
+    /* A frame in two records: the end closes (MPROC_EFRAMING). */
+    frame_header(f, 3);
+    memcpy(f + 8, "abc", 3);
+    raw_write(raw[1], f, 8);
+    raw_write(raw[1], f + 8, 3);
+    ASSERT_ERR(mproc_conn_recv_bytes(a, back, sizeof back, &len, th_ms(5000)),
+               MPROC_EFRAMING);
+    ASSERT_EQ(mproc_conn_closed(a), 1);
+    mproc_conn_destroy(a);
+    raw_close_one(raw[1]);
     return 0;
 }
 

@@ -347,12 +347,15 @@ int mproc__os_pass_take(int64_t sender, const int64_t *values, size_t n,
 int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h);
 /* Record channels, for the Pipe (docs/wire-format.md): a pair as
  * chan_pair makes, but every write of up to 64 KiB + 1 bytes is one record
- * and every read takes at most one record, whole when the buffers hold it
- * (the rest of a longer one is lost: a caller gives one byte more than it
+ * (chan_writev's two parts included) and every read takes at most one
+ * record, whole when the buffers hold it (chan_readv's two included; the
+ * rest of a longer one is lost: a caller gives one byte more than it
  * expects), so a read can never take bytes of the next message. POSIX:
- * AF_UNIX SOCK_SEQPACKET, where the system has it for socket pairs.
- * MPROC_ENOSYS where it has not (Windows, macOS): chan_pair then.
- * chan_records: 1 for a record channel, 0 for a byte stream. */
+ * AF_UNIX SOCK_SEQPACKET, where the system has it for socket pairs;
+ * Windows: a message-mode named pipe whose ends read messages.
+ * MPROC_ENOSYS where it has not (macOS): chan_pair then.
+ * chan_records: 1 for a record channel, 0 for a byte stream (Windows: 1
+ * for a pipe handle that reads in message mode). */
 int mproc__os_rec_pair(mproc__handle h[2], bool duplex);
 int mproc__os_chan_records(mproc__handle h);
 

@@ -13,14 +13,27 @@
  * FILE_FLAG_FIRST_PIPE_INSTANCE and PIPE_REJECT_REMOTE_CLIENTS are set for
  * Windows (Wine accepts and ignores both, WINE-NOTES).
  *
- * Readiness: a zero-byte overlapped ReadFile completes when data arrives or
- * the peer closes, without consuming anything. chan_poll and wait_many wait
- * on it and cancel it (CancelIoEx) on timeout; PeekNamedPipe gives the
- * answer without waiting. Both hold under Wine 8 as on Windows.
+ * Two kinds: chan_pair makes byte-mode pipes (the bootstrap channel, the
+ * queue's doorbell), rec_pair message-mode ones (PIPE_TYPE_MESSAGE, both
+ * ends reading in PIPE_READMODE_MESSAGE), the Pipe's record channels: one
+ * WriteFile is one message, one ReadFile takes at most one. A read whose
+ * buffer is shorter than the message fails with ERROR_MORE_DATA, leaving
+ * the rest in the pipe; the reads here then discard the rest (what a
+ * SOCK_SEQPACKET recv does with a record longer than its buffers), so that
+ * every read starts at a message's beginning. A scatter read or gather
+ * write of up to a record's size goes through one buffer, so that it is
+ * one ReadFile or WriteFile: one message, taken whole or not at all.
  *
- * Map: per-thread I/O event; one overlapped operation; pair; read, scatter
- * read and peek; write; gather write; readiness (peek, zero-byte read);
- * poll; wait_many.
+ * Readiness: a zero-byte overlapped ReadFile completes when data arrives or
+ * the peer closes, without consuming anything (message mode: it fails with
+ * ERROR_MORE_DATA; a zero-length message, which no mproc writer sends, it
+ * consumes). chan_poll and wait_many wait on it and cancel it (CancelIoEx)
+ * on timeout; PeekNamedPipe gives the answer without waiting. Both hold
+ * under Wine 8 as on Windows.
+ *
+ * Map: per-thread I/O event; one overlapped operation; pair (byte and
+ * message mode); read, scatter read and peek; write; gather write;
+ * readiness (peek, zero-byte read); poll; wait_many.
  */
 #include "win32.h"
 
@@ -34,6 +47,10 @@
 #define PIPE_BUFFER ((size_t)256 * 1024)
 /* The largest single ReadFile / WriteFile (a DWORD count). */
 #define IO_CHUNK ((size_t)1 << 30)
+/* The largest record of a record channel (backend.h: 64 KiB + 1 bytes):
+ * a scatter read or gather write up to this size goes through one buffer
+ * (one message). */
+#define REC_MAX ((size_t)64 * 1024 + 1)
 
 /* ---------------------------------------------------------------------------
  * A manual-reset event per thread for blocking overlapped I/O, made on first
@@ -117,7 +134,9 @@ static BOOL io_wait(HANDLE h, bool write, void *buf, DWORD n, DWORD *done)
         ok = WriteFile(h, buf, n, NULL, &ov);
     else
         ok = ReadFile(h, buf, n, NULL, &ov);
-    if (ok || GetLastError() == ERROR_IO_PENDING)
+    /* ERROR_MORE_DATA (message mode): done, with a count. */
+    if (ok || GetLastError() == ERROR_IO_PENDING ||
+        GetLastError() == ERROR_MORE_DATA)
         ok = GetOverlappedResult(h, &ov, done, TRUE);
     if (own != NULL) {
         err = GetLastError();
@@ -147,14 +166,15 @@ static int make_name(wchar_t *name, size_t cap)
     return 0;
 }
 
-/* One attempt: 0, a negative code, or 1 to try another name. */
-static int pair_once(mproc__handle h[2], bool duplex)
+/* One attempt: 0, a negative code, or 1 to try another name. msg: a
+ * message-mode pipe, both ends reading messages. */
+static int pair_once(mproc__handle h[2], bool duplex, bool msg)
 {
     wchar_t name[96];
     SECURITY_ATTRIBUTES *pipe_sa;
     HANDLE server, client;
     OVERLAPPED ov;
-    DWORD open_mode, access, err, dummy;
+    DWORD open_mode, access, err, dummy, mode;
     BOOL ok;
     int rc;
 
@@ -166,11 +186,11 @@ static int pair_once(mproc__handle h[2], bool duplex)
         return rc;
     open_mode = (duplex ? PIPE_ACCESS_DUPLEX : PIPE_ACCESS_INBOUND) |
                 FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE;
-    server =
-        CreateNamedPipeW(name, open_mode,
-                         PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
-                             PIPE_REJECT_REMOTE_CLIENTS,
-                         1, (DWORD)PIPE_BUFFER, (DWORD)PIPE_BUFFER, 0, pipe_sa);
+    mode = msg ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE
+               : PIPE_TYPE_BYTE | PIPE_READMODE_BYTE;
+    server = CreateNamedPipeW(
+        name, open_mode, mode | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1,
+        (DWORD)PIPE_BUFFER, (DWORD)PIPE_BUFFER, 0, pipe_sa);
     if (server == INVALID_HANDLE_VALUE) {
         err = GetLastError();
         /* The name exists already (Windows: access denied with
@@ -193,6 +213,16 @@ static int pair_once(mproc__handle h[2], bool duplex)
         /* Someone else took the only instance: not our pipe any more. */
         if (err == ERROR_PIPE_BUSY)
             return 1;
+        return mproc__os_error((long)err);
+    }
+    /* A client opens in byte read mode; a record channel's reads take
+     * messages at both ends (the write end's too, so that chan_records
+     * tells the kind from any end; GENERIC_WRITE may set it). */
+    mode = PIPE_READMODE_MESSAGE;
+    if (msg && !SetNamedPipeHandleState(client, &mode, NULL, NULL)) {
+        err = GetLastError();
+        CloseHandle(client);
+        CloseHandle(server);
         return mproc__os_error((long)err);
     }
     /* The client is connected already; ConnectNamedPipe says so. */
@@ -219,7 +249,7 @@ static int pair_once(mproc__handle h[2], bool duplex)
     return 0;
 }
 
-int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
+static int make_pair(mproc__handle h[2], bool duplex, bool msg)
 {
     int rc = 1;
     int tries;
@@ -227,24 +257,35 @@ int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
     if (h == NULL)
         return MPROC_EINVAL;
     for (tries = 0; tries < 8 && rc == 1; tries++)
-        rc = pair_once(h, duplex);
+        rc = pair_once(h, duplex, msg);
     return rc == 1 ? MPROC_EBUSY : rc;
 }
 
-/* No record channels: byte-mode pipes, read with a peek first (the Pipe
- * falls back to them). Message-mode pipes would do, but a read that stops
- * short of a message leaves its rest for the next read, which the Pipe's
- * receive would then have to tell apart. */
-int mproc__os_rec_pair(mproc__handle h[2], bool duplex)
+int mproc__os_chan_pair(mproc__handle h[2], bool duplex)
 {
-    (void)h;
-    (void)duplex;
-    return MPROC_ENOSYS;
+    return make_pair(h, duplex, false);
 }
 
+/* Record channels: message-mode pipes (see the top of this file). */
+int mproc__os_rec_pair(mproc__handle h[2], bool duplex)
+{
+    return make_pair(h, duplex, true);
+}
+
+/* A record channel when this handle reads messages (which needs a
+ * message-mode pipe): a message-mode pipe read in byte mode (a client
+ * end opened without SetNamedPipeHandleState) reads across messages, a
+ * byte stream. */
 int mproc__os_chan_records(mproc__handle h)
 {
-    return h == MPROC__BADHANDLE ? MPROC_EINVAL : 0;
+    DWORD state = 0;
+
+    if (h == MPROC__BADHANDLE || h == 0)
+        return MPROC_EINVAL;
+    if (!GetNamedPipeHandleState(mproc__win_h(h), &state, NULL, NULL, NULL,
+                                 NULL, 0))
+        return mproc__win_last_error();
+    return (state & PIPE_READMODE_MESSAGE) != 0;
 }
 
 /* ---------------------------------------------------------------------------
@@ -445,29 +486,57 @@ int mproc__os_chan_adopt(mproc__handle handle, mproc__handle *h)
     return 0;
 }
 
-int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
+/* Discards the rest of a message that a read took the first part of
+ * (ERROR_MORE_DATA), as far as it is in the pipe now: a record longer than
+ * the reader's buffers loses its rest, as on a SOCK_SEQPACKET socket. Only
+ * a peer that does not speak the framing sends one (the Pipe's records fit
+ * its buffers), and the Pipe closes the end on it (MPROC_EFRAMING), so a
+ * rest still being written (a message larger than the pipe holds) is not
+ * waited for. */
+static void drop_rest(HANDLE h)
 {
-    DWORD got = 0;
-    DWORD err;
+    unsigned char junk[4096];
+    DWORD avail, got;
 
-    if (h == MPROC__BADHANDLE || h == 0 || buf == NULL || n == 0)
-        return MPROC_EINVAL;
-    /* A read from a byte-mode pipe completes when its buffer is full or the
-     * writer's whole WriteFile is done: asked for the rest of a large
-     * message, it would wait for all of it, past the receive's timeout.
-     * A pipe's worth at a time returns as soon as that much came. */
-    if (n > PIPE_BUFFER)
-        n = PIPE_BUFFER;
     for (;;) {
-        if (io_wait(mproc__win_h(h), false, buf, (DWORD)n, &got)) {
-            /* Zero bytes without an error is a zero-length write, which
-             * our writers never make; keep reading rather than report a
-             * false end-of-file. */
+        avail = 0;
+        if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL) || avail == 0)
+            return;
+        got = 0;
+        if (io_wait(h, false, junk, avail < sizeof junk ? avail : sizeof junk,
+                    &got))
+            return; /* the end of the message */
+        if (GetLastError() != ERROR_MORE_DATA)
+            return;
+    }
+}
+
+/* One ReadFile of up to n bytes (at most one message in message mode):
+ * the count, 0 at end-of-file, or a negative code. The rest of a longer
+ * message is dropped, or with `more` left for the next read (*more set). */
+static int64_t read_once(HANDLE h, void *buf, size_t n, bool *more)
+{
+    DWORD got, err;
+
+    for (;;) {
+        got = 0;
+        if (io_wait(h, false, buf, (DWORD)n, &got)) {
+            /* Zero bytes without an error: a zero-length write (byte
+             * mode) or message, which our writers never make, and which
+             * the readiness wait would consume unseen (the top of this
+             * file); skip it rather than report a false end-of-file. */
             if (got > 0)
                 return (int64_t)got;
             continue;
         }
         err = GetLastError();
+        if (err == ERROR_MORE_DATA) {
+            if (more != NULL)
+                *more = true;
+            else
+                drop_rest(h);
+            return (int64_t)got;
+        }
         /* Context override: a broken pipe on read is end-of-file. */
         if (is_eof_error(err))
             return 0;
@@ -475,20 +544,71 @@ int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
     }
 }
 
-/* Two reads: a pipe has no scatter read. The second takes only what is
- * there already, so that the call blocks no longer than one read would. */
+int64_t mproc__os_chan_read(mproc__handle h, void *buf, size_t n)
+{
+    if (h == MPROC__BADHANDLE || h == 0 || buf == NULL || n == 0)
+        return MPROC_EINVAL;
+    /* A read from a byte-mode pipe completes when its buffer is full or the
+     * writer's whole WriteFile is done: asked for the rest of a large
+     * message, it would wait for all of it, past the receive's timeout.
+     * A pipe's worth at a time returns as soon as that much came. (A
+     * record is smaller.) */
+    if (n > PIPE_BUFFER)
+        n = PIPE_BUFFER;
+    return read_once(mproc__win_h(h), buf, n, NULL);
+}
+
+/* A pipe has no scatter read. Up to a record's size: one ReadFile into one
+ * buffer, then copied apart, so that a message is taken whole by one call
+ * (two reads would leave the rest of a record behind for whoever reads
+ * next if this process were killed between them). Larger (byte mode, a
+ * large frame): two reads, the second taking only what is there already,
+ * so that the call blocks no longer than one read would. */
 int64_t mproc__os_chan_readv(mproc__handle h, void *a, size_t na, void *b,
                              size_t nb)
 {
     int64_t r, r2;
-    DWORD avail = 0;
+    DWORD avail = 0, state = 0;
+    bool more = false;
 
     if ((a == NULL && na > 0) || (b == NULL && nb > 0) || na + nb == 0)
         return MPROC_EINVAL;
     if (na == 0)
         return mproc__os_chan_read(h, b, nb);
-    r = mproc__os_chan_read(h, a, na);
-    if (r <= 0 || (size_t)r < na || nb == 0)
+    if (nb == 0)
+        return mproc__os_chan_read(h, a, na);
+    if (h == MPROC__BADHANDLE || h == 0)
+        return MPROC_EINVAL;
+    if (na + nb <= REC_MAX && nb > 64) {
+        unsigned char *t = malloc(na + nb);
+        if (t == NULL)
+            return MPROC_ENOMEM;
+        r = read_once(mproc__win_h(h), t, na + nb, NULL);
+        if (r > 0) {
+            size_t k = (size_t)r < na ? (size_t)r : na;
+            memcpy(a, t, k);
+            if ((size_t)r > na)
+                memcpy(b, t + na, (size_t)r - na);
+        }
+        free(t);
+        return r;
+    }
+    /* A short tail (the one byte that tells a longer record): a read into
+     * a that fills it is a message of that size, so a second read happens
+     * only for a longer one, which is no record of ours. */
+    r = read_once(mproc__win_h(h), a, na > PIPE_BUFFER ? PIPE_BUFFER : na,
+                  &more);
+    if (more) {
+        r2 = read_once(mproc__win_h(h), b, nb, NULL);
+        return r2 > 0 ? r + r2 : r;
+    }
+    if (r <= 0 || (size_t)r < na || nb <= 64)
+        return r;
+    /* Larger than a record: a byte stream's large frame (a message-mode
+     * read that filled a ended its message). */
+    if (!GetNamedPipeHandleState(mproc__win_h(h), &state, NULL, NULL, NULL,
+                                 NULL, 0) ||
+        (state & PIPE_READMODE_MESSAGE) != 0)
         return r;
     if (!PeekNamedPipe(mproc__win_h(h), NULL, 0, NULL, &avail, NULL) ||
         avail == 0)
@@ -559,17 +679,30 @@ int mproc__os_chan_write(mproc__handle h, const void *buf, size_t n)
     return 0;
 }
 
-/* Two writes: a pipe has no gather write (WriteFileGather needs page-sized,
- * page-aligned buffers on a file). An end has one user at a time, so no
- * other writer of ours comes between the two; a copy into one buffer would
- * cost more than the second call for the large frames this is used for. */
+/* A pipe has no gather write (WriteFileGather needs page-sized,
+ * page-aligned buffers on a file). Up to a record's size: copied into one
+ * buffer, one WriteFile, so that a record channel's record is one message.
+ * Larger (byte mode, a large frame): two writes; an end has one user at a
+ * time, so no other writer of ours comes between them, and a copy into one
+ * buffer would cost more than the second call. */
 int mproc__os_chan_writev(mproc__handle h, const void *a, size_t na,
                           const void *b, size_t nb)
 {
+    unsigned char *t;
     int rc;
 
     if ((a == NULL && na > 0) || (b == NULL && nb > 0))
         return MPROC_EINVAL;
+    if (na > 0 && nb > 0 && na + nb <= REC_MAX) {
+        t = malloc(na + nb);
+        if (t == NULL)
+            return MPROC_ENOMEM;
+        memcpy(t, a, na);
+        memcpy(t + na, b, nb);
+        rc = mproc__os_chan_write(h, t, na + nb);
+        free(t);
+        return rc;
+    }
     rc = mproc__os_chan_write(h, a, na);
     if (rc == 0)
         rc = mproc__os_chan_write(h, b, nb);
@@ -673,14 +806,17 @@ int mproc__os_chan_poll(mproc__handle h, int timeout_ms)
         if (rc == 0) {
             wait = WaitForSingleObject(ev, remaining(deadline));
             if (wait == WAIT_OBJECT_0) {
-                /* Completed: data or end-of-file arrived. */
+                /* Completed: data (message mode: ERROR_MORE_DATA) or
+                 * end-of-file arrived. Success is data in byte mode, and
+                 * in message mode a zero-length message the read took:
+                 * the peek below tells. */
                 z.pending = false;
                 err = GetOverlappedResult(z.h, &z.ov, &got, FALSE)
                           ? ERROR_SUCCESS
                           : GetLastError();
-                if (err == ERROR_SUCCESS || is_eof_error(err))
+                if (err == ERROR_MORE_DATA || is_eof_error(err))
                     rc = 1;
-                else if (err != ERROR_OPERATION_ABORTED)
+                else if (err != ERROR_SUCCESS && err != ERROR_OPERATION_ABORTED)
                     rc = mproc__os_error((long)err);
                 if (rc != 0)
                     break;
