@@ -14,6 +14,10 @@
 #include "../src/common/backend.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#if defined(_WIN32)
+#include <windows.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -755,6 +759,67 @@ TEST(backend_word_wait_wake)
     ASSERT_EQ(pthread_join(t, NULL), 0);
     ASSERT_OK(mproc__os_word_wake(word_mem, word_h, 1)); /* no waiter */
     mproc__os_word_destroy(word_mem, word_h);
+    return 0;
+}
+
+/* A wake-up meant for one waiter must reach it even when a waiter that
+ * came later takes the token first. The Windows words share one semaphore
+ * per word: with waiter A suspended after a wake granted it, a later
+ * waiter B takes A's token, and A (no longer counted) slept through its
+ * whole timeout (T14's pool hung so under Wine). Elsewhere the kernel
+ * wakes A itself, and B just waits out its short timeout. */
+static _Alignas(8) unsigned char steal_mem[MPROC__OS_WORD_SIZE];
+static mproc__handle steal_h;
+static _Atomic int steal_rc = 1;
+static _Atomic int64_t steal_back_ms;
+
+static void *steal_waiter(void *arg)
+{
+    int rc;
+    (void)arg;
+    rc = mproc__os_word_wait(steal_mem, 0, steal_h, th_ms(5000));
+    atomic_store(&steal_back_ms, mproc__os_now_ms());
+    atomic_store(&steal_rc, rc);
+    return NULL;
+}
+
+TEST(backend_word_wake_not_stolen)
+{
+    pthread_t t;
+    int64_t t0;
+#if defined(_WIN32)
+    HANDLE th;
+#endif
+
+    memset(steal_mem, 0, sizeof steal_mem);
+    ASSERT_OK(mproc__os_word_init(steal_mem, &steal_h));
+    ASSERT_EQ(pthread_create(&t, NULL, steal_waiter, NULL), 0);
+#if defined(_WIN32)
+    /* A is counted (the idle count after the value) and asleep. */
+    t0 = mproc__os_now_ms();
+    while (__atomic_load_n((int32_t *)(void *)(steal_mem + 4),
+                           __ATOMIC_SEQ_CST) != 1) {
+        ASSERT_LT(mproc__os_now_ms() - t0, th_ms(5000));
+        mproc__os_sleep_ms(1);
+    }
+    mproc__os_sleep_ms(20);
+    th = (HANDLE)pthread_gethandle(t);
+    ASSERT(SuspendThread(th) != (DWORD)-1);
+#else
+    mproc__os_sleep_ms(50);
+#endif
+    __atomic_store_n((uint32_t *)(void *)steal_mem, 1u, __ATOMIC_SEQ_CST);
+    ASSERT_OK(mproc__os_word_wake(steal_mem, steal_h, 1));
+    /* B: a waiter of the new value, which on Windows takes A's token. */
+    (void)mproc__os_word_wait(steal_mem, 1, steal_h, 100);
+    t0 = mproc__os_now_ms();
+#if defined(_WIN32)
+    ASSERT(ResumeThread(th) != (DWORD)-1);
+#endif
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_OK(atomic_load(&steal_rc));
+    ASSERT_LE(atomic_load(&steal_back_ms) - t0, th_ms(1000));
+    mproc__os_word_destroy(steal_mem, steal_h);
     return 0;
 }
 

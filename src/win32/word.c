@@ -24,6 +24,16 @@
  * itself off after its wait, a killed waiter would stay counted for ever
  * and every later wake would release a token for it.)
  *
+ * A token is nobody's in particular, though: a waiter B that joins after a
+ * wake granted waiter A may take A's token before A does, and then sees
+ * no grant since it joined, as if the token were stale. A is then asleep
+ * and no longer counted, and no later wake releases a token for it (a
+ * lost wake-up: T14's pool hung so under Wine on a loaded machine). So a
+ * waiter never sleeps on the semaphore longer than WORD_SLICE_MS: after
+ * each slice it gives its place back, re-reads the value and returns if
+ * it changed, or joins again. A waiter robbed of its token finds the
+ * change within a slice.
+ *
  * Identity: the pid and the process creation time (GetProcessTimes); a
  * process handle is signalled once the process has ended, and Windows never
  * gives its pid to another process while any handle to it is open.
@@ -35,6 +45,9 @@
 #include <limits.h>
 
 _Static_assert(MPROC__OS_WORD_SIZE >= 12, "word block");
+
+/* The longest one sleep on a word's semaphore (the top of this file). */
+#define WORD_SLICE_MS 50
 
 static volatile LONG *word_value(void *word)
 {
@@ -103,6 +116,7 @@ int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
                         int timeout_ms)
 {
     HANDLE s = mproc__win_h(h);
+    int64_t deadline;
     LONG gen;
     DWORD w;
 
@@ -112,27 +126,37 @@ int mproc__os_word_wait(void *word, uint32_t expected, mproc__handle h,
         return 0;
     if (timeout_ms == 0)
         return MPROC_ETIMEDOUT;
-    /* Read before joining: a grant that counted us bumps it after. */
-    gen = load(word_grants(word));
-    InterlockedIncrement(word_idle(word));
-    if ((uint32_t)load(word_value(word)) != expected) {
-        word_leave(word, s);
-        return 0;
-    }
-    w = mproc__win_wait(s, timeout_ms);
-    switch (w) {
-    case WAIT_OBJECT_0:
-        /* No grant since we joined: the token was older than our wait (its
-         * waiter was killed, or left); we are still counted. */
-        if (load(word_grants(word)) == gen)
-            (void)idle_take(word);
-        return 0;
-    case WAIT_TIMEOUT:
-        word_leave(word, s);
-        return MPROC_ETIMEDOUT;
-    default:
-        word_leave(word, s);
-        return mproc__win_last_error();
+    deadline = timeout_ms > 0 ? mproc__deadline_ns(timeout_ms) : -1;
+    for (;;) {
+        int left = deadline < 0 ? -1 : mproc__left_ms(deadline);
+        int slice = (left < 0 || left > WORD_SLICE_MS) ? WORD_SLICE_MS : left;
+        if (left == 0)
+            return MPROC_ETIMEDOUT;
+        /* Read before joining: a grant that counted us bumps it after. */
+        gen = load(word_grants(word));
+        InterlockedIncrement(word_idle(word));
+        if ((uint32_t)load(word_value(word)) != expected) {
+            word_leave(word, s);
+            return 0;
+        }
+        w = mproc__win_wait(s, slice);
+        switch (w) {
+        case WAIT_OBJECT_0:
+            /* No grant since we joined: the token was older than our wait
+             * (its waiter was killed, or left) or another waiter's (the
+             * top of this file); we are still counted. */
+            if (load(word_grants(word)) == gen)
+                (void)idle_take(word);
+            return 0;
+        case WAIT_TIMEOUT:
+            word_leave(word, s);
+            if ((uint32_t)load(word_value(word)) != expected)
+                return 0;
+            break; /* unchanged: the next slice, or the timeout */
+        default:
+            word_leave(word, s);
+            return mproc__win_last_error();
+        }
     }
 }
 
