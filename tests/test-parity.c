@@ -81,37 +81,60 @@ static void raw_close(raw_ready *r)
 #endif
 }
 
-/* A connected pair of the platform's own (C17): POSIX: a stream socket
- * pair; Windows: a named pipe and its client, both overlapped. */
-static void raw_pair(intptr_t h[2])
+/* A connected pair of the platform's own (C17). records false: POSIX a
+ * stream socket pair, Windows a byte-mode named pipe and its client;
+ * records true: POSIX an AF_UNIX SOCK_SEQPACKET pair (none where the
+ * system has none for AF_UNIX: macOS), Windows a message-mode pipe, both
+ * ends reading messages. Both overlapped on Windows. 1 when made. */
+static int raw_pair_of(intptr_t h[2], bool records)
 {
 #if defined(_WIN32)
     static LONG n;
     wchar_t name[96];
     OVERLAPPED ov;
     HANDLE s, c;
+    DWORD mode = PIPE_READMODE_MESSAGE;
     swprintf(name, 96, L"\\\\.\\pipe\\mproc-test-%lu-%ld",
              (unsigned long)GetCurrentProcessId(),
              (long)InterlockedIncrement(&n));
     s = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
-                         PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1,
-                         65536, 65536, 0, NULL);
+                         (records ? PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE
+                                  : PIPE_TYPE_BYTE | PIPE_READMODE_BYTE) |
+                             PIPE_WAIT,
+                         1, 65536, 65536, 0, NULL);
     ASSERT(s != INVALID_HANDLE_VALUE);
     c = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
                     FILE_FLAG_OVERLAPPED, NULL);
     ASSERT(c != INVALID_HANDLE_VALUE);
+    if (records)
+        ASSERT(SetNamedPipeHandleState(c, &mode, NULL, NULL));
     memset(&ov, 0, sizeof ov);
     ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
     ASSERT(ConnectNamedPipe(s, &ov) || GetLastError() == ERROR_PIPE_CONNECTED);
     CloseHandle(ov.hEvent);
     h[0] = (intptr_t)s;
     h[1] = (intptr_t)c;
+    return 1;
 #else
     int fds[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    int made = socketpair(AF_UNIX, records ? SOCK_SEQPACKET : SOCK_STREAM, 0,
+                          fds) == 0;
+#if defined(__linux__)
+    ASSERT(made); /* Linux has both */
+#endif
+    if (!records)
+        ASSERT(made);
+    if (!made)
+        return 0;
     h[0] = fds[0];
     h[1] = fds[1];
+    return 1;
 #endif
+}
+
+static void raw_pair(intptr_t h[2])
+{
+    (void)raw_pair_of(h, false);
 }
 
 /* 1 while the handle is open. */
@@ -628,48 +651,10 @@ TEST(C17_adopt_descriptor)
     return 0;
 }
 
-/* A record pair of the platform's own: POSIX: an AF_UNIX SOCK_SEQPACKET
- * pair (0 where the system has none for AF_UNIX: macOS); Windows: a
- * message-mode named pipe and its client, both reading messages. 1 when
- * made. */
+/* A record pair of the platform's own (raw_pair_of): 1 when made. */
 static int raw_rec_pair(intptr_t h[2])
 {
-#if defined(_WIN32)
-    static LONG n;
-    wchar_t name[96];
-    OVERLAPPED ov;
-    HANDLE s, c;
-    DWORD mode = PIPE_READMODE_MESSAGE;
-    swprintf(name, 96, L"\\\\.\\pipe\\mproc-test-rec-%lu-%ld",
-             (unsigned long)GetCurrentProcessId(),
-             (long)InterlockedIncrement(&n));
-    s = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
-                         PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT,
-                         1, 65536, 65536, 0, NULL);
-    ASSERT(s != INVALID_HANDLE_VALUE);
-    c = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-                    FILE_FLAG_OVERLAPPED, NULL);
-    ASSERT(c != INVALID_HANDLE_VALUE);
-    ASSERT(SetNamedPipeHandleState(c, &mode, NULL, NULL));
-    memset(&ov, 0, sizeof ov);
-    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
-    ASSERT(ConnectNamedPipe(s, &ov) || GetLastError() == ERROR_PIPE_CONNECTED);
-    CloseHandle(ov.hEvent);
-    h[0] = (intptr_t)s;
-    h[1] = (intptr_t)c;
-    return 1;
-#else
-    int fds[2];
-    int made = socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds) == 0;
-#if defined(__linux__)
-    ASSERT(made); /* Linux has them */
-#endif
-    if (!made)
-        return 0;
-    h[0] = fds[0];
-    h[1] = fds[1];
-    return 1;
-#endif
+    return raw_pair_of(h, true);
 }
 
 /* One write of n bytes on a raw handle: one record of a record pair. */
