@@ -1608,19 +1608,26 @@ static int t_p30_read_stdin(const mproc_value *args)
     return strcmp(buf, P30_TEXT) == 0 ? 20 : 30;
 }
 
-TEST(P30_stdin_is_null_device)
+/* A file of this process (path, named with `tag`) holding P30_TEXT,
+ * reopened as stdin. */
+static void p30_stdin_from_text(char *path, size_t cap, const char *tag)
 {
-    char path[64];
     FILE *f;
-    mproc_process *p;
-
-    snprintf(path, sizeof path, "mproc-p30-%lld.txt",
+    snprintf(path, cap, "mproc-p30%s-%lld.txt", tag,
              (long long)mproc_process_pid(mproc_current_process()));
     f = fopen(path, "w");
     ASSERT_NOT_NULL(f);
     fputs(P30_TEXT, f);
     ASSERT_EQ(fclose(f), 0);
     ASSERT_NOT_NULL(freopen(path, "r", stdin));
+}
+
+TEST(P30_stdin_is_null_device)
+{
+    char path[64];
+    mproc_process *p;
+
+    p30_stdin_from_text(path, sizeof path, "a");
 
     ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
     p = make(t_p30_read_stdin, NULL);
@@ -1664,15 +1671,8 @@ static int p30_cover_null(int fd)
 TEST(P30_stdin_null_after_buffered_input_and_reused_descriptor)
 {
     char path[64];
-    FILE *f;
 
-    snprintf(path, sizeof path, "mproc-p30b-%lld.txt",
-             (long long)mproc_process_pid(mproc_current_process()));
-    f = fopen(path, "w");
-    ASSERT_NOT_NULL(f);
-    fputs(P30_TEXT, f);
-    ASSERT_EQ(fclose(f), 0);
-    ASSERT_NOT_NULL(freopen(path, "r", stdin));
+    p30_stdin_from_text(path, sizeof path, "b");
     /* The rest of the text is in stdin's buffer now. */
     ASSERT_EQ(fgetc(stdin), 'p');
     ASSERT_EQ(run_code(t_p30_read_stdin, NULL), 10);
