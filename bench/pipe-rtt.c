@@ -33,19 +33,7 @@
 static const size_t sizes[] = {8, 1024, 64 * 1024, 1024 * 1024};
 static const long counts[] = {2000, 2000, 500, 50};
 
-static double now_s(void)
-{
-#if defined(_WIN32)
-    LARGE_INTEGER f, c;
-    QueryPerformanceFrequency(&f);
-    QueryPerformanceCounter(&c);
-    return (double)c.QuadPart / (double)f.QuadPart;
-#else
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-#endif
-}
+#include "now.h"
 
 /* Echoes messages until end-of-file. */
 static int echo(const mproc_value *args)
